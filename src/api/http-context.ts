@@ -1,0 +1,80 @@
+/** Per-request helpers shared by the route modules: the caller, and idempotent mutations. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ControlPlane } from '../app/control-plane.js';
+import { DomainError } from '../shared/errors.js';
+import { canonicalJson, sha256 } from '../shared/ids.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
+import { principalId, type IdempotencyContext, type Principal } from '../tenancy/index.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new DomainError('unauthorized', 'Authorization: a bearer API key is required');
+  return req.principal;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * Runs a mutating POST at most once per (caller, Idempotency-Key). The service stores the
+ * response in the same transaction as its effects; a retry gets that response back with
+ * `Idempotent-Replayed: true`. The same key with a different request is a 422.
+ * Failed requests are not stored: they changed nothing, so a retry simply runs again.
+ */
+export class Idempotency {
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly cp: ControlPlane) {}
+
+  async run(
+    req: FastifyRequest, reply: FastifyReply,
+    exec: (idem: IdempotencyContext) => Promise<{ status: number; body: unknown }>,
+  ): Promise<FastifyReply> {
+    const key = req.headers['idempotency-key'];
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new DomainError('idempotency_key_required', 'Idempotency-Key: this request changes state and needs an Idempotency-Key header (e.g. a UUID)', { field: 'Idempotency-Key' });
+    }
+    if (!IDEMPOTENCY_KEY.test(key)) {
+      throw new DomainError('validation', 'Idempotency-Key: 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
+    }
+    const principal = principalId(principalOf(req));
+    const requestHash = sha256(`${req.method} ${req.routeOptions.url ?? req.url} ${canonicalJson(req.params)} ${canonicalJson(req.body ?? null)}`);
+    const slot = `${principal}\u0000${key}`;
+
+    // Same key already running in this process: wait for it, then answer from the record.
+    const running = this.inFlight.get(slot);
+    if (running) await running.catch(() => undefined);
+
+    const replay = await this.replay(principal, key, requestHash, reply);
+    if (replay) return replay;
+
+    const p = exec({ principal, key, requestHash });
+    this.inFlight.set(slot, p);
+    try {
+      const { status, body } = await p;
+      return reply.code(status).send(body);
+    } catch (err) {
+      if (pgErrorCode(err) === PG_UNIQUE_VIOLATION) {
+        // Another process committed the same key first; its effects stand and ours rolled back.
+        const again = await this.replay(principal, key, requestHash, reply);
+        if (again) return again;
+      }
+      throw err;
+    } finally {
+      if (this.inFlight.get(slot) === p) this.inFlight.delete(slot);
+    }
+  }
+
+  private async replay(principal: string, key: string, requestHash: string, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const rec = await this.cp.store.getIdempotent(principal, key);
+    if (!rec) return undefined;
+    if (rec.requestHash !== requestHash) {
+      throw new DomainError('idempotency_mismatch', 'Idempotency-Key: this key was already used for a different request', { field: 'Idempotency-Key' });
+    }
+    return reply.code(rec.statusCode).header('idempotent-replayed', 'true').send(rec.body);
+  }
+}

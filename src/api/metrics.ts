@@ -1,0 +1,41 @@
+/** Prometheus metrics (prom-client), one registry per server so tests do not share counters. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ControlPlane } from '../app/control-plane.js';
+import { usageNow } from '../leasing/index.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpDuration = new Histogram({
+    name: 'neocloud_http_request_duration_seconds',
+    help: 'HTTP request latency by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [this.registry],
+  });
+  readonly leasesCreated = new Counter({
+    name: 'neocloud_leases_created_total', help: 'Leases created', labelNames: ['gpu_model', 'class'] as const, registers: [this.registry],
+  });
+  readonly leaseRejections = new Counter({
+    name: 'neocloud_lease_capacity_rejections_total', help: 'Lease requests refused for lack of capacity', labelNames: ['gpu_model'] as const, registers: [this.registry],
+  });
+
+  constructor(cp: () => ControlPlane | undefined) {
+    collectDefaultMetrics({ register: this.registry });
+    const gpus = new Gauge({
+      name: 'neocloud_gpus', help: 'GPUs by site, model and whether leased now', labelNames: ['site', 'gpu_model', 'leased'] as const,
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (!c) return;
+        this.reset();
+        for (const u of usageNow(c.leases.topology, c.leases.index, c.clock.nowMs())) {
+          for (const [model, v] of Object.entries(u.byModel)) {
+            this.set({ site: u.siteId, gpu_model: model, leased: 'true' }, v.leased);
+            this.set({ site: u.siteId, gpu_model: model, leased: 'false' }, v.installed - v.leased);
+          }
+        }
+      },
+    });
+    void gpus;
+  }
+}

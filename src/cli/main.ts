@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * `neocloud` — the control plane (`serve`) and a client for its API. The API URL and key come
+ * from --url/--api-key or NEOCLOUD_URL/NEOCLOUD_API_KEY. Tables for people, --json for scripts.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { ApiClient, ApiError } from './client.js';
+import { mw, table, usd } from './table.js';
+
+const program = new Command();
+program
+  .name('neocloud')
+  .description('neocloud: the control plane of an AI compute cloud')
+  .addOption(new Option('--url <url>', 'control plane URL').env('NEOCLOUD_URL').default('http://localhost:7070'))
+  .addOption(new Option('--api-key <key>', 'API key (admin or tenant)').env('NEOCLOUD_API_KEY'))
+  .option('--json', 'print JSON instead of tables', false);
+
+const client = (): ApiClient => {
+  const o = program.opts<{ url: string; apiKey?: string }>();
+  return new ApiClient(o.url, o.apiKey);
+};
+const asJson = (): boolean => program.opts<{ json: boolean }>().json;
+const print = (data: unknown, human: () => string): void => {
+  process.stdout.write(`${asJson() ? JSON.stringify(data, null, 2) : human()}\n`);
+};
+
+program
+  .command('serve')
+  .description('run the control plane with the web console (embedded PostgreSQL unless DATABASE_URL is set)')
+  .addOption(new Option('--port <port>', 'port').env('PORT').default('7070'))
+  .addOption(new Option('--host <host>', 'interface to bind').env('HOST').default('127.0.0.1'))
+  .addOption(new Option('--data-dir <dir>', 'PGlite data folder').env('NEOCLOUD_DATA_DIR').default('.neocloud/data'))
+  .action(async (o: { port: string; host: string; dataDir: string }) => {
+    const { serve } = await import('./serve.js');
+    await serve({ port: Number(o.port), host: o.host, dataDir: o.dataDir });
+  });
+
+const fleet = program.command('fleet').description('fleet inventory');
+fleet
+  .command('apply <file>')
+  .description('apply a fleet spec (YAML or JSON); applying the same spec twice changes nothing')
+  .action(async (file: string) => {
+    const text = readFileSync(file, 'utf8');
+    const isJson = file.endsWith('.json');
+    const res = await client().request<{ changed: boolean; summary: Record<string, { created: number; updated: number; deleted: number }> }>(
+      'PUT', '/v1/fleet', text, isJson ? 'application/json' : 'application/yaml');
+    print(res, () => {
+      if (!res.changed) return 'fleet unchanged: it already matches the spec';
+      const rows = Object.entries(res.summary)
+        .filter(([, v]) => v.created + v.updated + v.deleted > 0)
+        .map(([k, v]) => [k, v.created, v.updated, v.deleted]);
+      return `fleet updated\n${table(['kind', 'created', 'updated', 'deleted'], rows)}`;
+    });
+  });
+
+interface FleetOverview {
+  totals: { installedGpus: number; runnableGpus: number; leasedGpus: number; leasedShare: number; powerCapW: number; leasedW: number };
+  sites: {
+    id: string; region: string; powerCapW: number; pue: number; installedGpus: number; runnableGpus: number; fullLoadW: number;
+    gpusByModel: Record<string, number>; nodesByState: Record<string, number>; usage?: { leasedGpus: number; leasedW: number };
+  }[];
+}
+fleet
+  .command('show')
+  .description('sites, power and GPUs')
+  .action(async () => {
+    const f = await client().request<FleetOverview>('GET', '/v1/fleet');
+    print(f, () => {
+      const rows = f.sites.map((s) => [
+        s.id, s.region, Object.entries(s.gpusByModel).map(([m, n]) => `${n} ${m}`).join(', '),
+        s.installedGpus, s.runnableGpus, s.usage?.leasedGpus ?? 0, `${mw(s.usage?.leasedW ?? 0)} / ${mw(s.powerCapW)}`, s.pue,
+        `${s.nodesByState['ready'] ?? 0}/${s.nodesByState['draining'] ?? 0}/${s.nodesByState['down'] ?? 0}`,
+      ]);
+      const t = f.totals;
+      return `${table(['site', 'region', 'gpus', 'installed', 'power-runnable', 'leased', 'leased power / cap', 'pue', 'nodes r/d/x'], rows)}\n` +
+        `total: ${t.installedGpus} GPUs installed, ${t.runnableGpus} runnable under power caps, ${t.leasedGpus} leased now (${(t.leasedShare * 100).toFixed(1)}%)`;
+    });
+  });
+
+const tenants = program.command('tenants').description('tenants and their API keys');
+tenants
+  .command('create <name>')
+  .description('create a tenant; prints its API key once')
+  .action(async (name: string) => {
+    const res = await client().request<{ tenant: { id: string; name: string }; apiKey: string }>('POST', '/v1/tenants', { name });
+    print(res, () => `tenant ${res.tenant.name} (${res.tenant.id})\napi key (shown once, store it now): ${res.apiKey}`);
+  });
+tenants
+  .command('list')
+  .action(async () => {
+    const res = await client().request<{ tenants: { id: string; name: string; createdAt: string }[] }>('GET', '/v1/tenants');
+    print(res, () => table(['id', 'name', 'created'], res.tenants.map((t) => [t.id, t.name, t.createdAt])));
+  });
+
+interface LeaseOut {
+  id: string; tenantId: string; state: string; gpuModel: string; gpuCount: number; class: string; placement: string;
+  region: string | null; start: string; end: string; totalMicros: number; priceMicrosPerGpuHour: number; nodes: string[]; gpus: { uuid: string; nodeId: string }[];
+}
+const leaseRow = (l: LeaseOut): (string | number)[] => [l.id, l.state, `${l.gpuCount} × ${l.gpuModel}`, l.class, l.placement, l.start, l.end, usd(l.totalMicros)];
+const LEASE_HEAD = ['id', 'state', 'gpus', 'class', 'placement', 'start', 'end', 'total'];
+
+const leases = program.command('leases').description('GPU leases');
+leases
+  .command('create')
+  .description('lease GPUs now or for a future window')
+  .requiredOption('--gpu-model <model>', 'H100-SXM | H200 | B200 | GB200 | MI300X')
+  .requiredOption('--count <n>', 'number of GPUs')
+  .option('--region <region>', 'limit to a region')
+  .option('--start <time>', 'RFC 3339 start (default now)')
+  .option('--end <time>', 'RFC 3339 end')
+  .option('--duration-hours <h>', 'length in hours (instead of --end)')
+  .option('--placement <p>', 'same-nvlink | same-fabric | same-site | any', 'any')
+  .option('--class <c>', 'reserved | on-demand | spot', 'on-demand')
+  .option('--tenant <id>', 'operator only: lease for this tenant')
+  .action(async (o: Record<string, string | undefined>) => {
+    const body: Record<string, unknown> = {
+      gpuModel: o['gpuModel'], gpuCount: Number(o['count']), placement: o['placement'], class: o['class'],
+    };
+    if (o['region']) body['region'] = o['region'];
+    if (o['start']) body['start'] = o['start'];
+    if (o['end']) body['end'] = o['end'];
+    if (o['durationHours']) body['durationHours'] = Number(o['durationHours']);
+    if (o['tenant']) body['tenantId'] = o['tenant'];
+    const l = await client().request<LeaseOut>('POST', '/v1/leases', body);
+    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nnodes: ${l.nodes.join(', ')}`);
+  });
+leases
+  .command('list')
+  .option('--limit <n>', 'at most this many', '100')
+  .action(async (o: { limit: string }) => {
+    const res = await client().request<{ leases: LeaseOut[] }>('GET', `/v1/leases?limit=${encodeURIComponent(o.limit)}`);
+    print(res, () => table(LEASE_HEAD, res.leases.map(leaseRow)));
+  });
+leases
+  .command('show <id>')
+  .action(async (id: string) => {
+    const l = await client().request<LeaseOut>('GET', `/v1/leases/${encodeURIComponent(id)}`);
+    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nprice: ${usd(l.priceMicrosPerGpuHour)}/GPU-hour\nnodes: ${l.nodes.join(', ')}\n` +
+      table(['gpu', 'node'], l.gpus.map((g) => [g.uuid, g.nodeId])));
+  });
+leases
+  .command('release <id>')
+  .action(async (id: string) => {
+    const l = await client().request<LeaseOut>('POST', `/v1/leases/${encodeURIComponent(id)}/release`, {});
+    print(l, () => table(LEASE_HEAD, [leaseRow(l)]));
+  });
+
+interface CapacityOut {
+  start: string; end: string; installedGpus: number; freeGpus: number; availableGpus: number;
+  sites: { siteId: string; region: string; installedGpus: number; freeGpus: number; availableGpus: number; fabrics: { fabricId: string; installedGpus: number; freeGpus: number; freeNodes: number }[] }[];
+}
+program
+  .command('capacity')
+  .description('free GPUs per site and fabric domain for a window')
+  .option('--gpu-model <model>')
+  .option('--region <region>')
+  .option('--start <time>')
+  .option('--end <time>')
+  .action(async (o: Record<string, string | undefined>) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of [['gpuModel', o['gpuModel']], ['region', o['region']], ['start', o['start']], ['end', o['end']]] as const) if (v) q.set(k, v);
+    const c = await client().request<CapacityOut>('GET', `/v1/capacity?${q.toString()}`);
+    print(c, () => {
+      const rows = c.sites.flatMap((s) => [
+        [s.siteId, '', s.installedGpus, s.freeGpus, s.availableGpus, ''],
+        ...s.fabrics.map((f) => ['', f.fabricId, f.installedGpus, f.freeGpus, '', f.freeNodes]),
+      ]);
+      return `window ${c.start} – ${c.end}\n${table(['site', 'fabric', 'installed', 'free', 'power-available', 'free nodes'], rows)}\n` +
+        `total: ${c.freeGpus} free of ${c.installedGpus}; ${c.availableGpus} runnable under power caps`;
+    });
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ApiError) {
+    process.stderr.write(`error ${err.status}: ${err.message}\n`);
+    if (asJson()) process.stderr.write(`${JSON.stringify(err.problem)}\n`);
+  } else {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+  }
+  process.exitCode = 1;
+});

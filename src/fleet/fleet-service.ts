@@ -1,0 +1,88 @@
+/**
+ * Applies declarative fleet specs. Idempotent: the spec is diffed against the stored fleet inside
+ * one transaction and only the difference is written; an identical spec writes nothing.
+ * Removing (or re-wiring) a node whose GPUs hold a current or future lease is refused.
+ */
+import type { Clock } from '../shared/clock.js';
+import { DomainError } from '../shared/errors.js';
+import type { Store } from '../store/index.js';
+import { diffFleet, planIsEmpty, planSummary, type FleetPlan } from './fleet-diff.js';
+import { expandFleetSpec, type FleetSpec } from './fleet-spec.js';
+import type { Fleet, FleetNode } from './fleet-types.js';
+
+/** What the fleet needs from leasing, wired by the composition root (keeps fleet free of leasing). */
+export interface FleetPorts {
+  /** Runs `fn` with capacity decisions paused. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** Leases holding any of these GPUs at some instant from now on, read through `store`. */
+  leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]>;
+  /** Called (still exclusive) after a change commits. */
+  onApplied(fleet: Fleet): Promise<void>;
+}
+
+export interface ApplyResult {
+  changed: boolean;
+  summary: ReturnType<typeof planSummary>;
+}
+
+const WIRING: (keyof FleetNode)[] = ['siteId', 'hallId', 'fabricId', 'nvlinkId', 'gpuModel'];
+
+export class FleetService {
+  private fleet: Fleet | undefined;
+
+  constructor(private readonly store: Store, private readonly clock: Clock, private readonly ports: FleetPorts) {}
+
+  async load(): Promise<Fleet> {
+    this.fleet = await this.store.loadFleet();
+    return this.fleet;
+  }
+
+  current(): Fleet {
+    if (!this.fleet) throw new Error('FleetService.load() first');
+    return this.fleet;
+  }
+
+  async apply(spec: FleetSpec): Promise<ApplyResult> {
+    const desired = expandFleetSpec(spec);
+    return this.ports.exclusive(async () => {
+      const result = await this.store.tx(async (s) => {
+        const current = await s.loadFleet();
+        const plan = diffFleet(current, desired);
+        if (planIsEmpty(plan)) return { changed: false, summary: planSummary(plan) };
+        await this.refuseIfHeld(s, current, plan);
+        await s.applyFleetPlan(plan);
+        return { changed: true, summary: planSummary(plan) };
+      });
+      if (result.changed) {
+        this.fleet = desired;
+        await this.ports.onApplied(desired);
+      }
+      return result;
+    });
+  }
+
+  private async refuseIfHeld(s: Store, current: Fleet, plan: FleetPlan): Promise<void> {
+    const curNodes = new Map(current.nodes.map((n) => [n.id, n]));
+    const touched = new Set<string>(plan.nodes.delete.map((n) => n.id));
+    for (const n of plan.nodes.update) {
+      const before = curNodes.get(n.id);
+      if (before && WIRING.some((k) => before[k] !== n[k])) touched.add(n.id);
+    }
+    const uuids = new Set(plan.gpus.delete.map((g) => g.uuid));
+    for (const g of plan.gpus.update) uuids.add(g.uuid);
+    for (const g of current.gpus) if (touched.has(g.nodeId)) uuids.add(g.uuid);
+    if (uuids.size === 0) return;
+    const held = await this.ports.leasesHolding(s, [...uuids]);
+    if (held.length === 0) return;
+    const gpuNode = new Map(current.gpus.map((g) => [g.uuid, g.nodeId]));
+    const nodes = [...new Set(held.map((h) => gpuNode.get(h.gpuUuid) ?? h.gpuUuid))].sort();
+    const leases = [...new Set(held.map((h) => h.leaseId))].sort();
+    throw new DomainError(
+      'conflict',
+      `cannot remove or re-wire node${nodes.length > 1 ? 's' : ''} ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` and ${nodes.length - 5} more` : ''}: ` +
+        `${leases.length} lease${leases.length > 1 ? 's hold' : ' holds'} its GPUs now or later (${leases.slice(0, 3).join(', ')}${leases.length > 3 ? ', …' : ''}). ` +
+        'Drain the node (nodeStates: draining) and wait for or release the leases first.',
+      { nodes, leases },
+    );
+  }
+}

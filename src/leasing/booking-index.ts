@@ -1,0 +1,164 @@
+/**
+ * In-memory calendar of who holds which GPU when, and how much facility power that draws per
+ * hall and site over time. Rebuilt from the store on start; updated only after a write commits.
+ * All windows are half-open [startMs, endMs).
+ */
+import type { Topology } from '../fleet/index.js';
+
+interface Interval {
+  startMs: number;
+  endMs: number;
+  leaseId: string;
+}
+
+interface PowerInterval {
+  startMs: number;
+  endMs: number;
+  watts: number;
+  leaseId: string;
+}
+
+export interface Hold {
+  leaseId: string;
+  startMs: number;
+  endMs: number;
+  gpuUuids: readonly string[];
+}
+
+export class BookingIndex {
+  private readonly byGpu = new Map<string, Interval[]>();
+  private readonly powerByScope = new Map<string, PowerInterval[]>();
+  private readonly holds = new Map<string, { hold: Hold; scopes: string[] }>();
+
+  constructor(private topo: Topology) {}
+
+  setTopology(topo: Topology): void {
+    this.topo = topo;
+  }
+
+  get size(): number {
+    return this.holds.size;
+  }
+
+  add(hold: Hold): void {
+    if (hold.endMs <= hold.startMs) return; // an empty hold blocks nothing
+    if (this.holds.has(hold.leaseId)) this.remove(hold.leaseId);
+    for (const uuid of hold.gpuUuids) {
+      let list = this.byGpu.get(uuid);
+      if (!list) this.byGpu.set(uuid, (list = []));
+      const iv = { startMs: hold.startMs, endMs: hold.endMs, leaseId: hold.leaseId };
+      list.splice(upperBoundByStart(list, iv.startMs), 0, iv);
+    }
+    const wattsByScope = new Map<string, number>();
+    for (const uuid of hold.gpuUuids) {
+      const nodeId = this.topo.gpuToNode.get(uuid);
+      const node = nodeId === undefined ? undefined : this.topo.nodes.get(nodeId);
+      if (!node) continue;
+      for (const scope of [node.node.hallId, node.node.siteId]) {
+        wattsByScope.set(scope, (wattsByScope.get(scope) ?? 0) + node.wattsPerGpu);
+      }
+    }
+    for (const [scope, watts] of wattsByScope) {
+      let list = this.powerByScope.get(scope);
+      if (!list) this.powerByScope.set(scope, (list = []));
+      list.push({ startMs: hold.startMs, endMs: hold.endMs, watts, leaseId: hold.leaseId });
+    }
+    this.holds.set(hold.leaseId, { hold, scopes: [...wattsByScope.keys()] });
+  }
+
+  remove(leaseId: string): void {
+    const entry = this.holds.get(leaseId);
+    if (!entry) return;
+    for (const uuid of entry.hold.gpuUuids) {
+      const list = this.byGpu.get(uuid);
+      if (!list) continue;
+      const i = list.findIndex((iv) => iv.leaseId === leaseId);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.byGpu.delete(uuid);
+    }
+    for (const scope of entry.scopes) {
+      const list = this.powerByScope.get(scope);
+      if (!list) continue;
+      const i = list.findIndex((iv) => iv.leaseId === leaseId);
+      if (i >= 0) list.splice(i, 1);
+    }
+    this.holds.delete(leaseId);
+  }
+
+  /** Shortens a hold (a release): the GPUs are free from `endMs` on. */
+  truncate(leaseId: string, endMs: number): void {
+    const entry = this.holds.get(leaseId);
+    if (!entry) return;
+    const hold = entry.hold;
+    this.remove(leaseId);
+    this.add({ ...hold, endMs: Math.max(hold.startMs, Math.min(hold.endMs, endMs)) });
+  }
+
+  /** Drops holds that ended at or before `nowMs`; they cannot affect any window from now on. */
+  prune(nowMs: number): number {
+    let n = 0;
+    for (const [id, { hold }] of this.holds) {
+      if (hold.endMs <= nowMs) {
+        this.remove(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  isFree(gpuUuid: string, startMs: number, endMs: number): boolean {
+    const list = this.byGpu.get(gpuUuid);
+    if (!list) return true;
+    // Intervals on one GPU never overlap, so sorted by start they are sorted by end too.
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]!.endMs <= startMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === list.length || list[lo]!.startMs >= endMs;
+  }
+
+  /** Highest facility draw, in watts, that held GPUs put on a hall or site at any instant of the window. */
+  peakWatts(scopeId: string, startMs: number, endMs: number): number {
+    const list = this.powerByScope.get(scopeId);
+    if (!list || list.length === 0) return 0;
+    const events: [number, number][] = [];
+    for (const iv of list) {
+      if (iv.startMs < endMs && iv.endMs > startMs) {
+        events.push([Math.max(iv.startMs, startMs), iv.watts], [Math.min(iv.endMs, endMs), -iv.watts]);
+      }
+    }
+    if (events.length === 0) return 0;
+    // Ends sort before starts at the same instant: [a,b) and [b,c) do not overlap.
+    events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let cur = 0;
+    let peak = 0;
+    for (const [, d] of events) {
+      cur += d;
+      if (cur > peak) peak = cur;
+    }
+    return peak;
+  }
+
+  /** Leases holding any GPU of `gpuUuids` at some instant after `fromMs`. */
+  leasesHoldingAfter(gpuUuids: Iterable<string>, fromMs: number): Set<string> {
+    const out = new Set<string>();
+    for (const uuid of gpuUuids) {
+      for (const iv of this.byGpu.get(uuid) ?? []) if (iv.endMs > fromMs) out.add(iv.leaseId);
+    }
+    return out;
+  }
+}
+
+function upperBoundByStart(list: Interval[], startMs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.startMs <= startMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,140 @@
+/**
+ * Free capacity over a window, per site and fabric domain, and what is leased right now.
+ * "Free" = on a ready node and held by no lease at any instant of the window. "Available" also
+ * respects power: at most what the hall's and site's remaining headroom can run.
+ */
+import type { GpuModelId, Topology } from '../fleet/index.js';
+import type { BookingIndex } from './booking-index.js';
+
+export interface FabricCapacity {
+  fabricId: string;
+  hallId: string;
+  installedGpus: number;
+  freeGpus: number;
+  /** Whole nodes free for the window (gangs of whole servers). */
+  freeNodes: number;
+}
+
+export interface SiteWindowCapacity {
+  siteId: string;
+  region: string;
+  installedGpus: number;
+  freeGpus: number;
+  /** Free GPUs the power headroom can actually run over the window. */
+  availableGpus: number;
+  powerCapW: number;
+  peakLeasedW: number;
+  fabrics: FabricCapacity[];
+}
+
+export interface CapacityReport {
+  gpuModel: GpuModelId | null;
+  region: string | null;
+  start: string;
+  end: string;
+  installedGpus: number;
+  freeGpus: number;
+  availableGpus: number;
+  sites: SiteWindowCapacity[];
+}
+
+export function capacityReport(
+  topo: Topology, bookings: BookingIndex,
+  q: { gpuModel: GpuModelId | null; region: string | null; startMs: number; endMs: number },
+): CapacityReport {
+  const sites = new Map<string, SiteWindowCapacity>();
+  const fabrics = new Map<string, FabricCapacity>();
+  // Free GPUs per hall and per model, and the watts each model draws there, for the power bound.
+  const hallFree = new Map<string, Map<number, number>>(); // hall -> wattsPerGpu -> free count
+  for (const n of topo.nodes.values()) {
+    if (q.gpuModel !== null && n.node.gpuModel !== q.gpuModel) continue;
+    if (q.region !== null && n.region !== q.region) continue;
+    let site = sites.get(n.node.siteId);
+    if (!site) {
+      const s = topo.sites.get(n.node.siteId)!;
+      site = {
+        siteId: s.id, region: s.region, installedGpus: 0, freeGpus: 0, availableGpus: 0, powerCapW: s.powerCapW,
+        peakLeasedW: bookings.peakWatts(s.id, q.startMs, q.endMs), fabrics: [],
+      };
+      sites.set(s.id, site);
+    }
+    let fab = fabrics.get(n.node.fabricId);
+    if (!fab) {
+      fab = { fabricId: n.node.fabricId, hallId: n.node.hallId, installedGpus: 0, freeGpus: 0, freeNodes: 0 };
+      fabrics.set(n.node.fabricId, fab);
+      site.fabrics.push(fab);
+    }
+    const size = n.gpuUuids.length;
+    site.installedGpus += size;
+    fab.installedGpus += size;
+    if (n.node.state !== 'ready') continue;
+    let free = 0;
+    for (const uuid of n.gpuUuids) if (bookings.isFree(uuid, q.startMs, q.endMs)) free++;
+    site.freeGpus += free;
+    fab.freeGpus += free;
+    if (free === size) fab.freeNodes++;
+    let byW = hallFree.get(n.node.hallId);
+    if (!byW) hallFree.set(n.node.hallId, (byW = new Map()));
+    byW.set(n.wattsPerGpu, (byW.get(n.wattsPerGpu) ?? 0) + free);
+  }
+  // Power bound: spend each hall's headroom, then the site's, on its free GPUs.
+  for (const site of sites.values()) {
+    let siteHeadroomW = Math.max(0, site.powerCapW - site.peakLeasedW);
+    const hallIds = [...new Set(site.fabrics.map((f) => f.hallId))];
+    for (const hallId of hallIds) {
+      const hall = topo.halls.get(hallId)!;
+      let hallHeadroomW = Math.max(0, hall.powerCapW - bookings.peakWatts(hallId, q.startMs, q.endMs));
+      for (const [w, free] of hallFree.get(hallId) ?? []) {
+        const runnable = Math.min(free, Math.floor(Math.min(hallHeadroomW, siteHeadroomW) / w));
+        site.availableGpus += runnable;
+        hallHeadroomW -= runnable * w;
+        siteHeadroomW -= runnable * w;
+      }
+    }
+  }
+  const list = [...sites.values()];
+  return {
+    gpuModel: q.gpuModel,
+    region: q.region,
+    start: new Date(q.startMs).toISOString(),
+    end: new Date(q.endMs).toISOString(),
+    installedGpus: list.reduce((a, s) => a + s.installedGpus, 0),
+    freeGpus: list.reduce((a, s) => a + s.freeGpus, 0),
+    availableGpus: list.reduce((a, s) => a + s.availableGpus, 0),
+    sites: list,
+  };
+}
+
+export interface UsageNow {
+  siteId: string;
+  leasedGpus: number;
+  leasedW: number;
+  byModel: Partial<Record<GpuModelId, { installed: number; leased: number }>>;
+  halls: { hallId: string; leasedGpus: number; leasedW: number }[];
+}
+
+/** GPUs held at `nowMs` and the facility power they may draw, per site and hall. */
+export function usageNow(topo: Topology, bookings: BookingIndex, nowMs: number): UsageNow[] {
+  const sites = new Map<string, UsageNow>();
+  const halls = new Map<string, { hallId: string; leasedGpus: number; leasedW: number }>();
+  for (const s of topo.sites.values()) sites.set(s.id, { siteId: s.id, leasedGpus: 0, leasedW: 0, byModel: {}, halls: [] });
+  for (const h of topo.halls.values()) {
+    const entry = { hallId: h.id, leasedGpus: 0, leasedW: 0 };
+    halls.set(h.id, entry);
+    sites.get(h.siteId)?.halls.push(entry);
+  }
+  for (const n of topo.nodes.values()) {
+    const site = sites.get(n.node.siteId)!;
+    const hall = halls.get(n.node.hallId)!;
+    const m = (site.byModel[n.node.gpuModel] ??= { installed: 0, leased: 0 });
+    m.installed += n.gpuUuids.length;
+    let leased = 0;
+    for (const uuid of n.gpuUuids) if (!bookings.isFree(uuid, nowMs, nowMs + 1)) leased++;
+    m.leased += leased;
+    site.leasedGpus += leased;
+    site.leasedW += leased * n.wattsPerGpu;
+    hall.leasedGpus += leased;
+    hall.leasedW += leased * n.wattsPerGpu;
+  }
+  return [...sites.values()];
+}

@@ -1,0 +1,59 @@
+/** Wire schemas for leases (TypeBox → JSON Schema, used for validation and OpenAPI). */
+import { Type, type Static } from 'typebox';
+import { GPU_MODEL_IDS } from '../fleet/index.js';
+import { oneOf } from '../shared/validation.js';
+import { LEASE_CLASSES, PLACEMENTS } from './lease-types.js';
+
+/** 3 years: the longest term a lease may book. */
+export const MAX_LEASE_HOURS = 26_304;
+/** How far ahead a lease may start (future capacity blocks). */
+export const MAX_START_AHEAD_DAYS = 366;
+export const MAX_GPUS_PER_LEASE = 100_000;
+
+export const LeaseCreateBody = Type.Object({
+  gpuModel: oneOf(GPU_MODEL_IDS, 'GPU model from the catalog'),
+  gpuCount: Type.Integer({ minimum: 1, maximum: MAX_GPUS_PER_LEASE }),
+  region: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'limit to one region' })),
+  start: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339, default now' })),
+  end: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339; or give durationHours' })),
+  durationHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_LEASE_HOURS })),
+  placement: Type.Optional(oneOf(PLACEMENTS, 'gang constraint, default any')),
+  class: Type.Optional(oneOf(LEASE_CLASSES, 'default on-demand')),
+  tenantId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'operator only: lease on behalf of this tenant' })),
+}, { additionalProperties: false });
+export type LeaseCreateBody = Static<typeof LeaseCreateBody>;
+
+export const LeaseGpuView = Type.Object({ uuid: Type.String(), nodeId: Type.String() });
+
+export const LeaseView = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  state: oneOf(['scheduled', 'active', 'released', 'expired'] as const),
+  gpuModel: Type.String(),
+  gpuCount: Type.Integer(),
+  class: Type.String(),
+  placement: Type.String(),
+  region: Type.Union([Type.String(), Type.Null()]),
+  start: Type.String({ format: 'date-time' }),
+  end: Type.String({ format: 'date-time' }),
+  releasedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  priceMicrosPerGpuHour: Type.Integer(),
+  totalMicros: Type.Integer({ description: 'price × GPUs × booked hours, integer micro-dollars' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  nodes: Type.Array(Type.String()),
+  gpus: Type.Array(LeaseGpuView),
+});
+export type LeaseView = Static<typeof LeaseView>;
+
+export const LeaseListQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  before: Type.Optional(Type.String({ maxLength: 64, description: 'cursor: a lease id from the previous page' })),
+}, { additionalProperties: false });
+
+export const CapacityQuery = Type.Object({
+  gpuModel: Type.Optional(oneOf(GPU_MODEL_IDS)),
+  region: Type.Optional(Type.String({ maxLength: 63 })),
+  start: Type.Optional(Type.String({ format: 'date-time' })),
+  end: Type.Optional(Type.String({ format: 'date-time' })),
+}, { additionalProperties: false });
+export type CapacityQuery = Static<typeof CapacityQuery>;

@@ -1,0 +1,188 @@
+/**
+ * Leasing: validated requests → placement on the in-memory view → one transaction that writes
+ * the lease, its GPU holds and the idempotent response → the in-memory view updated after commit.
+ *
+ * Capacity decisions in this process are serialized by one mutex, so the in-memory view is exact
+ * for this process. Another process writing the same database can make it stale: the exclusion
+ * constraint then rejects the write, the view is reloaded from the store and the request retried.
+ */
+import type { Clock } from '../shared/clock.js';
+import { DomainError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { Mutex } from '../shared/mutex.js';
+import { Topology, type Fleet } from '../fleet/index.js';
+import type { IdempotencyContext, Principal } from '../tenancy/index.js';
+import { PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
+import { place } from './allocator.js';
+import { BookingIndex } from './booking-index.js';
+import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
+import { heldUntilMs, leaseState, type Lease, type LeaseRequest } from './lease-types.js';
+import { validateLeaseRequest } from './lease-validation.js';
+import { leaseView } from './lease-view.js';
+import { PriceBook, leaseTotalMicros } from './pricing.js';
+
+export interface LeaseEvents {
+  onLeaseCreated?(lease: Lease): void;
+  onLeaseReleased?(lease: Lease): void;
+  onCapacityRejected?(req: LeaseRequest): void;
+}
+
+export class LeaseService {
+  private topo: Topology;
+  private bookings: BookingIndex;
+  private prices: PriceBook;
+  private regions: Set<string>;
+  private readonly mutex = new Mutex();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    fleet: Fleet,
+    private readonly events: LeaseEvents = {},
+  ) {
+    this.topo = new Topology(fleet);
+    this.bookings = new BookingIndex(this.topo);
+    this.prices = new PriceBook(fleet.prices);
+    this.regions = new Set(fleet.sites.map((s) => s.region));
+  }
+
+  get topology(): Topology {
+    return this.topo;
+  }
+
+  /** Loads every live hold from the store into memory. */
+  async reload(): Promise<void> {
+    const bookings = new BookingIndex(this.topo);
+    for (const h of await this.store.loadLiveHolds(this.clock.nowMs())) bookings.add(h);
+    this.bookings = bookings;
+  }
+
+  /** Runs `fn` with capacity decisions paused (fleet changes use this). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(fn);
+  }
+
+  /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
+  async setFleet(fleet: Fleet): Promise<void> {
+    this.topo = new Topology(fleet);
+    this.prices = new PriceBook(fleet.prices);
+    this.regions = new Set(fleet.sites.map((s) => s.region));
+    await this.reload();
+  }
+
+  /** GPUs (of these) held at some instant after now, by lease id. From the store, not memory. */
+  async leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]> {
+    return store.leasesHoldingGpusAfter(gpuUuids, this.clock.nowMs());
+  }
+
+  async create(principal: Principal, body: LeaseCreateBody, idem?: IdempotencyContext): Promise<LeaseView> {
+    const now = this.clock.nowMs();
+    const req = validateLeaseRequest(body, principal, now, this.regions);
+    if (principal.kind === 'admin' && !(await this.store.getTenant(req.tenantId))) {
+      throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
+    }
+    return this.mutex.run(async () => {
+      for (let attempt = 0; ; attempt++) {
+        const result = place(this.topo, this.bookings, req);
+        if (!result.ok) {
+          this.events.onCapacityRejected?.(req);
+          throw new DomainError(
+            'insufficient_capacity',
+            `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
+              `for ${new Date(req.startMs).toISOString()}–${new Date(req.endMs).toISOString()}: ` +
+              `the largest request that fits is ${result.largestSatisfiable} GPUs`,
+            { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
+          );
+        }
+        const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
+        const lease: Lease = {
+          id: newId('lease'),
+          tenantId: req.tenantId,
+          gpuModel: req.gpuModel,
+          gpuCount: req.gpuCount,
+          leaseClass: req.leaseClass,
+          placement: req.placement,
+          region: req.region,
+          startMs: req.startMs,
+          endMs: req.endMs,
+          releasedAtMs: null,
+          priceMicrosPerGpuHour: price,
+          totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs),
+          createdAtMs: now,
+          gpus: result.gpus,
+        };
+        const view = leaseView(lease, now);
+        try {
+          await this.store.tx(async (s) => {
+            await s.insertLease(lease);
+            if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: view }, now);
+          });
+        } catch (err) {
+          if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION && attempt < 2) {
+            // Another writer booked these GPUs: our view is stale. Reload and decide again.
+            await this.reload();
+            continue;
+          }
+          throw err;
+        }
+        this.bookings.add({ leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) });
+        this.events.onLeaseCreated?.(lease);
+        return view;
+      }
+    });
+  }
+
+  /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */
+  private async visible(principal: Principal, id: string): Promise<Lease> {
+    const lease = await this.store.getLease(id);
+    if (!lease || (principal.kind === 'tenant' && lease.tenantId !== principal.tenantId)) {
+      throw new DomainError('not_found', `lease ${id} not found`);
+    }
+    return lease;
+  }
+
+  async get(principal: Principal, id: string): Promise<LeaseView> {
+    return leaseView(await this.visible(principal, id), this.clock.nowMs());
+  }
+
+  async list(principal: Principal, limit: number, before?: string): Promise<{ leases: LeaseView[]; nextCursor: string | null }> {
+    const now = this.clock.nowMs();
+    const rows = await this.store.listLeases({ tenantId: principal.kind === 'tenant' ? principal.tenantId : null, limit: limit + 1, beforeId: before });
+    const page = rows.slice(0, limit);
+    return { leases: page.map((l) => leaseView(l, now)), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  async release(principal: Principal, id: string, idem?: IdempotencyContext): Promise<LeaseView> {
+    return this.mutex.run(async () => {
+      const now = this.clock.nowMs();
+      const lease = await this.visible(principal, id);
+      const state = leaseState(lease, now);
+      if (state === 'released' || state === 'expired') {
+        throw new DomainError('conflict', `lease ${id} is already ${state}`, { state });
+      }
+      const released: Lease = { ...lease, releasedAtMs: now };
+      const view = leaseView(released, now);
+      await this.store.tx(async (s) => {
+        await s.releaseLease(id, now);
+        if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
+      });
+      this.bookings.truncate(id, heldUntilMs(released));
+      this.events.onLeaseReleased?.(released);
+      return view;
+    });
+  }
+
+  /** Drops expired holds from memory (they cannot affect any window from now on). */
+  prune(): number {
+    return this.bookings.prune(this.clock.nowMs());
+  }
+
+  /** Read access for capacity views; callers must not mutate. */
+  get index(): BookingIndex {
+    return this.bookings;
+  }
+
+  get nowMs(): number {
+    return this.clock.nowMs();
+  }
+}

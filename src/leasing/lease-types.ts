@@ -1,0 +1,63 @@
+import type { GpuModelId } from '../fleet/index.js';
+
+export const LEASE_CLASSES = ['reserved', 'on-demand', 'spot'] as const;
+export type LeaseClass = (typeof LEASE_CLASSES)[number];
+
+/**
+ * Gang constraint: every GPU of the lease in one NVLink domain, one fabric domain (IB/RoCE leaf
+ * group), one site — or anywhere (the engine still packs `any` into the tightest domain that fits).
+ */
+export const PLACEMENTS = ['same-nvlink', 'same-fabric', 'same-site', 'any'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
+/** Derived from the clock: never stored, so it cannot go stale. */
+export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired';
+
+export interface LeaseGpu {
+  uuid: string;
+  nodeId: string;
+}
+
+/** A lease as stored. Times are epoch milliseconds, UTC; the window is half-open [start, end). */
+export interface Lease {
+  id: string;
+  tenantId: string;
+  gpuModel: GpuModelId;
+  gpuCount: number;
+  leaseClass: LeaseClass;
+  placement: Placement;
+  region: string | null;
+  startMs: number;
+  endMs: number;
+  releasedAtMs: number | null;
+  priceMicrosPerGpuHour: number;
+  /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
+  totalMicros: number;
+  createdAtMs: number;
+  gpus: LeaseGpu[];
+}
+
+/** A validated request to place and book GPUs. */
+export interface LeaseRequest {
+  tenantId: string;
+  gpuModel: GpuModelId;
+  gpuCount: number;
+  leaseClass: LeaseClass;
+  placement: Placement;
+  region: string | null;
+  startMs: number;
+  endMs: number;
+}
+
+export function leaseState(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'>, nowMs: number): LeaseState {
+  if (lease.releasedAtMs !== null) return 'released';
+  if (nowMs >= lease.endMs) return 'expired';
+  if (nowMs < lease.startMs) return 'scheduled';
+  return 'active';
+}
+
+/** The end of the GPUs' hold: a release before the end frees them from that moment. */
+export function heldUntilMs(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'>): number {
+  if (lease.releasedAtMs === null) return lease.endMs;
+  return Math.max(lease.startMs, Math.min(lease.endMs, lease.releasedAtMs));
+}

@@ -1,0 +1,59 @@
+/** Turns a shape-valid request body into a LeaseRequest, checking what a schema cannot. */
+import { invalid } from '../shared/errors.js';
+import type { Principal } from '../tenancy/index.js';
+import { MAX_LEASE_HOURS, MAX_START_AHEAD_DAYS, type LeaseCreateBody } from './lease-schemas.js';
+import type { LeaseRequest } from './lease-types.js';
+
+const HOUR_MS = 3_600_000;
+/** A start this far in the past is read as "now" (client clock skew); further back is an error. */
+export const START_SKEW_MS = 60_000;
+export const MIN_LEASE_MS = 60_000;
+
+export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal, nowMs: number, knownRegions: ReadonlySet<string>): LeaseRequest {
+  let tenantId: string;
+  if (principal.kind === 'admin') {
+    if (body.tenantId === undefined) throw invalid('tenantId', 'is required when the operator creates a lease');
+    tenantId = body.tenantId;
+  } else {
+    if (body.tenantId !== undefined && body.tenantId !== principal.tenantId) {
+      throw invalid('tenantId', 'only the operator may lease for another tenant');
+    }
+    tenantId = principal.tenantId;
+  }
+
+  let startMs = nowMs;
+  if (body.start !== undefined) {
+    startMs = Date.parse(body.start);
+    if (startMs < nowMs - START_SKEW_MS) throw invalid('start', 'must not be in the past');
+    if (startMs > nowMs + MAX_START_AHEAD_DAYS * 24 * HOUR_MS) throw invalid('start', `must be at most ${MAX_START_AHEAD_DAYS} days ahead`);
+    startMs = Math.max(startMs, nowMs);
+  }
+
+  let endMs: number;
+  if (body.end !== undefined && body.durationHours !== undefined) throw invalid('durationHours', 'give end or durationHours, not both');
+  if (body.end !== undefined) {
+    endMs = Date.parse(body.end);
+    if (endMs <= startMs) throw invalid('end', 'must be after start');
+  } else if (body.durationHours !== undefined) {
+    endMs = startMs + Math.round(body.durationHours * HOUR_MS);
+  } else {
+    throw invalid('end', 'end or durationHours is required');
+  }
+  const field = body.end !== undefined ? 'end' : 'durationHours';
+  if (endMs - startMs < MIN_LEASE_MS) throw invalid(field, 'a lease lasts at least one minute');
+  if (endMs - startMs > MAX_LEASE_HOURS * HOUR_MS) throw invalid(field, `a lease lasts at most ${MAX_LEASE_HOURS} hours (3 years)`);
+
+  const region = body.region ?? null;
+  if (region !== null && !knownRegions.has(region)) throw invalid('region', `unknown region "${region}"`);
+
+  return {
+    tenantId,
+    gpuModel: body.gpuModel,
+    gpuCount: body.gpuCount,
+    leaseClass: body.class ?? 'on-demand',
+    placement: body.placement ?? 'any',
+    region,
+    startMs,
+    endMs,
+  };
+}

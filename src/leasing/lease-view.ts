@@ -1,0 +1,26 @@
+import type { LeaseView } from './lease-schemas.js';
+import { leaseState, type Lease } from './lease-types.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** The API representation of a lease at `nowMs`. */
+export function leaseView(l: Lease, nowMs: number): LeaseView {
+  return {
+    id: l.id,
+    tenantId: l.tenantId,
+    state: leaseState(l, nowMs),
+    gpuModel: l.gpuModel,
+    gpuCount: l.gpuCount,
+    class: l.leaseClass,
+    placement: l.placement,
+    region: l.region,
+    start: iso(l.startMs),
+    end: iso(l.endMs),
+    releasedAt: l.releasedAtMs === null ? null : iso(l.releasedAtMs),
+    priceMicrosPerGpuHour: l.priceMicrosPerGpuHour,
+    totalMicros: l.totalMicros,
+    createdAt: iso(l.createdAtMs),
+    nodes: [...new Set(l.gpus.map((g) => g.nodeId))].sort(),
+    gpus: l.gpus,
+  };
+}

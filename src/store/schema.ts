@@ -1,0 +1,136 @@
+/**
+ * Drizzle schema: the single description of the tables, used by both PGlite and PostgreSQL.
+ * Migrations in `migrations/` are generated from it by drizzle-kit; the exclusion constraint that
+ * makes double-booking impossible (btree_gist) is a hand-written migration beside them.
+ * Watts and micro-dollars are integers (bigint where a sum could pass 2^31).
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp,
+} from 'drizzle-orm/pg-core';
+
+/** PostgreSQL tstzrange, written as a range literal such as `[2026-01-01T00:00:00.000Z,2026-01-02T00:00:00.000Z)`. */
+export const tstzrange = customType<{ data: string; driverData: string }>({
+  dataType: () => 'tstzrange',
+});
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const sites = pgTable('sites', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  region: text('region').notNull(),
+  powerCapW: bigint('power_cap_w', { mode: 'number' }).notNull(),
+  pue: doublePrecision('pue').notNull(),
+});
+
+export const powerSources = pgTable('power_sources', {
+  id: text('id').primaryKey(),
+  siteId: text('site_id').notNull().references(() => sites.id),
+  kind: text('kind').notNull(),
+  capacityW: bigint('capacity_w', { mode: 'number' }).notNull(),
+  priceMicrosPerMwh: bigint('price_micros_per_mwh', { mode: 'number' }).notNull(),
+});
+
+export const halls = pgTable('halls', {
+  id: text('id').primaryKey(),
+  siteId: text('site_id').notNull().references(() => sites.id),
+  powerCapW: bigint('power_cap_w', { mode: 'number' }).notNull(),
+});
+
+export const fabrics = pgTable('fabric_domains', {
+  id: text('id').primaryKey(),
+  hallId: text('hall_id').notNull().references(() => halls.id),
+  siteId: text('site_id').notNull().references(() => sites.id),
+  kind: text('kind').notNull(),
+});
+
+export const nvlinks = pgTable('nvlink_domains', {
+  id: text('id').primaryKey(),
+  fabricId: text('fabric_id').notNull().references(() => fabrics.id),
+  kind: text('kind').notNull(),
+  gpuCount: integer('gpu_count').notNull(),
+});
+
+export const nodes = pgTable('nodes', {
+  id: text('id').primaryKey(),
+  siteId: text('site_id').notNull().references(() => sites.id),
+  hallId: text('hall_id').notNull().references(() => halls.id),
+  fabricId: text('fabric_id').notNull().references(() => fabrics.id),
+  nvlinkId: text('nvlink_id').notNull().references(() => nvlinks.id),
+  gpuModel: text('gpu_model').notNull(),
+  state: text('state').notNull(),
+});
+
+export const gpus = pgTable('gpus', {
+  uuid: text('uuid').primaryKey(),
+  nodeId: text('node_id').notNull().references(() => nodes.id),
+  index: integer('idx').notNull(),
+  model: text('model').notNull(),
+}, (t) => [index('gpus_node_idx').on(t.nodeId)]);
+
+export const prices = pgTable('prices', {
+  gpuModel: text('gpu_model').notNull(),
+  leaseClass: text('lease_class').notNull(),
+  priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
+}, (t) => [primaryKey({ columns: [t.gpuModel, t.leaseClass] })]);
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  createdAt: ts('created_at').notNull(),
+});
+
+/** API keys, stored as SHA-256 hashes. `tenant_id` null = operator (admin) key. */
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  keyHash: text('key_hash').notNull().unique(),
+  role: text('role').notNull(),
+  tenantId: text('tenant_id').references(() => tenants.id),
+  createdAt: ts('created_at').notNull(),
+  revokedAt: ts('revoked_at'),
+});
+
+export const leases = pgTable('leases', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  gpuModel: text('gpu_model').notNull(),
+  gpuCount: integer('gpu_count').notNull(),
+  leaseClass: text('lease_class').notNull(),
+  placement: text('placement').notNull(),
+  region: text('region'),
+  startAt: ts('start_at').notNull(),
+  endAt: ts('end_at').notNull(),
+  releasedAt: ts('released_at'),
+  priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
+  totalMicros: bigint('total_micros', { mode: 'number' }).notNull(),
+  createdAt: ts('created_at').notNull(),
+}, (t) => [index('leases_tenant_idx').on(t.tenantId, t.createdAt)]);
+
+/**
+ * One row per GPU per lease. `during` is the half-open window the GPU is held; a release
+ * shortens it. The exclusion constraint (migration 0001) forbids two overlapping rows per GPU.
+ */
+export const leaseGpus = pgTable('lease_gpus', {
+  leaseId: text('lease_id').notNull().references(() => leases.id),
+  gpuUuid: text('gpu_uuid').notNull(),
+  nodeId: text('node_id').notNull(),
+  during: tstzrange('during').notNull(),
+}, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
+
+/** Stored responses of mutating POSTs, per principal and Idempotency-Key. */
+export const idempotencyKeys = pgTable('idempotency_keys', {
+  principal: text('principal').notNull(),
+  key: text('key').notNull(),
+  requestHash: text('request_hash').notNull(),
+  statusCode: integer('status_code').notNull(),
+  body: jsonb('body').notNull(),
+  createdAt: ts('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.principal, t.key] })]);
+
+/** Small key/value settings (e.g. whether the demo fleet was loaded). */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: ts('updated_at').notNull().default(sql`now()`),
+});

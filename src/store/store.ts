@@ -1,0 +1,329 @@
+/**
+ * Repository over the Drizzle schema: translates rows to domain values (epoch ms, integers) and
+ * back. The same code runs on PGlite and PostgreSQL. `tx()` gives a Store bound to a transaction.
+ */
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
+import type { Lease, LeaseClass, LeaseGpu, Placement } from '../leasing/lease-types.js';
+import type { Db } from './db.js';
+import * as t from './schema.js';
+
+const CHUNK = 1000;
+
+export interface ApiKeyRecord {
+  id: string;
+  role: 'admin' | 'tenant';
+  tenantId: string | null;
+}
+
+export interface TenantRecord {
+  id: string;
+  name: string;
+  createdAtMs: number;
+}
+
+export interface IdempotencyRecord {
+  requestHash: string;
+  statusCode: number;
+  body: unknown;
+}
+
+export interface LeaseListFilter {
+  tenantId: string | null;
+  limit: number;
+  /** Return leases created strictly before this lease (keyset pagination, newest first). */
+  beforeId?: string | undefined;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+export const rangeLiteral = (startMs: number, endMs: number): string => `[${iso(startMs)},${iso(endMs)})`;
+
+/** SQLSTATE codes the services react to. */
+export const PG_EXCLUSION_VIOLATION = '23P01';
+export const PG_UNIQUE_VIOLATION = '23505';
+
+export function pgErrorCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+type LeaseRow = typeof t.leases.$inferSelect;
+
+function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    gpuModel: r.gpuModel as GpuModelId,
+    gpuCount: r.gpuCount,
+    leaseClass: r.leaseClass as LeaseClass,
+    placement: r.placement as Placement,
+    region: r.region,
+    startMs: r.startAt.getTime(),
+    endMs: r.endAt.getTime(),
+    releasedAtMs: r.releasedAt ? r.releasedAt.getTime() : null,
+    priceMicrosPerGpuHour: r.priceMicrosPerGpuHour,
+    totalMicros: r.totalMicros,
+    createdAtMs: r.createdAt.getTime(),
+    gpus,
+  };
+}
+
+export class Store {
+  constructor(readonly db: Db) {}
+
+  tx<T>(fn: (s: Store) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new Store(tx as unknown as Db)));
+  }
+
+  // ---- fleet ----
+
+  async loadFleet(): Promise<Fleet> {
+    const [sites, powerSources, halls, fabrics, nvlinks, nodes, gpus, prices] = await Promise.all([
+      this.db.select().from(t.sites).orderBy(t.sites.id),
+      this.db.select().from(t.powerSources).orderBy(t.powerSources.id),
+      this.db.select().from(t.halls).orderBy(t.halls.id),
+      this.db.select().from(t.fabrics).orderBy(t.fabrics.id),
+      this.db.select().from(t.nvlinks).orderBy(t.nvlinks.id),
+      this.db.select().from(t.nodes).orderBy(t.nodes.id),
+      this.db.select().from(t.gpus).orderBy(t.gpus.nodeId, t.gpus.index),
+      this.db.select().from(t.prices),
+    ]);
+    return {
+      sites,
+      powerSources: powerSources.map((p) => ({ ...p, kind: p.kind as Fleet['powerSources'][number]['kind'] })),
+      halls,
+      fabrics: fabrics.map((f) => ({ ...f, kind: f.kind as Fleet['fabrics'][number]['kind'] })),
+      nvlinks: nvlinks.map((n) => ({ ...n, kind: n.kind as Fleet['nvlinks'][number]['kind'] })),
+      nodes: nodes.map((n) => ({ ...n, gpuModel: n.gpuModel as GpuModelId, state: n.state as NodeState })),
+      gpus: gpus.map((g) => ({ ...g, model: g.model as GpuModelId })),
+      prices: prices.map((p) => ({ ...p, gpuModel: p.gpuModel as GpuModelId, leaseClass: p.leaseClass as LeaseClass })),
+    };
+  }
+
+  /** Writes a plan; call inside tx(). Deletes children first, inserts parents first. */
+  async applyFleetPlan(plan: FleetPlan): Promise<void> {
+    const db = this.db;
+    const del = async <T>(rows: T[], go: (ids: T[]) => Promise<unknown>): Promise<void> => {
+      for (let i = 0; i < rows.length; i += CHUNK) await go(rows.slice(i, i + CHUNK));
+    };
+    const ins = async <T>(rows: T[], go: (chunk: T[]) => Promise<unknown>): Promise<void> => {
+      for (let i = 0; i < rows.length; i += CHUNK) await go(rows.slice(i, i + CHUNK));
+    };
+    await del(plan.prices.delete, (r) => Promise.all(r.map((p) => db.delete(t.prices).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass))))));
+    await del(plan.gpus.delete, (r) => db.delete(t.gpus).where(inArray(t.gpus.uuid, r.map((g) => g.uuid))));
+    await del(plan.nodes.delete, (r) => db.delete(t.nodes).where(inArray(t.nodes.id, r.map((x) => x.id))));
+    await del(plan.nvlinks.delete, (r) => db.delete(t.nvlinks).where(inArray(t.nvlinks.id, r.map((x) => x.id))));
+    await del(plan.fabrics.delete, (r) => db.delete(t.fabrics).where(inArray(t.fabrics.id, r.map((x) => x.id))));
+    await del(plan.halls.delete, (r) => db.delete(t.halls).where(inArray(t.halls.id, r.map((x) => x.id))));
+    await del(plan.powerSources.delete, (r) => db.delete(t.powerSources).where(inArray(t.powerSources.id, r.map((x) => x.id))));
+    await del(plan.sites.delete, (r) => db.delete(t.sites).where(inArray(t.sites.id, r.map((x) => x.id))));
+
+    await ins(plan.sites.create, (r) => db.insert(t.sites).values(r));
+    for (const s of plan.sites.update) await db.update(t.sites).set(s).where(eq(t.sites.id, s.id));
+    await ins(plan.powerSources.create, (r) => db.insert(t.powerSources).values(r));
+    for (const p of plan.powerSources.update) await db.update(t.powerSources).set(p).where(eq(t.powerSources.id, p.id));
+    await ins(plan.halls.create, (r) => db.insert(t.halls).values(r));
+    for (const h of plan.halls.update) await db.update(t.halls).set(h).where(eq(t.halls.id, h.id));
+    await ins(plan.fabrics.create, (r) => db.insert(t.fabrics).values(r));
+    for (const f of plan.fabrics.update) await db.update(t.fabrics).set(f).where(eq(t.fabrics.id, f.id));
+    await ins(plan.nvlinks.create, (r) => db.insert(t.nvlinks).values(r));
+    for (const n of plan.nvlinks.update) await db.update(t.nvlinks).set(n).where(eq(t.nvlinks.id, n.id));
+    await ins(plan.nodes.create, (r) => db.insert(t.nodes).values(r));
+    for (const n of plan.nodes.update) await db.update(t.nodes).set(n).where(eq(t.nodes.id, n.id));
+    await ins(plan.gpus.create, (r) => db.insert(t.gpus).values(r));
+    for (const g of plan.gpus.update) await db.update(t.gpus).set(g).where(eq(t.gpus.uuid, g.uuid));
+    await ins(plan.prices.create, (r) => db.insert(t.prices).values(r));
+    for (const p of plan.prices.update) {
+      await db.update(t.prices).set(p).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
+    }
+  }
+
+  /** Leases holding any of these GPUs at some instant after `afterMs` (not released earlier). */
+  async leasesHoldingGpusAfter(gpuUuids: string[], afterMs: number): Promise<{ leaseId: string; gpuUuid: string }[]> {
+    const out: { leaseId: string; gpuUuid: string }[] = [];
+    for (let i = 0; i < gpuUuids.length; i += CHUNK) {
+      const rows = await this.db
+        .select({ leaseId: t.leaseGpus.leaseId, gpuUuid: t.leaseGpus.gpuUuid })
+        .from(t.leaseGpus)
+        .where(and(inArray(t.leaseGpus.gpuUuid, gpuUuids.slice(i, i + CHUNK)), sql`upper(${t.leaseGpus.during}) > ${iso(afterMs)}::timestamptz`));
+      out.push(...rows);
+    }
+    return out;
+  }
+
+  // ---- tenants and keys ----
+
+  async insertTenant(tenant: TenantRecord): Promise<void> {
+    await this.db.insert(t.tenants).values({ id: tenant.id, name: tenant.name, createdAt: new Date(tenant.createdAtMs) });
+  }
+
+  async getTenant(id: string): Promise<TenantRecord | undefined> {
+    const [r] = await this.db.select().from(t.tenants).where(eq(t.tenants.id, id));
+    return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
+  }
+
+  async getTenantByName(name: string): Promise<TenantRecord | undefined> {
+    const [r] = await this.db.select().from(t.tenants).where(eq(t.tenants.name, name));
+    return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
+  }
+
+  async listTenants(): Promise<TenantRecord[]> {
+    const rows = await this.db.select().from(t.tenants).orderBy(t.tenants.createdAt, t.tenants.id);
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() }));
+  }
+
+  async insertApiKey(k: ApiKeyRecord & { keyHash: string; createdAtMs: number }): Promise<void> {
+    await this.db.insert(t.apiKeys).values({
+      id: k.id, keyHash: k.keyHash, role: k.role, tenantId: k.tenantId, createdAt: new Date(k.createdAtMs),
+    });
+  }
+
+  async findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    const [r] = await this.db.select().from(t.apiKeys).where(eq(t.apiKeys.keyHash, keyHash));
+    if (!r || r.revokedAt) return undefined;
+    return { id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId };
+  }
+
+  async countAdminKeys(): Promise<number> {
+    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(t.apiKeys).where(eq(t.apiKeys.role, 'admin'));
+    return r?.n ?? 0;
+  }
+
+  // ---- leases ----
+
+  async insertLease(lease: Lease): Promise<void> {
+    await this.db.insert(t.leases).values({
+      id: lease.id,
+      tenantId: lease.tenantId,
+      gpuModel: lease.gpuModel,
+      gpuCount: lease.gpuCount,
+      leaseClass: lease.leaseClass,
+      placement: lease.placement,
+      region: lease.region,
+      startAt: new Date(lease.startMs),
+      endAt: new Date(lease.endMs),
+      releasedAt: lease.releasedAtMs === null ? null : new Date(lease.releasedAtMs),
+      priceMicrosPerGpuHour: lease.priceMicrosPerGpuHour,
+      totalMicros: lease.totalMicros,
+      createdAt: new Date(lease.createdAtMs),
+    });
+    const during = rangeLiteral(lease.startMs, lease.endMs);
+    for (let i = 0; i < lease.gpus.length; i += CHUNK) {
+      await this.db.insert(t.leaseGpus).values(
+        lease.gpus.slice(i, i + CHUNK).map((g) => ({ leaseId: lease.id, gpuUuid: g.uuid, nodeId: g.nodeId, during })),
+      );
+    }
+  }
+
+  /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */
+  async releaseLease(id: string, atMs: number): Promise<void> {
+    const at = iso(atMs);
+    await this.db.update(t.leases).set({ releasedAt: new Date(atMs) }).where(eq(t.leases.id, id));
+    await this.db
+      .update(t.leaseGpus)
+      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .where(eq(t.leaseGpus.leaseId, id));
+  }
+
+  async getLease(id: string): Promise<Lease | undefined> {
+    const [r] = await this.db.select().from(t.leases).where(eq(t.leases.id, id));
+    if (!r) return undefined;
+    const gpus = await this.db
+      .select({ uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
+      .from(t.leaseGpus)
+      .where(eq(t.leaseGpus.leaseId, id))
+      .orderBy(t.leaseGpus.nodeId, t.leaseGpus.gpuUuid);
+    return leaseFromRow(r, gpus);
+  }
+
+  /** Newest first; GPUs are not loaded (`gpus` is empty). */
+  async listLeases(f: LeaseListFilter): Promise<Lease[]> {
+    const conds = [];
+    if (f.tenantId !== null) conds.push(eq(t.leases.tenantId, f.tenantId));
+    if (f.beforeId !== undefined) {
+      const [cursor] = await this.db.select({ createdAt: t.leases.createdAt }).from(t.leases).where(eq(t.leases.id, f.beforeId));
+      if (cursor) {
+        conds.push(sql`(${t.leases.createdAt}, ${t.leases.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${f.beforeId})`);
+      }
+    }
+    const rows = await this.db
+      .select()
+      .from(t.leases)
+      .where(conds.length ? and(...conds) : undefined)
+      .orderBy(desc(t.leases.createdAt), desc(t.leases.id))
+      .limit(f.limit);
+    return rows.map((r) => leaseFromRow(r, []));
+  }
+
+  /** Every lease whose hold reaches past `nowMs`, with its GPUs: what the booking index needs. */
+  async loadLiveHolds(nowMs: number): Promise<{ leaseId: string; startMs: number; endMs: number; gpuUuids: string[] }[]> {
+    const rows = await this.db
+      .select({
+        leaseId: t.leaseGpus.leaseId,
+        gpuUuid: t.leaseGpus.gpuUuid,
+        lo: sql<string>`lower(${t.leaseGpus.during})`,
+        hi: sql<string>`upper(${t.leaseGpus.during})`,
+      })
+      .from(t.leaseGpus)
+      .where(sql`upper(${t.leaseGpus.during}) > ${iso(nowMs)}::timestamptz AND NOT isempty(${t.leaseGpus.during})`);
+    const byLease = new Map<string, { leaseId: string; startMs: number; endMs: number; gpuUuids: string[] }>();
+    for (const r of rows) {
+      let h = byLease.get(r.leaseId);
+      if (!h) {
+        h = { leaseId: r.leaseId, startMs: new Date(r.lo).getTime(), endMs: new Date(r.hi).getTime(), gpuUuids: [] };
+        byLease.set(r.leaseId, h);
+      }
+      h.gpuUuids.push(r.gpuUuid);
+    }
+    return [...byLease.values()];
+  }
+
+  /** Pairs of rows that overlap on one GPU. Always empty while the exclusion constraint holds. */
+  async findOverlaps(): Promise<{ gpuUuid: string; a: string; b: string }[]> {
+    const r = await this.db.execute(sql`
+      SELECT x.gpu_uuid AS "gpuUuid", x.lease_id AS a, y.lease_id AS b
+      FROM lease_gpus x JOIN lease_gpus y
+        ON x.gpu_uuid = y.gpu_uuid AND x.lease_id < y.lease_id AND x.during && y.during`);
+    return ((r as unknown as { rows: { gpuUuid: string; a: string; b: string }[] }).rows);
+  }
+
+  // ---- idempotency ----
+
+  async getIdempotent(principal: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const [r] = await this.db
+      .select()
+      .from(t.idempotencyKeys)
+      .where(and(eq(t.idempotencyKeys.principal, principal), eq(t.idempotencyKeys.key, key)));
+    return r ? { requestHash: r.requestHash, statusCode: r.statusCode, body: r.body } : undefined;
+  }
+
+  async saveIdempotent(principal: string, key: string, rec: IdempotencyRecord, nowMs: number): Promise<void> {
+    await this.db.insert(t.idempotencyKeys).values({
+      principal, key, requestHash: rec.requestHash, statusCode: rec.statusCode, body: rec.body, createdAt: new Date(nowMs),
+    });
+  }
+
+  /** Forgets idempotency records older than the retention window. */
+  async pruneIdempotency(beforeMs: number): Promise<void> {
+    await this.db.delete(t.idempotencyKeys).where(lt(t.idempotencyKeys.createdAt, new Date(beforeMs)));
+  }
+
+  // ---- settings ----
+
+  async getSetting<T>(key: string): Promise<T | undefined> {
+    const [r] = await this.db.select().from(t.settings).where(eq(t.settings.key, key));
+    return r ? (r.value as T) : undefined;
+  }
+
+  async setSetting(key: string, value: unknown): Promise<void> {
+    await this.db
+      .insert(t.settings)
+      .values({ key, value, updatedAt: new Date() })
+      .onConflictDoUpdate({ target: t.settings.key, set: { value, updatedAt: new Date() } });
+  }
+}
