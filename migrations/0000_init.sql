@@ -115,19 +115,19 @@ CREATE TABLE "tenants" (
 	CONSTRAINT "tenants_name_unique" UNIQUE("name")
 );
 --> statement-breakpoint
-ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "fabric_domains" ADD CONSTRAINT "fabric_domains_hall_id_halls_id_fk" FOREIGN KEY ("hall_id") REFERENCES "public"."halls"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "fabric_domains" ADD CONSTRAINT "fabric_domains_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "public"."sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "gpus" ADD CONSTRAINT "gpus_node_id_nodes_id_fk" FOREIGN KEY ("node_id") REFERENCES "public"."nodes"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "halls" ADD CONSTRAINT "halls_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "public"."sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "lease_gpus" ADD CONSTRAINT "lease_gpus_lease_id_leases_id_fk" FOREIGN KEY ("lease_id") REFERENCES "public"."leases"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "leases" ADD CONSTRAINT "leases_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "nodes" ADD CONSTRAINT "nodes_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "public"."sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "nodes" ADD CONSTRAINT "nodes_hall_id_halls_id_fk" FOREIGN KEY ("hall_id") REFERENCES "public"."halls"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "nodes" ADD CONSTRAINT "nodes_fabric_id_fabric_domains_id_fk" FOREIGN KEY ("fabric_id") REFERENCES "public"."fabric_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "nodes" ADD CONSTRAINT "nodes_nvlink_id_nvlink_domains_id_fk" FOREIGN KEY ("nvlink_id") REFERENCES "public"."nvlink_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "nvlink_domains" ADD CONSTRAINT "nvlink_domains_fabric_id_fabric_domains_id_fk" FOREIGN KEY ("fabric_id") REFERENCES "public"."fabric_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "power_sources" ADD CONSTRAINT "power_sources_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "public"."sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "tenants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "fabric_domains" ADD CONSTRAINT "fabric_domains_hall_id_halls_id_fk" FOREIGN KEY ("hall_id") REFERENCES "halls"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "fabric_domains" ADD CONSTRAINT "fabric_domains_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "gpus" ADD CONSTRAINT "gpus_node_id_nodes_id_fk" FOREIGN KEY ("node_id") REFERENCES "nodes"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "halls" ADD CONSTRAINT "halls_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "lease_gpus" ADD CONSTRAINT "lease_gpus_lease_id_leases_id_fk" FOREIGN KEY ("lease_id") REFERENCES "leases"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "leases" ADD CONSTRAINT "leases_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "tenants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "nodes" ADD CONSTRAINT "nodes_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "nodes" ADD CONSTRAINT "nodes_hall_id_halls_id_fk" FOREIGN KEY ("hall_id") REFERENCES "halls"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "nodes" ADD CONSTRAINT "nodes_fabric_id_fabric_domains_id_fk" FOREIGN KEY ("fabric_id") REFERENCES "fabric_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "nodes" ADD CONSTRAINT "nodes_nvlink_id_nvlink_domains_id_fk" FOREIGN KEY ("nvlink_id") REFERENCES "nvlink_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "nvlink_domains" ADD CONSTRAINT "nvlink_domains_fabric_id_fabric_domains_id_fk" FOREIGN KEY ("fabric_id") REFERENCES "fabric_domains"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "power_sources" ADD CONSTRAINT "power_sources_site_id_sites_id_fk" FOREIGN KEY ("site_id") REFERENCES "sites"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "gpus_node_idx" ON "gpus" USING btree ("node_id");--> statement-breakpoint
 CREATE INDEX "lease_gpus_gpu_idx" ON "lease_gpus" USING btree ("gpu_uuid");--> statement-breakpoint
 CREATE INDEX "leases_tenant_idx" ON "leases" USING btree ("tenant_id","created_at");

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 
 export default async function setup(): Promise<void> {
-  execFileSync(process.execPath, ['scripts/build-web.mjs'], { stdio: 'inherit' });
+  if (!process.env['NEOCLOUD_SKIP_WEB_BUILD']) execFileSync(process.execPath, ['scripts/build-web.mjs'], { stdio: 'inherit' });
   const url = process.env['TEST_DATABASE_URL'];
   if (url) {
     const c = new pg.Client({ connectionString: url });

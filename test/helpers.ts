@@ -34,6 +34,8 @@ export interface TestServer {
   url: string;
   clock: ManualClock;
   adminKey: string;
+  /** The PostgreSQL schema this server's tables live in (postgres store only). */
+  schema: string;
   close(): Promise<void>;
   /** fetch against the server with a bearer key; POSTs get a fresh Idempotency-Key unless given. */
   call(method: string, path: string, opts?: { key?: string | null; body?: unknown; idem?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
@@ -57,7 +59,7 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   let idemSeq = 0;
   return {
-    cp, url, clock, adminKey: ADMIN_KEY,
+    cp, url, clock, adminKey: ADMIN_KEY, schema,
     async close() {
       await app.close();
       await cp.close();

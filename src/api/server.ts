@@ -76,6 +76,7 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
       doc = { ...problem('validation', `body: ${err.message}`, { field: 'body' }), status: err.statusCode };
     } else {
       req.log.error({ err }, 'unhandled error');
+      if (process.env['NC_DEBUG']) console.error(err);
       doc = problem('internal', 'an internal error occurred; it has been logged');
     }
     return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(doc);

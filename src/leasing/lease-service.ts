@@ -21,6 +21,9 @@ import { validateLeaseRequest } from './lease-validation.js';
 import { leaseView } from './lease-view.js';
 import { PriceBook, leaseTotalMicros } from './pricing.js';
 
+/** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
+const MAX_STALE_RETRIES = 16;
+
 export interface LeaseEvents {
   onLeaseCreated?(lease: Lease): void;
   onLeaseReleased?(lease: Lease): void;
@@ -118,8 +121,12 @@ export class LeaseService {
             if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: view }, now);
           });
         } catch (err) {
-          if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION && attempt < 2) {
-            // Another writer booked these GPUs: our view is stale. Reload and decide again.
+          if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION) {
+            if (attempt >= MAX_STALE_RETRIES) {
+              throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
+            }
+            // Another writer booked these GPUs: our view is stale. Reload (which shows its
+            // commit, so each retry makes progress) and decide again.
             await this.reload();
             continue;
           }

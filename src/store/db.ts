@@ -51,7 +51,10 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
     return { db, kind: 'postgres', close: () => pool.end() };
   }
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const client = new PGlite(opts.dataDir, { extensions: { btree_gist } });
+  // PGlite reads options from the first argument when no data folder is given.
+  const client = opts.dataDir
+    ? new PGlite(opts.dataDir, { extensions: { btree_gist } })
+    : new PGlite({ extensions: { btree_gist } });
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
   return { db, kind: 'pglite', close: () => client.close() };

@@ -1,0 +1,306 @@
+/** The HTTP API over real HTTP (port 0), on PGlite. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { createTenant, smallFleet, startServer, T0, type TestServer } from './helpers.js';
+
+const H = 3_600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+let s: TestServer;
+let acme: { id: string; key: string };
+let beta: { id: string; key: string };
+
+beforeAll(async () => {
+  s = await startServer({ fleet: smallFleet() });
+  acme = await createTenant(s, 'acme');
+  beta = await createTenant(s, 'beta');
+});
+afterAll(async () => s?.close());
+
+const lease = (key: string, body: Record<string, unknown>, idem?: string) =>
+  s.call('POST', '/v1/leases', { key, body: { gpuModel: 'H100-SXM', ...('end' in body ? {} : { durationHours: 1 }), ...body }, ...(idem ? { idem } : {}) });
+const countLeases = async () => (await s.call('GET', '/v1/leases?limit=500')).body.leases.length as number;
+
+describe('auth', () => {
+  it('needs a bearer key on /v1 and answers problem+json', async () => {
+    const r = await s.call('GET', '/v1/leases', { key: null });
+    expect(r.status).toBe(401);
+    expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(r.body).toMatchObject({ type: 'https://neocloud.dev/problems/unauthorized', status: 401 });
+    expect((await s.call('GET', '/v1/leases', { key: 'nc_live_nope' })).status).toBe(401);
+  });
+
+  it('keeps operator routes from tenants', async () => {
+    expect((await s.call('GET', '/v1/fleet', { key: acme.key })).status).toBe(403);
+    expect((await s.call('POST', '/v1/tenants', { key: acme.key, body: { name: 'evil' } })).status).toBe(403);
+    expect((await s.call('PUT', '/v1/fleet', { key: acme.key, body: smallFleet() })).status).toBe(403);
+  });
+
+  it('a tenant lists only itself', async () => {
+    const r = await s.call('GET', '/v1/tenants', { key: acme.key });
+    expect(r.body.tenants.map((t: { name: string }) => t.name)).toEqual(['acme']);
+  });
+});
+
+describe('tenants and idempotency', () => {
+  it('returns the API key once; a retry replays the tenant without the secret and creates nothing', async () => {
+    const first = await s.call('POST', '/v1/tenants', { body: { name: 'gamma' }, idem: 'tenant-gamma' });
+    expect(first.status).toBe(201);
+    expect(first.body.apiKey).toMatch(/^nc_live_/);
+    const again = await s.call('POST', '/v1/tenants', { body: { name: 'gamma' }, idem: 'tenant-gamma' });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.tenant.id).toBe(first.body.tenant.id);
+    expect(again.body.apiKey).toBeNull();
+    const list = await s.call('GET', '/v1/tenants');
+    expect(list.body.tenants.filter((t: { name: string }) => t.name === 'gamma')).toHaveLength(1);
+    // The key works.
+    expect((await s.call('GET', '/v1/leases', { key: first.body.apiKey })).status).toBe(200);
+  });
+
+  it('refuses a key reused for a different request (422) and a POST without a key (400)', async () => {
+    await s.call('POST', '/v1/tenants', { body: { name: 'delta' }, idem: 'k-delta' });
+    const r = await s.call('POST', '/v1/tenants', { body: { name: 'epsilon' }, idem: 'k-delta' });
+    expect(r.status).toBe(422);
+    expect(r.body.field).toBe('Idempotency-Key');
+    const n = await s.call('POST', '/v1/tenants', { body: { name: 'zeta' }, idem: null });
+    expect(n.status).toBe(400);
+    expect(n.body).toMatchObject({ type: 'https://neocloud.dev/problems/idempotency-key-required', field: 'Idempotency-Key' });
+    expect((await s.call('GET', '/v1/tenants')).body.tenants.some((t: { name: string }) => t.name === 'zeta')).toBe(false);
+  });
+
+  it('refuses a duplicate tenant name', async () => {
+    const r = await s.call('POST', '/v1/tenants', { body: { name: 'acme' } });
+    expect(r.status).toBe(409);
+    expect(r.body.field).toBe('name');
+  });
+
+  it('issues another key for a tenant', async () => {
+    const r = await s.call('POST', `/v1/tenants/${beta.id}/keys`);
+    expect(r.status).toBe(201);
+    expect((await s.call('GET', '/v1/tenants', { key: r.body.apiKey })).body.tenants[0].id).toBe(beta.id);
+    expect((await s.call('POST', '/v1/tenants/ten_missing/keys')).status).toBe(404);
+  });
+});
+
+describe('leases', () => {
+  it('creates a lease with concrete GPUs, nodes and an integer price', async () => {
+    const r = await lease(acme.key, { gpuCount: 16, placement: 'same-fabric', class: 'reserved' });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ tenantId: acme.id, state: 'active', gpuCount: 16, class: 'reserved', placement: 'same-fabric' });
+    expect(r.body.gpus).toHaveLength(16);
+    expect(r.body.nodes).toHaveLength(2);
+    expect(new Set(r.body.nodes.map((n: string) => n.split('-n')[0])).size).toBe(1);
+    // H100 reserved list price 1.89 $/GPU-h × 16 × 1 h
+    expect(r.body.priceMicrosPerGpuHour).toBe(1_890_000);
+    expect(r.body.totalMicros).toBe(30_240_000);
+    const got = await s.call('GET', `/v1/leases/${r.body.id}`, { key: acme.key });
+    expect(got.status).toBe(200);
+    expect(got.body.gpus).toEqual(expect.arrayContaining(r.body.gpus));
+    await s.call('POST', `/v1/leases/${r.body.id}/release`, { key: acme.key, body: {} });
+  });
+
+  it('hides another tenant’s lease exactly as a missing one', async () => {
+    const mine = await lease(acme.key, { gpuCount: 1 });
+    const theirs = await s.call('GET', `/v1/leases/${mine.body.id}`, { key: beta.key });
+    const missing = await s.call('GET', '/v1/leases/lease_00000000000000000000000000000000', { key: beta.key });
+    expect(theirs.status).toBe(404);
+    expect(missing.status).toBe(404);
+    expect(theirs.body.type).toBe(missing.body.type);
+    expect(theirs.body.detail.replace(mine.body.id, 'X')).toBe(missing.body.detail.replace('lease_00000000000000000000000000000000', 'X'));
+    expect((await s.call('POST', `/v1/leases/${mine.body.id}/release`, { key: beta.key, body: {} })).status).toBe(404);
+    const list = await s.call('GET', '/v1/leases', { key: beta.key });
+    expect(list.body.leases.some((l: { id: string }) => l.id === mine.body.id)).toBe(false);
+    expect((await s.call('POST', `/v1/leases/${mine.body.id}/release`, { key: acme.key, body: {} })).body.state).toBe('released');
+  });
+
+  it('replays a retried create and books nothing twice', async () => {
+    const before = await countLeases();
+    const a = await lease(acme.key, { gpuCount: 8 }, 'lease-retry-1');
+    const b = await lease(acme.key, { gpuCount: 8 }, 'lease-retry-1');
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.body).toEqual(a.body);
+    expect(b.headers.get('idempotent-replayed')).toBe('true');
+    expect(await countLeases()).toBe(before + 1);
+    // Concurrent duplicates: still one lease.
+    const [c, d] = await Promise.all([lease(acme.key, { gpuCount: 8 }, 'lease-race'), lease(acme.key, { gpuCount: 8 }, 'lease-race')]);
+    expect(c.body.id).toBe(d.body.id);
+    expect(await countLeases()).toBe(before + 2);
+    for (const id of [a.body.id, c.body.id]) await s.call('POST', `/v1/leases/${id}/release`, { key: acme.key, body: {} });
+  });
+
+  it('a lease next week does not block today; overlapping it is refused with the largest that fits', async () => {
+    const nextWeek = T0 + 7 * 24 * H;
+    const all = await lease(acme.key, { gpuCount: 64, start: iso(nextWeek), end: iso(nextWeek + 24 * H) });
+    expect(all.status).toBe(201);
+    expect(all.body.state).toBe('scheduled');
+    const today = await lease(beta.key, { gpuCount: 64, durationHours: 24 });
+    expect(today.status).toBe(201);
+    const clash = await lease(beta.key, { gpuCount: 8, start: iso(nextWeek + H), durationHours: 1 });
+    expect(clash.status).toBe(409);
+    expect(clash.body).toMatchObject({ type: 'https://neocloud.dev/problems/insufficient-capacity', largestSatisfiable: 0 });
+    const cap = await s.call('GET', `/v1/capacity?gpuModel=H100-SXM&start=${iso(nextWeek)}&end=${iso(nextWeek + H)}`, { key: beta.key });
+    expect(cap.body.freeGpus).toBe(0);
+    const later = await s.call('GET', `/v1/capacity?gpuModel=H100-SXM&start=${iso(nextWeek + 48 * H)}&end=${iso(nextWeek + 49 * H)}`, { key: beta.key });
+    expect(later.body.freeGpus).toBe(64);
+    expect(later.body.sites[0].fabrics.map((f: { fabricId: string; freeGpus: number }) => [f.fabricId, f.freeGpus])).toEqual([['fab-1', 32], ['fab-2', 32]]);
+    await s.call('POST', `/v1/leases/${all.body.id}/release`, { key: acme.key, body: {} });
+    await s.call('POST', `/v1/leases/${today.body.id}/release`, { key: beta.key, body: {} });
+  });
+
+  it('says how large a request could be met', async () => {
+    const r = await lease(acme.key, { gpuCount: 40, placement: 'same-fabric' });
+    expect(r.status).toBe(409);
+    expect(r.body.largestSatisfiable).toBe(32);
+    expect(r.body.detail).toMatch(/largest request that fits is 32 GPUs/);
+  });
+
+  it('moves through scheduled → active → expired with the clock, and refuses a second release', async () => {
+    const r = await lease(acme.key, { gpuCount: 2, start: iso(s.clock.nowMs() + H), durationHours: 1 });
+    expect(r.body.state).toBe('scheduled');
+    s.clock.advanceMs(H);
+    expect((await s.call('GET', `/v1/leases/${r.body.id}`, { key: acme.key })).body.state).toBe('active');
+    s.clock.advanceMs(H);
+    expect((await s.call('GET', `/v1/leases/${r.body.id}`, { key: acme.key })).body.state).toBe('expired');
+    const rel = await s.call('POST', `/v1/leases/${r.body.id}/release`, { key: acme.key, body: {} });
+    expect(rel.status).toBe(409);
+  });
+
+  it('pages through the list with a cursor', async () => {
+    const p1 = await s.call('GET', '/v1/leases?limit=2');
+    expect(p1.body.leases).toHaveLength(2);
+    const p2 = await s.call('GET', `/v1/leases?limit=2&before=${p1.body.nextCursor}`);
+    expect(p2.body.leases[0].id).not.toBe(p1.body.leases[0].id);
+    expect(p2.body.leases.some((l: { id: string }) => p1.body.leases.some((m: { id: string }) => m.id === l.id))).toBe(false);
+  });
+});
+
+describe('bad input answers 400 problem+json naming the field, and writes nothing', () => {
+  const cases: [string, Record<string, unknown> | string, string][] = [
+    ['wrong type', { gpuModel: 'H100-SXM', gpuCount: '8', durationHours: 1 }, 'gpuCount'],
+    ['unknown GPU model', { gpuModel: 'H900', gpuCount: 8, durationHours: 1 }, 'gpuModel'],
+    ['negative count', { gpuModel: 'H100-SXM', gpuCount: -1, durationHours: 1 }, 'gpuCount'],
+    ['zero count', { gpuModel: 'H100-SXM', gpuCount: 0, durationHours: 1 }, 'gpuCount'],
+    ['huge count', { gpuModel: 'H100-SXM', gpuCount: 1e12, durationHours: 1 }, 'gpuCount'],
+    ['fractional count', { gpuModel: 'H100-SXM', gpuCount: 1.5, durationHours: 1 }, 'gpuCount'],
+    ['huge duration', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1e9 }, 'durationHours'],
+    ['unknown field', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, colour: 'red' }, 'colour'],
+    ['end before start', { gpuModel: 'H100-SXM', gpuCount: 1, start: iso(T0 + 10 * H), end: iso(T0 + 9 * H) }, 'end'],
+    ['no end', { gpuModel: 'H100-SXM', gpuCount: 1 }, 'end'],
+    ['end and duration', { gpuModel: 'H100-SXM', gpuCount: 1, end: iso(T0 + 40 * H), durationHours: 1 }, 'durationHours'],
+    ['start in the past', { gpuModel: 'H100-SXM', gpuCount: 1, start: '2020-01-01T00:00:00Z', durationHours: 1 }, 'start'],
+    ['start not a date', { gpuModel: 'H100-SXM', gpuCount: 1, start: 'tomorrow', durationHours: 1 }, 'start'],
+    ['bad placement', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, placement: 'same-planet' }, 'placement'],
+    ['bad class', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, class: 'free' }, 'class'],
+    ['unknown region', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, region: 'mars-1' }, 'region'],
+    ['missing model', { gpuCount: 1, durationHours: 1 }, 'gpuModel'],
+    ['null body field', { gpuModel: null, gpuCount: 1, durationHours: 1 }, 'gpuModel'],
+    ['other tenant', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, tenantId: 'ten_someone' }, 'tenantId'],
+    ['malformed JSON', '{"gpuModel": ', 'body'],
+  ];
+  for (const [name, body, field] of cases) {
+    it(name, async () => {
+      const before = await countLeases();
+      const r = await s.call('POST', '/v1/leases', { key: acme.key, body });
+      expect(r.status).toBe(400);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(r.body.type).toBe('https://neocloud.dev/problems/validation');
+      expect(r.body.field).toBe(field);
+      expect(r.body.detail).toContain(field);
+      expect(await countLeases()).toBe(before);
+    });
+  }
+
+  it('the operator must name the tenant, and a real one', async () => {
+    const r = await s.call('POST', '/v1/leases', { body: { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1 } });
+    expect(r.body.field).toBe('tenantId');
+    const r2 = await s.call('POST', '/v1/leases', { body: { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, tenantId: 'ten_nobody' } });
+    expect(r2.status).toBe(400);
+    expect(r2.body.field).toBe('tenantId');
+  });
+
+  it('capacity query errors name the parameter', async () => {
+    const r = await s.call('GET', '/v1/capacity?gpuModel=H9000', { key: acme.key });
+    expect(r.status).toBe(400);
+    expect(r.body.detail).toMatch(/gpuModel/);
+    const r2 = await s.call('GET', `/v1/capacity?start=${iso(T0 + H)}&end=${iso(T0)}`, { key: acme.key });
+    expect(r2.body.field).toBe('end');
+  });
+});
+
+describe('fleet apply', () => {
+  it('applies idempotently from YAML or JSON and names bad fields', async () => {
+    const spec = smallFleet();
+    const again = await s.call('PUT', '/v1/fleet', { body: spec });
+    expect(again.status).toBe(200);
+    expect(again.body.changed).toBe(false);
+    const yaml = await s.call('PUT', '/v1/fleet', { body: YAML.stringify(spec), headers: { 'content-type': 'application/yaml' } });
+    expect(yaml.body.changed).toBe(false);
+    const bad = structuredClone(spec);
+    (bad.sites[0]!.halls[0]!.fabrics[0] as { kind: string }).kind = 'carrier-pigeon';
+    const r = await s.call('PUT', '/v1/fleet', { body: bad });
+    expect(r.status).toBe(400);
+    expect(r.body.field).toBe('sites[0].halls[0].fabrics[0].kind');
+  });
+
+  it('refuses to remove a node that holds a lease, now or in the future, and allows it once free', async () => {
+    const future = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', start: iso(s.clock.nowMs() + 48 * H), durationHours: 1, region: 'us-east' });
+    expect(future.status).toBe(201);
+    const node = future.body.nodes[0] as string;
+    const fabricId = node.replace(/-n\d+$/, '');
+    const smaller = smallFleet();
+    // Remove the whole fabric domain that holds the leased node.
+    smaller.sites[0]!.halls[0]!.fabrics = smaller.sites[0]!.halls[0]!.fabrics.filter((f) => f.id !== fabricId);
+    const refused = await s.call('PUT', '/v1/fleet', { body: smaller });
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toContain(node);
+    expect(refused.body.leases).toContain(future.body.id);
+    // Nothing was written.
+    const f = await s.call('GET', '/v1/fleet');
+    expect(f.body.totals.installedGpus).toBe(64 + 72);
+    await s.call('POST', `/v1/leases/${future.body.id}/release`, { key: acme.key, body: {} });
+    const ok = await s.call('PUT', '/v1/fleet', { body: smaller });
+    expect(ok.status).toBe(200);
+    expect(ok.body.changed).toBe(true);
+    expect((await s.call('GET', '/v1/fleet')).body.totals.installedGpus).toBeLessThan(64 + 72);
+    expect((await s.call('PUT', '/v1/fleet', { body: smallFleet() })).body.changed).toBe(true);
+  });
+
+  it('drained nodes take no new leases', async () => {
+    const spec = smallFleet();
+    spec.nodeStates = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`fab-1-n00${i + 1}`, 'draining' as const]));
+    await s.call('PUT', '/v1/fleet', { body: spec });
+    const r = await lease(acme.key, { gpuCount: 40 });
+    expect(r.status).toBe(409);
+    expect(r.body.largestSatisfiable).toBe(32);
+    await s.call('PUT', '/v1/fleet', { body: smallFleet() });
+  });
+
+  it('overview reports power and leased share', async () => {
+    const l = await lease(acme.key, { gpuCount: 8 });
+    const f = await s.call('GET', '/v1/fleet');
+    expect(f.body.totals.leasedGpus).toBe(8);
+    expect(f.body.totals.leasedW).toBe(8 * 1594);
+    expect(f.body.sites[0].usage.byModel['H100-SXM']).toEqual({ installed: 64, leased: 8 });
+    await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} });
+  });
+});
+
+describe('service endpoints', () => {
+  it('health, readiness, metrics, OpenAPI and docs', async () => {
+    expect((await s.call('GET', '/healthz', { key: null })).body).toEqual({ status: 'ok' });
+    expect((await s.call('GET', '/readyz', { key: null })).body).toMatchObject({ status: 'ready', store: 'pglite' });
+    const m = await s.call('GET', '/metrics', { key: null });
+    expect(m.body).toContain('neocloud_leases_created_total');
+    expect(m.body).toContain('neocloud_gpus{');
+    const o = await s.call('GET', '/openapi.json', { key: null });
+    expect(o.body.openapi).toBe('3.1.0');
+    expect(Object.keys(o.body.paths)).toEqual(expect.arrayContaining(['/v1/leases', '/v1/leases/{id}', '/v1/leases/{id}/release', '/v1/capacity', '/v1/fleet', '/v1/tenants']));
+    const d = await fetch(`${s.url}/docs`, { redirect: 'follow' });
+    expect(d.status).toBe(200);
+    expect(await d.text()).toMatch(/swagger/i);
+    const nf = await s.call('GET', '/v1/nope');
+    expect(nf.status).toBe(404);
+    expect(nf.headers.get('content-type')).toMatch(/problem\+json/);
+  });
+});

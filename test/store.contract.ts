@@ -1,0 +1,130 @@
+/**
+ * The store contract: every storage implementation must pass these. Run by store.test.ts
+ * against PGlite always and PostgreSQL when TEST_DATABASE_URL is set.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diffFleet, emptyFleet, expandFleetSpec } from '../src/fleet/index.js';
+import type { Lease } from '../src/leasing/index.js';
+import { openDb, PG_EXCLUSION_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode, Store, type DbHandle } from '../src/store/index.js';
+import { dropSchema, smallFleet, T0, TEST_DATABASE_URL, type StoreKind } from './helpers.js';
+
+const H = 3_600_000;
+
+export function storeContract(kind: StoreKind): void {
+  describe(`store contract on ${kind}`, () => {
+    let handle: DbHandle;
+    let store: Store;
+    let dir: string | undefined;
+    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const open = () => openDb(kind === 'postgres' ? { databaseUrl: TEST_DATABASE_URL, pgSchema: schema } : { dataDir: dir });
+    const fleet = expandFleetSpec(smallFleet());
+    const gpu = (i: number) => fleet.gpus[i]!;
+
+    beforeAll(async () => {
+      if (kind === 'pglite') dir = mkdtempSync(join(tmpdir(), 'nc-store-'));
+      handle = await open();
+      store = new Store(handle.db);
+      await store.tx((s) => s.applyFleetPlan(diffFleet(emptyFleet(), fleet)));
+      await store.insertTenant({ id: 'ten_a', name: 'a', createdAtMs: T0 });
+      await store.insertTenant({ id: 'ten_b', name: 'b', createdAtMs: T0 });
+    });
+    afterAll(async () => {
+      await handle?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      if (kind === 'postgres') await dropSchema(schema);
+    });
+
+    const mkLease = (id: string, tenantId: string, startMs: number, endMs: number, gpuIdx: number[], createdAtMs = T0): Lease => ({
+      id, tenantId, gpuModel: 'H100-SXM', gpuCount: gpuIdx.length, leaseClass: 'on-demand', placement: 'any', region: null,
+      startMs, endMs, releasedAtMs: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs,
+      gpus: gpuIdx.map((i) => ({ uuid: gpu(i).uuid, nodeId: gpu(i).nodeId })),
+    });
+
+    it('round-trips the fleet exactly', async () => {
+      const loaded = await store.loadFleet();
+      const plan = diffFleet(loaded, fleet);
+      for (const k of Object.keys(plan) as (keyof typeof plan)[]) {
+        expect({ k, ...plan[k] }).toEqual({ k, create: [], update: [], delete: [] });
+      }
+    });
+
+    it('stores leases with their GPUs and lists per tenant, newest first', async () => {
+      await store.insertLease(mkLease('lease_1', 'ten_a', T0, T0 + H, [0, 1], T0));
+      await store.insertLease(mkLease('lease_2', 'ten_b', T0, T0 + H, [2], T0 + 1));
+      await store.insertLease(mkLease('lease_3', 'ten_a', T0, T0 + H, [3], T0 + 2));
+      const l1 = await store.getLease('lease_1');
+      expect(l1).toMatchObject({ id: 'lease_1', tenantId: 'ten_a', startMs: T0, endMs: T0 + H, releasedAtMs: null, gpuCount: 2 });
+      expect(l1!.gpus.map((g) => g.uuid).sort()).toEqual([gpu(0).uuid, gpu(1).uuid].sort());
+      expect((await store.listLeases({ tenantId: 'ten_a', limit: 10 })).map((l) => l.id)).toEqual(['lease_3', 'lease_1']);
+      expect((await store.listLeases({ tenantId: null, limit: 2 })).map((l) => l.id)).toEqual(['lease_3', 'lease_2']);
+      expect((await store.listLeases({ tenantId: null, limit: 5, beforeId: 'lease_2' })).map((l) => l.id)).toEqual(['lease_1']);
+      expect(await store.getLease('lease_nope')).toBeUndefined();
+    });
+
+    it('refuses overlapping holds on one GPU in the database itself', async () => {
+      let err: unknown;
+      try {
+        await store.tx((s) => s.insertLease(mkLease('lease_x', 'ten_b', T0 + H / 2, T0 + 2 * H, [4, 1])));
+      } catch (e) {
+        err = e;
+      }
+      expect(pgErrorCode(err)).toBe(PG_EXCLUSION_VIOLATION);
+      expect(await store.getLease('lease_x')).toBeUndefined(); // the whole transaction rolled back
+      // Back-to-back windows do not overlap: [T0, T0+H) and [T0+H, …).
+      await store.insertLease(mkLease('lease_4', 'ten_b', T0 + H, T0 + 2 * H, [1]));
+      expect(await store.findOverlaps()).toEqual([]);
+    });
+
+    it('a release shortens the hold so the GPU can be booked again', async () => {
+      await store.insertLease(mkLease('lease_5', 'ten_a', T0 + 10 * H, T0 + 20 * H, [5]));
+      await store.releaseLease('lease_5', T0 + 12 * H);
+      expect((await store.getLease('lease_5'))!.releasedAtMs).toBe(T0 + 12 * H);
+      await store.insertLease(mkLease('lease_6', 'ten_b', T0 + 12 * H, T0 + 20 * H, [5]));
+      // Released before it started: the hold is empty and blocks nothing.
+      await store.insertLease(mkLease('lease_7', 'ten_a', T0 + 30 * H, T0 + 40 * H, [6]));
+      await store.releaseLease('lease_7', T0);
+      await store.insertLease(mkLease('lease_8', 'ten_b', T0 + 30 * H, T0 + 40 * H, [6]));
+      const holds = await store.loadLiveHolds(T0 + 11 * H);
+      const ids = holds.map((h) => h.leaseId).sort();
+      expect(ids).toEqual(['lease_5', 'lease_6', 'lease_8']); // lease_4 ended at T0+2h
+      expect(holds.find((h) => h.leaseId === 'lease_5')).toMatchObject({ startMs: T0 + 10 * H, endMs: T0 + 12 * H });
+      const held = await store.leasesHoldingGpusAfter([gpu(5).uuid, gpu(6).uuid, gpu(0).uuid], T0 + 11 * H);
+      expect(held.map((h) => h.leaseId).sort()).toEqual(['lease_5', 'lease_6', 'lease_8']);
+    });
+
+    it('stores idempotent responses once per principal and key', async () => {
+      await store.saveIdempotent('tenant:a', 'k1', { requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } }, T0);
+      expect(await store.getIdempotent('tenant:a', 'k1')).toEqual({ requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } });
+      expect(await store.getIdempotent('tenant:b', 'k1')).toBeUndefined();
+      let err: unknown;
+      try {
+        await store.saveIdempotent('tenant:a', 'k1', { requestHash: 'h2', statusCode: 201, body: {} }, T0);
+      } catch (e) {
+        err = e;
+      }
+      expect(pgErrorCode(err)).toBe(PG_UNIQUE_VIOLATION);
+      await store.pruneIdempotency(T0 + 1);
+      expect(await store.getIdempotent('tenant:a', 'k1')).toBeUndefined();
+    });
+
+    it('authenticates only live keys', async () => {
+      await store.insertApiKey({ id: 'key_1', keyHash: 'abc', role: 'tenant', tenantId: 'ten_a', createdAtMs: T0 });
+      expect(await store.findApiKey('abc')).toEqual({ id: 'key_1', role: 'tenant', tenantId: 'ten_a' });
+      expect(await store.findApiKey('nope')).toBeUndefined();
+    });
+
+    it('keeps everything across a restart', async () => {
+      await store.setSetting('probe', { v: 1 });
+      await handle.close();
+      handle = await open();
+      store = new Store(handle.db);
+      expect(await store.getSetting('probe')).toEqual({ v: 1 });
+      expect((await store.getLease('lease_1'))!.gpus).toHaveLength(2);
+      expect((await store.loadFleet()).gpus).toHaveLength(fleet.gpus.length);
+    });
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * The wire shapes the console reads. They mirror the HTTP contract (see /openapi.json), not the
+ * server's internal types, so the console depends on the API only.
+ */
+
+export type GpuModel = 'H100-SXM' | 'H200' | 'B200' | 'GB200' | 'MI300X';
+export const GPU_MODELS: readonly GpuModel[] = ['H100-SXM', 'H200', 'B200', 'GB200', 'MI300X'];
+
+export interface NodeStates { ready: number; draining: number; down: number }
+
+export interface FleetSite {
+  id: string;
+  name: string;
+  region: string;
+  pue: number;
+  powerCapW: number;
+  installedGpus: number;
+  runnableGpus: number;
+  gpusByModel: Partial<Record<string, number>>;
+  nodesByState: NodeStates;
+  usage?: {
+    leasedGpus: number;
+    leasedW: number;
+    byModel: Partial<Record<string, { installed: number; leased: number }>>;
+  };
+}
+
+export interface FleetOverview {
+  asOf: string;
+  totals: {
+    sites: number;
+    nodes: number;
+    installedGpus: number;
+    runnableGpus: number;
+    leasedGpus: number;
+    leasedShare: number;
+    powerCapW: number;
+    leasedW: number;
+  };
+  sites: FleetSite[];
+}
+
+export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired';
+
+export interface Lease {
+  id: string;
+  tenantId: string;
+  state: LeaseState;
+  gpuModel: string;
+  gpuCount: number;
+  class: string;
+  placement: string;
+  region: string | null;
+  start: string;
+  end: string;
+  releasedAt: string | null;
+  /** Integer micro-dollars. */
+  totalMicros: number;
+}
+
+export interface LeasePage { leases: Lease[]; nextCursor: string | null }
+
+export interface FabricCapacity {
+  fabricId: string;
+  hallId: string;
+  installedGpus: number;
+  freeGpus: number;
+  freeNodes: number;
+}
+
+export interface SiteCapacity {
+  siteId: string;
+  region: string;
+  installedGpus: number;
+  freeGpus: number;
+  availableGpus: number;
+  powerCapW: number;
+  peakLeasedW: number;
+  fabrics: FabricCapacity[];
+}
+
+export interface CapacityReport {
+  gpuModel: string | null;
+  region: string | null;
+  start: string;
+  end: string;
+  installedGpus: number;
+  freeGpus: number;
+  availableGpus: number;
+  sites: SiteCapacity[];
+}
+
+export interface Tenant { id: string; name: string }
