@@ -90,16 +90,20 @@ function buildTree(topo: Topology, bookings: BookingIndex, q: PlacementQuery): {
   return { root, freeGpus };
 }
 
-/** Fills `cap` bottom-up for a mode; returns the root's capacity. */
-function computeCaps(d: Domain, wholeNodes: boolean): number {
+/**
+ * Fills `cap` bottom-up; returns the root's capacity. In whole-node mode every cap is a multiple
+ * of the node size (power bounds round down to whole nodes), so any split of a multiple fits.
+ */
+function computeCaps(d: Domain, wholeNodes: boolean, nodeSize: number): number {
   if (d.level === 'node') {
     const free = d.free!.length;
     d.cap = wholeNodes ? (free === d.node!.size ? free : 0) : free;
     return d.cap;
   }
   let sum = 0;
-  for (const c of d.children) sum += computeCaps(c, wholeNodes);
-  d.cap = d.powerGpus === undefined ? sum : Math.min(sum, d.powerGpus);
+  for (const c of d.children) sum += computeCaps(c, wholeNodes, nodeSize);
+  if (d.powerGpus === undefined) d.cap = sum;
+  else d.cap = Math.min(sum, wholeNodes ? d.powerGpus - (d.powerGpus % nodeSize) : d.powerGpus);
   return d.cap;
 }
 
@@ -172,14 +176,14 @@ export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery)
   const { root, freeGpus } = buildTree(topo, bookings, q);
   const nodeSize = GPU_CATALOG[q.gpuModel].nodeGpus;
   const wholeNodes = q.gpuCount % nodeSize === 0;
-  computeCaps(root, wholeNodes);
+  computeCaps(root, wholeNodes, nodeSize);
   const gpus = tryPlace(root, q);
   if (gpus) return { ok: true, gpus };
 
   // Largest request that would succeed with the same model, region, window and placement.
-  computeCaps(root, true);
+  computeCaps(root, true, nodeSize);
   const whole = largestAt(root, q);
-  computeCaps(root, false);
+  computeCaps(root, false, nodeSize);
   const partial = largestAt(root, q);
   const partialOk = partial % nodeSize !== 0 ? partial : Math.max(0, partial - 1);
   return { ok: false, largestSatisfiable: Math.max(whole, partialOk), freeGpus };
