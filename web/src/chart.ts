@@ -14,9 +14,9 @@ export interface Group {
   values: number[];
 }
 
-const BAR_W = 18;
 const BAR_GAP = 3;
 const MIN_GROUP_W = 96;
+const MIN_PLOT_W = 480;
 const PLOT_H = 180;
 const M = { top: 34, right: 12, bottom: 34, left: 56 };
 const TICKS = 4;
@@ -28,11 +28,17 @@ function tickStep(max: number): number {
   return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
 }
 
+/** Swatch, gap, text at about 7px a character, spacing. */
+const legendItemW = (s: Series): number => 17 + s.name.length * 7 + 20;
+
 export function groupedBarChart(o: { label: string; series: Series[]; groups: Group[] }): SVGSVGElement {
   const step = Math.max(1, tickStep(Math.max(0, ...o.groups.flatMap((g) => g.values))));
   const top = step * TICKS;
-  const groupW = Math.max(MIN_GROUP_W, o.series.length * (BAR_W + BAR_GAP) + 24);
-  const width = M.left + o.groups.length * groupW + M.right;
+  const n = Math.max(1, o.groups.length);
+  const legendW = o.series.reduce((a, s) => a + legendItemW(s), 0);
+  const groupW = Math.max(MIN_GROUP_W, Math.max(MIN_PLOT_W, legendW) / n);
+  const barW = Math.min(36, (groupW * 0.6) / o.series.length);
+  const width = M.left + n * groupW + M.right;
   const height = M.top + PLOT_H + M.bottom;
   const y = (v: number): number => M.top + PLOT_H - (v / top) * PLOT_H;
 
@@ -49,12 +55,12 @@ export function groupedBarChart(o: { label: string; series: Series[]; groups: Gr
   }
 
   o.groups.forEach((g, gi) => {
-    const x0 = M.left + gi * groupW + (groupW - o.series.length * (BAR_W + BAR_GAP) + BAR_GAP) / 2;
+    const x0 = M.left + gi * groupW + (groupW - o.series.length * (barW + BAR_GAP) + BAR_GAP) / 2;
     const group = svg('g', { class: 'group', 'data-group': g.label });
     o.series.forEach((s, si) => {
       const v = g.values[si] ?? 0;
       group.append(svg('rect', {
-        class: `bar ${s.cls}`, x: x0 + si * (BAR_W + BAR_GAP), y: y(v), width: BAR_W, height: Math.max(0, y(0) - y(v)),
+        class: `bar ${s.cls}`, x: x0 + si * (barW + BAR_GAP), y: y(v), width: barW, height: Math.max(0, y(0) - y(v)),
         'data-series': s.name, 'data-value': v,
       }, svg('title', {}, `${g.label} · ${s.name}: ${count(v)}`)));
     });
@@ -70,7 +76,7 @@ export function groupedBarChart(o: { label: string; series: Series[]; groups: Gr
       svg('rect', { class: `swatch ${s.cls}`, x: lx, y: 10, width: 12, height: 12 }),
       svg('text', { class: 'legend', x: lx + 17, y: 20 }, s.name),
     );
-    lx += 17 + s.name.length * 7 + 20;
+    lx += legendItemW(s);
   }
   return chart;
 }

@@ -31,10 +31,10 @@ function siteCard(s: FleetSite): HTMLElement {
       s.runnableGpus < s.installedGpus ? h('span', { class: 'badge' }, 'power-bound') : null),
     powerBar(s.usage?.leasedW ?? 0, s.powerCapW),
     h('dl', { class: 'facts' },
-      fact('PUE', s.pue.toFixed(2)),
-      fact('Installed GPUs', count(s.installedGpus)),
-      fact('Runnable under cap', count(s.runnableGpus)),
-      fact('Leased now', count(leased))),
+      fact('PUE', s.pue.toFixed(2), 'pue'),
+      fact('Installed GPUs', count(s.installedGpus), 'installedGpus'),
+      fact('Runnable under cap', count(s.runnableGpus), 'runnableGpus'),
+      fact('Leased now', count(leased), 'leasedGpus')),
     h('div', { class: 'lists' },
       h('div', {}, h('h4', {}, 'GPUs by model'), h('ul', { class: 'kv' }, ...models)),
       h('div', {}, h('h4', {}, 'Nodes'), h('ul', { class: 'kv' }, ...states))));
@@ -50,7 +50,7 @@ export async function renderFleet(el: HTMLElement): Promise<void> {
       stat('Runnable under power caps', count(t.runnableGpus), 'runnableGpus'),
       stat('Leased now', count(t.leasedGpus), 'leasedGpus'),
       stat('Share leased now', percent(t.leasedShare), 'leasedShare'),
-      stat('Power leased / cap', `${megawatts(t.leasedW)} / ${megawatts(t.powerCapW)}`, 'power')),
+      stat('Power leased / cap', `${(t.leasedW / 1_000_000).toFixed(2)} / ${megawatts(t.powerCapW)}`, 'power')),
     h('section', { class: 'panel' },
       h('h2', {}, 'GPUs per site'),
       groupedBarChart({

@@ -16,10 +16,11 @@ export const megawatts = (watts: number): string => `${(watts / 1_000_000).toFix
 
 export const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
-/** "2026-12-01 00:00 UTC" */
-export function utc(iso: string): string {
+/** "2026-12-01 00:00 UTC" (the suffix left out where a column header says UTC). */
+export function utc(iso: string, suffix = true): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 16).replace('T', ' ')}${suffix ? ' UTC' : ''}`;
 }
 
 const pad = (n: number): string => String(n).padStart(2, '0');

@@ -5,7 +5,10 @@ import { dollars, utc } from './format.js';
 import type { Lease, LeasePage } from './types.js';
 import type { ViewContext } from './view.js';
 
-const COLUMNS = ['Lease', 'State', 'GPUs', 'Class', 'Placement', 'Start', 'End', 'Total', ''];
+const COLUMNS: [string, string][] = [
+  ['Lease', ''], ['State', ''], ['GPUs', ''], ['Class', ''], ['Placement', ''],
+  ['Start (UTC)', ''], ['End (UTC)', ''], ['Total', 'num'], ['', ''],
+];
 
 function leaseRow(l: Lease, ctx: ViewContext): HTMLTableRowElement {
   const action = h('td', { class: 'actions' });
@@ -13,10 +16,10 @@ function leaseRow(l: Lease, ctx: ViewContext): HTMLTableRowElement {
     h('td', { class: 'mono' }, l.id),
     h('td', {}, h('span', { class: `state state-${l.state}` }, l.state)),
     h('td', { class: 'nowrap' }, `${l.gpuCount} × ${l.gpuModel}`),
-    h('td', {}, l.class),
+    h('td', { class: 'nowrap' }, l.class),
     h('td', {}, l.placement),
-    h('td', { class: 'nowrap' }, utc(l.start)),
-    h('td', { class: 'nowrap' }, utc(l.end)),
+    h('td', { class: 'nowrap' }, utc(l.start, false)),
+    h('td', { class: 'nowrap' }, utc(l.end, false)),
     h('td', { class: 'num' }, dollars(l.totalMicros)),
     action);
   if (l.state === 'active' || l.state === 'scheduled') {
@@ -60,7 +63,7 @@ export async function renderLeases(el: HTMLElement, ctx: ViewContext): Promise<v
     h('div', { class: 'view-head' }, h('h1', {}, 'Leases')),
     h('div', { class: 'panel table-wrap' },
       h('table', { class: 'leases' },
-        h('thead', {}, h('tr', {}, ...COLUMNS.map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ...COLUMNS.map(([c, cls]) => h('th', { scope: 'col', class: cls || undefined }, c)))),
         body),
       empty),
     more,

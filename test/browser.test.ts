@@ -1,0 +1,190 @@
+/**
+ * The web console in a real browser (Debian's Chromium driven by playwright-core) against a real
+ * server holding the demo fleet. The server's clock is fixed at T0 = 2026-12-01T00:00Z.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { readFleetSpecFile, DEMO_FLEET_PATH } from '../src/app/control-plane.js';
+import { createTenant, startServer, type TestServer } from './helpers.js';
+
+const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const WAIT = { timeout: 15_000 };
+
+let s: TestServer;
+let browser: Browser;
+let tenant: { id: string; key: string };
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  s = await startServer({ fleet: readFleetSpecFile(DEMO_FLEET_PATH) });
+  tenant = await createTenant(s, 'acme-research');
+  browser = await chromium.launch({ executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await s?.close();
+});
+
+/** A fresh tab (own sessionStorage). Tokyo time (UTC+9, no DST) makes local → UTC conversion visible. */
+async function openConsole(): Promise<Page> {
+  const context = await browser.newContext({ timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT.timeout);
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto(`${s.url}/`);
+  return page;
+}
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+const text = async (page: Page, selector: string): Promise<string> => {
+  const loc = page.locator(selector);
+  await loc.waitFor();
+  return (await loc.textContent()) ?? '';
+};
+
+/** Dollars as the console should show them, computed independently of the console's code. */
+const usd = (micros: number): string =>
+  (Math.round(micros / 10_000) / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+
+describe('web console', () => {
+  it('shows the problem detail for a wrong key and stays signed out', async () => {
+    const page = await openConsole();
+    await signIn(page, 'nc_adm_not-a-real-key-000000000000000000000000000');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain('Authorization: the API key is not valid');
+    expect(await page.locator('#sign-in').isVisible()).toBe(true);
+    expect(await page.locator('#tabs').isHidden()).toBe(true);
+    expect(await page.evaluate(() => sessionStorage.getItem('neocloud.apiKey'))).toBeNull();
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows the fleet overview to the operator: both sites, totals and the chart', async () => {
+    const page = await openConsole();
+    await signIn(page, s.adminKey);
+    await page.locator('[data-site="us-east-oh"]').waitFor();
+    await page.locator('[data-site="jp-osaka"]').waitFor();
+    expect(await text(page, '[data-total="installedGpus"] dd')).toBe('3,360');
+    expect(await text(page, '[data-total="runnableGpus"] dd')).toBe('3,207');
+    expect(await text(page, '[data-total="leasedGpus"] dd')).toBe('0');
+    expect(await text(page, '#who')).toBe('operator');
+
+    const osaka = page.locator('[data-site="jp-osaka"]');
+    expect(await osaka.locator('h3').textContent()).toBe('Osaka 1');
+    expect(await osaka.textContent()).toContain('ap-northeast');
+    expect(await osaka.locator('[data-fact="installedGpus"] dd').textContent()).toBe('1,024');
+    expect(await osaka.locator('[data-fact="runnableGpus"] dd').textContent()).toBe('871');
+    expect(await osaka.locator('[data-fact="pue"] dd').textContent()).toBe('1.35');
+    expect(await osaka.textContent()).toContain('0.00 MW / 1.50 MW');
+    expect(await page.locator('[data-site="us-east-oh"] [data-fact="installedGpus"] dd').textContent()).toBe('2,336');
+
+    const chart = page.locator('svg.chart');
+    expect(await chart.count()).toBe(1);
+    expect(await chart.locator('g.group').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-group')))).toEqual(['us-east-oh', 'jp-osaka']);
+    expect(await chart.locator('g[data-group="jp-osaka"] rect.bar').evaluateAll((rs) =>
+      rs.map((r) => [r.getAttribute('data-series'), r.getAttribute('data-value')]))).toEqual([
+      ['Installed', '1024'], ['Runnable under power', '871'], ['Leased now', '0'],
+    ]);
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('lists a lease created through the API and releases it from the console', async () => {
+    const created = await s.call('POST', '/v1/leases', { body: { tenantId: tenant.id, gpuModel: 'H100-SXM', gpuCount: 16, durationHours: 2 } });
+    expect(created.status).toBe(201);
+    const lease = created.body as { id: string; state: string; totalMicros: number; priceMicrosPerGpuHour: number };
+    expect(lease.state).toBe('active');
+    expect(lease.totalMicros).toBe(lease.priceMicrosPerGpuHour * 16 * 2);
+
+    const page = await openConsole();
+    await signIn(page, s.adminKey);
+    await page.locator('[data-site="us-east-oh"]').waitFor();
+    await page.getByRole('link', { name: 'Leases' }).click();
+    const row = page.locator(`tr[data-lease="${lease.id}"]`);
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    expect(cells.slice(0, 8)).toEqual([
+      lease.id, 'active', '16 × H100-SXM', 'on-demand', 'any', '2026-12-01 00:00', '2026-12-01 02:00', usd(lease.totalMicros),
+    ]);
+
+    await row.getByRole('button', { name: 'Release' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('released');
+    expect(await row.locator('.state').textContent()).toBe('released');
+    expect(await row.getByRole('button', { name: 'Release' }).count()).toBe(0);
+    expect(await page.getByRole('alert').isHidden()).toBe(true);
+    const after = await s.call('GET', `/v1/leases/${lease.id}`);
+    expect(after.body.state).toBe('released');
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows free capacity per site and fabric for a model and window', async () => {
+    // One H200 node (8 GPUs) held from T0 for two hours, so the window's free count differs from installed.
+    const held = await s.call('POST', '/v1/leases', { body: { tenantId: tenant.id, gpuModel: 'H200', gpuCount: 8, durationHours: 2 } });
+    expect(held.status).toBe(201);
+
+    const page = await openConsole();
+    await signIn(page, s.adminKey);
+    await page.locator('[data-site="us-east-oh"]').waitFor();
+    await page.getByRole('link', { name: 'Capacity' }).click();
+    await page.locator('.result[data-model="any"]').waitFor();
+
+    await page.getByLabel('GPU model').selectOption('H200');
+    await page.getByLabel('Start (local time)').fill('2026-12-01T09:00'); // Tokyo = 00:00 UTC
+    await page.getByLabel('End (local time)').fill('2026-12-01T10:00');
+    await page.getByRole('button', { name: 'Show capacity' }).click();
+    await page.locator('.result[data-model="H200"]').waitFor();
+
+    expect(await text(page, '.result > h2')).toBe('H200, 2026-12-01 00:00 UTC → 2026-12-01 01:00 UTC');
+    expect(await text(page, '.result [data-total="installedGpus"] dd')).toBe('1,024');
+    expect(await text(page, '.result [data-total="freeGpus"] dd')).toBe('1,016');
+    const osaka = page.locator('.result [data-site="jp-osaka"]');
+    expect(await osaka.locator('[data-fact="installedGpus"] dd').textContent()).toBe('1,024');
+    expect(await osaka.locator('[data-fact="freeGpus"] dd').textContent()).toBe('1,016');
+    expect(await page.locator('.result [data-site="us-east-oh"]').count()).toBe(0);
+    const fabrics = await osaka.locator('tr[data-fabric]').evaluateAll((trs) =>
+      trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
+    expect(fabrics).toHaveLength(4);
+    expect(fabrics.map((f) => f[2])).toEqual(['256', '256', '256', '256']);
+    expect(fabrics.reduce((a, f) => a + Number(f[3]), 0)).toBe(1016);
+
+    const chart = page.locator('.result svg.chart');
+    expect(await chart.locator('g.group').evaluateAll((gs) => gs.map((g) => g.getAttribute('data-group'))))
+      .toEqual(['os-h1-roce1', 'os-h1-roce2', 'os-h1-roce3', 'os-h1-roce4']);
+    expect(await chart.locator('rect.bar[data-series="Installed"]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-value'))))
+      .toEqual(['256', '256', '256', '256']);
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('gives a tenant key its own leases and capacity but no fleet tab, and signs out', async () => {
+    const other = await createTenant(s, 'other-lab');
+    const mine = await s.call('POST', '/v1/leases', { body: { tenantId: tenant.id, gpuModel: 'GB200', gpuCount: 72, durationHours: 1 } });
+    const theirs = await s.call('POST', '/v1/leases', { body: { tenantId: other.id, gpuModel: 'GB200', gpuCount: 72, durationHours: 1 } });
+    expect([mine.status, theirs.status]).toEqual([201, 201]);
+
+    const page = await openConsole();
+    await signIn(page, tenant.key);
+    const row = page.locator(`tr[data-lease="${mine.body.id}"]`);
+    await row.waitFor();
+    expect(await row.locator('td').nth(2).textContent()).toBe('72 × GB200');
+    expect(await page.locator(`tr[data-lease="${theirs.body.id}"]`).count()).toBe(0);
+    expect(await text(page, '#who')).toBe('tenant acme-research');
+    expect(await page.locator('#tab-fleet').isHidden()).toBe(true);
+    expect(await page.getByRole('link', { name: 'Capacity' }).isVisible()).toBe(true);
+
+    await page.getByRole('link', { name: 'Sign out' }).click();
+    await page.locator('#sign-in').waitFor();
+    expect(await page.locator('#tabs').isHidden()).toBe(true);
+    expect(await page.evaluate(() => sessionStorage.getItem('neocloud.apiKey'))).toBeNull();
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+});
