@@ -1,7 +1,8 @@
 /**
  * An indexed, read-only view of a Fleet for placement: the domain tree
  * site → hall → fabric → NVLink domain → node → GPU, with each node's facility watts per GPU.
- * Rebuilt whenever the fleet changes (fleet applies are rare; placements are hot).
+ * GPUs get dense integer indexes and each GPU model a flat, array-based tree, so the hot path
+ * (placement) walks arrays instead of maps. Rebuilt whenever the fleet changes.
  */
 import { GPU_CATALOG, facilityWattsPerGpu, type GpuModelId } from './gpu-catalog.js';
 import type { Fleet, FleetNode, Hall, Site } from './fleet-types.js';
@@ -10,10 +11,36 @@ export interface TopoNode {
   readonly node: FleetNode;
   readonly region: string;
   readonly gpuUuids: readonly string[];
+  /** Dense GPU indexes (Topology.gpuUuidAt), aligned with gpuUuids. */
+  readonly gpuIdx: readonly number[];
   /** Facility watts one running GPU on this node draws (TDP × overhead × site PUE). */
   readonly wattsPerGpu: number;
   readonly size: number;
 }
+
+/**
+ * The nodes of one GPU model as parallel arrays per level. `parent` indexes the level above;
+ * `children` the level below. Levels: 0 site, 1 hall, 2 fabric, 3 NVLink domain, 4 node.
+ */
+export interface ModelTree {
+  readonly model: GpuModelId;
+  readonly nodeGpus: number;
+  readonly ids: readonly (readonly string[])[];
+  readonly parent: readonly (readonly number[])[];
+  readonly children: readonly (readonly (readonly number[])[])[];
+  readonly nodes: readonly TopoNode[];
+  /** Per site of this tree: region, facility power cap (W), watts per GPU of this model there. */
+  readonly siteRegion: readonly string[];
+  readonly sitePowerCapW: readonly number[];
+  readonly siteWattsPerGpu: readonly number[];
+  readonly hallPowerCapW: readonly number[];
+}
+
+export const SITE = 0;
+export const HALL = 1;
+export const FABRIC = 2;
+export const NVLINK = 3;
+export const NODE = 4;
 
 export class Topology {
   readonly sites = new Map<string, Site>();
@@ -22,6 +49,11 @@ export class Topology {
   /** Nodes grouped by GPU model, in a stable order (site, hall, fabric, nvlink, node id). */
   readonly nodesByModel = new Map<GpuModelId, TopoNode[]>();
   readonly gpuToNode = new Map<string, string>();
+  readonly gpuIndex = new Map<string, number>();
+  readonly gpuUuidAt: string[] = [];
+  /** Per dense GPU index: the node it sits in. */
+  readonly gpuNodeAt: TopoNode[] = [];
+  private readonly trees = new Map<GpuModelId, ModelTree>();
 
   constructor(readonly fleet: Fleet) {
     for (const s of fleet.sites) this.sites.set(s.id, s);
@@ -38,18 +70,78 @@ export class Topology {
       cmp(a.siteId, b.siteId) || cmp(a.hallId, b.hallId) || cmp(a.fabricId, b.fabricId) || cmp(a.nvlinkId, b.nvlinkId) || cmp(a.id, b.id));
     for (const n of sorted) {
       const site = this.sites.get(n.siteId)!;
+      const uuids = uuidsByNode.get(n.id) ?? [];
+      const gpuIdx = uuids.map((u) => {
+        const i = this.gpuUuidAt.length;
+        this.gpuUuidAt.push(u);
+        this.gpuIndex.set(u, i);
+        return i;
+      });
       const t: TopoNode = {
         node: n,
         region: site.region,
-        gpuUuids: uuidsByNode.get(n.id) ?? [],
+        gpuUuids: uuids,
+        gpuIdx,
         wattsPerGpu: facilityWattsPerGpu(n.gpuModel, site.pue),
         size: GPU_CATALOG[n.gpuModel].nodeGpus,
       };
+      for (let k = 0; k < gpuIdx.length; k++) this.gpuNodeAt.push(t);
       this.nodes.set(n.id, t);
       let list = this.nodesByModel.get(n.gpuModel);
       if (!list) this.nodesByModel.set(n.gpuModel, (list = []));
       list.push(t);
     }
+  }
+
+  /** The flat tree of one model's nodes (built on first use). Undefined when none are installed. */
+  treeFor(model: GpuModelId): ModelTree | undefined {
+    const cached = this.trees.get(model);
+    if (cached) return cached;
+    const nodes = this.nodesByModel.get(model);
+    if (!nodes || nodes.length === 0) return undefined;
+    const ids: string[][] = [[], [], [], [], []];
+    const parent: number[][] = [[], [], [], [], []];
+    const children: number[][][] = [[], [], [], [], []];
+    const last = [-1, -1, -1, -1];
+    const keyOf = (n: TopoNode): string[] => [n.node.siteId, n.node.hallId, n.node.fabricId, n.node.nvlinkId];
+    const siteRegion: string[] = [];
+    const sitePowerCapW: number[] = [];
+    const siteWattsPerGpu: number[] = [];
+    const hallPowerCapW: number[] = [];
+    for (const n of nodes) {
+      // Nodes are sorted by (site, hall, fabric, nvlink), so a new key at a level starts a new domain.
+      const keys = keyOf(n);
+      let changed = false;
+      for (let lvl = 0; lvl < 4; lvl++) {
+        if (changed || last[lvl] === -1 || ids[lvl]![last[lvl]!] !== keys[lvl]) {
+          changed = true;
+          const idx = ids[lvl]!.length;
+          ids[lvl]!.push(keys[lvl]!);
+          parent[lvl]!.push(lvl === 0 ? -1 : last[lvl - 1]!);
+          children[lvl]!.push([]);
+          if (lvl > 0) children[lvl - 1]![last[lvl - 1]!]!.push(idx);
+          last[lvl] = idx;
+          if (lvl === 0) {
+            const s = this.sites.get(keys[0]!)!;
+            siteRegion.push(s.region);
+            sitePowerCapW.push(s.powerCapW);
+            siteWattsPerGpu.push(n.wattsPerGpu);
+          } else if (lvl === 1) {
+            hallPowerCapW.push(this.halls.get(keys[1]!)!.powerCapW);
+          }
+        }
+      }
+      const ni = ids[NODE]!.length;
+      ids[NODE]!.push(n.node.id);
+      parent[NODE]!.push(last[NVLINK]!);
+      children[NVLINK]![last[NVLINK]!]!.push(ni);
+    }
+    const tree: ModelTree = {
+      model, nodeGpus: GPU_CATALOG[model].nodeGpus, ids, parent, children, nodes,
+      siteRegion, sitePowerCapW, siteWattsPerGpu, hallPowerCapW,
+    };
+    this.trees.set(model, tree);
+    return tree;
   }
 }
 

@@ -15,8 +15,8 @@
  *   else the largest children first so the gang spans as few domains as possible.
  * Deterministic: ties break on the topology's stable order.
  */
-import type { GpuModelId, Topology, TopoNode } from '../fleet/index.js';
-import { GPU_CATALOG } from '../fleet/index.js';
+import type { GpuModelId, ModelTree, Topology } from '../fleet/index.js';
+import { FABRIC, HALL, NODE, NVLINK, SITE } from '../fleet/index.js';
 import type { BookingIndex } from './booking-index.js';
 import type { LeaseGpu, Placement } from './lease-types.js';
 
@@ -33,159 +33,190 @@ export type PlacementResult =
   | { ok: true; gpus: LeaseGpu[] }
   | { ok: false; largestSatisfiable: number; freeGpus: number };
 
-type Level = 'root' | 'site' | 'hall' | 'fabric' | 'nvlink' | 'node';
+const ROOT = -1;
+const LEVEL_OF: Record<Exclude<Placement, 'any'>, number> = { 'same-nvlink': NVLINK, 'same-fabric': FABRIC, 'same-site': SITE };
+/** `any` tries one NVLink domain, one fabric, one hall, one site, then the whole fleet. */
+const ANY_LEVELS = [NVLINK, FABRIC, HALL, SITE, ROOT];
 
-interface Domain {
-  id: string;
-  level: Level;
-  children: Domain[];
-  /** Only on nodes: free GPU uuids in the window. */
-  free?: string[];
-  node?: TopoNode;
-  /** Power headroom in GPUs (halls and sites only). */
-  powerGpus?: number;
-  cap: number;
-}
+/** Per-request state over a ModelTree: free GPUs per node and capacities per domain. */
+class Search {
+  readonly free: Int32Array;
+  /** Power headroom in GPUs per site and per hall over the window (-1 = excluded). */
+  readonly sitePow: Int32Array;
+  readonly hallPow: Int32Array;
+  readonly cap: Int32Array[];
+  freeGpus = 0;
 
-function keyFor(level: Level, n: TopoNode): string {
-  switch (level) {
-    case 'site': return n.node.siteId;
-    case 'hall': return n.node.hallId;
-    case 'fabric': return n.node.fabricId;
-    case 'nvlink': return n.node.nvlinkId;
-    default: return n.node.id;
-  }
-}
-
-/** Free GPUs per node in the window, as a tree; only nodes with a free GPU appear. */
-function buildTree(topo: Topology, bookings: BookingIndex, q: PlacementQuery): { root: Domain; freeGpus: number } {
-  const root: Domain = { id: 'root', level: 'root', children: [], cap: 0 };
-  const index = new Map<string, Domain>();
-  let freeGpus = 0;
-  for (const n of topo.nodesByModel.get(q.gpuModel) ?? []) {
-    if (n.node.state !== 'ready') continue;
-    if (q.region !== null && n.region !== q.region) continue;
-    const free: string[] = [];
-    for (const uuid of n.gpuUuids) if (bookings.isFree(uuid, q.startMs, q.endMs)) free.push(uuid);
-    if (free.length === 0) continue;
-    freeGpus += free.length;
-    let parent = root;
-    for (const level of ['site', 'hall', 'fabric', 'nvlink'] as const) {
-      const id = `${level}:${keyFor(level, n)}`;
-      let d = index.get(id);
-      if (!d) {
-        d = { id: keyFor(level, n), level, children: [], cap: 0 };
-        if (level === 'site' || level === 'hall') {
-          const capW = level === 'site' ? topo.sites.get(d.id)!.powerCapW : topo.halls.get(d.id)!.powerCapW;
-          const headroomW = capW - bookings.peakWatts(d.id, q.startMs, q.endMs);
-          d.powerGpus = Math.max(0, Math.floor(headroomW / n.wattsPerGpu));
-        }
-        index.set(id, d);
-        parent.children.push(d);
+  constructor(readonly t: ModelTree, private readonly bookings: BookingIndex, private readonly q: PlacementQuery) {
+    this.cap = t.ids.map((ids) => new Int32Array(ids.length));
+    this.sitePow = new Int32Array(t.ids[SITE]!.length);
+    this.hallPow = new Int32Array(t.ids[HALL]!.length);
+    for (let si = 0; si < this.sitePow.length; si++) {
+      if (q.region !== null && t.siteRegion[si] !== q.region) {
+        this.sitePow[si] = -1;
+        continue;
       }
-      parent = d;
+      const w = t.siteWattsPerGpu[si]!;
+      const headroomW = t.sitePowerCapW[si]! - bookings.peakWatts(t.ids[SITE]![si]!, q.startMs, q.endMs);
+      this.sitePow[si] = Math.max(0, Math.floor(headroomW / w));
+      for (const hi of t.children[SITE]![si]!) {
+        const hw = t.hallPowerCapW[hi]! - bookings.peakWatts(t.ids[HALL]![hi]!, q.startMs, q.endMs);
+        this.hallPow[hi] = Math.max(0, Math.floor(hw / w));
+      }
     }
-    parent.children.push({ id: n.node.id, level: 'node', children: [], free, node: n, cap: 0 });
+    this.free = new Int32Array(t.nodes.length);
+    const nodeSite = (ni: number): number => t.parent[HALL]![t.parent[FABRIC]![t.parent[NVLINK]![t.parent[NODE]![ni]!]!]!]!;
+    for (let ni = 0; ni < t.nodes.length; ni++) {
+      const n = t.nodes[ni]!;
+      if (n.node.state !== 'ready' || this.sitePow[nodeSite(ni)] === -1) continue;
+      let f = 0;
+      for (const gi of n.gpuIdx) if (bookings.isFreeAt(gi, q.startMs, q.endMs)) f++;
+      this.free[ni] = f;
+      this.freeGpus += f;
+    }
   }
-  return { root, freeGpus };
-}
 
-/**
- * Fills `cap` bottom-up; returns the root's capacity. In whole-node mode every cap is a multiple
- * of the node size (power bounds round down to whole nodes), so any split of a multiple fits.
- */
-function computeCaps(d: Domain, wholeNodes: boolean, nodeSize: number): number {
-  if (d.level === 'node') {
-    const free = d.free!.length;
-    d.cap = wholeNodes ? (free === d.node!.size ? free : 0) : free;
-    return d.cap;
+  /**
+   * Capacities bottom-up. In whole-node mode only fully free nodes count and power bounds round
+   * down to whole nodes, so every capacity is a multiple of the node size.
+   */
+  computeCaps(wholeNodes: boolean): void {
+    const { t, cap } = this;
+    const size = t.nodeGpus;
+    for (const c of cap) c.fill(0);
+    for (let ni = 0; ni < this.free.length; ni++) {
+      const f = this.free[ni]!;
+      const c = wholeNodes ? (f === t.nodes[ni]!.size ? f : 0) : f;
+      cap[NODE]![ni] = c;
+      cap[NVLINK]![t.parent[NODE]![ni]!]! += c;
+    }
+    for (let lvl = NVLINK; lvl > SITE; lvl--) {
+      const up = cap[lvl - 1]!;
+      const par = t.parent[lvl]!;
+      const here = cap[lvl]!;
+      for (let i = 0; i < here.length; i++) up[par[i]!]! += here[i]!;
+      if (lvl - 1 === HALL) {
+        for (let hi = 0; hi < up.length; hi++) up[hi] = Math.min(up[hi]!, roundDown(this.hallPow[hi]!, wholeNodes, size));
+      }
+    }
+    const sites = cap[SITE]!;
+    for (let si = 0; si < sites.length; si++) {
+      sites[si] = this.sitePow[si] === -1 ? 0 : Math.min(sites[si]!, roundDown(this.sitePow[si]!, wholeNodes, size));
+    }
   }
-  let sum = 0;
-  for (const c of d.children) sum += computeCaps(c, wholeNodes, nodeSize);
-  if (d.powerGpus === undefined) d.cap = sum;
-  else d.cap = Math.min(sum, wholeNodes ? d.powerGpus - (d.powerGpus % nodeSize) : d.powerGpus);
-  return d.cap;
-}
 
-/** Every domain of `level` with its effective capacity (its own, bounded by ancestors' power). */
-function domainsAt(root: Domain, level: Level): { d: Domain; eff: number }[] {
-  const out: { d: Domain; eff: number }[] = [];
-  const walk = (d: Domain, bound: number): void => {
-    const eff = Math.min(d.cap, bound);
-    if (d.level === level) {
-      out.push({ d, eff });
+  /** A domain's capacity bounded by its hall's and site's (power may bind above it). */
+  effective(lvl: number, i: number): number {
+    const { t, cap } = this;
+    let c = cap[lvl]![i]!;
+    let l = lvl;
+    let idx = i;
+    while (l > SITE) {
+      idx = t.parent[l]![idx]!;
+      l--;
+      if (l === HALL || l === SITE) c = Math.min(c, cap[l]![idx]!);
+    }
+    return c;
+  }
+
+  /** The domain of `lvl` with the least effective capacity ≥ count (first in stable order on ties). */
+  bestFitAt(lvl: number, count: number): number {
+    let best = -1;
+    let bestCap = Infinity;
+    const n = this.cap[lvl]!.length;
+    for (let i = 0; i < n; i++) {
+      if (this.cap[lvl]![i]! < count) continue;
+      const e = this.effective(lvl, i);
+      if (e >= count && e < bestCap) {
+        best = i;
+        bestCap = e;
+      }
+    }
+    return best;
+  }
+
+  largestAt(lvl: number): number {
+    if (lvl === ROOT) {
+      let sum = 0;
+      for (const c of this.cap[SITE]!) sum += c;
+      return sum;
+    }
+    let m = 0;
+    for (let i = 0; i < this.cap[lvl]!.length; i++) m = Math.max(m, this.effective(lvl, i));
+    return m;
+  }
+
+  /** Takes `count` GPUs from domain (lvl, i) whose capacity is ≥ count. */
+  fill(lvl: number, i: number, count: number, out: LeaseGpu[]): void {
+    if (count <= 0) return;
+    const { t } = this;
+    if (lvl === NODE) {
+      const n = t.nodes[i]!;
+      let taken = 0;
+      for (let k = 0; k < n.gpuIdx.length && taken < count; k++) {
+        if (this.bookings.isFreeAt(n.gpuIdx[k]!, this.q.startMs, this.q.endMs)) {
+          out.push({ uuid: n.gpuUuids[k]!, nodeId: n.node.id });
+          taken++;
+        }
+      }
       return;
     }
-    for (const c of d.children) walk(c, eff);
-  };
-  walk(root, Number.POSITIVE_INFINITY);
-  return out;
-}
-
-function bestFit(cands: { d: Domain; eff: number }[], count: number): Domain | undefined {
-  let best: { d: Domain; eff: number } | undefined;
-  for (const c of cands) if (c.eff >= count && (!best || c.eff < best.eff)) best = c;
-  return best?.d;
-}
-
-/** Takes `count` GPUs from `d`, which must have cap ≥ count. */
-function fill(d: Domain, count: number, out: LeaseGpu[]): void {
-  if (count <= 0) return;
-  if (d.level === 'node') {
-    for (const uuid of d.free!.slice(0, count)) out.push({ uuid, nodeId: d.id });
-    return;
-  }
-  // One child that fits alone (the smallest such); otherwise the largest child whole, and again.
-  const unused = d.children.filter((c) => c.cap > 0).sort((a, b) => b.cap - a.cap);
-  let left = count;
-  while (left > 0 && unused.length > 0) {
-    const single = bestFit(unused.map((k) => ({ d: k, eff: k.cap })), left);
-    if (single) {
-      fill(single, left, out);
-      return;
-    }
-    const largest = unused.shift()!;
-    fill(largest, largest.cap, out);
-    left -= largest.cap;
-  }
-}
-
-const LEVEL_OF: Record<Exclude<Placement, 'any'>, Level> = {
-  'same-nvlink': 'nvlink', 'same-fabric': 'fabric', 'same-site': 'site',
-};
-
-function tryPlace(root: Domain, q: PlacementQuery): LeaseGpu[] | null {
-  const levels: Level[] = q.placement === 'any' ? ['nvlink', 'fabric', 'hall', 'site', 'root'] : [LEVEL_OF[q.placement]];
-  for (const level of levels) {
-    const target = bestFit(domainsAt(root, level), q.gpuCount);
-    if (target) {
-      const out: LeaseGpu[] = [];
-      fill(target, q.gpuCount, out);
-      return out;
+    const childLvl = lvl === ROOT ? SITE : lvl + 1;
+    const kids = (lvl === ROOT ? this.t.ids[SITE]!.map((_, k) => k) : t.children[lvl]![i]!).filter((k) => this.cap[childLvl]![k]! > 0);
+    // One child that fits alone (the smallest such), else the largest child whole, and again.
+    kids.sort((a, b) => this.cap[childLvl]![b]! - this.cap[childLvl]![a]!);
+    let left = count;
+    while (left > 0 && kids.length > 0) {
+      let single = -1;
+      for (const k of kids) {
+        const c = this.cap[childLvl]![k]!;
+        if (c >= left && (single === -1 || c < this.cap[childLvl]![single]!)) single = k;
+      }
+      if (single !== -1) {
+        this.fill(childLvl, single, left, out);
+        return;
+      }
+      const largest = kids.shift()!;
+      const c = this.cap[childLvl]![largest]!;
+      this.fill(childLvl, largest, c, out);
+      left -= c;
     }
   }
-  return null;
 }
 
-function largestAt(root: Domain, q: PlacementQuery): number {
-  const level: Level = q.placement === 'any' ? 'root' : LEVEL_OF[q.placement];
-  return domainsAt(root, level).reduce((m, c) => Math.max(m, c.eff), 0);
+function roundDown(gpus: number, wholeNodes: boolean, size: number): number {
+  return wholeNodes ? gpus - (gpus % size) : gpus;
 }
 
 export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery): PlacementResult {
-  const { root, freeGpus } = buildTree(topo, bookings, q);
-  const nodeSize = GPU_CATALOG[q.gpuModel].nodeGpus;
-  const wholeNodes = q.gpuCount % nodeSize === 0;
-  computeCaps(root, wholeNodes, nodeSize);
-  const gpus = tryPlace(root, q);
-  if (gpus) return { ok: true, gpus };
-
+  const tree = topo.treeFor(q.gpuModel);
+  if (!tree) return { ok: false, largestSatisfiable: 0, freeGpus: 0 };
+  const search = new Search(tree, bookings, q);
+  const size = tree.nodeGpus;
+  search.computeCaps(q.gpuCount % size === 0);
+  const levels = q.placement === 'any' ? ANY_LEVELS : [LEVEL_OF[q.placement]];
+  for (const lvl of levels) {
+    if (lvl === ROOT) {
+      if (search.largestAt(ROOT) >= q.gpuCount) {
+        const out: LeaseGpu[] = [];
+        search.fill(ROOT, 0, q.gpuCount, out);
+        return { ok: true, gpus: out };
+      }
+      continue;
+    }
+    const target = search.bestFitAt(lvl, q.gpuCount);
+    if (target !== -1) {
+      const out: LeaseGpu[] = [];
+      search.fill(lvl, target, q.gpuCount, out);
+      return { ok: true, gpus: out };
+    }
+  }
   // Largest request that would succeed with the same model, region, window and placement.
-  computeCaps(root, true, nodeSize);
-  const whole = largestAt(root, q);
-  computeCaps(root, false, nodeSize);
-  const partial = largestAt(root, q);
-  const partialOk = partial % nodeSize !== 0 ? partial : Math.max(0, partial - 1);
-  return { ok: false, largestSatisfiable: Math.max(whole, partialOk), freeGpus };
+  const lvl = q.placement === 'any' ? ROOT : LEVEL_OF[q.placement];
+  search.computeCaps(true);
+  const whole = search.largestAt(lvl);
+  search.computeCaps(false);
+  const partial = search.largestAt(lvl);
+  const partialOk = partial % size !== 0 ? partial : Math.max(0, partial - 1);
+  return { ok: false, largestSatisfiable: Math.max(whole, partialOk), freeGpus: search.freeGpus };
 }
-

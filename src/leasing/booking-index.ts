@@ -25,15 +25,17 @@ export interface Hold {
   gpuUuids: readonly string[];
 }
 
+/**
+ * Bound to one Topology (GPUs are addressed by its dense indexes); build a new index when the
+ * fleet changes. Holds on GPUs the topology does not know are kept but block and draw nothing.
+ */
 export class BookingIndex {
-  private readonly byGpu = new Map<string, Interval[]>();
+  private readonly byGpu: (Interval[] | undefined)[];
   private readonly powerByScope = new Map<string, PowerInterval[]>();
   private readonly holds = new Map<string, { hold: Hold; scopes: string[] }>();
 
-  constructor(private topo: Topology) {}
-
-  setTopology(topo: Topology): void {
-    this.topo = topo;
+  constructor(private readonly topo: Topology) {
+    this.byGpu = new Array<Interval[] | undefined>(topo.gpuUuidAt.length);
   }
 
   get size(): number {
@@ -43,17 +45,15 @@ export class BookingIndex {
   add(hold: Hold): void {
     if (hold.endMs <= hold.startMs) return; // an empty hold blocks nothing
     if (this.holds.has(hold.leaseId)) this.remove(hold.leaseId);
-    for (const uuid of hold.gpuUuids) {
-      let list = this.byGpu.get(uuid);
-      if (!list) this.byGpu.set(uuid, (list = []));
-      const iv = { startMs: hold.startMs, endMs: hold.endMs, leaseId: hold.leaseId };
-      list.splice(upperBoundByStart(list, iv.startMs), 0, iv);
-    }
     const wattsByScope = new Map<string, number>();
     for (const uuid of hold.gpuUuids) {
-      const nodeId = this.topo.gpuToNode.get(uuid);
-      const node = nodeId === undefined ? undefined : this.topo.nodes.get(nodeId);
-      if (!node) continue;
+      const gi = this.topo.gpuIndex.get(uuid);
+      if (gi === undefined) continue;
+      let list = this.byGpu[gi];
+      if (!list) this.byGpu[gi] = list = [];
+      const iv = { startMs: hold.startMs, endMs: hold.endMs, leaseId: hold.leaseId };
+      list.splice(upperBoundByStart(list, iv.startMs), 0, iv);
+      const node = this.topo.gpuNodeAt[gi]!;
       for (const scope of [node.node.hallId, node.node.siteId]) {
         wattsByScope.set(scope, (wattsByScope.get(scope) ?? 0) + node.wattsPerGpu);
       }
@@ -70,11 +70,12 @@ export class BookingIndex {
     const entry = this.holds.get(leaseId);
     if (!entry) return;
     for (const uuid of entry.hold.gpuUuids) {
-      const list = this.byGpu.get(uuid);
+      const gi = this.topo.gpuIndex.get(uuid);
+      const list = gi === undefined ? undefined : this.byGpu[gi];
       if (!list) continue;
       const i = list.findIndex((iv) => iv.leaseId === leaseId);
       if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.byGpu.delete(uuid);
+      if (list.length === 0) this.byGpu[gi!] = undefined;
     }
     for (const scope of entry.scopes) {
       const list = this.powerByScope.get(scope);
@@ -107,7 +108,13 @@ export class BookingIndex {
   }
 
   isFree(gpuUuid: string, startMs: number, endMs: number): boolean {
-    const list = this.byGpu.get(gpuUuid);
+    const gi = this.topo.gpuIndex.get(gpuUuid);
+    return gi === undefined || this.isFreeAt(gi, startMs, endMs);
+  }
+
+  /** isFree by dense GPU index (Topology.gpuIndex): the placement hot path. */
+  isFreeAt(gpuIdx: number, startMs: number, endMs: number): boolean {
+    const list = this.byGpu[gpuIdx];
     if (!list) return true;
     // Intervals on one GPU never overlap, so sorted by start they are sorted by end too.
     let lo = 0;
@@ -146,7 +153,8 @@ export class BookingIndex {
   leasesHoldingAfter(gpuUuids: Iterable<string>, fromMs: number): Set<string> {
     const out = new Set<string>();
     for (const uuid of gpuUuids) {
-      for (const iv of this.byGpu.get(uuid) ?? []) if (iv.endMs > fromMs) out.add(iv.leaseId);
+      const gi = this.topo.gpuIndex.get(uuid);
+      for (const iv of (gi === undefined ? undefined : this.byGpu[gi]) ?? []) if (iv.endMs > fromMs) out.add(iv.leaseId);
     }
     return out;
   }

@@ -14,7 +14,7 @@ import { Topology, type Fleet } from '../fleet/index.js';
 import type { IdempotencyContext, Principal } from '../tenancy/index.js';
 import { PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
 import { place } from './allocator.js';
-import { BookingIndex } from './booking-index.js';
+import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
@@ -36,6 +36,9 @@ export class LeaseService {
   private prices: PriceBook;
   private regions: Set<string>;
   private readonly mutex = new Mutex();
+  /** Holds decided but not yet committed, by lease id. */
+  private readonly pending = new Map<string, Hold>();
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
     private readonly store: Store,
@@ -53,16 +56,26 @@ export class LeaseService {
     return this.topo;
   }
 
-  /** Loads every live hold from the store into memory. */
+  /**
+   * Loads every live hold from the store into memory. Holds of writes still in flight are kept:
+   * they are not in the store yet, but they will be unless their write fails.
+   */
   async reload(): Promise<void> {
     const bookings = new BookingIndex(this.topo);
     for (const h of await this.store.loadLiveHolds(this.clock.nowMs())) bookings.add(h);
+    for (const h of this.pending.values()) bookings.add(h);
     this.bookings = bookings;
   }
 
-  /** Runs `fn` with capacity decisions paused (fleet changes use this). */
+  /**
+   * Runs `fn` with capacity decisions paused and no lease write in flight (fleet changes use
+   * this: a node must not be removed while a booking on it is being committed).
+   */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(fn);
+    return this.mutex.run(async () => {
+      await Promise.allSettled([...this.inFlight]);
+      return fn();
+    });
   }
 
   /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
@@ -78,65 +91,80 @@ export class LeaseService {
     return store.leasesHoldingGpusAfter(gpuUuids, this.clock.nowMs());
   }
 
+  /**
+   * Decide under the mutex (and hold the GPUs in memory at once, so the next decision sees
+   * them), then write outside it: decisions stay serial while database round trips overlap.
+   * A failed write takes its hold back.
+   */
   async create(principal: Principal, body: LeaseCreateBody, idem?: IdempotencyContext): Promise<LeaseView> {
     const now = this.clock.nowMs();
     const req = validateLeaseRequest(body, principal, now, this.regions);
     if (principal.kind === 'admin' && !(await this.store.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
-    return this.mutex.run(async () => {
-      for (let attempt = 0; ; attempt++) {
-        const result = place(this.topo, this.bookings, req);
-        if (!result.ok) {
-          this.events.onCapacityRejected?.(req);
-          throw new DomainError(
-            'insufficient_capacity',
-            `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
-              `for ${new Date(req.startMs).toISOString()}–${new Date(req.endMs).toISOString()}: ` +
-              `the largest request that fits is ${result.largestSatisfiable} GPUs`,
-            { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
-          );
-        }
-        const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
-        const lease: Lease = {
-          id: newId('lease'),
-          tenantId: req.tenantId,
-          gpuModel: req.gpuModel,
-          gpuCount: req.gpuCount,
-          leaseClass: req.leaseClass,
-          placement: req.placement,
-          region: req.region,
-          startMs: req.startMs,
-          endMs: req.endMs,
-          releasedAtMs: null,
-          priceMicrosPerGpuHour: price,
-          totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs),
-          createdAtMs: now,
-          gpus: result.gpus,
-        };
-        const view = leaseView(lease, now);
-        try {
-          await this.store.tx(async (s) => {
-            await s.insertLease(lease);
-            if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: view }, now);
-          });
-        } catch (err) {
-          if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION) {
-            if (attempt >= MAX_STALE_RETRIES) {
-              throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
-            }
-            // Another writer booked these GPUs: our view is stale. Reload (which shows its
-            // commit, so each retry makes progress) and decide again.
-            await this.reload();
-            continue;
+    for (let attempt = 0; ; attempt++) {
+      const lease = await this.mutex.run(async () => this.decide(req, now));
+      const view = leaseView(lease, now);
+      const write = this.store.insertLease(lease, idem && { ...idem, statusCode: 201, body: view, nowMs: now });
+      this.inFlight.add(write);
+      try {
+        await write;
+      } catch (err) {
+        this.pending.delete(lease.id);
+        this.bookings.remove(lease.id);
+        if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION) {
+          if (attempt >= MAX_STALE_RETRIES) {
+            throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
           }
-          throw err;
+          // Another writer booked these GPUs: our view is stale. Reload (which shows its
+          // commit, so each retry makes progress) and decide again.
+          await this.mutex.run(() => this.reload());
+          continue;
         }
-        this.bookings.add({ leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) });
-        this.events.onLeaseCreated?.(lease);
-        return view;
+        throw err;
+      } finally {
+        this.inFlight.delete(write);
       }
-    });
+      this.pending.delete(lease.id);
+      this.events.onLeaseCreated?.(lease);
+      return view;
+    }
+  }
+
+  /** Places the request on the in-memory view and holds the GPUs there; call under the mutex. */
+  private decide(req: LeaseRequest, now: number): Lease {
+    const result = place(this.topo, this.bookings, req);
+    if (!result.ok) {
+      this.events.onCapacityRejected?.(req);
+      throw new DomainError(
+        'insufficient_capacity',
+        `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
+          `for ${new Date(req.startMs).toISOString()}–${new Date(req.endMs).toISOString()}: ` +
+          `the largest request that fits is ${result.largestSatisfiable} GPUs`,
+        { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
+      );
+    }
+    const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
+    const lease: Lease = {
+      id: newId('lease'),
+      tenantId: req.tenantId,
+      gpuModel: req.gpuModel,
+      gpuCount: req.gpuCount,
+      leaseClass: req.leaseClass,
+      placement: req.placement,
+      region: req.region,
+      startMs: req.startMs,
+      endMs: req.endMs,
+      releasedAtMs: null,
+      priceMicrosPerGpuHour: price,
+      totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs),
+      createdAtMs: now,
+      gpus: result.gpus,
+    };
+    const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) };
+    this.bookings.add(hold);
+    this.pending.set(lease.id, hold);
+    return lease;
   }
 
   /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */

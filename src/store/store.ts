@@ -28,6 +28,20 @@ export interface IdempotencyRecord {
   body: unknown;
 }
 
+export interface IdempotentWrite {
+  principal: string;
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  body: unknown;
+  nowMs: number;
+}
+
+/** A PostgreSQL text[] literal (`{"a","b"}`), so both drivers pass arrays the same way. */
+function pgTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
 export interface LeaseListFilter {
   tenantId: string | null;
   limit: number;
@@ -196,28 +210,28 @@ export class Store {
 
   // ---- leases ----
 
-  async insertLease(lease: Lease): Promise<void> {
-    await this.db.insert(t.leases).values({
-      id: lease.id,
-      tenantId: lease.tenantId,
-      gpuModel: lease.gpuModel,
-      gpuCount: lease.gpuCount,
-      leaseClass: lease.leaseClass,
-      placement: lease.placement,
-      region: lease.region,
-      startAt: new Date(lease.startMs),
-      endAt: new Date(lease.endMs),
-      releasedAt: lease.releasedAtMs === null ? null : new Date(lease.releasedAtMs),
-      priceMicrosPerGpuHour: lease.priceMicrosPerGpuHour,
-      totalMicros: lease.totalMicros,
-      createdAt: new Date(lease.createdAtMs),
-    });
+  /**
+   * Writes a lease, its GPU holds and (optionally) the idempotent response as ONE statement
+   * (data-modifying CTEs): atomic without an explicit transaction, and one round trip. The
+   * exclusion constraint or a duplicate idempotency key fails the whole statement.
+   */
+  async insertLease(lease: Lease, idem?: IdempotentWrite): Promise<void> {
     const during = rangeLiteral(lease.startMs, lease.endMs);
-    for (let i = 0; i < lease.gpus.length; i += CHUNK) {
-      await this.db.insert(t.leaseGpus).values(
-        lease.gpus.slice(i, i + CHUNK).map((g) => ({ leaseId: lease.id, gpuUuid: g.uuid, nodeId: g.nodeId, during })),
-      );
-    }
+    const uuids = lease.gpus.map((g) => g.uuid);
+    const nodeIds = lease.gpus.map((g) => g.nodeId);
+    const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
+        start_at, end_at, released_at, price_micros_per_gpu_hour, total_micros, created_at)
+      VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
+        ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
+        ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
+        ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz)`;
+    const gpusCte = sql`INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
+      SELECT ${lease.id}, u, n, ${during}::tstzrange FROM unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n)`;
+    const last = idem
+      ? sql`INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
+          VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
+      : sql`SELECT 1`;
+    await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte}) ${last}`);
   }
 
   /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */

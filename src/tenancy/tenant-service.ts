@@ -23,17 +23,31 @@ export interface CreatedTenant {
 
 export const tenantView = (t: TenantRecord): TenantView => ({ id: t.id, name: t.name, createdAt: new Date(t.createdAtMs).toISOString() });
 
+/** How long a verified key is trusted without asking the store again (a revocation waits this long). */
+export const AUTH_CACHE_TTL_MS = 30_000;
+const AUTH_CACHE_MAX = 10_000;
+
 export class TenantService {
+  /** Verified key hashes → principal; only successes are cached. */
+  private readonly authCache = new Map<string, { principal: Principal; untilMs: number }>();
+
   constructor(private readonly store: Store, private readonly clock: Clock) {}
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!m) throw new DomainError('unauthorized', 'Authorization: a bearer API key is required');
-    const rec = await this.store.findApiKey(hashApiKey(m[1]!));
+    const hash = hashApiKey(m[1]!);
+    const now = this.clock.nowMs();
+    const hit = this.authCache.get(hash);
+    if (hit && hit.untilMs > now) return hit.principal;
+    const rec = await this.store.findApiKey(hash);
     if (!rec) throw new DomainError('unauthorized', 'Authorization: the API key is not valid');
-    return rec.role === 'admin' || rec.tenantId === null
+    const principal: Principal = rec.role === 'admin' || rec.tenantId === null
       ? { kind: 'admin', keyId: rec.id }
       : { kind: 'tenant', tenantId: rec.tenantId, keyId: rec.id };
+    if (this.authCache.size >= AUTH_CACHE_MAX) this.authCache.clear();
+    this.authCache.set(hash, { principal, untilMs: now + AUTH_CACHE_TTL_MS });
+    return principal;
   }
 
   /**
