@@ -129,6 +129,19 @@ describe('leases', () => {
     for (const id of [a.body.id, c.body.id]) await s.call('POST', `/v1/leases/${id}/release`, { key: acme.key, body: {} });
   });
 
+  it('replays a retried create even when the capacity it took is now gone', async () => {
+    const all = await lease(acme.key, { gpuCount: 64 }, 'take-all');
+    expect(all.status).toBe(201);
+    const retry = await lease(acme.key, { gpuCount: 64 }, 'take-all');
+    expect(retry.status).toBe(201);
+    expect(retry.body.id).toBe(all.body.id);
+    const other = await lease(acme.key, { gpuCount: 64 }, 'take-all-2');
+    expect(other.status).toBe(409);
+    const mismatch = await lease(acme.key, { gpuCount: 63 }, 'take-all');
+    expect(mismatch.status).toBe(422);
+    await s.call('POST', `/v1/leases/${all.body.id}/release`, { key: acme.key, body: {} });
+  });
+
   it('a lease next week does not block today; overlapping it is refused with the largest that fits', async () => {
     const nextWeek = T0 + 7 * 24 * H;
     const all = await lease(acme.key, { gpuCount: 64, start: iso(nextWeek), end: iso(nextWeek + 24 * H) });

@@ -30,9 +30,16 @@ export class Idempotency {
 
   constructor(private readonly cp: ControlPlane) {}
 
+  /**
+   * `optimistic`: skip the look-up before executing (one round trip less on the hot path); a
+   * retry is then caught when its write hits the stored key, or when it fails for a reason
+   * (say, capacity now gone) that the first attempt did not meet — either way the stored
+   * response is replayed.
+   */
   async run(
     req: FastifyRequest, reply: FastifyReply,
     exec: (idem: IdempotencyContext) => Promise<{ status: number; body: unknown }>,
+    opts: { optimistic?: boolean } = {},
   ): Promise<FastifyReply> {
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0) {
@@ -49,8 +56,10 @@ export class Idempotency {
     const running = this.inFlight.get(slot);
     if (running) await running.catch(() => undefined);
 
-    const replay = await this.replay(principal, key, requestHash, reply);
-    if (replay) return replay;
+    if (!opts.optimistic) {
+      const replay = await this.replay(principal, key, requestHash, reply);
+      if (replay) return replay;
+    }
 
     const p = exec({ principal, key, requestHash });
     this.inFlight.set(slot, p);
@@ -58,8 +67,10 @@ export class Idempotency {
       const { status, body } = await p;
       return reply.code(status).send(body);
     } catch (err) {
-      if (pgErrorCode(err) === PG_UNIQUE_VIOLATION) {
-        // Another process committed the same key first; its effects stand and ours rolled back.
+      // A stored response wins over this attempt's failure: the same key committed first (here
+      // or in another process, and our write rolled back), or an optimistic retry failed where
+      // the original had succeeded.
+      if (opts.optimistic || pgErrorCode(err) === PG_UNIQUE_VIOLATION) {
         const again = await this.replay(principal, key, requestHash, reply);
         if (again) return again;
       }

@@ -103,7 +103,7 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
       if (err instanceof DomainError && err.code === 'insufficient_capacity') metrics.leaseRejections.inc({ gpu_model: req.body.gpuModel });
       throw err;
     }
-  }));
+  }, { optimistic: true }));
 
   r.get('/v1/leases', {
     schema: {

@@ -31,7 +31,11 @@ export interface Hold {
  */
 export class BookingIndex {
   private readonly byGpu: (Interval[] | undefined)[];
-  private readonly powerByScope = new Map<string, PowerInterval[]>();
+  /**
+   * Per hall or site: power intervals sorted by start, and the longest interval ever added, so a
+   * window only scans intervals starting in [start − longest, end).
+   */
+  private readonly powerByScope = new Map<string, { list: PowerInterval[]; longestMs: number }>();
   private readonly holds = new Map<string, { hold: Hold; scopes: string[] }>();
 
   constructor(private readonly topo: Topology) {
@@ -59,9 +63,11 @@ export class BookingIndex {
       }
     }
     for (const [scope, watts] of wattsByScope) {
-      let list = this.powerByScope.get(scope);
-      if (!list) this.powerByScope.set(scope, (list = []));
-      list.push({ startMs: hold.startMs, endMs: hold.endMs, watts, leaseId: hold.leaseId });
+      let entry = this.powerByScope.get(scope);
+      if (!entry) this.powerByScope.set(scope, (entry = { list: [], longestMs: 0 }));
+      const iv = { startMs: hold.startMs, endMs: hold.endMs, watts, leaseId: hold.leaseId };
+      entry.list.splice(upperBoundByStart(entry.list, iv.startMs), 0, iv);
+      entry.longestMs = Math.max(entry.longestMs, iv.endMs - iv.startMs);
     }
     this.holds.set(hold.leaseId, { hold, scopes: [...wattsByScope.keys()] });
   }
@@ -78,10 +84,12 @@ export class BookingIndex {
       if (list.length === 0) this.byGpu[gi!] = undefined;
     }
     for (const scope of entry.scopes) {
-      const list = this.powerByScope.get(scope);
+      const list = this.powerByScope.get(scope)?.list;
       if (!list) continue;
-      const i = list.findIndex((iv) => iv.leaseId === leaseId);
-      if (i >= 0) list.splice(i, 1);
+      // Same start as the hold: binary search to the first such, then scan the few ties.
+      let i = lowerBoundByStart(list, entry.hold.startMs);
+      while (i < list.length && list[i]!.leaseId !== leaseId) i++;
+      if (i < list.length) list.splice(i, 1);
     }
     this.holds.delete(leaseId);
   }
@@ -129,11 +137,14 @@ export class BookingIndex {
 
   /** Highest facility draw, in watts, that held GPUs put on a hall or site at any instant of the window. */
   peakWatts(scopeId: string, startMs: number, endMs: number): number {
-    const list = this.powerByScope.get(scopeId);
-    if (!list || list.length === 0) return 0;
+    const entry = this.powerByScope.get(scopeId);
+    if (!entry || entry.list.length === 0) return 0;
+    const list = entry.list;
     const events: [number, number][] = [];
-    for (const iv of list) {
-      if (iv.startMs < endMs && iv.endMs > startMs) {
+    const stop = lowerBoundByStart(list, endMs);
+    for (let i = lowerBoundByStart(list, startMs - entry.longestMs); i < stop; i++) {
+      const iv = list[i]!;
+      if (iv.endMs > startMs) {
         events.push([Math.max(iv.startMs, startMs), iv.watts], [Math.min(iv.endMs, endMs), -iv.watts]);
       }
     }
@@ -160,7 +171,20 @@ export class BookingIndex {
   }
 }
 
-function upperBoundByStart(list: Interval[], startMs: number): number {
+/** First index whose start is ≥ startMs. */
+function lowerBoundByStart(list: readonly { startMs: number }[], startMs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.startMs < startMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose start is > startMs. */
+function upperBoundByStart(list: { startMs: number }[], startMs: number): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
