@@ -97,16 +97,15 @@ export class Store {
   // ---- fleet ----
 
   async loadFleet(): Promise<Fleet> {
-    const [sites, powerSources, halls, fabrics, nvlinks, nodes, gpus, prices] = await Promise.all([
-      this.db.select().from(t.sites).orderBy(t.sites.id),
-      this.db.select().from(t.powerSources).orderBy(t.powerSources.id),
-      this.db.select().from(t.halls).orderBy(t.halls.id),
-      this.db.select().from(t.fabrics).orderBy(t.fabrics.id),
-      this.db.select().from(t.nvlinks).orderBy(t.nvlinks.id),
-      this.db.select().from(t.nodes).orderBy(t.nodes.id),
-      this.db.select().from(t.gpus).orderBy(t.gpus.nodeId, t.gpus.index),
-      this.db.select().from(t.prices),
-    ]);
+    // Sequential: inside a transaction all queries share one connection.
+    const sites = await this.db.select().from(t.sites).orderBy(t.sites.id);
+    const powerSources = await this.db.select().from(t.powerSources).orderBy(t.powerSources.id);
+    const halls = await this.db.select().from(t.halls).orderBy(t.halls.id);
+    const fabrics = await this.db.select().from(t.fabrics).orderBy(t.fabrics.id);
+    const nvlinks = await this.db.select().from(t.nvlinks).orderBy(t.nvlinks.id);
+    const nodes = await this.db.select().from(t.nodes).orderBy(t.nodes.id);
+    const gpus = await this.db.select().from(t.gpus).orderBy(t.gpus.nodeId, t.gpus.index);
+    const prices = await this.db.select().from(t.prices).orderBy(t.prices.gpuModel, t.prices.leaseClass);
     return {
       sites,
       powerSources: powerSources.map((p) => ({ ...p, kind: p.kind as Fleet['powerSources'][number]['kind'] })),
@@ -128,7 +127,9 @@ export class Store {
     const ins = async <T>(rows: T[], go: (chunk: T[]) => Promise<unknown>): Promise<void> => {
       for (let i = 0; i < rows.length; i += CHUNK) await go(rows.slice(i, i + CHUNK));
     };
-    await del(plan.prices.delete, (r) => Promise.all(r.map((p) => db.delete(t.prices).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass))))));
+    for (const p of plan.prices.delete) {
+      await db.delete(t.prices).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
+    }
     await del(plan.gpus.delete, (r) => db.delete(t.gpus).where(inArray(t.gpus.uuid, r.map((g) => g.uuid))));
     await del(plan.nodes.delete, (r) => db.delete(t.nodes).where(inArray(t.nodes.id, r.map((x) => x.id))));
     await del(plan.nvlinks.delete, (r) => db.delete(t.nvlinks).where(inArray(t.nvlinks.id, r.map((x) => x.id))));
