@@ -1,0 +1,597 @@
+/**
+ * The scheduling engine's view of "now": which GPUs are free on which node, aggregated up the
+ * topology (NVLink domain → fabric → hall → site) per GPU model, with power drawn per hall and
+ * site. Placement is best fit on these aggregates — NVLink and fabric domains sit in bucket
+ * indexes keyed by free GPUs and free whole nodes — so a decision touches a few domains, not the
+ * fleet. Everything is integer-indexed typed arrays: a 1,000,000-GPU fleet is 125,000 nodes.
+ *
+ * Rules (same as the lease allocator in src/leasing, at fleet scale):
+ * - Gang levels: one NVLink domain, one fabric, one site, or anywhere; `any` tries the tightest
+ *   level that fits (NVLink, fabric, hall, site, fleet).
+ * - Best fit: among domains that fit, the one with the fewest free (GPUs, or whole nodes) wins,
+ *   keeping big domains whole for big gangs.
+ * - Whole nodes when the count is a multiple of the node size.
+ * - Power: a placement never pushes a hall or site over its cap (watts per GPU × GPUs).
+ * - Nodes that are down or draining take nothing.
+ * GPU-sharing tasks (a fraction of one GPU, Alibaba openb) are packed best-fit onto partly used
+ * GPUs; a GPU with any share in use is not free for whole-GPU work.
+ */
+import type { FleetLayout, GangLevel } from './scheduler-types.js';
+import { BucketIndex } from './bucket-index.js';
+
+export const NV = 0;
+export const FAB = 1;
+export const HALL = 2;
+export const SITE = 3;
+const LEVELS = 4;
+const ROOT = 4;
+
+const POPCOUNT = new Uint8Array(256).map((_, i) => {
+  let c = 0;
+  for (let v = i; v; v &= v - 1) c++;
+  return c;
+});
+
+/** A placement: nodes and, per node, the bitmask of its GPUs taken. */
+export interface Placement {
+  nodes: number[];
+  masks: number[];
+  /** GPU-sharing tasks: the global GPU index and thousandths taken. */
+  sharedGpu?: number;
+  milli?: number;
+}
+
+export interface FindOptions {
+  /** Skip nodes for which this returns false (e.g. reserved for a future window). */
+  nodeFilter?: ((node: number) => boolean) | undefined;
+}
+
+/** Topology, compacted: built once per fleet. */
+export class EngineFleet {
+  readonly models: string[] = [];
+  readonly modelIndex = new Map<string, number>();
+  readonly nodeIds: string[];
+  readonly nodeIndex = new Map<string, number>();
+  readonly nodeModel: Uint16Array;
+  readonly nodeSize: Uint8Array;
+  readonly nodeW: Float64Array;
+  readonly nodeHall: Int32Array;
+  readonly nodeSite: Int32Array;
+  /** First global GPU index of each node (GPU g of node n is nodeGpuBase[n] + g). */
+  readonly nodeGpuBase: Int32Array;
+  readonly totalGpus: number;
+  readonly siteIds: string[];
+  readonly hallIds: string[];
+  readonly siteCapW: Float64Array;
+  readonly hallCapW: Float64Array;
+  /** Model-domains per level: (physical domain, model). */
+  readonly mdModel: Int32Array[] = [];
+  readonly mdParent: Int32Array[] = [];
+  readonly mdPhys: Int32Array[] = [];
+  readonly mdName: string[][] = [];
+  /** Children: for NV, node indexes; else model-domains of the level below. */
+  readonly mdChildren: number[][][] = [];
+  /** GPUs and nodes installed per model-domain. */
+  readonly mdGpus: Int32Array[] = [];
+  readonly mdNodes: Int32Array[] = [];
+  readonly nodeMd: Int32Array; // node -> NV model-domain
+  /** Per model: its hall- and site-level model-domains (for scans), its node size, installed GPUs. */
+  readonly modelMds: number[][][] = [];
+  readonly modelNodeSize: number[] = [];
+  readonly modelGpus: number[] = [];
+
+  constructor(layout: FleetLayout) {
+    const n = layout.nodes.length;
+    this.nodeIds = new Array<string>(n);
+    this.nodeModel = new Uint16Array(n);
+    this.nodeSize = new Uint8Array(n);
+    this.nodeW = new Float64Array(n);
+    this.nodeHall = new Int32Array(n);
+    this.nodeSite = new Int32Array(n);
+    this.nodeGpuBase = new Int32Array(n);
+    this.nodeMd = new Int32Array(n);
+    const siteIdx = new Map(layout.sites.map((s, i) => [s.id, i]));
+    const hallIdx = new Map(layout.halls.map((h, i) => [h.id, i]));
+    this.siteIds = layout.sites.map((s) => s.id);
+    this.hallIds = layout.halls.map((h) => h.id);
+    this.siteCapW = Float64Array.from(layout.sites.map((s) => s.powerCapW));
+    this.hallCapW = Float64Array.from(layout.halls.map((h) => h.powerCapW));
+
+    // Model-domain keys per level: "model|physical id".
+    const mdKey: Map<string, number>[] = Array.from({ length: LEVELS }, () => new Map());
+    const model: number[][] = Array.from({ length: LEVELS }, () => []);
+    const parent: number[][] = Array.from({ length: LEVELS }, () => []);
+    const phys: number[][] = Array.from({ length: LEVELS }, () => []);
+    const gpus: number[][] = Array.from({ length: LEVELS }, () => []);
+    const nodes: number[][] = Array.from({ length: LEVELS }, () => []);
+    for (let l = 0; l < LEVELS; l++) {
+      this.mdChildren.push([]);
+      this.mdName.push([]);
+    }
+    let gpuBase = 0;
+    for (let i = 0; i < n; i++) {
+      const node = layout.nodes[i]!;
+      if (node.gpus < 1 || node.gpus > 8) throw new RangeError(`node ${node.id}: ${node.gpus} GPUs (1..8 supported)`);
+      let m = this.modelIndex.get(node.model);
+      if (m === undefined) {
+        m = this.models.length;
+        this.models.push(node.model);
+        this.modelIndex.set(node.model, m);
+        this.modelMds.push([[], [], [], []]);
+        this.modelNodeSize.push(node.gpus);
+        this.modelGpus.push(0);
+      }
+      this.modelNodeSize[m] = Math.max(this.modelNodeSize[m]!, node.gpus);
+      this.modelGpus[m]! += node.gpus;
+      this.nodeIds[i] = node.id;
+      this.nodeIndex.set(node.id, i);
+      this.nodeModel[i] = m;
+      this.nodeSize[i] = node.gpus;
+      this.nodeW[i] = node.wattsPerGpu;
+      const h = hallIdx.get(node.hallId);
+      const s = siteIdx.get(node.siteId);
+      if (h === undefined || s === undefined) throw new RangeError(`node ${node.id}: unknown hall or site`);
+      this.nodeHall[i] = h;
+      this.nodeSite[i] = s;
+      this.nodeGpuBase[i] = gpuBase;
+      gpuBase += node.gpus;
+      const physIds = [node.nvlinkId, node.fabricId, node.hallId, node.siteId];
+      const physIdx = [-1, -1, h, s];
+      let below = -1;
+      for (let l = 0; l < LEVELS; l++) {
+        const key = `${m}|${physIds[l]}`;
+        let md = mdKey[l]!.get(key);
+        if (md === undefined) {
+          md = model[l]!.length;
+          mdKey[l]!.set(key, md);
+          model[l]!.push(m);
+          parent[l]!.push(-1);
+          phys[l]!.push(physIdx[l]!);
+          gpus[l]!.push(0);
+          nodes[l]!.push(0);
+          this.mdChildren[l]!.push([]);
+          this.mdName[l]!.push(physIds[l]!);
+          if (l >= HALL) this.modelMds[m]![l]!.push(md);
+          if (l === NV) this.mdChildren[NV]![md]!.push(i);
+          else this.mdChildren[l]![md]!.push(below);
+        } else if (l === NV) {
+          this.mdChildren[NV]![md]!.push(i);
+        } else if (parent[l - 1]![below] === -1) {
+          this.mdChildren[l]![md]!.push(below);
+        }
+        if (l > NV && parent[l - 1]![below] === -1) parent[l - 1]![below] = md;
+        gpus[l]![md]! += node.gpus;
+        nodes[l]![md]! += 1;
+        if (l === NV) this.nodeMd[i] = md;
+        below = md;
+        // Fabric, NVLink ids are only unique within their parents in some layouts: the key
+        // includes the physical id string, which the layouts keep globally unique.
+      }
+    }
+    this.totalGpus = gpuBase;
+    for (let l = 0; l < LEVELS; l++) {
+      this.mdModel.push(Int32Array.from(model[l]!));
+      this.mdParent.push(Int32Array.from(parent[l]!));
+      this.mdPhys.push(Int32Array.from(phys[l]!));
+      this.mdGpus.push(Int32Array.from(gpus[l]!));
+      this.mdNodes.push(Int32Array.from(nodes[l]!));
+    }
+  }
+
+  mdCount(level: number): number {
+    return this.mdModel[level]!.length;
+  }
+}
+
+/** Mutable "now" state over an EngineFleet. */
+export class PlacementIndex {
+  /** Free (whole) GPUs per node as a bitmask; bit g = GPU g. */
+  readonly nodeFree: Uint8Array;
+  /** 1 = node is down or draining. */
+  readonly nodeOff: Uint8Array;
+  /** Per level and model-domain: free GPUs, and GPUs on fully free nodes (off nodes excluded). */
+  readonly freeGpus: Int32Array[] = [];
+  readonly freeWhole: Int32Array[] = [];
+  readonly hallUsedW: Float64Array;
+  readonly siteUsedW: Float64Array;
+  /** Free thousandths per GPU, for GPU sharing; 1000 = untouched. */
+  private readonly gpuMilli: Uint16Array;
+  /** Per model: GPUs with a share in use (global GPU indexes). */
+  private readonly sharedGpus: Set<number>[];
+  /** Per model, NV and FAB levels: domains by free GPUs and by free whole nodes. */
+  private readonly byFree: BucketIndex[][];
+  private readonly byWhole: BucketIndex[][];
+
+  constructor(readonly fleet: EngineFleet) {
+    const n = fleet.nodeIds.length;
+    this.nodeFree = new Uint8Array(n);
+    this.nodeOff = new Uint8Array(n);
+    for (let i = 0; i < n; i++) this.nodeFree[i] = (1 << fleet.nodeSize[i]!) - 1;
+    for (let l = 0; l < LEVELS; l++) {
+      this.freeGpus.push(Int32Array.from(fleet.mdGpus[l]!));
+      this.freeWhole.push(Int32Array.from(fleet.mdGpus[l]!));
+    }
+    this.hallUsedW = new Float64Array(fleet.hallIds.length);
+    this.siteUsedW = new Float64Array(fleet.siteIds.length);
+    this.gpuMilli = new Uint16Array(fleet.totalGpus).fill(1000);
+    this.sharedGpus = fleet.models.map(() => new Set<number>());
+    // Bucket indexes hold every model-domain of the level; per-model lookups filter by model
+    // through separate indexes so a request only ever walks its own model's domains.
+    this.byFree = [];
+    this.byWhole = [];
+    for (const l of [NV, FAB]) {
+      const perModelFree: BucketIndex[] = [];
+      const perModelWhole: BucketIndex[] = [];
+      for (let m = 0; m < fleet.models.length; m++) {
+        let maxGpus = 0;
+        for (let d = 0; d < fleet.mdCount(l); d++) if (fleet.mdModel[l]![d] === m) maxGpus = Math.max(maxGpus, fleet.mdGpus[l]![d]!);
+        perModelFree.push(new BucketIndex(fleet.mdCount(l), maxGpus));
+        perModelWhole.push(new BucketIndex(fleet.mdCount(l), maxGpus));
+      }
+      for (let d = 0; d < fleet.mdCount(l); d++) {
+        const m = fleet.mdModel[l]![d]!;
+        perModelFree[m]!.set(d, this.freeGpus[l]![d]!);
+        perModelWhole[m]!.set(d, this.freeWhole[l]![d]!);
+      }
+      this.byFree[l] = perModelFree;
+      this.byWhole[l] = perModelWhole;
+    }
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** Power headroom in GPUs of this node's kind at its hall and site. */
+  private powerGpus(node: number): number {
+    const w = this.fleet.nodeW[node]!;
+    if (w <= 0) return Infinity;
+    const h = this.fleet.nodeHall[node]!;
+    const s = this.fleet.nodeSite[node]!;
+    const hw = this.fleet.hallCapW[h]! - this.hallUsedW[h]!;
+    const sw = this.fleet.siteCapW[s]! - this.siteUsedW[s]!;
+    return Math.floor(Math.min(hw, sw) / w + 1e-9);
+  }
+
+  private nodeCap(node: number, whole: boolean, filter: FindOptions['nodeFilter']): number {
+    if (this.nodeOff[node]) return 0;
+    if (filter && !filter(node)) return 0;
+    const free = this.nodeFree[node]!;
+    const size = this.fleet.nodeSize[node]!;
+    if (whole) return free === (1 << size) - 1 ? size : 0;
+    return POPCOUNT[free]!;
+  }
+
+  /** A representative node of a model-domain (for its watts per GPU, hall and site). */
+  private firstNode(level: number, md: number): number {
+    let l = level;
+    let d = md;
+    while (l > NV) {
+      d = this.fleet.mdChildren[l]![d]![0]!;
+      l--;
+    }
+    return this.fleet.mdChildren[NV]![d]![0]!;
+  }
+
+  /**
+   * Capacity of a model-domain for this request: free GPUs (or whole-node GPUs), bounded by the
+   * power headroom of the hall/site it sits in. Exact for NV/FAB/HALL; for SITE it also bounds
+   * each hall. With a node filter the aggregates are not trusted and nodes are counted.
+   */
+  capacity(level: number, md: number, whole: boolean, filter?: FindOptions['nodeFilter']): number {
+    const f = this.fleet;
+    if (level === SITE) {
+      let sum = 0;
+      for (const h of f.mdChildren[SITE]![md]!) sum += this.capacity(HALL, h, whole, filter);
+      const node = this.firstNode(SITE, md);
+      const w = f.nodeW[node]!;
+      if (w > 0) {
+        const s = f.nodeSite[node]!;
+        sum = Math.min(sum, roundDown(Math.floor((f.siteCapW[s]! - this.siteUsedW[s]!) / w + 1e-9), whole, f.modelNodeSize[f.mdModel[SITE]![md]!]!));
+      }
+      return sum;
+    }
+    let free: number;
+    if (filter) {
+      free = 0;
+      const walk = (l: number, d: number): void => {
+        if (l === NV) {
+          for (const node of f.mdChildren[NV]![d]!) free += this.nodeCap(node, whole, filter);
+        } else {
+          for (const c of f.mdChildren[l]![d]!) walk(l - 1, c);
+        }
+      };
+      walk(level, md);
+    } else {
+      free = whole ? this.freeWhole[level]![md]! : this.freeGpus[level]![md]!;
+    }
+    if (free === 0) return 0;
+    const pg = this.powerGpus(this.firstNode(level, md));
+    return Math.min(free, roundDown(pg, whole, f.modelNodeSize[f.mdModel[level]![md]!]!));
+  }
+
+  /**
+   * Finds GPUs for a gang of `k` GPUs of model `m` at `level`, or null. Does not change state.
+   */
+  find(m: number, k: number, level: GangLevel, opts: FindOptions = {}): Placement | null {
+    const size = this.fleet.modelNodeSize[m];
+    if (size === undefined || k <= 0) return null;
+    const whole = k % size === 0;
+    const levels = level === 'nvlink' ? [NV] : level === 'fabric' ? [FAB] : level === 'site' ? [SITE] : [NV, FAB, HALL, SITE, ROOT];
+    for (const l of levels) {
+      const md = this.bestFit(m, l, k, whole, opts.nodeFilter);
+      if (md === -2) continue;
+      if (md === -1 && l !== ROOT) continue;
+      const out: Placement = { nodes: [], masks: [] };
+      this.fill(l, md, k, whole, opts.nodeFilter, m, out);
+      return out;
+    }
+    return null;
+  }
+
+  /** Largest gang of model m that `find` could place at `level` right now (for 409 answers, metrics). */
+  largest(m: number, level: GangLevel, whole: boolean): number {
+    const f = this.fleet;
+    const lv = level === 'nvlink' ? NV : level === 'fabric' ? FAB : level === 'site' ? SITE : ROOT;
+    if (lv === ROOT) {
+      let sum = 0;
+      for (const md of f.modelMds[m]![SITE]!) sum += this.capacity(SITE, md, whole);
+      return sum;
+    }
+    if (lv === NV || lv === FAB) {
+      // The largest free domain that power allows: walk buckets from the top is not supported;
+      // the aggregates make a scan over the model's domains cheap enough for a metric.
+      let best = 0;
+      for (let md = 0; md < f.mdCount(lv); md++) if (f.mdModel[lv]![md] === m) best = Math.max(best, this.capacity(lv, md, whole));
+      return best;
+    }
+    let best = 0;
+    for (const md of f.modelMds[m]![lv]!) best = Math.max(best, this.capacity(lv, md, whole));
+    return best;
+  }
+
+  /** Best-fit model-domain at level l with capacity ≥ k: its index, -1 for ROOT when it fits, -2 when none. */
+  private bestFit(m: number, l: number, k: number, whole: boolean, filter: FindOptions['nodeFilter']): number {
+    const f = this.fleet;
+    if (l === ROOT) {
+      let sum = 0;
+      for (const md of f.modelMds[m]![SITE]!) {
+        sum += this.capacity(SITE, md, whole, filter);
+        if (sum >= k) return -1;
+      }
+      return -2;
+    }
+    if (l === NV || l === FAB) {
+      const index = whole ? this.byWhole[l]![m]! : this.byFree[l]![m]!;
+      // Candidates come in increasing free order; the first that also passes power (and the
+      // node filter) is the best fit.
+      const found = index.findFrom(k, (md) => this.capacity(l, md, whole, filter) >= k);
+      return found === -1 ? -2 : found;
+    }
+    let best = -2;
+    let bestCap = Infinity;
+    for (const md of f.modelMds[m]![l]!) {
+      const c = this.capacity(l, md, whole, filter);
+      if (c >= k && c < bestCap) {
+        best = md;
+        bestCap = c;
+      }
+    }
+    return best;
+  }
+
+  /** Takes k GPUs from a domain with capacity ≥ k (recursively best fit, else largest first). */
+  private fill(l: number, md: number, k: number, whole: boolean, filter: FindOptions['nodeFilter'], m: number, out: Placement): void {
+    const f = this.fleet;
+    if (k <= 0) return;
+    if (l === NV) {
+      // Nodes: one that fits alone (fewest free first), else the fullest-free first.
+      const kids = f.mdChildren[NV]![md]!;
+      let left = k;
+      while (left > 0) {
+        let single = -1;
+        let singleCap = Infinity;
+        let largest = -1;
+        let largestCap = 0;
+        for (const node of kids) {
+          if (out.nodes.includes(node)) continue;
+          const c = this.nodeCap(node, whole, filter);
+          if (c <= 0) continue;
+          if (c >= left && c < singleCap) {
+            single = node;
+            singleCap = c;
+          }
+          if (c > largestCap) {
+            largest = node;
+            largestCap = c;
+          }
+        }
+        const node = single !== -1 ? single : largest;
+        if (node === -1) throw new Error('fill: capacity accounting is inconsistent');
+        const take = Math.min(left, this.nodeCap(node, whole, filter));
+        out.nodes.push(node);
+        out.masks.push(lowestBits(this.nodeFree[node]!, take));
+        left -= take;
+      }
+      return;
+    }
+    const childLevel = l === ROOT ? SITE : l - 1;
+    const kids = l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
+    const caps = kids.map((c) => this.capacity(childLevel, c, whole, filter));
+    const used = new Uint8Array(kids.length);
+    let left = k;
+    while (left > 0) {
+      let single = -1;
+      let largest = -1;
+      for (let i = 0; i < kids.length; i++) {
+        if (used[i] || caps[i]! <= 0) continue;
+        if (caps[i]! >= left && (single === -1 || caps[i]! < caps[single]!)) single = i;
+        if (largest === -1 || caps[i]! > caps[largest]!) largest = i;
+      }
+      const i = single !== -1 ? single : largest;
+      if (i === -1) throw new Error('fill: capacity accounting is inconsistent');
+      const take = Math.min(left, caps[i]!);
+      used[i] = 1;
+      this.fill(childLevel, kids[i]!, take, whole, filter, m, out);
+      left -= take;
+    }
+  }
+
+  // ---------------------------------------------------------------- updates
+
+  /** Marks a placement's GPUs used. The caller guarantees they were free. */
+  take(p: Placement): void {
+    if (p.sharedGpu !== undefined) {
+      this.takeShare(p.sharedGpu, p.milli!);
+      return;
+    }
+    for (let i = 0; i < p.nodes.length; i++) this.changeNode(p.nodes[i]!, this.nodeFree[p.nodes[i]!]! & ~p.masks[i]!);
+  }
+
+  /** Frees a placement's GPUs. */
+  give(p: Placement): void {
+    if (p.sharedGpu !== undefined) {
+      this.giveShare(p.sharedGpu, p.milli!);
+      return;
+    }
+    for (let i = 0; i < p.nodes.length; i++) this.changeNode(p.nodes[i]!, this.nodeFree[p.nodes[i]!]! | p.masks[i]!);
+  }
+
+  /** Takes a node out of (or back into) service. Its running GPUs stay accounted to their jobs. */
+  setNodeOff(node: number, off: boolean): void {
+    if (Boolean(this.nodeOff[node]) === off) return;
+    const free = this.nodeFree[node]!;
+    // Remove from aggregates as if its free GPUs were taken, then flip, then add back if on.
+    this.applyDelta(node, free, 0, false);
+    this.nodeOff[node] = off ? 1 : 0;
+    this.applyDelta(node, 0, free, false);
+  }
+
+  private changeNode(node: number, newFree: number): void {
+    const old = this.nodeFree[node]!;
+    if (old === newFree) return;
+    this.applyDelta(node, old, newFree, true);
+    this.nodeFree[node] = newFree;
+  }
+
+  /** Aggregates and power for a node going from free mask a to b. */
+  private applyDelta(node: number, a: number, b: number, power: boolean): void {
+    const f = this.fleet;
+    const size = f.nodeSize[node]!;
+    const full = (1 << size) - 1;
+    const off = this.nodeOff[node] === 1;
+    const dGpus = off ? 0 : POPCOUNT[b]! - POPCOUNT[a]!;
+    const dWhole = off ? 0 : (b === full ? size : 0) - (a === full ? size : 0);
+    if (power) {
+      const w = f.nodeW[node]! * (POPCOUNT[a]! - POPCOUNT[b]!);
+      this.hallUsedW[f.nodeHall[node]!]! += w;
+      this.siteUsedW[f.nodeSite[node]!]! += w;
+    }
+    if (dGpus === 0 && dWhole === 0) return;
+    const m = f.nodeModel[node]!;
+    let md = f.nodeMd[node]!;
+    for (let l = 0; l < LEVELS; l++) {
+      this.freeGpus[l]![md]! += dGpus;
+      this.freeWhole[l]![md]! += dWhole;
+      if (l === NV || l === FAB) {
+        this.byFree[l]![m]!.set(md, this.freeGpus[l]![md]!);
+        this.byWhole[l]![m]!.set(md, this.freeWhole[l]![md]!);
+      }
+      md = f.mdParent[l]![md]!;
+      if (md === -1) break;
+    }
+  }
+
+  // ---------------------------------------------------------------- GPU sharing
+
+  /** Best-fit GPU for a share of `milli` thousandths of one GPU of model m, or null. */
+  findShare(m: number, milli: number, opts: FindOptions = {}): Placement | null {
+    let best = -1;
+    let bestLeft = Infinity;
+    for (const g of this.sharedGpus[m]!) {
+      const left = this.gpuMilli[g]!;
+      if (left >= milli && left < bestLeft) {
+        const node = this.nodeOfGpu(g);
+        if (this.nodeOff[node] || (opts.nodeFilter && !opts.nodeFilter(node))) continue;
+        best = g;
+        bestLeft = left;
+      }
+    }
+    if (best === -1) {
+      // Open a new GPU: one whole GPU, best fit (the fullest node that still has one).
+      const p = this.find(m, 1, 'any', opts);
+      if (!p) return null;
+      const node = p.nodes[0]!;
+      best = this.fleet.nodeGpuBase[node]! + (31 - Math.clz32(p.masks[0]!));
+    }
+    return { nodes: [], masks: [], sharedGpu: best, milli };
+  }
+
+  private nodeOfGpu(g: number): number {
+    const base = this.fleet.nodeGpuBase;
+    let lo = 0;
+    let hi = base.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (base[mid]! <= g) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private takeShare(g: number, milli: number): void {
+    const node = this.nodeOfGpu(g);
+    const bit = 1 << (g - this.fleet.nodeGpuBase[node]!);
+    if (this.gpuMilli[g] === 1000) {
+      this.changeNode(node, this.nodeFree[node]! & ~bit);
+      this.sharedGpus[this.fleet.nodeModel[node]!]!.add(g);
+    }
+    this.gpuMilli[g]! -= milli;
+  }
+
+  private giveShare(g: number, milli: number): void {
+    this.gpuMilli[g]! += milli;
+    if (this.gpuMilli[g] === 1000) {
+      const node = this.nodeOfGpu(g);
+      this.sharedGpus[this.fleet.nodeModel[node]!]!.delete(g);
+      this.changeNode(node, this.nodeFree[node]! | (1 << (g - this.fleet.nodeGpuBase[node]!)));
+    }
+  }
+
+  // ---------------------------------------------------------------- metrics
+
+  /** Free GPUs of a model (or all) on nodes in service. */
+  freeOf(m?: number): number {
+    let sum = 0;
+    const f = this.fleet;
+    for (let md = 0; md < f.mdCount(SITE); md++) if (m === undefined || f.mdModel[SITE]![md] === m) sum += this.freeGpus[SITE]![md]!;
+    return sum;
+  }
+
+  /** Share of free GPUs that sit on partly used nodes (unusable for whole-node gangs). */
+  fragmentation(): number {
+    const f = this.fleet;
+    let free = 0;
+    let wholeFree = 0;
+    for (let md = 0; md < f.mdCount(SITE); md++) {
+      free += this.freeGpus[SITE]![md]!;
+      wholeFree += this.freeWhole[SITE]![md]!;
+    }
+    return free === 0 ? 0 : 1 - wholeFree / free;
+  }
+}
+
+function roundDown(gpus: number, whole: boolean, size: number): number {
+  if (!Number.isFinite(gpus)) return gpus;
+  return whole ? gpus - (gpus % size) : gpus;
+}
+
+/** The lowest `count` set bits of mask. */
+function lowestBits(mask: number, count: number): number {
+  let out = 0;
+  let m = mask;
+  for (let i = 0; i < count; i++) {
+    const bit = m & -m;
+    out |= bit;
+    m &= m - 1;
+  }
+  return out;
+}
