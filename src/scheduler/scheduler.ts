@@ -1,0 +1,744 @@
+/**
+ * The scheduler: decides which job runs where and when, on a virtual clock, over a
+ * PlacementIndex. Pure and deterministic: the same fleet, jobs, policy and call order give the
+ * same decisions (no randomness; ties break on stable indexes).
+ *
+ * Classes, highest first: reserved > on-demand > internal > spot; a policy may rank internal
+ * above on-demand (the owner's work first) or below it (internal fills only what is unsold).
+ * - reserved: admitted at submission only against committed capacity (installed GPUs of the
+ *   model minus other commitments, hour by hour), started at its start time; never preempted.
+ * - on-demand: starts when it fits (or preempts); never preempted once running; admitted only
+ *   if it leaves committed capacity for every reservation that starts before it ends.
+ * - internal, spot: preemptible by higher ranks; spot bids below the floor are refused.
+ * - Preemption frees the cheapest victim set (lost revenue per hour, then fewest victims) inside
+ *   one domain of the gang's level — a whole NVLink rack or leaf group when the gang needs one.
+ *   Victims get `noticeS` (default 300 s) in state preempting, then are preempted (and requeued
+ *   for their remaining time when the policy says so); their GPUs pass to the preemptor.
+ * - Queue: EASY backfill (Slurm): the first job that cannot start gets a shadow time from
+ *   running jobs' ends; later jobs start now only if they end by then or fit in the spare GPUs.
+ * - Failures: jobs on a node that goes down or drains are re-placed with the same constraints,
+ *   else fail (an event billing will turn into a credit).
+ */
+import { EngineFleet, PlacementIndex, SITE, type Placement } from './placement-index.js';
+import type { FleetLayout, GangLevel, JobClass, JobSpec } from './scheduler-types.js';
+import { CommitmentCalendar } from './commitment-calendar.js';
+
+export interface SchedulerPolicy {
+  name: string;
+  /** true: internal outranks on-demand; false: internal only fills what is unsold. */
+  internalFirst: boolean;
+  preemption: boolean;
+  backfill: boolean;
+  noticeS: number;
+  /** Requeue preempted work for its remaining time (the simulator's model of a retry). */
+  requeuePreempted: boolean;
+  /** Spot bids below this are refused, integer micro-dollars per GPU-hour. */
+  spotFloorMicros: number;
+  /** Queued jobs looked at per scheduling pass (Slurm's bf_max_job_test). */
+  maxQueueScan: number;
+}
+
+export const POLICIES: Record<string, SchedulerPolicy> = {
+  /** Default: external revenue first, preemption and backfill on. */
+  revenue: { name: 'revenue', internalFirst: false, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200 },
+  /** A hyperscaler's own work first; sells what is left. */
+  'internal-first': { name: 'internal-first', internalFirst: true, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200 },
+  /** Strict priority order without backfill or preemption: the baseline. */
+  fifo: { name: 'fifo', internalFirst: false, preemption: false, backfill: false, noticeS: 300, requeuePreempted: true, spotFloorMicros: 0, maxQueueScan: 200 },
+};
+
+export type JobState = 'pending' | 'reserved' | 'queued' | 'starting' | 'running' | 'preempting' | 'preempted' | 'finished' | 'failed' | 'rejected';
+
+export type SchedEvent =
+  | { type: 'reserved'; t: number; job: string; startS: number }
+  | { type: 'queued'; t: number; job: string }
+  | { type: 'started'; t: number; job: string; nodes: string[]; gpus: number; waitS: number }
+  | { type: 'preempting'; t: number; job: string; by: string; deadlineS: number }
+  | { type: 'preempted'; t: number; job: string; by: string }
+  | { type: 'finished'; t: number; job: string }
+  | { type: 'replaced'; t: number; job: string; nodes: string[] }
+  | { type: 'failed'; t: number; job: string; reason: string }
+  | { type: 'rejected'; t: number; job: string; reason: string };
+
+const HOUR_S = 3600;
+
+interface Job {
+  idx: number;
+  spec: JobSpec;
+  models: number[];
+  level: GangLevel;
+  rank: number;
+  preemptible: boolean;
+  state: JobState;
+  /** Remaining run time, seconds (reduced when preempted mid-run). */
+  remainingS: number;
+  startedS: number;
+  endS: number;
+  model: number;
+  placement: Placement | null;
+  /** Seconds spent running, for revenue. */
+  ranS: number;
+  firstStartS: number;
+  /** Reservation commitment booked in the calendar (model, from, to, gpus). */
+  commit: [number, number, number, number] | null;
+  /** Set while preempting: who takes the GPUs. */
+  preemptedBy: number;
+}
+
+type TimedKind = 0 | 1 | 2; // 0 end, 1 reservation start, 2 preemption deadline
+
+export interface SchedulerStats {
+  submitted: number;
+  started: number;
+  finished: number;
+  preemptions: number;
+  failed: number;
+  rejected: number;
+  replaced: number;
+  reservationsDelayed: number;
+  queueWaitsS: number[];
+  /** Revenue by class, integer micro-dollars (BigInt: sums pass 2^53). */
+  revenueMicros: Record<JobClass, bigint>;
+  busyGpuSeconds: number;
+}
+
+/** Binary min-heap of timed events ordered by (time, sequence). */
+class EventHeap {
+  private t: number[] = [];
+  private seq: number[] = [];
+  private kind: TimedKind[] = [];
+  private job: number[] = [];
+  private gen: number[] = [];
+  private n = 0;
+  private counter = 0;
+  get size(): number {
+    return this.n;
+  }
+  peekTime(): number {
+    return this.n ? this.t[0]! : Infinity;
+  }
+  push(time: number, kind: TimedKind, job: number, generation: number): void {
+    let i = this.n++;
+    this.t[i] = time;
+    this.seq[i] = this.counter++;
+    this.kind[i] = kind;
+    this.job[i] = job;
+    this.gen[i] = generation;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.less(i, p)) {
+        this.swap(i, p);
+        i = p;
+      } else break;
+    }
+  }
+  pop(): { time: number; kind: TimedKind; job: number; gen: number } {
+    const out = { time: this.t[0]!, kind: this.kind[0]!, job: this.job[0]!, gen: this.gen[0]! };
+    this.n--;
+    if (this.n > 0) {
+      this.swap(0, this.n);
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.n && this.less(l, m)) m = l;
+        if (r < this.n && this.less(r, m)) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return out;
+  }
+  private less(a: number, b: number): boolean {
+    return this.t[a]! < this.t[b]! || (this.t[a] === this.t[b] && this.seq[a]! < this.seq[b]!);
+  }
+  private swap(a: number, b: number): void {
+    for (const arr of [this.t, this.seq, this.kind, this.job, this.gen] as number[][]) {
+      const x = arr[a]!;
+      arr[a] = arr[b]!;
+      arr[b] = x;
+    }
+  }
+}
+
+export class Scheduler {
+  readonly fleet: EngineFleet;
+  readonly index: PlacementIndex;
+  readonly stats: SchedulerStats;
+  private readonly jobs: Job[] = [];
+  private readonly byId = new Map<string, number>();
+  private readonly heap = new EventHeap();
+  /** Per job: generation, so stale timed events (after a preemption or re-place) are ignored. */
+  private readonly generation: number[] = [];
+  private queue: number[] = [];
+  private nowS = 0;
+  private readonly commitments: CommitmentCalendar[];
+  private readonly running = new Set<number>();
+  /** Jobs holding a placement while they wait for their start (notice period, reservation). */
+  private readonly starting = new Set<number>();
+  /** Running preemptible jobs per model: preemption looks only here. */
+  private readonly preemptibleRunning: Set<number>[];
+  /** GPUs (thousandths for shares) of running jobs, for utilization. */
+  private busyMilli = 0;
+  private readonly listeners: ((e: SchedEvent) => void)[] = [];
+  /**
+   * Bumped whenever GPUs are freed or a node returns: a queued job that failed to start at the
+   * current epoch cannot start until it changes, so the queue pass skips it.
+   */
+  private epoch = 0;
+  private readonly lastTried: number[] = [];
+
+  constructor(layout: FleetLayout | EngineFleet, readonly policy: SchedulerPolicy = POLICIES['revenue']!) {
+    this.fleet = layout instanceof EngineFleet ? layout : new EngineFleet(layout);
+    this.index = new PlacementIndex(this.fleet);
+    this.commitments = this.fleet.models.map((_, m) => new CommitmentCalendar(this.fleet.modelGpus[m]!));
+    this.preemptibleRunning = this.fleet.models.map(() => new Set<number>());
+    this.stats = {
+      submitted: 0, started: 0, finished: 0, preemptions: 0, failed: 0, rejected: 0, replaced: 0, reservationsDelayed: 0,
+      queueWaitsS: [], revenueMicros: { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n }, busyGpuSeconds: 0,
+    };
+  }
+
+  get now(): number {
+    return this.nowS;
+  }
+
+  onEvent(fn: (e: SchedEvent) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private emit(e: SchedEvent): void {
+    for (const fn of this.listeners) fn(e);
+  }
+
+  rankOf(c: JobClass): number {
+    switch (c) {
+      case 'reserved': return 4;
+      case 'on-demand': return 3;
+      case 'internal': return this.policy.internalFirst ? 3.5 : 2;
+      default: return 1;
+    }
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /** Advances the clock to `toS`, processing ends, reservation starts and preemption deadlines. */
+  advance(toS: number): void {
+    while (this.heap.peekTime() <= toS) {
+      const ev = this.heap.pop();
+      if (ev.gen !== this.generation[ev.job]) continue;
+      this.setNow(ev.time);
+      const job = this.jobs[ev.job]!;
+      if (ev.kind === 0) this.finish(job);
+      else if (ev.kind === 1) this.startReservation(job);
+      else this.completePreemption(job);
+      this.schedulePass();
+    }
+    this.setNow(Math.max(this.nowS, toS));
+  }
+
+  /** Time of the next internal event (Infinity when none). */
+  nextEventTime(): number {
+    return this.heap.peekTime();
+  }
+
+  submit(spec: JobSpec): JobState {
+    this.advance(spec.submitS);
+    const job = this.addJob(spec);
+    this.stats.submitted++;
+    if (job.models.length === 0) return this.reject(job, 'no installed GPU model matches');
+    if (spec.jobClass === 'spot' && spec.priceMicrosPerGpuHour < this.policy.spotFloorMicros) return this.reject(job, 'spot bid below the floor price');
+    if (spec.jobClass === 'reserved' && spec.startS !== undefined && spec.startS > this.nowS) {
+      // Committed capacity: whole hours, conservatively.
+      const m = job.models[0]!;
+      const from = spec.startS;
+      const to = spec.startS + spec.durationS;
+      if (!this.commitments[m]!.fits(from, to, spec.gpus)) return this.reject(job, 'no committed capacity left for that window');
+      this.commitments[m]!.add(from, to, spec.gpus);
+      job.commit = [m, from, to, spec.gpus];
+      job.model = m;
+      job.state = 'reserved';
+      // Pre-place one notice period early so victims get their notice and the block starts on time.
+      this.heap.push(Math.max(this.nowS, from - this.policy.noticeS), 1, job.idx, this.generation[job.idx]!);
+      this.emit({ type: 'reserved', t: this.nowS, job: spec.id, startS: from });
+      return job.state;
+    }
+    if (this.queue.length === 0) {
+      if (!this.tryStart(job, true)) {
+        job.state = 'queued';
+        this.lastTried[job.idx] = this.epoch;
+        this.enqueue(job);
+        this.emit({ type: 'queued', t: this.nowS, job: spec.id });
+      }
+      return job.state;
+    }
+    // Others are waiting: the job takes its place in line and the queue rules decide.
+    job.state = 'queued';
+    this.enqueue(job);
+    this.schedulePass();
+    if (job.state === 'queued') this.emit({ type: 'queued', t: this.nowS, job: spec.id });
+    return job.state;
+  }
+
+  /** Ends a job early (a lease released by its tenant). */
+  release(id: string): void {
+    const idx = this.byId.get(id);
+    if (idx === undefined) return;
+    const job = this.jobs[idx]!;
+    if (job.state === 'running') {
+      job.remainingS = 0;
+      this.finish(job);
+      this.schedulePass();
+    } else if (job.state === 'queued') {
+      this.queue = this.queue.filter((q) => q !== idx);
+      job.state = 'finished';
+    } else if (job.state === 'reserved' && job.commit) {
+      const [m, from, to, g] = job.commit;
+      this.commitments[m]!.add(from, to, -g);
+      job.commit = null;
+      this.epoch++;
+      job.state = 'finished';
+      this.generation[idx]!++;
+    }
+  }
+
+  /** A node goes down or drains: its jobs are re-placed with the same constraints, or fail. */
+  nodeDown(nodeId: string): void {
+    const node = this.fleet.nodeIndex.get(nodeId);
+    if (node === undefined) return;
+    this.index.setNodeOff(node, true);
+    // Running jobs and jobs holding GPUs for a pending start; preempting victims are left to
+    // their deadline (their GPUs already belong to the preemptor, which is in `starting`).
+    for (const idx of [...this.running, ...this.starting]) {
+      const job = this.jobs[idx]!;
+      if (job.state !== 'running' && job.state !== 'starting') continue;
+      if (!job.placement || !this.placementUses(job.placement, node)) continue;
+      this.index.give(job.placement);
+      const p = this.findFor(job, job.model, (n) => n !== node);
+      if (p) {
+        this.index.take(p);
+        job.placement = p;
+        this.stats.replaced++;
+        this.emit({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) });
+      } else if (job.state === 'running') {
+        this.stopRunning(job);
+        job.state = 'failed';
+        job.placement = null;
+        this.stats.failed++;
+        this.generation[idx]!++;
+        this.emit({ type: 'failed', t: this.nowS, job: job.spec.id, reason: `node ${nodeId} is down and nothing else fits` });
+      } else {
+        // A held start lost its GPUs: back to the queue, first.
+        this.starting.delete(idx);
+        job.placement = null;
+        job.state = 'queued';
+        this.generation[idx]!++;
+        this.queue.unshift(idx);
+      }
+    }
+    this.schedulePass();
+  }
+
+  nodeUp(nodeId: string): void {
+    const node = this.fleet.nodeIndex.get(nodeId);
+    if (node === undefined) return;
+    this.index.setNodeOff(node, false);
+    this.epoch++;
+    this.schedulePass();
+  }
+
+  stateOf(id: string): JobState | undefined {
+    const idx = this.byId.get(id);
+    return idx === undefined ? undefined : this.jobs[idx]!.state;
+  }
+
+  /** Where a job runs: node ids (empty when not placed). */
+  nodesOf(id: string): string[] {
+    const idx = this.byId.get(id);
+    const p = idx === undefined ? null : this.jobs[idx]!.placement;
+    return p ? this.nodeNames(p) : [];
+  }
+
+  queueLength(): number {
+    return this.queue.length;
+  }
+
+  /** GPUs busy now (shares count by their fraction). */
+  runningGpus(): number {
+    return this.busyMilli / 1000;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private addJob(spec: JobSpec): Job {
+    if (this.byId.has(spec.id)) throw new Error(`duplicate job id ${spec.id}`);
+    const models = spec.gpuModels.length === 0
+      ? this.fleet.models.map((_, m) => m)
+      : spec.gpuModels.map((n) => this.fleet.modelIndex.get(n)).filter((m): m is number => m !== undefined);
+    const job: Job = {
+      idx: this.jobs.length, spec, models, level: spec.placement, rank: this.rankOf(spec.jobClass),
+      preemptible: spec.jobClass === 'spot' || (spec.jobClass === 'internal' && !this.policy.internalFirst),
+      state: 'pending', remainingS: spec.durationS, startedS: -1, endS: -1, model: -1, placement: null, ranS: 0,
+      firstStartS: -1, commit: null, preemptedBy: -1,
+    };
+    this.jobs.push(job);
+    this.generation.push(0);
+    this.lastTried.push(-1);
+    this.byId.set(spec.id, job.idx);
+    return job;
+  }
+
+  private reject(job: Job, reason: string): JobState {
+    job.state = 'rejected';
+    this.stats.rejected++;
+    this.emit({ type: 'rejected', t: this.nowS, job: job.spec.id, reason });
+    return job.state;
+  }
+
+  private setNow(t: number): void {
+    if (t > this.nowS) {
+      this.stats.busyGpuSeconds += ((t - this.nowS) * this.busyMilli) / 1000;
+      this.nowS = t;
+    }
+  }
+
+  private findFor(job: Job, m: number, filter?: (n: number) => boolean): Placement | null {
+    const g = job.spec.gpus;
+    const milli = job.spec.gpuMilli;
+    if (g === 1 && milli !== undefined && milli < 1000) return this.index.findShare(m, milli, { nodeFilter: filter });
+    return this.index.find(m, g, job.level, { nodeFilter: filter });
+  }
+
+  /** Non-preemptible work must leave committed capacity for every reservation before its end. */
+  private admissible(job: Job, m: number): boolean {
+    if (job.preemptible) return true;
+    return this.commitments[m]!.fits(this.nowS, this.nowS + job.remainingS, job.spec.gpus, job.spec.gpuMilli ?? 1000);
+  }
+
+  /** Starts the job now if it fits (or, when allowed, by preempting). */
+  private tryStart(job: Job, allowPreempt: boolean): boolean {
+    for (const m of job.models) {
+      if (!this.admissible(job, m)) continue;
+      const p = this.findFor(job, m);
+      if (p) {
+        this.start(job, m, p);
+        return true;
+      }
+    }
+    if (allowPreempt && this.policy.preemption && job.rank > 1) {
+      for (const m of job.models) {
+        if (!this.admissible(job, m)) continue;
+        if (this.preemptFor(job, m)) return true;
+      }
+    }
+    return false;
+  }
+
+  private start(job: Job, m: number, p: Placement): void {
+    this.index.take(p);
+    this.begin(job, m, p);
+  }
+
+  /** Marks a job running on placement p (already taken in the index). */
+  private begin(job: Job, m: number, p: Placement): void {
+    job.model = m;
+    job.placement = p;
+    job.state = 'running';
+    job.startedS = this.nowS;
+    job.endS = this.nowS + job.remainingS;
+    if (job.firstStartS < 0) {
+      job.firstStartS = this.nowS;
+      this.stats.queueWaitsS.push(this.nowS - (job.spec.startS ?? job.spec.submitS));
+    }
+    if (!job.preemptible && !job.commit) {
+      this.commitments[m]!.add(this.nowS, job.endS, job.spec.gpus, job.spec.gpuMilli ?? 1000);
+      job.commit = [m, this.nowS, job.endS, job.spec.gpus];
+    }
+    this.running.add(job.idx);
+    if (job.preemptible) this.preemptibleRunning[m]!.add(job.idx);
+    this.busyMilli += milliOf(job.spec);
+    this.stats.started++;
+    this.generation[job.idx]!++;
+    this.heap.push(job.endS, 0, job.idx, this.generation[job.idx]!);
+    this.emit({ type: 'started', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p), gpus: job.spec.gpus, waitS: this.nowS - (job.spec.startS ?? job.spec.submitS) });
+  }
+
+  /** Stops accounting a running job (revenue, commitments); does not touch the index. */
+  private stopRunning(job: Job): void {
+    const ran = this.nowS - job.startedS;
+    job.ranS += ran;
+    job.remainingS = Math.max(0, job.remainingS - ran);
+    this.running.delete(job.idx);
+    this.preemptibleRunning[job.model]?.delete(job.idx);
+    this.busyMilli -= milliOf(job.spec);
+    const micros = BigInt(Math.round((job.spec.priceMicrosPerGpuHour * job.spec.gpus * ran) / HOUR_S));
+    this.stats.revenueMicros[job.spec.jobClass] += micros;
+    if (job.commit) {
+      // Remove exactly what was added (same slots); the past no longer matters.
+      const [m, from, to, g] = job.commit;
+      this.commitments[m]!.add(from, to, -g, job.spec.gpuMilli ?? 1000);
+      job.commit = null;
+      this.epoch++; // committed capacity freed: blocked on-demand work may now be admissible
+    }
+  }
+
+  private finish(job: Job): void {
+    if (job.state !== 'running' && job.state !== 'preempting') return;
+    this.stopRunning(job);
+    if (job.state === 'preempting') {
+      // It ended on its own during its notice: the GPUs already belong to the preemptor.
+      job.state = 'finished';
+      this.stats.finished++;
+      this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
+      return;
+    }
+    this.index.give(job.placement!);
+    this.epoch++;
+    job.state = 'finished';
+    this.stats.finished++;
+    this.generation[job.idx]!++;
+    this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
+  }
+
+  private startReservation(job: Job): void {
+    if (job.state !== 'reserved') return;
+    // The block was admitted against committed capacity; its commitment stays booked.
+    const m = job.model;
+    const startAt = job.spec.startS ?? this.nowS;
+    const p = this.findFor(job, m);
+    if (p) {
+      this.index.take(p);
+      this.holdUntil(job, m, p, startAt);
+      return;
+    }
+    if (this.policy.preemption && this.preemptFor(job, m, startAt)) return;
+    // Could not be placed (topology fragmentation or failures): it waits in the queue, first.
+    this.stats.reservationsDelayed++;
+    job.state = 'queued';
+    this.queue.unshift(job.idx);
+    this.emit({ type: 'queued', t: this.nowS, job: job.spec.id });
+  }
+
+  /** The placement is taken now; the job starts at `startAt` (a deadline event). */
+  private holdUntil(job: Job, m: number, p: Placement, startAt: number): void {
+    job.model = m;
+    job.placement = p;
+    job.state = 'starting';
+    this.starting.add(job.idx);
+    this.generation[job.idx]!++;
+    this.heap.push(Math.max(startAt, this.nowS), 2, job.idx, this.generation[job.idx]!);
+  }
+
+  /**
+   * Frees room for `job` by preempting lower-ranked preemptible jobs inside one domain of the
+   * gang's level. What-if: hand the victims' GPUs back to the index, look for a placement, undo.
+   */
+  private preemptFor(job: Job, m: number, startAt?: number): boolean {
+    const candidates: Job[] = [];
+    for (const idx of this.preemptibleRunning[m]!) {
+      const v = this.jobs[idx]!;
+      if (v.rank < job.rank && v.state === 'running' && v.placement && v.placement.sharedGpu === undefined) candidates.push(v);
+    }
+    if (candidates.length === 0) return false;
+    // Cheapest first: lost revenue per hour, then bigger first (fewer victims), then newest.
+    candidates.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
+    // Group candidates by the domain of the gang's level they sit in (first node's domain).
+    const level = job.level === 'any' ? 'site' : job.level;
+    const lvl = level === 'nvlink' ? 0 : level === 'fabric' ? 1 : SITE;
+    const domainOf = (v: Job): number => {
+      const node = v.placement!.sharedGpu !== undefined ? this.nodeOfShared(v.placement!) : v.placement!.nodes[0]!;
+      let md = this.fleet.nodeMd[node]!;
+      for (let l = 0; l < lvl; l++) md = this.fleet.mdParent[l]![md]!;
+      return md;
+    };
+    const byDomain = new Map<number, Job[]>();
+    for (const v of candidates) {
+      const d = domainOf(v);
+      let list = byDomain.get(d);
+      if (!list) byDomain.set(d, (list = []));
+      list.push(v);
+    }
+    let best: { victims: Job[]; placement: Placement; cost: number } | null = null;
+    for (const [d, list] of byDomain) {
+      const potential = this.index.freeGpus[lvl]![d]! + list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0);
+      if (potential < job.spec.gpus) continue;
+      const inDomain = (n: number): boolean => {
+        let md = this.fleet.nodeMd[n]!;
+        for (let l = 0; l < lvl; l++) md = this.fleet.mdParent[l]![md]!;
+        return md === d;
+      };
+      const chosen: Job[] = [];
+      let placement: Placement | null = null;
+      for (const v of list) {
+        chosen.push(v);
+        this.index.give(v.placement!);
+        placement = this.findFor(job, m, inDomain);
+        if (placement) break;
+      }
+      for (const v of chosen) this.index.take(v.placement!);
+      if (!placement) continue;
+      const cost = chosen.reduce((a, v) => a + v.spec.priceMicrosPerGpuHour * v.spec.gpus, 0);
+      if (!best || cost < best.cost || (cost === best.cost && chosen.length < best.victims.length)) {
+        best = { victims: chosen, placement, cost };
+      }
+    }
+    if (!best) return false;
+    // Victims' GPUs pass to the preemptor now in the index; victims keep running until their deadline.
+    for (const v of best.victims) this.index.give(v.placement!);
+    this.index.take(best.placement);
+    const deadline = Math.max(this.nowS + this.policy.noticeS, startAt ?? 0);
+    for (const v of best.victims) {
+      v.state = 'preempting';
+      v.preemptedBy = job.idx;
+      this.stats.preemptions++;
+      this.generation[v.idx]!++;
+      // Its own end may still come first; keep that event alive with the new generation.
+      if (v.endS < deadline) this.heap.push(v.endS, 0, v.idx, this.generation[v.idx]!);
+      this.heap.push(deadline, 2, v.idx, this.generation[v.idx]!);
+      this.emit({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline });
+    }
+    if (job.state === 'queued') this.queue = this.queue.filter((q) => q !== job.idx);
+    this.holdUntil(job, m, best.placement, deadline);
+    if (deadline <= this.nowS) {
+      // No notice: the victims go and the gang starts now.
+      for (const v of best.victims) this.completePreemption(v);
+      this.completePreemption(job);
+    }
+    return true;
+  }
+
+  /** A deadline: either a preempting victim's notice ran out, or a held job starts. */
+  private completePreemption(job: Job): void {
+    if (job.state === 'preempting') {
+      this.stopRunning(job);
+      job.state = 'preempted';
+      job.placement = null;
+      this.emit({ type: 'preempted', t: this.nowS, job: job.spec.id, by: this.jobs[job.preemptedBy]!.spec.id });
+      if (this.policy.requeuePreempted && job.remainingS > 0) {
+        job.state = 'queued';
+        this.enqueue(job);
+      }
+      return;
+    }
+    if (job.state === 'starting') {
+      this.starting.delete(job.idx);
+      job.state = 'pending';
+      this.begin(job, job.model, job.placement!);
+    }
+  }
+
+  private placementUses(p: Placement, node: number): boolean {
+    return p.sharedGpu !== undefined ? this.nodeOfShared(p) === node : p.nodes.includes(node);
+  }
+
+  private gpusInDomain(v: Job, lvl: number, d: number): number {
+    const p = v.placement!;
+    if (p.sharedGpu !== undefined) return 0;
+    let g = 0;
+    for (let i = 0; i < p.nodes.length; i++) {
+      let md = this.fleet.nodeMd[p.nodes[i]!]!;
+      for (let l = 0; l < lvl; l++) md = this.fleet.mdParent[l]![md]!;
+      if (md === d) g += popcount(p.masks[i]!);
+    }
+    return g;
+  }
+
+  private nodeOfShared(p: Placement): number {
+    const base = this.fleet.nodeGpuBase;
+    let lo = 0;
+    let hi = base.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (base[mid]! <= p.sharedGpu!) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private nodeNames(p: Placement): string[] {
+    if (p.sharedGpu !== undefined) return [this.fleet.nodeIds[this.nodeOfShared(p)]!];
+    return p.nodes.map((n) => this.fleet.nodeIds[n]!);
+  }
+
+  /** Queue order: rank (higher first), then submission, then index — stable. */
+  private enqueue(job: Job): void {
+    const q = this.queue;
+    const key = (j: Job): [number, number, number] => [-j.rank, j.spec.submitS, j.idx];
+    const k = key(job);
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const km = key(this.jobs[q[mid]!]!);
+      if (km[0] < k[0] || (km[0] === k[0] && (km[1] < k[1] || (km[1] === k[1] && km[2] < k[2])))) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, job.idx);
+  }
+
+  /**
+   * Starts what it can from the queue, in order. With backfill (EASY): the first job that cannot
+   * start reserves a shadow time; later jobs start only if they end by then or fit in the spare.
+   */
+  private schedulePass(): void {
+    if (this.queue.length === 0) return;
+    const started: number[] = [];
+    const shadow = new Map<number, { timeS: number; spare: number }>(); // per model, this pass
+    let scanned = 0;
+    for (const idx of this.queue) {
+      if (scanned++ >= this.policy.maxQueueScan) break;
+      const job = this.jobs[idx]!;
+      if (job.state !== 'queued') continue;
+      const m0 = job.models[0]!;
+      const sh = shadow.get(m0);
+      const fresh = this.lastTried[idx] !== this.epoch;
+      if (sh) {
+        if (!this.policy.backfill || !fresh) continue;
+        const endsBy = this.nowS + job.remainingS <= sh.timeS;
+        if (!endsBy && job.spec.gpus > sh.spare) continue;
+        if (this.tryStart(job, false)) {
+          if (!endsBy) sh.spare -= job.spec.gpus;
+          started.push(idx);
+        } else {
+          this.lastTried[idx] = this.epoch;
+        }
+        continue;
+      }
+      if (fresh && this.tryStart(job, true)) {
+        started.push(idx);
+        continue;
+      }
+      this.lastTried[idx] = this.epoch;
+      shadow.set(m0, this.policy.backfill ? this.shadowFor(job, m0) : { timeS: Infinity, spare: 0 });
+    }
+    if (started.length) this.queue = this.queue.filter((q) => this.jobs[q]!.state === 'queued');
+  }
+
+  /** When enough GPUs of model m free up for `job` (count-based), and how many are spare then. */
+  private shadowFor(job: Job, m: number): { timeS: number; spare: number } {
+    let free = this.index.freeOf(m);
+    const ends: [number, number][] = [];
+    for (const idx of this.running) {
+      const r = this.jobs[idx]!;
+      if (r.model === m) ends.push([r.endS, r.spec.gpus]);
+    }
+    ends.sort((a, b) => a[0] - b[0]);
+    for (const [t, g] of ends) {
+      free += g;
+      if (free >= job.spec.gpus) return { timeS: t, spare: free - job.spec.gpus };
+    }
+    return { timeS: Infinity, spare: 0 };
+  }
+}
+
+function milliOf(spec: JobSpec): number {
+  return spec.gpus * (spec.gpuMilli ?? 1000);
+}
+
+function popcount(m: number): number {
+  let c = 0;
+  for (let v = m; v; v &= v - 1) c++;
+  return c;
+}

@@ -1,0 +1,249 @@
+/**
+ * Trace importers. With ../shared/traces present, the real files are parsed and their exact
+ * figures asserted; without it, the same invariants run on generated samples (no skips).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { FleetLayout, JobSpec } from './scheduler-types.js';
+import {
+  OPENB_PRICE_MICROS, TRACE_FABRIC_NODES, TRACE_FILES, importOpenbNodes, importOpenbPods, importSpotNodes,
+  importSpotNodesDetailed, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir,
+} from './traces.js';
+
+const dir = tracesDir();
+const realPath = (f: keyof typeof TRACE_FILES): string | undefined => {
+  const p = join(dir, TRACE_FILES[f]);
+  return existsSync(p) ? p : undefined;
+};
+const read = (p: string): string => readFileSync(p, 'utf8');
+
+/** Independent, naive reading of a CSV's rows as objects (for cross-checking the importers on samples). */
+function rowsOf(csv: string): Record<string, string>[] {
+  const [head, ...lines] = csv.trim().split('\n');
+  const keys = head!.split(',');
+  return lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [keys[i]!, v])));
+}
+
+function layoutInvariants(l: FleetLayout, siteId: string): void {
+  expect(l.sites).toHaveLength(1);
+  expect(l.sites[0]!.id).toBe(siteId);
+  expect(l.sites[0]!.powerCapW).toBe(Infinity);
+  expect(l.halls).toHaveLength(1);
+  const ids = new Set(l.nodes.map((n) => n.id));
+  expect(ids.size).toBe(l.nodes.length);
+  const fabricSize = new Map<string, number>();
+  for (const n of l.nodes) {
+    expect(n.gpus >= 1 && n.gpus <= 8 && Number.isInteger(n.gpus)).toBe(true);
+    expect(n.nvlinkId).toBe(n.id);
+    expect(n.wattsPerGpu).toBe(0);
+    expect(n.siteId).toBe(siteId);
+    expect(n.hallId).toBe(l.halls[0]!.id);
+    fabricSize.set(n.fabricId, (fabricSize.get(n.fabricId) ?? 0) + 1);
+  }
+  expect(Math.max(...fabricSize.values())).toBeLessThanOrEqual(TRACE_FABRIC_NODES);
+  // Fabrics are contiguous runs of nodes.
+  const seen = new Set<string>();
+  let cur = '';
+  for (const n of l.nodes) {
+    if (n.fabricId === cur) continue;
+    expect(seen.has(n.fabricId)).toBe(false);
+    seen.add((cur = n.fabricId));
+  }
+}
+
+function jobInvariants(jobs: readonly JobSpec[]): void {
+  const bad: string[] = [];
+  let prev: JobSpec | undefined;
+  for (const j of jobs) {
+    const ok = j.durationS > 0 && Number.isInteger(j.gpus) && j.gpus >= 1 && j.gpus <= 8
+      && (j.gpuMilli === undefined || (j.gpus === 1 && j.gpuMilli > 0 && j.gpuMilli < 1000))
+      && j.placement === 'any' && j.startS === undefined
+      && j.priceMicrosPerGpuHour === OPENB_PRICE_MICROS[j.jobClass] && j.jobClass !== 'reserved'
+      && j.gpuModels.every((m) => m.length > 0)
+      && (prev === undefined || prev.submitS < j.submitS || (prev.submitS === j.submitS && prev.id < j.id));
+    if (!ok && bad.length < 10) bad.push(JSON.stringify(j));
+    prev = j;
+  }
+  expect(bad).toEqual([]);
+  expect(new Set(jobs.map((j) => j.id)).size).toBe(jobs.length);
+}
+
+describe('importOpenbNodes', () => {
+  const path = realPath('openbGpuNodes');
+
+  it(`imports the openb GPU nodes (${path ? 'real trace' : 'generated sample'})`, () => {
+    const l = importOpenbNodes(path ? read(path) : sampleOpenbNodesCsv());
+    layoutInvariants(l, 'openb');
+    const gpus = l.nodes.reduce((s, n) => s + n.gpus, 0);
+    if (path) {
+      expect(l.nodes).toHaveLength(1_213);
+      expect(gpus).toBe(6_212);
+      expect(new Set(l.nodes.map((n) => n.fabricId)).size).toBe(38); // ⌈1,213 / 32⌉
+      const models = new Map<string, number>();
+      for (const n of l.nodes) models.set(n.model, (models.get(n.model) ?? 0) + 1);
+      expect(Object.fromEntries(models)).toEqual({ G2: 549, T4: 404, P100: 134, V100M16: 55, G3: 39, V100M32: 30, A10: 2 });
+    } else {
+      const rows = rowsOf(sampleOpenbNodesCsv()).filter((r) => r['gpu'] !== '0');
+      expect(l.nodes.map((n) => n.id)).toEqual(rows.map((r) => r['sn']));
+      expect(gpus).toBe(rows.reduce((s, r) => s + Number(r['gpu']), 0));
+      expect(l.nodes).toHaveLength(36);
+    }
+  });
+
+  it('drops CPU-only nodes (the all-node list gives the same GPU fleet)', () => {
+    const all = realPath('openbAllNodes');
+    const gpuOnly = realPath('openbGpuNodes');
+    if (all && gpuOnly) {
+      // The two files number their nodes differently; the GPU nodes agree in order, size and model.
+      const shape = (l: FleetLayout): string[] => l.nodes.map((n) => `${n.gpus}×${n.model}@${n.fabricId}`);
+      expect(shape(importOpenbNodes(read(all)))).toEqual(shape(importOpenbNodes(read(gpuOnly))));
+    }
+    const csv = 'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,1,0,\nn1,32000,1,8,V100M32\r\nn2,32000,1,2,T4\n';
+    const l = importOpenbNodes(csv);
+    expect(l.nodes.map((n) => [n.id, n.gpus, n.model, n.fabricId])).toEqual([['n1', 8, 'V100M32', 'openb-f00'], ['n2', 2, 'T4', 'openb-f00']]);
+    expect(() => importOpenbNodes('sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,9,X\n')).toThrow(/line 2: gpu must be 0..8/);
+    expect(() => importOpenbNodes('sn,gpu\nn0,1\n')).toThrow(/missing column\(s\) model/);
+  });
+});
+
+describe('importOpenbPods', () => {
+  for (const file of ['openbPodsDefault', 'openbPodsGpuspec33'] as const) {
+    const path = realPath(file);
+    it(`imports ${TRACE_FILES[file]} (${path ? 'real trace' : 'generated sample'})`, () => {
+      const csv = path ? read(path) : sampleOpenbPodsCsv();
+      const { jobs, skipped, cpuOnly } = importOpenbPods(csv);
+      jobInvariants(jobs);
+      const byClass = (c: JobSpec['jobClass']): number => jobs.filter((j) => j.jobClass === c).length;
+      if (path) {
+        // 8,152 tasks = 1,088 CPU-only + 1 GPU task with deletion_time = creation_time (a Pending
+        // pod, openb-pod-7285) + 7,063 kept.
+        expect(jobs.length + skipped + cpuOnly).toBe(8_152);
+        expect(cpuOnly).toBe(1_088);
+        expect(skipped).toBe(1);
+        expect(jobs).toHaveLength(7_063);
+        expect(jobs.some((j) => j.id === 'openb-pod-7285')).toBe(false);
+        // LS 4,011 + Guaranteed 6 → on-demand; Burstable 99 → internal; BE 2,947 → spot.
+        expect([byClass('on-demand'), byClass('internal'), byClass('spot')]).toEqual([4_017, 99, 2_947]);
+        expect(jobs.filter((j) => j.gpuMilli !== undefined)).toHaveLength(3_077);
+        expect(jobs.reduce((s, j) => s + j.gpus, 0)).toBe(7_432);
+        expect(jobs.filter((j) => j.gpuModels.length > 0)).toHaveLength(file === 'openbPodsDefault' ? 0 : 2_388);
+        expect(jobs[0]).toEqual({
+          id: 'openb-pod-0000', submitS: 0, durationS: 12_537_496, gpuModels: [], gpus: 1, placement: 'any',
+          jobClass: 'on-demand', priceMicrosPerGpuHour: 2_000_000,
+        });
+        // Every model a task may ask for exists in the node list.
+        const nodes = realPath('openbGpuNodes');
+        if (nodes) {
+          const models = new Set(importOpenbNodes(read(nodes)).nodes.map((n) => n.model));
+          expect(jobs.flatMap((j) => j.gpuModels).filter((m) => !models.has(m))).toEqual([]);
+        }
+      } else {
+        const rows = rowsOf(csv);
+        const gpuRows = rows.filter((r) => r['num_gpu'] !== '0');
+        const badTime = gpuRows.filter((r) => r['deletion_time'] === '' || Number(r['deletion_time']) <= Number(r['creation_time']));
+        expect(cpuOnly).toBe(rows.length - gpuRows.length);
+        expect(skipped).toBe(badTime.length);
+        expect(skipped).toBeGreaterThan(0);
+        expect(jobs).toHaveLength(gpuRows.length - badTime.length);
+        expect(jobs.length + skipped + cpuOnly).toBe(300);
+        expect(jobs.filter((j) => j.gpuMilli !== undefined).length).toBeGreaterThan(0);
+        expect(jobs.filter((j) => j.gpuModels.length > 0).length).toBeGreaterThan(0);
+        expect(byClass('on-demand') + byClass('spot') + byClass('internal')).toBe(jobs.length);
+      }
+    });
+  }
+
+  it('maps one row field by field', () => {
+    const head = 'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time';
+    const { jobs, skipped, cpuOnly } = importOpenbPods([
+      head,
+      'p2,1,1,1,460,V100M16|V100M32,BE,Running,100,400,100',
+      'p1,1,1,4,1000,,Burstable,Running,100,200,100',
+      'p0,1,1,1,1000,,Guaranteed,Running,50,60,50',
+      'p3,1,1,0,0,,LS,Running,0,10,0',
+      'p4,1,1,1,1000,,LS,Pending,70,,',
+      'p5,1,1,1,1000,,LS,Pending,80,70,',
+    ].join('\n'));
+    expect({ skipped, cpuOnly }).toEqual({ skipped: 2, cpuOnly: 1 });
+    expect(jobs).toEqual([
+      { id: 'p0', submitS: 50, durationS: 10, gpuModels: [], gpus: 1, placement: 'any', jobClass: 'on-demand', priceMicrosPerGpuHour: 2_000_000 },
+      { id: 'p1', submitS: 100, durationS: 100, gpuModels: [], gpus: 4, placement: 'any', jobClass: 'internal', priceMicrosPerGpuHour: 1_200_000 },
+      { id: 'p2', submitS: 100, durationS: 300, gpuModels: ['V100M16', 'V100M32'], gpus: 1, gpuMilli: 460, placement: 'any', jobClass: 'spot', priceMicrosPerGpuHour: 800_000 },
+    ]);
+    expect(() => importOpenbPods(`${head}\np,1,1,1,1000,,XX,Running,0,1,0\n`)).toThrow(/unknown qos "XX"/);
+    expect(() => importOpenbPods('name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,1000\n')).toThrow(/missing column/);
+  });
+});
+
+describe('importSpotNodes', () => {
+  const path = realPath('spotNodes');
+
+  it(`imports the spot-trace fleet (${path ? 'real trace' : 'inline sample'})`, () => {
+    const csv = path ? read(path) : [
+      'gpu_model,gpu_capacity_num,cpu_num,node_name',
+      'GPU-series-1,4,192,0', 'GPU-series-1,1,192,1', 'A10,1,128,2', 'A100-SXM4-80GB,8,128,3', 'H800,8,128,4',
+    ].join('\n');
+    const { layout, zeroGpuNodes, cappedNodes } = importSpotNodesDetailed(csv);
+    layoutInvariants(layout, 'alibaba-spot');
+    expect(importSpotNodes(csv)).toEqual(layout);
+    // Models are contiguous (sorted by name) and a fabric holds one model.
+    const models = layout.nodes.map((n) => n.model);
+    expect(models).toEqual([...models].sort());
+    const fabricModel = new Map<string, string>();
+    for (const n of layout.nodes) {
+      expect(fabricModel.get(n.fabricId) ?? n.model).toBe(n.model);
+      fabricModel.set(n.fabricId, n.model);
+    }
+    const perModel: Record<string, [number, number]> = {};
+    for (const n of layout.nodes) {
+      const e = (perModel[n.model] ??= [0, 0]);
+      e[0]++;
+      e[1] += n.gpus;
+    }
+    const gpus = layout.nodes.reduce((s, n) => s + n.gpus, 0);
+    if (path) {
+      // The README's 10,412 GPUs on 4,278 nodes: every node has 1, 4 or 8 GPUs, none dropped or capped.
+      expect({ nodes: layout.nodes.length, gpus, zeroGpuNodes, cappedNodes }).toEqual({ nodes: 4_278, gpus: 10_412, zeroGpuNodes: 0, cappedNodes: 0 });
+      expect(perModel).toEqual({
+        A10: [2_494, 2_494], 'A100-SXM4-80GB': [432, 3_456], 'A800-SXM4-80GB': [22, 176],
+        'GPU-series-1': [989, 1_558], 'GPU-series-2': [122, 976], H800: [219, 1_752],
+      });
+      expect(fabricModel.size).toBe(135);
+    } else {
+      expect({ nodes: layout.nodes.length, gpus, zeroGpuNodes, cappedNodes }).toEqual({ nodes: 5, gpus: 22, zeroGpuNodes: 0, cappedNodes: 0 });
+    }
+  });
+
+  it('drops GPU-less nodes, caps counts above 8 and groups fabrics by model', () => {
+    const rows = ['gpu_model,gpu_capacity_num,cpu_num,node_name', 'X,0,8,z', 'Y,16,8,big'];
+    for (let i = 0; i < 40; i++) rows.push(`A10,1,8,${i}`);
+    const r = importSpotNodesDetailed(rows.join('\n'));
+    expect(r.zeroGpuNodes).toBe(1);
+    expect(r.cappedNodes).toBe(1);
+    expect(r.layout.nodes).toHaveLength(41);
+    expect(r.layout.nodes.at(-1)).toMatchObject({ id: 'spot-nbig', model: 'Y', gpus: 8, fabricId: 'spot-Y-f000' });
+    expect(r.layout.nodes[31]!.fabricId).toBe('spot-A10-f000');
+    expect(r.layout.nodes[32]!.fabricId).toBe('spot-A10-f001');
+  });
+});
+
+describe('tracesDir and samples', () => {
+  it('points at ../shared/traces next to the repository root', () => {
+    const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+    expect(existsSync(join(repoRoot, 'package.json'))).toBe(true);
+    expect(dir).toBe(resolve(repoRoot, '../shared/traces'));
+  });
+
+  it('generates deterministic samples in the trace formats', () => {
+    expect(sampleOpenbNodesCsv()).toBe(sampleOpenbNodesCsv());
+    expect(sampleOpenbPodsCsv()).toBe(sampleOpenbPodsCsv());
+    expect(sampleOpenbNodesCsv().split('\n')[0]).toBe('sn,cpu_milli,memory_mib,gpu,model');
+    expect(sampleOpenbPodsCsv().split('\n')[0]).toBe(
+      'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time');
+    expect(sampleOpenbNodesCsv().trim().split('\n')).toHaveLength(41);
+    expect(sampleOpenbPodsCsv().trim().split('\n')).toHaveLength(301);
+    expect(rowsOf(sampleOpenbPodsCsv(1_000)).length).toBe(1_000);
+  });
+});
