@@ -171,6 +171,20 @@ program
     });
   });
 
+program
+  .command('simulate')
+  .description('replay a workload on a fleet with the scheduler, on a virtual clock')
+  .requiredOption('--fleet <fleet>', 'openb | spot | demo | synthetic:GPUS | fleet.yaml | nodes.csv')
+  .requiredOption('--workload <trace>', 'openb | openb:gpuspec33 | synthetic:JOBS[:SEED] | pods.csv | jobs.json')
+  .option('--policy <name>', 'revenue | internal-first | fifo', 'revenue')
+  .option('--mode <mode>', 'replay (trace times) | fill (arrivals without departures, until demand = fleet)', 'replay')
+  .option('--html <file>', 'also write an HTML report with charts')
+  .option('--no-progress', 'no progress bar')
+  .action(async (o: { fleet: string; workload: string; policy: string; mode: string; html?: string; progress: boolean }) => {
+    const { runSimulateCommand } = await import('./simulate.js');
+    await runSimulateCommand({ ...o, json: asJson() });
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiError) {
     process.stderr.write(`error ${err.status}: ${err.message}\n`);

@@ -54,6 +54,11 @@ export class BucketIndex {
     if (this.head[k] === -1) this.nonEmpty[k >>> 5]! &= ~(1 << (k & 31));
   }
 
+  /** The first item in bucket `key` (which must be non-empty). */
+  firstAt(key: number): number {
+    return this.head[key]!;
+  }
+
   /** Least non-empty key ≥ k, or -1. */
   nextKey(k: number): number {
     if (k > this.maxKey) return -1;
@@ -72,7 +77,7 @@ export class BucketIndex {
    * Returns the item accepted, or -1.
    */
   findFrom(k: number, visit: (item: number, key: number) => boolean): number {
-    for (let key = this.nextKey(k); key !== -1; key = this.nextKey(key + 1)) {
+    for (let key = this.nextKey(k); key !== -1; key = key >= this.maxKey ? -1 : this.nextKey(key + 1)) {
       for (let it = this.head[key]!; it !== -1; it = this.next[it]!) {
         if (visit(it, key)) return it;
       }

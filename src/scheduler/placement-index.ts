@@ -198,9 +198,18 @@ export class PlacementIndex {
   private readonly gpuMilli: Uint16Array;
   /** Per model: GPUs with a share in use (global GPU indexes). */
   private readonly sharedGpus: Set<number>[];
-  /** Per model, NV and FAB levels: domains by free GPUs and by free whole nodes. */
-  private readonly byFree: BucketIndex[][];
-  private readonly byWhole: BucketIndex[][];
+  /**
+   * NV and FAB levels: per hall model-domain, its domains (by local index) bucketed by free GPUs
+   * and by GPUs on fully free nodes. Per hall so that best fit can skip a hall (or site) whose
+   * power is spent without walking its domains.
+   */
+  private readonly byFree: BucketIndex[][] = [];
+  private readonly byWhole: BucketIndex[][] = [];
+  /** [level][md] → its hall model-domain, and its index within that hall's buckets. */
+  private readonly hallOf: Int32Array[] = [];
+  private readonly localOf: Int32Array[] = [];
+  /** [level][hall md] → model-domain of each local index. */
+  private readonly localToMd: Int32Array[][] = [];
 
   constructor(readonly fleet: EngineFleet) {
     const n = fleet.nodeIds.length;
@@ -215,26 +224,31 @@ export class PlacementIndex {
     this.siteUsedW = new Float64Array(fleet.siteIds.length);
     this.gpuMilli = new Uint16Array(fleet.totalGpus).fill(1000);
     this.sharedGpus = fleet.models.map(() => new Set<number>());
-    // Bucket indexes hold every model-domain of the level; per-model lookups filter by model
-    // through separate indexes so a request only ever walks its own model's domains.
-    this.byFree = [];
-    this.byWhole = [];
     for (const l of [NV, FAB]) {
-      const perModelFree: BucketIndex[] = [];
-      const perModelWhole: BucketIndex[] = [];
-      for (let m = 0; m < fleet.models.length; m++) {
-        let maxGpus = 0;
-        for (let d = 0; d < fleet.mdCount(l); d++) if (fleet.mdModel[l]![d] === m) maxGpus = Math.max(maxGpus, fleet.mdGpus[l]![d]!);
-        perModelFree.push(new BucketIndex(fleet.mdCount(l), maxGpus));
-        perModelWhole.push(new BucketIndex(fleet.mdCount(l), maxGpus));
+      const count = fleet.mdCount(l);
+      const hallOf = new Int32Array(count);
+      const localOf = new Int32Array(count);
+      const members: number[][] = Array.from({ length: fleet.mdCount(HALL) }, () => []);
+      for (let d = 0; d < count; d++) {
+        let h = d;
+        for (let up = l; up < HALL; up++) h = fleet.mdParent[up]![h]!;
+        hallOf[d] = h;
+        localOf[d] = members[h]!.length;
+        members[h]!.push(d);
       }
-      for (let d = 0; d < fleet.mdCount(l); d++) {
-        const m = fleet.mdModel[l]![d]!;
-        perModelFree[m]!.set(d, this.freeGpus[l]![d]!);
-        perModelWhole[m]!.set(d, this.freeWhole[l]![d]!);
-      }
-      this.byFree[l] = perModelFree;
-      this.byWhole[l] = perModelWhole;
+      this.hallOf[l] = hallOf;
+      this.localOf[l] = localOf;
+      this.localToMd[l] = members.map((list) => Int32Array.from(list));
+      this.byFree[l] = members.map((list) => {
+        const b = new BucketIndex(list.length, list.reduce((mx, d) => Math.max(mx, fleet.mdGpus[l]![d]!), 0));
+        list.forEach((d, i) => b.set(i, this.freeGpus[l]![d]!));
+        return b;
+      });
+      this.byWhole[l] = members.map((list) => {
+        const b = new BucketIndex(list.length, list.reduce((mx, d) => Math.max(mx, fleet.mdGpus[l]![d]!), 0));
+        list.forEach((d, i) => b.set(i, this.freeWhole[l]![d]!));
+        return b;
+      });
     }
   }
 
@@ -327,6 +341,20 @@ export class PlacementIndex {
     return null;
   }
 
+  /**
+   * Finds k GPUs of model m inside one given model-domain (level NV, FAB, HALL or SITE), best fit
+   * within it; null when it lacks the capacity. Preemption uses this after handing victims' GPUs
+   * back, so the aggregates already count them.
+   */
+  findWithin(m: number, k: number, level: number, md: number): Placement | null {
+    const size = this.fleet.modelNodeSize[m]!;
+    const whole = k % size === 0;
+    if (this.capacity(level, md, whole) < k) return null;
+    const out: Placement = { nodes: [], masks: [] };
+    this.fill(level, md, k, whole, undefined, m, out);
+    return out;
+  }
+
   /** Largest gang of model m that `find` could place at `level` right now (for 409 answers, metrics). */
   largest(m: number, level: GangLevel, whole: boolean): number {
     const f = this.fleet;
@@ -360,11 +388,26 @@ export class PlacementIndex {
       return -2;
     }
     if (l === NV || l === FAB) {
-      const index = whole ? this.byWhole[l]![m]! : this.byFree[l]![m]!;
-      // Candidates come in increasing free order; the first that also passes power (and the
-      // node filter) is the best fit.
-      const found = index.findFrom(k, (md) => this.capacity(l, md, whole, filter) >= k);
-      return found === -1 ? -2 : found;
+      // Per hall whose power allows k GPUs: the least-free domain that fits; then the least of those.
+      let best = -2;
+      let bestKey = Infinity;
+      for (const h of f.modelMds[m]![HALL]!) {
+        if (this.capacity(HALL, h, whole, filter) < k) continue;
+        const index = whole ? this.byWhole[l]![h]! : this.byFree[l]![h]!;
+        const local = this.localToMd[l]![h]!;
+        if (!filter) {
+          const key = index.nextKey(k);
+          if (key === -1 || key >= bestKey) continue;
+          best = local[index.firstAt(key)]!;
+          bestKey = key;
+        } else {
+          const found = index.findFrom(k, (i, key) => key < bestKey && this.capacity(l, local[i]!, whole, filter) >= k);
+          if (found === -1) continue;
+          best = local[found]!;
+          bestKey = index.key(found);
+        }
+      }
+      return best;
     }
     let best = -2;
     let bestCap = Infinity;
@@ -385,28 +428,22 @@ export class PlacementIndex {
     if (l === NV) {
       // Nodes: one that fits alone (fewest free first), else the fullest-free first.
       const kids = f.mdChildren[NV]![md]!;
+      const caps = kids.map((node) => this.nodeCap(node, whole, filter));
       let left = k;
       while (left > 0) {
         let single = -1;
-        let singleCap = Infinity;
         let largest = -1;
-        let largestCap = 0;
-        for (const node of kids) {
-          if (out.nodes.includes(node)) continue;
-          const c = this.nodeCap(node, whole, filter);
+        for (let i = 0; i < kids.length; i++) {
+          const c = caps[i]!;
           if (c <= 0) continue;
-          if (c >= left && c < singleCap) {
-            single = node;
-            singleCap = c;
-          }
-          if (c > largestCap) {
-            largest = node;
-            largestCap = c;
-          }
+          if (c >= left && (single === -1 || c < caps[single]!)) single = i;
+          if (largest === -1 || c > caps[largest]!) largest = i;
         }
-        const node = single !== -1 ? single : largest;
-        if (node === -1) throw new Error('fill: capacity accounting is inconsistent');
-        const take = Math.min(left, this.nodeCap(node, whole, filter));
+        const i = single !== -1 ? single : largest;
+        if (i === -1) throw new Error('fill: capacity accounting is inconsistent');
+        const node = kids[i]!;
+        const take = Math.min(left, caps[i]!);
+        caps[i] = 0;
         out.nodes.push(node);
         out.masks.push(lowestBits(this.nodeFree[node]!, take));
         left -= take;
@@ -486,14 +523,15 @@ export class PlacementIndex {
       this.siteUsedW[f.nodeSite[node]!]! += w;
     }
     if (dGpus === 0 && dWhole === 0) return;
-    const m = f.nodeModel[node]!;
     let md = f.nodeMd[node]!;
     for (let l = 0; l < LEVELS; l++) {
       this.freeGpus[l]![md]! += dGpus;
       this.freeWhole[l]![md]! += dWhole;
       if (l === NV || l === FAB) {
-        this.byFree[l]![m]!.set(md, this.freeGpus[l]![md]!);
-        this.byWhole[l]![m]!.set(md, this.freeWhole[l]![md]!);
+        const h = this.hallOf[l]![md]!;
+        const i = this.localOf[l]![md]!;
+        this.byFree[l]![h]!.set(i, this.freeGpus[l]![md]!);
+        this.byWhole[l]![h]!.set(i, this.freeWhole[l]![md]!);
       }
       md = f.mdParent[l]![md]!;
       if (md === -1) break;

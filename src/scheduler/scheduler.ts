@@ -36,15 +36,17 @@ export interface SchedulerPolicy {
   spotFloorMicros: number;
   /** Queued jobs looked at per scheduling pass (Slurm's bf_max_job_test). */
   maxQueueScan: number;
+  /** A queued job retries preemption at most this often, virtual seconds (Kueue-style periodic). */
+  preemptRetryS: number;
 }
 
 export const POLICIES: Record<string, SchedulerPolicy> = {
   /** Default: external revenue first, preemption and backfill on. */
-  revenue: { name: 'revenue', internalFirst: false, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200 },
+  revenue: { name: 'revenue', internalFirst: false, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60 },
   /** A hyperscaler's own work first; sells what is left. */
-  'internal-first': { name: 'internal-first', internalFirst: true, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200 },
+  'internal-first': { name: 'internal-first', internalFirst: true, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60 },
   /** Strict priority order without backfill or preemption: the baseline. */
-  fifo: { name: 'fifo', internalFirst: false, preemption: false, backfill: false, noticeS: 300, requeuePreempted: true, spotFloorMicros: 0, maxQueueScan: 200 },
+  fifo: { name: 'fifo', internalFirst: false, preemption: false, backfill: false, noticeS: 300, requeuePreempted: true, spotFloorMicros: 0, maxQueueScan: 200, preemptRetryS: 60 },
 };
 
 export type JobState = 'pending' | 'reserved' | 'queued' | 'starting' | 'running' | 'preempting' | 'preempted' | 'finished' | 'failed' | 'rejected';
@@ -83,6 +85,8 @@ interface Job {
   commit: [number, number, number, number] | null;
   /** Set while preempting: who takes the GPUs. */
   preemptedBy: number;
+  /** Earliest virtual time this job may look for victims again. */
+  nextPreemptTryS: number;
 }
 
 type TimedKind = 0 | 1 | 2; // 0 end, 1 reservation start, 2 preemption deadline
@@ -189,12 +193,16 @@ export class Scheduler {
    */
   private epoch = 0;
   private readonly lastTried: number[] = [];
+  private readonly blockedHead = new Map<number, number>();
+  /** Per model: [end time, GPUs] of running jobs, sorted by end (for backfill shadow times). */
+  private readonly endsByModel: [number, number, number][][];
 
   constructor(layout: FleetLayout | EngineFleet, readonly policy: SchedulerPolicy = POLICIES['revenue']!) {
     this.fleet = layout instanceof EngineFleet ? layout : new EngineFleet(layout);
     this.index = new PlacementIndex(this.fleet);
     this.commitments = this.fleet.models.map((_, m) => new CommitmentCalendar(this.fleet.modelGpus[m]!));
     this.preemptibleRunning = this.fleet.models.map(() => new Set<number>());
+    this.endsByModel = this.fleet.models.map(() => []);
     this.stats = {
       submitted: 0, started: 0, finished: 0, preemptions: 0, failed: 0, rejected: 0, replaced: 0, reservationsDelayed: 0,
       queueWaitsS: [], revenueMicros: { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n }, busyGpuSeconds: 0,
@@ -381,7 +389,7 @@ export class Scheduler {
       idx: this.jobs.length, spec, models, level: spec.placement, rank: this.rankOf(spec.jobClass),
       preemptible: spec.jobClass === 'spot' || (spec.jobClass === 'internal' && !this.policy.internalFirst),
       state: 'pending', remainingS: spec.durationS, startedS: -1, endS: -1, model: -1, placement: null, ranS: 0,
-      firstStartS: -1, commit: null, preemptedBy: -1,
+      firstStartS: -1, commit: null, preemptedBy: -1, nextPreemptTryS: -Infinity,
     };
     this.jobs.push(job);
     this.generation.push(0);
@@ -427,7 +435,8 @@ export class Scheduler {
         return true;
       }
     }
-    if (allowPreempt && this.policy.preemption && job.rank > 1) {
+    if (allowPreempt && this.policy.preemption && job.rank > 1 && this.nowS >= job.nextPreemptTryS) {
+      job.nextPreemptTryS = this.nowS + this.policy.preemptRetryS;
       for (const m of job.models) {
         if (!this.admissible(job, m)) continue;
         if (this.preemptFor(job, m)) return true;
@@ -457,6 +466,7 @@ export class Scheduler {
       job.commit = [m, this.nowS, job.endS, job.spec.gpus];
     }
     this.running.add(job.idx);
+    insertEnd(this.endsByModel[m]!, [job.endS, job.spec.gpus, job.idx]);
     if (job.preemptible) this.preemptibleRunning[m]!.add(job.idx);
     this.busyMilli += milliOf(job.spec);
     this.stats.started++;
@@ -471,6 +481,7 @@ export class Scheduler {
     job.ranS += ran;
     job.remainingS = Math.max(0, job.remainingS - ran);
     this.running.delete(job.idx);
+    removeEnd(this.endsByModel[job.model]!, job.endS, job.idx);
     this.preemptibleRunning[job.model]?.delete(job.idx);
     this.busyMilli -= milliOf(job.spec);
     const micros = BigInt(Math.round((job.spec.priceMicrosPerGpuHour * job.spec.gpus * ran) / HOUR_S));
@@ -495,6 +506,7 @@ export class Scheduler {
       return;
     }
     this.index.give(job.placement!);
+    job.placement = null; // finished jobs keep no GPU lists (memory at 1M jobs)
     this.epoch++;
     job.state = 'finished';
     this.stats.finished++;
@@ -536,6 +548,8 @@ export class Scheduler {
    * gang's level. What-if: hand the victims' GPUs back to the index, look for a placement, undo.
    */
   private preemptFor(job: Job, m: number, startAt?: number): boolean {
+    // GPU-sharing tasks fit in the gaps; they never preempt.
+    if (job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000) return false;
     const candidates: Job[] = [];
     for (const idx of this.preemptibleRunning[m]!) {
       const v = this.jobs[idx]!;
@@ -564,17 +578,12 @@ export class Scheduler {
     for (const [d, list] of byDomain) {
       const potential = this.index.freeGpus[lvl]![d]! + list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0);
       if (potential < job.spec.gpus) continue;
-      const inDomain = (n: number): boolean => {
-        let md = this.fleet.nodeMd[n]!;
-        for (let l = 0; l < lvl; l++) md = this.fleet.mdParent[l]![md]!;
-        return md === d;
-      };
       const chosen: Job[] = [];
       let placement: Placement | null = null;
       for (const v of list) {
         chosen.push(v);
         this.index.give(v.placement!);
-        placement = this.findFor(job, m, inDomain);
+        placement = this.index.findWithin(m, job.spec.gpus, lvl, d);
         if (placement) break;
       }
       for (const v of chosen) this.index.take(v.placement!);
@@ -685,33 +694,50 @@ export class Scheduler {
   private schedulePass(): void {
     if (this.queue.length === 0) return;
     const started: number[] = [];
-    const shadow = new Map<number, { timeS: number; spare: number }>(); // per model, this pass
+    const shadow = new Map<number, { timeS: number; spare: number } | null>(); // per model; null = blocked, shadow not computed yet
+    const free = new Map<number, number>();
+    const freeOf = (m: number): number => {
+      let f = free.get(m);
+      if (f === undefined) free.set(m, (f = this.index.freeOf(m)));
+      return f;
+    };
     let scanned = 0;
     for (const idx of this.queue) {
       if (scanned++ >= this.policy.maxQueueScan) break;
       const job = this.jobs[idx]!;
       if (job.state !== 'queued') continue;
       const m0 = job.models[0]!;
-      const sh = shadow.get(m0);
       const fresh = this.lastTried[idx] !== this.epoch;
-      if (sh) {
-        if (!this.policy.backfill || !fresh) continue;
+      // Cheap refusal: more GPUs than are free in all its models (no preemption can help a job
+      // that already failed at this epoch either).
+      const units = job.spec.gpus * (job.spec.gpuMilli ?? 1000) / 1000;
+      const fits = job.models.some((m) => units <= freeOf(m));
+      if (shadow.has(m0)) {
+        if (!this.policy.backfill || !fresh || !fits) continue;
+        let sh = shadow.get(m0);
+        if (sh === null || sh === undefined) {
+          sh = this.shadowFor(this.jobs[this.blockedHead.get(m0)!]!, m0);
+          shadow.set(m0, sh);
+        }
         const endsBy = this.nowS + job.remainingS <= sh.timeS;
         if (!endsBy && job.spec.gpus > sh.spare) continue;
         if (this.tryStart(job, false)) {
           if (!endsBy) sh.spare -= job.spec.gpus;
+          for (const m of job.models) free.delete(m);
           started.push(idx);
         } else {
           this.lastTried[idx] = this.epoch;
         }
         continue;
       }
-      if (fresh && this.tryStart(job, true)) {
+      if (fresh && (fits || (this.policy.preemption && job.rank > 1)) && this.tryStart(job, true)) {
+        for (const m of job.models) free.delete(m);
         started.push(idx);
         continue;
       }
       this.lastTried[idx] = this.epoch;
-      shadow.set(m0, this.policy.backfill ? this.shadowFor(job, m0) : { timeS: Infinity, spare: 0 });
+      shadow.set(m0, this.policy.backfill ? null : { timeS: Infinity, spare: 0 });
+      this.blockedHead.set(m0, idx);
     }
     if (started.length) this.queue = this.queue.filter((q) => this.jobs[q]!.state === 'queued');
   }
@@ -719,18 +745,40 @@ export class Scheduler {
   /** When enough GPUs of model m free up for `job` (count-based), and how many are spare then. */
   private shadowFor(job: Job, m: number): { timeS: number; spare: number } {
     let free = this.index.freeOf(m);
-    const ends: [number, number][] = [];
-    for (const idx of this.running) {
-      const r = this.jobs[idx]!;
-      if (r.model === m) ends.push([r.endS, r.spec.gpus]);
-    }
-    ends.sort((a, b) => a[0] - b[0]);
-    for (const [t, g] of ends) {
+    const need = job.spec.gpus;
+    if (free >= need) return { timeS: this.nowS, spare: free - need };
+    // Running jobs of the model by end time: the sorted list is kept as jobs start and stop.
+    for (const [t, g] of this.endsByModel[m]!) {
       free += g;
-      if (free >= job.spec.gpus) return { timeS: t, spare: free - job.spec.gpus };
+      if (free >= need) return { timeS: t, spare: free - need };
     }
     return { timeS: Infinity, spare: 0 };
   }
+}
+
+/** Sorted insert by (end, job index). */
+function insertEnd(list: [number, number, number][], e: [number, number, number]): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = list[mid]!;
+    if (x[0] < e[0] || (x[0] === e[0] && x[2] < e[2])) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, e);
+}
+
+function removeEnd(list: [number, number, number][], endS: number, idx: number): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = list[mid]!;
+    if (x[0] < endS || (x[0] === endS && x[2] < idx)) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < list.length && list[lo]![2] === idx) list.splice(lo, 1);
 }
 
 function milliOf(spec: JobSpec): number {
