@@ -184,6 +184,13 @@ export class Scheduler {
   private readonly starting = new Set<number>();
   /** Running preemptible jobs per model: preemption looks only here. */
   private readonly preemptibleRunning: Set<number>[];
+  /** Per model: GPUs held by running preemptible jobs, by rank. */
+  private readonly preemptibleGpus: Map<number, number>[];
+  /**
+   * Running preemptible jobs by the NVLink domain, fabric and site of their first node (slots 0,
+   * 1, 2), with their GPUs by rank: preemption looks up candidate domains here, not all jobs.
+   */
+  private readonly victimsByDomain: Map<number, { jobs: Set<number>; gpus: Map<number, number> }>[] = [new Map(), new Map(), new Map()];
   /** GPUs (thousandths for shares) of running jobs, for utilization. */
   private busyMilli = 0;
   private readonly listeners: ((e: SchedEvent) => void)[] = [];
@@ -194,15 +201,16 @@ export class Scheduler {
   private epoch = 0;
   private readonly lastTried: number[] = [];
   private readonly blockedHead = new Map<number, number>();
-  /** Per model: [end time, GPUs] of running jobs, sorted by end (for backfill shadow times). */
-  private readonly endsByModel: [number, number, number][][];
+  /** Per model: GPUs of running jobs by the 10-minute slot they end in (backfill shadow times). */
+  private readonly endsByModel: EndSlots[];
 
   constructor(layout: FleetLayout | EngineFleet, readonly policy: SchedulerPolicy = POLICIES['revenue']!) {
     this.fleet = layout instanceof EngineFleet ? layout : new EngineFleet(layout);
     this.index = new PlacementIndex(this.fleet);
     this.commitments = this.fleet.models.map((_, m) => new CommitmentCalendar(this.fleet.modelGpus[m]!));
     this.preemptibleRunning = this.fleet.models.map(() => new Set<number>());
-    this.endsByModel = this.fleet.models.map(() => []);
+    this.preemptibleGpus = this.fleet.models.map(() => new Map<number, number>());
+    this.endsByModel = this.fleet.models.map(() => new EndSlots());
     this.stats = {
       submitted: 0, started: 0, finished: 0, preemptions: 0, failed: 0, rejected: 0, replaced: 0, reservationsDelayed: 0,
       queueWaitsS: [], revenueMicros: { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n }, busyGpuSeconds: 0,
@@ -327,7 +335,10 @@ export class Scheduler {
       const p = this.findFor(job, job.model, (n) => n !== node);
       if (p) {
         this.index.take(p);
+        const indexed = job.preemptible && job.state === 'running';
+        if (indexed) this.indexVictim(job, -1);
         job.placement = p;
+        if (indexed) this.indexVictim(job, 1);
         this.stats.replaced++;
         this.emit({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) });
       } else if (job.state === 'running') {
@@ -466,8 +477,13 @@ export class Scheduler {
       job.commit = [m, this.nowS, job.endS, job.spec.gpus];
     }
     this.running.add(job.idx);
-    insertEnd(this.endsByModel[m]!, [job.endS, job.spec.gpus, job.idx]);
-    if (job.preemptible) this.preemptibleRunning[m]!.add(job.idx);
+    this.endsByModel[m]!.add(job.endS, job.spec.gpus);
+    if (job.preemptible) {
+      this.preemptibleRunning[m]!.add(job.idx);
+      const byRank = this.preemptibleGpus[m]!;
+      byRank.set(job.rank, (byRank.get(job.rank) ?? 0) + job.spec.gpus);
+      this.indexVictim(job, 1);
+    }
     this.busyMilli += milliOf(job.spec);
     this.stats.started++;
     this.generation[job.idx]!++;
@@ -481,8 +497,12 @@ export class Scheduler {
     job.ranS += ran;
     job.remainingS = Math.max(0, job.remainingS - ran);
     this.running.delete(job.idx);
-    removeEnd(this.endsByModel[job.model]!, job.endS, job.idx);
-    this.preemptibleRunning[job.model]?.delete(job.idx);
+    this.endsByModel[job.model]!.add(job.endS, -job.spec.gpus);
+    if (this.preemptibleRunning[job.model]?.delete(job.idx)) {
+      const byRank = this.preemptibleGpus[job.model]!;
+      byRank.set(job.rank, byRank.get(job.rank)! - job.spec.gpus);
+      this.indexVictim(job, -1);
+    }
     this.busyMilli -= milliOf(job.spec);
     const micros = BigInt(Math.round((job.spec.priceMicrosPerGpuHour * job.spec.gpus * ran) / HOUR_S));
     this.stats.revenueMicros[job.spec.jobClass] += micros;
@@ -550,39 +570,46 @@ export class Scheduler {
   private preemptFor(job: Job, m: number, startAt?: number): boolean {
     // GPU-sharing tasks fit in the gaps; they never preempt.
     if (job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000) return false;
-    const candidates: Job[] = [];
-    for (const idx of this.preemptibleRunning[m]!) {
-      const v = this.jobs[idx]!;
-      if (v.rank < job.rank && v.state === 'running' && v.placement && v.placement.sharedGpu === undefined) candidates.push(v);
-    }
-    if (candidates.length === 0) return false;
-    // Cheapest first: lost revenue per hour, then bigger first (fewer victims), then newest.
-    candidates.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
-    // Group candidates by the domain of the gang's level they sit in (first node's domain).
+    // Cheap refusal: all free GPUs of the model plus every lower-ranked preemptible GPU fall short.
+    let preemptible = 0;
+    for (const [rank, g] of this.preemptibleGpus[m]!) if (rank < job.rank) preemptible += g;
+    if (this.index.freeOf(m) + preemptible < job.spec.gpus) return false;
+    // Candidate domains of the gang's level (by their victims' first node), best fit on
+    // free + preemptible GPUs; victims are sorted only inside the (up to 8) tightest that could fit.
     const level = job.level === 'any' ? 'site' : job.level;
     const lvl = level === 'nvlink' ? 0 : level === 'fabric' ? 1 : SITE;
-    const domainOf = (v: Job): number => {
-      const node = v.placement!.sharedGpu !== undefined ? this.nodeOfShared(v.placement!) : v.placement!.nodes[0]!;
-      let md = this.fleet.nodeMd[node]!;
-      for (let l = 0; l < lvl; l++) md = this.fleet.mdParent[l]![md]!;
-      return md;
-    };
+    const slot = lvl === SITE ? 2 : lvl;
+    const domains: [number, number][] = [];
+    for (const [d, entry] of this.victimsByDomain[slot]!) {
+      if (this.fleet.mdModel[lvl]![d] !== m) continue;
+      let pre = 0;
+      for (const [rank, g] of entry.gpus) if (rank < job.rank) pre += g;
+      const p = this.index.freeGpus[lvl]![d]! + pre;
+      if (p >= job.spec.gpus) domains.push([d, p]);
+    }
+    domains.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    domains.length = Math.min(domains.length, 8);
     const byDomain = new Map<number, Job[]>();
-    for (const v of candidates) {
-      const d = domainOf(v);
-      let list = byDomain.get(d);
-      if (!list) byDomain.set(d, (list = []));
-      list.push(v);
+    for (const [d] of domains) {
+      const list: Job[] = [];
+      for (const idx of this.victimsByDomain[slot]!.get(d)!.jobs) {
+        const v = this.jobs[idx]!;
+        if (v.rank < job.rank && v.state === 'running' && v.placement && v.placement.sharedGpu === undefined) list.push(v);
+      }
+      byDomain.set(d, list);
     }
     let best: { victims: Job[]; placement: Placement; cost: number } | null = null;
-    for (const [d, list] of byDomain) {
-      const potential = this.index.freeGpus[lvl]![d]! + list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0);
-      if (potential < job.spec.gpus) continue;
+    for (const [d] of domains) {
+      // Cheapest first: lost revenue per hour, then bigger first (fewer victims), then newest.
+      const list = byDomain.get(d)!.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
       const chosen: Job[] = [];
       let placement: Placement | null = null;
+      let freed = this.index.freeGpus[lvl]![d]!;
       for (const v of list) {
         chosen.push(v);
         this.index.give(v.placement!);
+        freed += this.gpusInDomain(v, lvl, d);
+        if (freed < job.spec.gpus) continue; // cannot fit yet: skip the search
         placement = this.index.findWithin(m, job.spec.gpus, lvl, d);
         if (placement) break;
       }
@@ -635,6 +662,29 @@ export class Scheduler {
       this.starting.delete(job.idx);
       job.state = 'pending';
       this.begin(job, job.model, job.placement!);
+    }
+  }
+
+  /** Adds (sign 1) or removes (-1) a preemptible running job in victimsByDomain. */
+  private indexVictim(job: Job, sign: 1 | -1): void {
+    const p = job.placement;
+    if (!p || p.sharedGpu !== undefined || p.nodes.length === 0) return;
+    let d = this.fleet.nodeMd[p.nodes[0]!]!;
+    for (let lvl = 0; lvl <= SITE; lvl++) {
+      if (lvl === 0 || lvl === 1 || lvl === SITE) {
+        const slot = lvl === SITE ? 2 : lvl;
+        const map = this.victimsByDomain[slot]!;
+        let e = map.get(d);
+        if (!e) map.set(d, (e = { jobs: new Set(), gpus: new Map() }));
+        const g = this.gpusInDomain(job, lvl, d) * sign;
+        e.gpus.set(job.rank, (e.gpus.get(job.rank) ?? 0) + g);
+        if (sign > 0) e.jobs.add(job.idx);
+        else {
+          e.jobs.delete(job.idx);
+          if (e.jobs.size === 0) map.delete(d);
+        }
+      }
+      if (lvl < SITE) d = this.fleet.mdParent[lvl]![d]!;
     }
   }
 
@@ -747,38 +797,46 @@ export class Scheduler {
     let free = this.index.freeOf(m);
     const need = job.spec.gpus;
     if (free >= need) return { timeS: this.nowS, spare: free - need };
-    // Running jobs of the model by end time: the sorted list is kept as jobs start and stop.
-    for (const [t, g] of this.endsByModel[m]!) {
-      free += g;
-      if (free >= need) return { timeS: t, spare: free - need };
+    // The first 10-minute slot by whose end enough running GPUs have ended.
+    const found = this.endsByModel[m]!.firstReaching(need - free);
+    if (!found) return { timeS: Infinity, spare: 0 };
+    return { timeS: Math.max(this.nowS, found.endS), spare: free + found.gpus - need };
+  }
+}
+
+/**
+ * GPUs ending per 10-minute slot, in a Fenwick tree, so "when will g more GPUs have ended" is
+ * O(log n). Shadow times round up to a slot's end: a backfilled job may therefore delay the head
+ * by at most one slot (EASY's guarantee holds to 10 minutes; run-time estimates are rougher).
+ */
+class EndSlots {
+  private static readonly SLOT_S = 600;
+  private static readonly N = 1 << 17; // ~2.5 years of slots
+  private readonly tree = new Float64Array(EndSlots.N + 1);
+
+  add(endS: number, gpus: number): void {
+    let i = Math.min(EndSlots.N, Math.max(1, Math.floor(endS / EndSlots.SLOT_S) + 1));
+    for (; i <= EndSlots.N; i += i & -i) this.tree[i]! += gpus;
+  }
+
+  /** The first slot by whose end at least `need` GPUs have ended: its end time and the GPUs ended by then. */
+  firstReaching(need: number): { endS: number; gpus: number } | null {
+    if (need <= 0) return { endS: 0, gpus: 0 };
+    let pos = 0;
+    let sum = 0;
+    for (let step = EndSlots.N; step > 0; step >>= 1) {
+      const next = pos + step;
+      if (next <= EndSlots.N && sum + this.tree[next]! < need) {
+        pos = next;
+        sum += this.tree[next]!;
+      }
     }
-    return { timeS: Infinity, spare: 0 };
+    if (pos >= EndSlots.N) return null;
+    // pos + 1 is the first slot (1-based) where the prefix reaches `need`.
+    let total = 0;
+    for (let i = pos + 1; i > 0; i -= i & -i) total += this.tree[i]!;
+    return { endS: (pos + 1) * EndSlots.SLOT_S, gpus: total };
   }
-}
-
-/** Sorted insert by (end, job index). */
-function insertEnd(list: [number, number, number][], e: [number, number, number]): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const x = list[mid]!;
-    if (x[0] < e[0] || (x[0] === e[0] && x[2] < e[2])) lo = mid + 1;
-    else hi = mid;
-  }
-  list.splice(lo, 0, e);
-}
-
-function removeEnd(list: [number, number, number][], endS: number, idx: number): void {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const x = list[mid]!;
-    if (x[0] < endS || (x[0] === endS && x[2] < idx)) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo < list.length && list[lo]![2] === idx) list.splice(lo, 1);
 }
 
 function milliOf(spec: JobSpec): number {
