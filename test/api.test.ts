@@ -317,3 +317,23 @@ describe('service endpoints', () => {
     expect(nf.headers.get('content-type')).toMatch(/problem\+json/);
   });
 });
+
+describe('scheduler status', () => {
+  it('reports utilization, fragmentation, the largest gang per level and the calendar ahead', async () => {
+    const a = await lease(acme.key, { gpuCount: 3, placement: 'same-nvlink' }); // breaks one node
+    const b = await lease(acme.key, { gpuCount: 16, start: iso(s.clock.nowMs() + 2 * H), durationHours: 1 });
+    const st = await s.call('GET', '/v1/scheduler/status');
+    expect(st.status).toBe(200);
+    expect(st.body.inServiceGpus).toBe(64 + 72);
+    expect(st.body.leasedGpus).toBe(3);
+    expect(st.body.utilization).toBeCloseTo(3 / 136, 6);
+    // 5 free GPUs sit on the broken node: 5 / 133 of the free GPUs are on partly used nodes.
+    expect(st.body.fragmentation).toBeCloseTo(5 / 133, 6);
+    const h100 = st.body.largestGang.find((g: { gpuModel: string }) => g.gpuModel === 'H100-SXM');
+    expect(h100).toMatchObject({ freeGpus: 61, nvlink: 8, fabric: 32, site: 61, any: 61 });
+    expect(st.body.largestGang.find((g: { gpuModel: string }) => g.gpuModel === 'GB200')).toMatchObject({ nvlink: 72 });
+    expect(st.body.queue).toEqual({ scheduledLeases: 1, scheduledGpus: 16, startingWithin24h: 1 });
+    expect((await s.call('GET', '/v1/scheduler/status', { key: acme.key })).status).toBe(403);
+    for (const l of [a, b]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} });
+  });
+});

@@ -187,4 +187,65 @@ describe('web console', () => {
     await page.context().close();
     expect(pageErrors).toEqual([]);
   });
+
+  it('shows the scheduler status to the operator: totals, sites, largest gangs and fabric domains', async () => {
+    const lab = await createTenant(s, 'sched-lab');
+    const created = await s.call('POST', '/v1/leases', { body: { tenantId: lab.id, gpuModel: 'H100-SXM', gpuCount: 16, durationHours: 2 } });
+    expect(created.status).toBe(201);
+    expect(created.body.state).toBe('active');
+
+    // Leased now = every lease live at T0 (this one plus those earlier tests still hold), from the leases API.
+    const listed = await s.call('GET', '/v1/leases?limit=100');
+    expect(listed.status).toBe(200);
+    const live = (listed.body.leases as { state: string; gpuCount: number }[]).filter((l) => l.state === 'active');
+    const leasedNow = live.reduce((a, l) => a + l.gpuCount, 0);
+    expect(leasedNow).toBeGreaterThanOrEqual(16);
+    const status = await s.call('GET', '/v1/scheduler/status');
+    expect(status.status).toBe(200);
+    expect(status.body.inServiceGpus).toBe(3360);
+    expect(status.body.leasedGpus).toBe(leasedNow);
+    const shown = leasedNow.toLocaleString('en-US');
+    const utilization = `${((leasedNow / 3360) * 100).toFixed(1)}%`;
+
+    const page = await openConsole();
+    await signIn(page, s.adminKey);
+    await page.locator('[data-site="us-east-oh"]').waitFor();
+    const tab = page.getByRole('link', { name: 'Scheduler' });
+    expect(await tab.isVisible()).toBe(true);
+    await tab.click();
+    const view = page.locator('[data-view="scheduler"]');
+    await expect.poll(() => view.locator('[data-total="inServiceGpus"] dd').textContent(), WAIT).toBe('3,360');
+    expect(await page.evaluate(() => location.hash)).toBe('#/scheduler');
+    expect(await tab.getAttribute('aria-current')).toBe('page');
+    expect(await view.locator('[data-total="leasedGpus"] dd').textContent()).toBe(shown);
+    expect(await view.locator('[data-total="utilization"] dd').textContent()).toBe(utilization);
+    expect(await view.locator('[data-total="scheduled"] dd').textContent()).toBe('0 · 0 GPUs');
+    expect(await view.locator('[data-total="startingWithin24h"] dd').textContent()).toBe('0');
+
+    const chart = view.locator('svg.chart');
+    for (const site of ['us-east-oh', 'jp-osaka']) {
+      expect(await chart.locator(`g.group[data-site="${site}"]`).count()).toBe(1);
+      expect(await view.locator(`tr[data-site="${site}"]`).count()).toBe(1);
+    }
+    expect(await chart.locator('g[data-site="jp-osaka"] rect.bar[data-series="In service"]').getAttribute('data-value')).toBe('1024');
+    const siteLeased = await chart.locator('rect.bar[data-series="Leased now"]').evaluateAll((rs) =>
+      rs.reduce((a, r) => a + Number(r.getAttribute('data-value')), 0));
+    expect(siteLeased).toBe(leasedNow);
+
+    const h200 = view.locator('table.gangs tr[data-model="H200"]');
+    expect(await h200.locator('td[data-col="nvlink"]').textContent()).toBe('8');
+    expect(await view.locator('table.fabric-domains tr[data-fabric="os-h1-roce1"] td[data-col="installedGpus"]').textContent()).toBe('256');
+    expect(await page.getByRole('alert').isHidden()).toBe(true);
+    await page.context().close();
+
+    // A tenant key sees no Scheduler tab, and #/scheduler falls back to its leases.
+    const tenantPage = await openConsole();
+    await tenantPage.goto(`${s.url}/#/scheduler`);
+    await signIn(tenantPage, lab.key);
+    await tenantPage.locator('[data-view="leases"]').waitFor();
+    expect(await tenantPage.locator('#tab-scheduler').isHidden()).toBe(true);
+    expect(await tenantPage.locator('[data-view="scheduler"]').count()).toBe(0);
+    await tenantPage.context().close();
+    expect(pageErrors).toEqual([]);
+  });
 });

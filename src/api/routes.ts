@@ -10,6 +10,7 @@ import {
   CapacityQuery, LeaseCreateBody, LeaseListQuery, LeaseView, capacityReport, usageNow,
 } from '../leasing/index.js';
 import { DomainError, invalid } from '../shared/errors.js';
+import { schedulerStatus } from '../scheduler/index.js';
 import { requireAdmin } from '../tenancy/index.js';
 import { Idempotency, principalOf } from './http-context.js';
 import type { Metrics } from './metrics.js';
@@ -123,6 +124,14 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
       response: { 200: LeaseView, ...errors(400, 401, 404, 409, 422) },
     },
   }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await cp.leases.release(principalOf(req), req.params.id, ctx) })));
+
+  // ---- scheduler ----
+  r.get('/v1/scheduler/status', {
+    schema: { tags: ['scheduler'], summary: 'Utilization, fragmentation (largest gang per level and fabric), power and the calendar ahead', ...secured },
+  }, async (req) => {
+    requireAdmin(principalOf(req));
+    return schedulerStatus(cp.fleet.current(), cp.leases.index.allHolds(), cp.clock.nowMs());
+  });
 
   // ---- capacity ----
   r.get('/v1/capacity', {

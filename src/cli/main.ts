@@ -171,6 +171,28 @@ program
     });
   });
 
+interface SchedStatusOut {
+  asOf: string; installedGpus: number; inServiceGpus: number; leasedGpus: number; utilization: number; fragmentation: number;
+  sites: { siteId: string; inServiceGpus: number; leasedGpus: number; utilization: number; powerUsedW: number; powerCapW: number }[];
+  largestGang: { gpuModel: string; freeGpus: number; nvlink: number; fabric: number; site: number; any: number }[];
+  queue: { scheduledLeases: number; scheduledGpus: number; startingWithin24h: number };
+}
+const sched = program.command('sched').description('the scheduler');
+sched
+  .command('status')
+  .description('utilization, fragmentation (largest gang per level) and the calendar ahead')
+  .action(async () => {
+    const st = await client().request<SchedStatusOut>('GET', '/v1/scheduler/status');
+    print(st, () => {
+      const pctS = (x: number): string => `${(x * 100).toFixed(1)}%`;
+      return `as of ${st.asOf}: ${st.leasedGpus} of ${st.inServiceGpus} GPUs in service leased (${pctS(st.utilization)}); ` +
+        `${st.installedGpus - st.inServiceGpus} out of service; fragmentation ${pctS(st.fragmentation)}\n` +
+        `${table(['site', 'leased', 'in service', 'utilization', 'power used / cap'], st.sites.map((s) => [s.siteId, s.leasedGpus, s.inServiceGpus, pctS(s.utilization), `${mw(s.powerUsedW)} / ${mw(s.powerCapW)}`]))}\n\n` +
+        `largest gang it can still take:\n${table(['model', 'free', 'nvlink', 'fabric', 'site', 'any'], st.largestGang.map((g) => [g.gpuModel, g.freeGpus, g.nvlink, g.fabric, g.site, g.any]))}\n\n` +
+        `queue: ${st.queue.scheduledLeases} leases (${st.queue.scheduledGpus} GPUs) booked to start later, ${st.queue.startingWithin24h} within 24 h`;
+    });
+  });
+
 program
   .command('simulate')
   .description('replay a workload on a fleet with the scheduler, on a virtual clock')

@@ -103,6 +103,11 @@ export class BookingIndex {
     this.add({ ...hold, endMs: Math.max(hold.startMs, Math.min(hold.endMs, endMs)) });
   }
 
+  /** Every hold in the index (callers must not change them). */
+  allHolds(): Iterable<Hold> {
+    return [...this.holds.values()].map((e) => e.hold);
+  }
+
   /** Drops holds that ended at or before `nowMs`; they cannot affect any window from now on. */
   prune(nowMs: number): number {
     let n = 0;

@@ -7,3 +7,4 @@ export * from './workload.js';
 export * from './traces.js';
 export * from './fleet-layout.js';
 export * from './sim-inputs.js';
+export * from './status.js';

@@ -155,8 +155,11 @@ class EventHeap {
     }
     return out;
   }
+  /** (time, kind, sequence): at one instant ends come first, so what they free is there for starts. */
   private less(a: number, b: number): boolean {
-    return this.t[a]! < this.t[b]! || (this.t[a] === this.t[b] && this.seq[a]! < this.seq[b]!);
+    if (this.t[a] !== this.t[b]) return this.t[a]! < this.t[b]!;
+    if (this.kind[a] !== this.kind[b]) return this.kind[a]! < this.kind[b]!;
+    return this.seq[a]! < this.seq[b]!;
   }
   private swap(a: number, b: number): void {
     for (const arr of [this.t, this.seq, this.kind, this.job, this.gen] as number[][]) {
@@ -380,6 +383,18 @@ export class Scheduler {
     return p ? this.nodeNames(p) : [];
   }
 
+  /** Jobs that own GPUs now (running, or holding GPUs for a pending start), with their placements. */
+  holdings(): { id: string; jobClass: JobClass; level: GangLevel; state: JobState; placement: Placement }[] {
+    const out: { id: string; jobClass: JobClass; level: GangLevel; state: JobState; placement: Placement }[] = [];
+    for (const idx of [...this.running, ...this.starting]) {
+      const j = this.jobs[idx]!;
+      if ((j.state === 'running' || j.state === 'starting') && j.placement) {
+        out.push({ id: j.spec.id, jobClass: j.spec.jobClass, level: j.level, state: j.state, placement: j.placement });
+      }
+    }
+    return out;
+  }
+
   queueLength(): number {
     return this.queue.length;
   }
@@ -546,6 +561,12 @@ export class Scheduler {
       return;
     }
     if (this.policy.preemption && this.preemptFor(job, m, startAt)) return;
+    if (this.nowS < startAt) {
+      // Early (one notice period ahead) and non-preemptible work still ends before the start:
+      // try again at the start itself.
+      this.heap.push(startAt, 1, job.idx, this.generation[job.idx]!);
+      return;
+    }
     // Could not be placed (topology fragmentation or failures): it waits in the queue, first.
     this.stats.reservationsDelayed++;
     job.state = 'queued';

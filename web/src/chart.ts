@@ -1,5 +1,5 @@
 /** A hand-written SVG grouped bar chart: one group per category, one bar per series. */
-import { svg } from './dom.js';
+import { svg, type Attrs } from './dom.js';
 import { count } from './format.js';
 
 export interface Series {
@@ -12,6 +12,8 @@ export interface Group {
   label: string;
   /** One value per series, in series order. */
   values: number[];
+  /** Extra attributes for the group's `<g>` (e.g. data-site), besides data-group. */
+  attrs?: Attrs;
 }
 
 const BAR_GAP = 3;
@@ -56,7 +58,7 @@ export function groupedBarChart(o: { label: string; series: Series[]; groups: Gr
 
   o.groups.forEach((g, gi) => {
     const x0 = M.left + gi * groupW + (groupW - o.series.length * (barW + BAR_GAP) + BAR_GAP) / 2;
-    const group = svg('g', { class: 'group', 'data-group': g.label });
+    const group = svg('g', { ...g.attrs, class: 'group', 'data-group': g.label });
     o.series.forEach((s, si) => {
       const v = g.values[si] ?? 0;
       group.append(svg('rect', {

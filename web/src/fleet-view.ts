@@ -4,19 +4,7 @@ import { groupedBarChart } from './chart.js';
 import { h } from './dom.js';
 import { count, megawatts, percent, utc } from './format.js';
 import type { FleetOverview, FleetSite } from './types.js';
-import { fact, stat } from './widgets.js';
-
-function powerBar(usedW: number, capW: number): HTMLElement {
-  const share = capW > 0 ? Math.min(1, usedW / capW) : 0;
-  const fill = h('div', { class: 'meter-fill' });
-  fill.style.width = `${(share * 100).toFixed(1)}%`;
-  return h('div', { class: 'power' },
-    h('div', { class: 'power-label' }, h('span', {}, 'Power leased vs cap'), h('span', {}, `${megawatts(usedW)} / ${megawatts(capW)}`)),
-    h('div', {
-      class: 'meter', role: 'meter', 'aria-label': 'power leased vs cap',
-      'aria-valuemin': 0, 'aria-valuemax': capW, 'aria-valuenow': usedW,
-    }, fill));
-}
+import { fact, powerMeter, stat } from './widgets.js';
 
 function siteCard(s: FleetSite): HTMLElement {
   const leased = s.usage?.leasedGpus ?? 0;
@@ -29,7 +17,7 @@ function siteCard(s: FleetSite): HTMLElement {
       h('h3', {}, s.name),
       h('span', { class: 'muted' }, `${s.id} · ${s.region}`),
       s.runnableGpus < s.installedGpus ? h('span', { class: 'badge' }, 'power-bound') : null),
-    powerBar(s.usage?.leasedW ?? 0, s.powerCapW),
+    powerMeter('Power leased vs cap', s.usage?.leasedW ?? 0, s.powerCapW),
     h('dl', { class: 'facts' },
       fact('PUE', s.pue.toFixed(2), 'pue'),
       fact('Installed GPUs', count(s.installedGpus), 'installedGpus'),

@@ -1,23 +1,25 @@
 /**
  * The console shell: sign-in, role detection, hash routing between the views, and the error
- * banner. The operator key sees the fleet; a tenant key gets 403 from GET /v1/fleet and sees
- * leases and capacity only.
+ * banner. The operator key sees the fleet and the scheduler; a tenant key gets 403 from
+ * GET /v1/fleet and sees leases and capacity only.
  */
 import { ApiError, api, apiKey } from './api.js';
 import { renderCapacity } from './capacity-view.js';
 import { byId, h } from './dom.js';
 import { renderFleet } from './fleet-view.js';
 import { renderLeases } from './leases-view.js';
+import { renderScheduler } from './scheduler-view.js';
 import type { Tenant } from './types.js';
 import type { ViewContext } from './view.js';
 
 type Role = 'operator' | 'tenant';
-type Route = 'fleet' | 'leases' | 'capacity';
+type Route = 'fleet' | 'leases' | 'capacity' | 'scheduler';
 
 const VIEWS: Record<Route, (el: HTMLElement, ctx: ViewContext) => Promise<void>> = {
   fleet: renderFleet,
   leases: renderLeases,
   capacity: renderCapacity,
+  scheduler: renderScheduler,
 };
 
 const signIn = byId<HTMLElement>('sign-in');
@@ -73,6 +75,7 @@ async function detectRole(): Promise<Role> {
 function currentRoute(): Route {
   const r = location.hash.replace(/^#\/?/, '');
   if (r === 'leases' || r === 'capacity') return r;
+  if (r === 'scheduler' && role === 'operator') return r;
   return role === 'operator' ? 'fleet' : 'leases';
 }
 
@@ -103,6 +106,7 @@ async function start(): Promise<void> {
     return;
   }
   byId<HTMLElement>('tab-fleet').hidden = role !== 'operator';
+  byId<HTMLElement>('tab-scheduler').hidden = role !== 'operator';
   signIn.hidden = true;
   tabs.hidden = false;
   account.hidden = false;

@@ -90,4 +90,58 @@ export interface CapacityReport {
   sites: SiteCapacity[];
 }
 
+export interface SchedulerSite {
+  siteId: string;
+  inServiceGpus: number;
+  leasedGpus: number;
+  utilization: number;
+  powerUsedW: number;
+  powerCapW: number;
+}
+
+export interface SchedulerHall {
+  hallId: string;
+  siteId: string;
+  inServiceGpus: number;
+  leasedGpus: number;
+  powerUsedW: number;
+  powerCapW: number;
+}
+
+/** The largest gang one GPU model can still take now, per placement level. */
+export interface LargestGang {
+  gpuModel: string;
+  freeGpus: number;
+  nvlink: number;
+  fabric: number;
+  site: number;
+  any: number;
+}
+
+export interface SchedulerFabric {
+  fabricId: string;
+  gpuModel: string;
+  freeGpus: number;
+  /** Free GPUs on nodes with no GPU leased. */
+  wholeNodeGpus: number;
+  installedGpus: number;
+}
+
+/** GET /v1/scheduler/status (operator only). */
+export interface SchedulerStatus {
+  asOf: string;
+  installedGpus: number;
+  inServiceGpus: number;
+  leasedGpus: number;
+  utilization: number;
+  /** Share of free GPUs on partly used nodes. */
+  fragmentation: number;
+  sites: SchedulerSite[];
+  halls: SchedulerHall[];
+  largestGang: LargestGang[];
+  fabrics: SchedulerFabric[];
+  /** Leases booked to start later. */
+  queue: { scheduledLeases: number; scheduledGpus: number; startingWithin24h: number };
+}
+
 export interface Tenant { id: string; name: string }

@@ -1,5 +1,6 @@
 /** Small presentational pieces shared by the views. */
 import { h } from './dom.js';
+import { megawatts } from './format.js';
 
 /** A headline number; `key` names it for tests and styling (data-total). */
 export function stat(label: string, value: string, key: string): HTMLElement {
@@ -9,4 +10,17 @@ export function stat(label: string, value: string, key: string): HTMLElement {
 /** One label/value pair inside a `<dl class="facts">`; `key` names it (data-fact). */
 export function fact(label: string, value: string, key: string): HTMLElement {
   return h('div', { 'data-fact': key }, h('dt', {}, label), h('dd', {}, value));
+}
+
+/** A used-vs-cap power meter in MW; watts arrive as numbers. */
+export function powerMeter(label: string, usedW: number, capW: number): HTMLElement {
+  const share = capW > 0 ? Math.min(1, usedW / capW) : 0;
+  const fill = h('div', { class: 'meter-fill' });
+  fill.style.width = `${(share * 100).toFixed(1)}%`;
+  return h('div', { class: 'power' },
+    h('div', { class: 'power-label' }, h('span', {}, label), h('span', {}, `${megawatts(usedW)} / ${megawatts(capW)}`)),
+    h('div', {
+      class: 'meter', role: 'meter', 'aria-label': label.toLowerCase(),
+      'aria-valuemin': 0, 'aria-valuemax': capW, 'aria-valuenow': usedW,
+    }, fill));
 }

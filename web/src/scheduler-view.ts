@@ -1,0 +1,90 @@
+/**
+ * Scheduler (operator only): utilization and fragmentation of the live fleet, power per hall, the
+ * largest gang each placement level can still take per model, free GPUs per fabric domain, and
+ * the leases booked to start later.
+ */
+import { api } from './api.js';
+import { groupedBarChart } from './chart.js';
+import { h } from './dom.js';
+import { count, percent, utc } from './format.js';
+import type { LargestGang, SchedulerFabric, SchedulerHall, SchedulerSite, SchedulerStatus } from './types.js';
+import { powerMeter, stat } from './widgets.js';
+
+const GANG_LEVELS = [['nvlink', 'NVLink'], ['fabric', 'Fabric'], ['site', 'Site'], ['any', 'Any']] as const;
+
+function table(cls: string, columns: [string, string][], rows: HTMLTableRowElement[]): HTMLElement {
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: cls },
+      h('thead', {}, h('tr', {}, ...columns.map(([c, align]) => h('th', { scope: 'col', class: align || undefined }, c)))),
+      h('tbody', {}, ...rows)));
+}
+
+const num = (n: number, key?: string): HTMLTableCellElement => h('td', { class: 'num', 'data-col': key }, count(n));
+
+function siteRow(s: SchedulerSite): HTMLTableRowElement {
+  return h('tr', { 'data-site': s.siteId },
+    h('td', {}, s.siteId),
+    num(s.inServiceGpus, 'inServiceGpus'),
+    num(s.leasedGpus, 'leasedGpus'),
+    h('td', { class: 'num', 'data-col': 'utilization' }, percent(s.utilization)));
+}
+
+function hallItem(hl: SchedulerHall): HTMLElement {
+  return h('div', { class: 'hall', 'data-hall': hl.hallId },
+    h('div', { class: 'hall-head' },
+      h('strong', {}, hl.hallId),
+      h('span', { class: 'muted' }, `${hl.siteId} · ${count(hl.leasedGpus)} / ${count(hl.inServiceGpus)} GPUs leased`)),
+    powerMeter('Power used vs cap', hl.powerUsedW, hl.powerCapW));
+}
+
+function gangRow(g: LargestGang): HTMLTableRowElement {
+  return h('tr', { 'data-model': g.gpuModel },
+    h('td', {}, g.gpuModel),
+    num(g.freeGpus, 'freeGpus'),
+    ...GANG_LEVELS.map(([level]) => num(g[level], level)));
+}
+
+function fabricRow(f: SchedulerFabric): HTMLTableRowElement {
+  return h('tr', { 'data-fabric': f.fabricId },
+    h('td', { class: 'mono' }, f.fabricId),
+    h('td', {}, f.gpuModel),
+    num(f.freeGpus, 'freeGpus'),
+    num(f.wholeNodeGpus, 'wholeNodeGpus'),
+    num(f.installedGpus, 'installedGpus'));
+}
+
+export async function renderScheduler(el: HTMLElement): Promise<void> {
+  const st = await api<SchedulerStatus>('GET', '/v1/scheduler/status');
+  const q = st.queue;
+  el.replaceChildren(
+    h('div', { class: 'view-head' }, h('h1', {}, 'Scheduler'), h('span', { class: 'muted' }, `as of ${utc(st.asOf)}`)),
+    h('dl', { class: 'totals' },
+      stat('In-service GPUs', count(st.inServiceGpus), 'inServiceGpus'),
+      stat('Leased now', count(st.leasedGpus), 'leasedGpus'),
+      stat('Utilization', percent(st.utilization), 'utilization'),
+      stat('Fragmentation', percent(st.fragmentation), 'fragmentation'),
+      stat('Scheduled leases', `${count(q.scheduledLeases)} · ${count(q.scheduledGpus)} GPUs`, 'scheduled'),
+      stat('Starting within 24 h', count(q.startingWithin24h), 'startingWithin24h')),
+    h('p', { class: 'muted note' },
+      `Fragmentation is the share of free GPUs on partly used nodes. ${count(st.installedGpus)} GPUs installed.`),
+    h('section', { class: 'panel' },
+      h('h2', {}, 'Utilization per site'),
+      groupedBarChart({
+        label: 'GPUs per site: leased now vs in service',
+        series: [{ name: 'Leased now', cls: 's-leased' }, { name: 'In service', cls: 's-installed' }],
+        groups: st.sites.map((s) => ({ label: s.siteId, values: [s.leasedGpus, s.inServiceGpus], attrs: { 'data-site': s.siteId } })),
+      }),
+      table('sites', [['Site', ''], ['In service', 'num'], ['Leased now', 'num'], ['Utilization', 'num']], st.sites.map(siteRow))),
+    h('section', { class: 'panel' },
+      h('h2', {}, 'Power per hall'),
+      h('div', { class: 'halls' }, ...st.halls.map(hallItem))),
+    h('section', { class: 'panel' },
+      h('h2', {}, 'Largest gang it can still take'),
+      table('gangs', [['GPU model', ''], ['Free GPUs', 'num'], ...GANG_LEVELS.map(([, name]): [string, string] => [name, 'num'])],
+        st.largestGang.map(gangRow))),
+    h('section', { class: 'panel' },
+      h('h2', {}, 'Fabric domains'),
+      table('fabric-domains', [['Fabric', ''], ['Model', ''], ['Free GPUs', 'num'], ['On whole free nodes', 'num'], ['Installed', 'num']],
+        st.fabrics.map(fabricRow))),
+  );
+}
