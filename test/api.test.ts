@@ -337,3 +337,40 @@ describe('scheduler status', () => {
     for (const l of [a, b]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} });
   });
 });
+
+describe('node failures', () => {
+  it('moves leases off a node that goes down, and fails them when nothing else fits', async () => {
+    const a = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', region: 'us-east' });
+    const node = a.body.nodes[0] as string;
+    const down = smallFleet();
+    down.nodeStates = { [node]: 'down' };
+    const applied = await s.call('PUT', '/v1/fleet', { body: down });
+    expect(applied.status).toBe(200);
+    expect(applied.body.nodesDown).toEqual([node]);
+    const moved = await s.call('GET', `/v1/leases/${a.body.id}`, { key: acme.key });
+    expect(moved.body.state).toBe('active');
+    expect(moved.body.nodes).toHaveLength(1);
+    expect(moved.body.nodes[0]).not.toBe(node);
+    const ev = await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: acme.key });
+    expect(ev.body.events).toHaveLength(1);
+    expect(ev.body.events[0]).toMatchObject({ type: 'replaced', detail: { fromNodes: [node], toNodes: moved.body.nodes, downNodes: [node] } });
+    expect((await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: beta.key })).status).toBe(404);
+    expect(await s.cp.store.findOverlaps()).toEqual([]);
+
+    // Fill every other H100, then take the lease's new node down too: nothing fits any more.
+    const fill = await lease(beta.key, { gpuCount: 48 });
+    expect(fill.status).toBe(201);
+    s.clock.advanceMs(60_000);
+    down.nodeStates = { [node]: 'down', [moved.body.nodes[0]]: 'down' };
+    const second = await s.call('PUT', '/v1/fleet', { body: down });
+    expect(second.body).toMatchObject({ nodesDown: [moved.body.nodes[0]] });
+    const failed = await s.call('GET', `/v1/leases/${a.body.id}`, { key: acme.key });
+    expect(failed.body.state).toBe('failed');
+    expect(failed.body.stateReason).toMatch(/went down/);
+    const ev2 = await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: acme.key });
+    expect(ev2.body.events.map((e: { type: string }) => e.type)).toEqual(['replaced', 'failed']);
+    expect((await s.call('POST', `/v1/leases/${a.body.id}/release`, { key: acme.key, body: {} })).status).toBe(409);
+    await s.call('POST', `/v1/leases/${fill.body.id}/release`, { key: beta.key, body: {} });
+    await s.call('PUT', '/v1/fleet', { body: smallFleet() });
+  });
+});

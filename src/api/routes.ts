@@ -7,7 +7,7 @@ import { Type } from 'typebox';
 import type { ControlPlane } from '../app/control-plane.js';
 import { FleetSpecSchema, fleetCapacity, gpuModelSummary, type FleetSpec } from '../fleet/index.js';
 import {
-  CapacityQuery, LeaseCreateBody, LeaseListQuery, LeaseView, capacityReport, usageNow,
+  CapacityQuery, LeaseCreateBody, LeaseEventView, LeaseListQuery, LeaseView, capacityReport, usageNow,
 } from '../leasing/index.js';
 import { DomainError, invalid } from '../shared/errors.js';
 import { schedulerStatus } from '../scheduler/index.js';
@@ -37,7 +37,7 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
     schema: {
       tags: ['fleet'], summary: 'Apply a fleet spec (idempotent; YAML or JSON)', ...secured,
       body: FleetSpecSchema,
-      response: { 200: Type.Object({ changed: Type.Boolean(), summary: Type.Record(Type.String(), Type.Any()) }), ...errors(400, 401, 403, 409) },
+      response: { 200: Type.Object({ changed: Type.Boolean(), summary: Type.Record(Type.String(), Type.Any()), nodesDown: Type.Optional(Type.Array(Type.String())) }), ...errors(400, 401, 403, 409) },
     },
   }, async (req) => {
     requireAdmin(principalOf(req));
@@ -116,6 +116,13 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
   r.get('/v1/leases/:id', {
     schema: { tags: ['leases'], summary: 'One lease with its GPUs and nodes', ...secured, params: IdParam, response: { 200: LeaseView, ...errors(401, 404) } },
   }, async (req) => cp.leases.get(principalOf(req), req.params.id));
+
+  r.get('/v1/leases/:id/events', {
+    schema: {
+      tags: ['leases'], summary: 'What happened to a lease: re-placed after a node failure, failed', ...secured, params: IdParam,
+      response: { 200: Type.Object({ events: Type.Array(LeaseEventView) }), ...errors(401, 404) },
+    },
+  }, async (req) => ({ events: await cp.leases.listEvents(principalOf(req), req.params.id) }));
 
   r.post('/v1/leases/:id/release', {
     schema: {

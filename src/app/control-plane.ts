@@ -55,7 +55,10 @@ export class ControlPlane {
     const fleet = new FleetService(store, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),
-      onApplied: (f) => leases.setFleet(f),
+      onApplied: async (f, nodesDown) => {
+        await leases.setFleet(f);
+        await leases.handleNodesDown(nodesDown);
+      },
     });
     await fleet.load();
     await leases.reload();

@@ -16,13 +16,15 @@ export interface FleetPorts {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Leases holding any of these GPUs at some instant from now on, read through `store`. */
   leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]>;
-  /** Called (still exclusive) after a change commits. */
-  onApplied(fleet: Fleet): Promise<void>;
+  /** Called (still exclusive) after a change commits, with the nodes that went down in it. */
+  onApplied(fleet: Fleet, nodesDown: string[]): Promise<void>;
 }
 
 export interface ApplyResult {
   changed: boolean;
   summary: ReturnType<typeof planSummary>;
+  /** Nodes this apply took down (their leases were re-placed or failed). */
+  nodesDown?: string[];
 }
 
 const WIRING: (keyof FleetNode)[] = ['siteId', 'hallId', 'fabricId', 'nvlinkId', 'gpuModel'];
@@ -45,19 +47,22 @@ export class FleetService {
   async apply(spec: FleetSpec): Promise<ApplyResult> {
     const desired = expandFleetSpec(spec);
     return this.ports.exclusive(async () => {
+      let nodesDown: string[] = [];
       const result = await this.store.tx(async (s) => {
         const current = await s.loadFleet();
         const plan = diffFleet(current, desired);
         if (planIsEmpty(plan)) return { changed: false, summary: planSummary(plan) };
         await this.refuseIfHeld(s, current, plan);
         await s.applyFleetPlan(plan);
+        const before = new Map(current.nodes.map((n) => [n.id, n.state]));
+        nodesDown = plan.nodes.update.filter((n) => n.state === 'down' && before.get(n.id) !== 'down').map((n) => n.id).sort();
         return { changed: true, summary: planSummary(plan) };
       });
       if (result.changed) {
         this.fleet = desired;
-        await this.ports.onApplied(desired);
+        await this.ports.onApplied(desired, nodesDown);
       }
-      return result;
+      return nodesDown.length ? { ...result, nodesDown } : result;
     });
   }
 

@@ -28,7 +28,7 @@ export const LeaseGpuView = Type.Object({ uuid: Type.String(), nodeId: Type.Stri
 export const LeaseView = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
-  state: oneOf(['scheduled', 'active', 'released', 'expired'] as const),
+  state: oneOf(['scheduled', 'active', 'released', 'expired', 'failed'] as const),
   gpuModel: Type.String(),
   gpuCount: Type.Integer(),
   class: Type.String(),
@@ -37,6 +37,8 @@ export const LeaseView = Type.Object({
   start: Type.String({ format: 'date-time' }),
   end: Type.String({ format: 'date-time' }),
   releasedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  failedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  stateReason: Type.Union([Type.String(), Type.Null()]),
   priceMicrosPerGpuHour: Type.Integer(),
   totalMicros: Type.Integer({ description: 'price × GPUs × booked hours, integer micro-dollars' }),
   createdAt: Type.String({ format: 'date-time' }),
@@ -57,3 +59,12 @@ export const CapacityQuery = Type.Object({
   end: Type.Optional(Type.String({ format: 'date-time' })),
 }, { additionalProperties: false });
 export type CapacityQuery = Static<typeof CapacityQuery>;
+
+export const LeaseEventView = Type.Object({
+  id: Type.String(),
+  leaseId: Type.String(),
+  type: oneOf(['replaced', 'failed'] as const),
+  at: Type.String({ format: 'date-time' }),
+  detail: Type.Record(Type.String(), Type.Any()),
+});
+export type LeaseEventView = Static<typeof LeaseEventView>;

@@ -156,6 +156,8 @@ export class LeaseService {
       startMs: req.startMs,
       endMs: req.endMs,
       releasedAtMs: null,
+      failedAtMs: null,
+      stateReason: null,
       priceMicrosPerGpuHour: price,
       totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs),
       createdAtMs: now,
@@ -192,7 +194,7 @@ export class LeaseService {
       const now = this.clock.nowMs();
       const lease = await this.visible(principal, id);
       const state = leaseState(lease, now);
-      if (state === 'released' || state === 'expired') {
+      if (state === 'released' || state === 'expired' || state === 'failed') {
         throw new DomainError('conflict', `lease ${id} is already ${state}`, { state });
       }
       const released: Lease = { ...lease, releasedAtMs: now };
@@ -205,6 +207,60 @@ export class LeaseService {
       this.events.onLeaseReleased?.(released);
       return view;
     });
+  }
+
+  /**
+   * Nodes went down: every lease holding their GPUs now or later moves to other GPUs with the
+   * same model, region, placement and window (from now on), or fails when nothing fits. Each
+   * outcome is an event (`replaced`, `failed`) that billing will turn into a credit. Draining
+   * nodes keep their leases (they only take no new ones). Call from inside exclusive(), after
+   * setFleet() with the fleet that has the nodes down.
+   */
+  async handleNodesDown(nodeIds: string[]): Promise<{ replaced: string[]; failed: string[] }> {
+    const out = { replaced: [] as string[], failed: [] as string[] };
+    if (nodeIds.length === 0) return out;
+    const now = this.clock.nowMs();
+    const down = new Set(nodeIds);
+    const uuids = this.topo.fleet.gpus.filter((g) => down.has(g.nodeId)).map((g) => g.uuid);
+    const held = await this.store.leasesHoldingGpusAfter(uuids, now);
+    for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
+      const lease = await this.store.getLease(leaseId);
+      if (!lease || leaseState(lease, now) === 'released' || leaseState(lease, now) === 'failed') continue;
+      const startMs = Math.max(now, lease.startMs);
+      this.bookings.remove(lease.id);
+      const result = place(this.topo, this.bookings, {
+        gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: lease.endMs, placement: lease.placement,
+      });
+      const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
+      if (result.ok) {
+        const next = new Set(result.gpus.map((g) => g.uuid));
+        const prev = new Set(lease.gpus.map((g) => g.uuid));
+        const drop = lease.gpus.filter((g) => !next.has(g.uuid)).map((g) => g.uuid);
+        const add = result.gpus.filter((g) => !prev.has(g.uuid));
+        const toNodes = [...new Set(result.gpus.map((g) => g.nodeId))].sort();
+        await this.store.tx(async (s) => {
+          await s.moveLeaseGpus(lease, drop, add, now);
+          await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'replaced', atMs: now, detail: { fromNodes, toNodes, downNodes: fromNodes.filter((n) => down.has(n)) } });
+        });
+        this.bookings.add({ leaseId: lease.id, startMs, endMs: lease.endMs, gpuUuids: result.gpus.map((g) => g.uuid) });
+        out.replaced.push(lease.id);
+      } else {
+        const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
+        await this.store.tx(async (s) => {
+          await s.failLease(lease.id, now, reason);
+          await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'failed', atMs: now, detail: { reason, nodes: fromNodes } });
+        });
+        out.failed.push(lease.id);
+      }
+    }
+    return out;
+  }
+
+  async listEvents(principal: Principal, id: string): Promise<{ id: string; leaseId: string; type: 'replaced' | 'failed'; at: string; detail: Record<string, unknown> }[]> {
+    await this.visible(principal, id);
+    return (await this.store.listLeaseEvents(id)).map((e) => ({
+      id: e.id, leaseId: e.leaseId, type: e.type as 'replaced' | 'failed', at: new Date(e.atMs).toISOString(), detail: e.detail,
+    }));
   }
 
   /** Drops expired holds from memory (they cannot affect any window from now on). */

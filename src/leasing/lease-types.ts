@@ -11,7 +11,7 @@ export const PLACEMENTS = ['same-nvlink', 'same-fabric', 'same-site', 'any'] as 
 export type Placement = (typeof PLACEMENTS)[number];
 
 /** Derived from the clock: never stored, so it cannot go stale. */
-export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired';
+export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired' | 'failed';
 
 export interface LeaseGpu {
   uuid: string;
@@ -30,6 +30,9 @@ export interface Lease {
   startMs: number;
   endMs: number;
   releasedAtMs: number | null;
+  /** Set when the lease could not be kept: its node went down and nothing else fitted. */
+  failedAtMs: number | null;
+  stateReason: string | null;
   priceMicrosPerGpuHour: number;
   /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
   totalMicros: number;
@@ -49,15 +52,17 @@ export interface LeaseRequest {
   endMs: number;
 }
 
-export function leaseState(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'>, nowMs: number): LeaseState {
+export function leaseState(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null }, nowMs: number): LeaseState {
   if (lease.releasedAtMs !== null) return 'released';
+  if (lease.failedAtMs !== undefined && lease.failedAtMs !== null) return 'failed';
   if (nowMs >= lease.endMs) return 'expired';
   if (nowMs < lease.startMs) return 'scheduled';
   return 'active';
 }
 
 /** The end of the GPUs' hold: a release before the end frees them from that moment. */
-export function heldUntilMs(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'>): number {
-  if (lease.releasedAtMs === null) return lease.endMs;
-  return Math.max(lease.startMs, Math.min(lease.endMs, lease.releasedAtMs));
+export function heldUntilMs(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null }): number {
+  const stop = lease.releasedAtMs ?? lease.failedAtMs ?? null;
+  if (stop === null) return lease.endMs;
+  return Math.max(lease.startMs, Math.min(lease.endMs, stop));
 }

@@ -17,6 +17,8 @@ export function leaseView(l: Lease, nowMs: number): LeaseView {
     start: iso(l.startMs),
     end: iso(l.endMs),
     releasedAt: l.releasedAtMs === null ? null : iso(l.releasedAtMs),
+    failedAt: l.failedAtMs === null ? null : iso(l.failedAtMs),
+    stateReason: l.stateReason,
     priceMicrosPerGpuHour: l.priceMicrosPerGpuHour,
     totalMicros: l.totalMicros,
     createdAt: iso(l.createdAtMs),

@@ -180,6 +180,8 @@ export class Scheduler {
   /** Per job: generation, so stale timed events (after a preemption or re-place) are ignored. */
   private readonly generation: number[] = [];
   private queue: number[] = [];
+  /** Reservations within their notice period still waiting for GPUs that non-preemptible work frees. */
+  private pendingReservations: number[] = [];
   private nowS = 0;
   private readonly commitments: CommitmentCalendar[];
   private readonly running = new Set<number>();
@@ -563,7 +565,8 @@ export class Scheduler {
     if (this.policy.preemption && this.preemptFor(job, m, startAt)) return;
     if (this.nowS < startAt) {
       // Early (one notice period ahead) and non-preemptible work still ends before the start:
-      // try again at the start itself.
+      // claim GPUs as soon as they free up (ahead of the queue), and try again at the start.
+      this.pendingReservations.push(job.idx);
       this.heap.push(startAt, 1, job.idx, this.generation[job.idx]!);
       return;
     }
@@ -763,6 +766,18 @@ export class Scheduler {
    * start reserves a shadow time; later jobs start only if they end by then or fit in the spare.
    */
   private schedulePass(): void {
+    if (this.pendingReservations.length) {
+      // Reservations about to start come before anything queued.
+      this.pendingReservations = this.pendingReservations.filter((idx) => {
+        const job = this.jobs[idx]!;
+        if (job.state !== 'reserved') return false;
+        const p = this.findFor(job, job.model);
+        if (!p) return true;
+        this.index.take(p);
+        this.holdUntil(job, job.model, p, job.spec.startS ?? this.nowS);
+        return false;
+      });
+    }
     if (this.queue.length === 0) return;
     const started: number[] = [];
     const shadow = new Map<number, { timeS: number; spare: number } | null>(); // per model; null = blocked, shadow not computed yet

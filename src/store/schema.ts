@@ -102,6 +102,9 @@ export const leases = pgTable('leases', {
   startAt: ts('start_at').notNull(),
   endAt: ts('end_at').notNull(),
   releasedAt: ts('released_at'),
+  /** Set when the lease could not be kept (its node failed and nothing else fitted). */
+  failedAt: ts('failed_at'),
+  stateReason: text('state_reason'),
   priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
   totalMicros: bigint('total_micros', { mode: 'number' }).notNull(),
   createdAt: ts('created_at').notNull(),
@@ -116,7 +119,18 @@ export const leaseGpus = pgTable('lease_gpus', {
   gpuUuid: text('gpu_uuid').notNull(),
   nodeId: text('node_id').notNull(),
   during: tstzrange('during').notNull(),
+  /** Set when the lease moved off this GPU (its node failed): the row stays as history. */
+  movedAt: ts('moved_at'),
 }, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
+
+/** What happened to a lease after it was created (re-placed, failed, …), for tenants and billing. */
+export const leaseEvents = pgTable('lease_events', {
+  id: text('id').primaryKey(),
+  leaseId: text('lease_id').notNull().references(() => leases.id),
+  type: text('type').notNull(),
+  at: ts('at').notNull(),
+  detail: jsonb('detail').notNull(),
+}, (t) => [index('lease_events_lease_idx').on(t.leaseId, t.at)]);
 
 /** Stored responses of mutating POSTs, per principal and Idempotency-Key. */
 export const idempotencyKeys = pgTable('idempotency_keys', {

@@ -2,7 +2,7 @@
  * Repository over the Drizzle schema: translates rows to domain values (epoch ms, integers) and
  * back. The same code runs on PGlite and PostgreSQL. `tx()` gives a Store bound to a transaction.
  */
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
 import type { Lease, LeaseClass, LeaseGpu, Placement } from '../leasing/lease-types.js';
 import type { Db } from './db.js';
@@ -52,6 +52,12 @@ export interface LeaseListFilter {
 const iso = (ms: number): string => new Date(ms).toISOString();
 export const rangeLiteral = (startMs: number, endMs: number): string => `[${iso(startMs)},${iso(endMs)})`;
 
+/**
+ * Rows a truncation may touch: not empty (lower() of an empty range is NULL, which would make an
+ * unbounded range) and not already moved away.
+ */
+const live = sql`NOT isempty(${t.leaseGpus.during}) AND ${t.leaseGpus.movedAt} IS NULL`;
+
 /** SQLSTATE codes the services react to. */
 export const PG_EXCLUSION_VIOLATION = '23P01';
 export const PG_UNIQUE_VIOLATION = '23505';
@@ -80,6 +86,8 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
     startMs: r.startAt.getTime(),
     endMs: r.endAt.getTime(),
     releasedAtMs: r.releasedAt ? r.releasedAt.getTime() : null,
+    failedAtMs: r.failedAt ? r.failedAt.getTime() : null,
+    stateReason: r.stateReason,
     priceMicrosPerGpuHour: r.priceMicrosPerGpuHour,
     totalMicros: r.totalMicros,
     createdAtMs: r.createdAt.getTime(),
@@ -242,7 +250,47 @@ export class Store {
     await this.db
       .update(t.leaseGpus)
       .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
-      .where(eq(t.leaseGpus.leaseId, id));
+      .where(and(eq(t.leaseGpus.leaseId, id), live));
+  }
+
+  /**
+   * Moves a lease to other GPUs from `nowMs` on (its node failed): dropped GPUs' holds end now,
+   * added GPUs are held from max(now, start) to the end; GPUs kept stay as they are.
+   */
+  async moveLeaseGpus(lease: Lease, drop: string[], add: LeaseGpu[], nowMs: number): Promise<void> {
+    const at = iso(nowMs);
+    if (drop.length) {
+      await this.db
+        .update(t.leaseGpus)
+        .set({
+          during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')`,
+          movedAt: new Date(nowMs),
+        })
+        .where(and(eq(t.leaseGpus.leaseId, lease.id), inArray(t.leaseGpus.gpuUuid, drop), live));
+    }
+    if (add.length) {
+      const during = rangeLiteral(Math.max(nowMs, lease.startMs), lease.endMs);
+      await this.db.insert(t.leaseGpus).values(add.map((g) => ({ leaseId: lease.id, gpuUuid: g.uuid, nodeId: g.nodeId, during })));
+    }
+  }
+
+  /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
+  async failLease(id: string, nowMs: number, reason: string): Promise<void> {
+    const at = iso(nowMs);
+    await this.db.update(t.leases).set({ failedAt: new Date(nowMs), stateReason: reason }).where(eq(t.leases.id, id));
+    await this.db
+      .update(t.leaseGpus)
+      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .where(and(eq(t.leaseGpus.leaseId, id), live));
+  }
+
+  async insertLeaseEvent(e: { id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }): Promise<void> {
+    await this.db.insert(t.leaseEvents).values({ id: e.id, leaseId: e.leaseId, type: e.type, at: new Date(e.atMs), detail: e.detail });
+  }
+
+  async listLeaseEvents(leaseId: string): Promise<{ id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }[]> {
+    const rows = await this.db.select().from(t.leaseEvents).where(eq(t.leaseEvents.leaseId, leaseId)).orderBy(t.leaseEvents.at, t.leaseEvents.id);
+    return rows.map((r) => ({ id: r.id, leaseId: r.leaseId, type: r.type, atMs: r.at.getTime(), detail: r.detail as Record<string, unknown> }));
   }
 
   async getLease(id: string): Promise<Lease | undefined> {
@@ -251,7 +299,7 @@ export class Store {
     const gpus = await this.db
       .select({ uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
       .from(t.leaseGpus)
-      .where(eq(t.leaseGpus.leaseId, id))
+      .where(and(eq(t.leaseGpus.leaseId, id), isNull(t.leaseGpus.movedAt)))
       .orderBy(t.leaseGpus.nodeId, t.leaseGpus.gpuUuid);
     return leaseFromRow(r, gpus);
   }
