@@ -13,7 +13,7 @@
  *    no departures) against a best-fit baseline written here — allocation rate — and the timed
  *    replay end to end (target ≤1 s).
  *
- *   npm run bench -- scheduler [--requests N] [--gpus G] [--baseline-requests N]
+ *   npm run bench -- scheduler [--requests N] [--gpus G] [--baseline-requests N] [--no-scale]
  */
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -105,15 +105,26 @@ class Ends {
 }
 
 /**
- * The naive first-fit baseline: scan nodes in fleet order, take the first that fit. Gang levels
- * are honoured by scanning domains (NVLink domain, fabric, site) in order and taking the first
- * with enough free GPUs. No power caps, no whole-node rule, no aggregates: O(nodes) per decision.
+ * The naive first-fit baseline: scan nodes in fleet order, take the first GPUs that fit. Gang
+ * levels are honoured by scanning domains (NVLink domain, fabric, site) in order and taking the
+ * first that can hold the gang; power caps are honoured too (per hall and site, like ours). No
+ * whole-node rule, no aggregates: O(nodes) per decision.
  */
 class FirstFit {
   readonly free: Uint8Array;
+  private readonly hallIdx: Int32Array;
+  private readonly siteIdx: Int32Array;
+  private readonly hallUsed: Float64Array;
+  private readonly siteUsed: Float64Array;
   private readonly groups: Record<'nvlink' | 'fabric' | 'site', { model: string; nodes: number[] }[]>;
   constructor(private readonly L: FleetLayout) {
     this.free = Uint8Array.from(L.nodes.map((n) => n.gpus));
+    const hi = new Map(L.halls.map((h, i) => [h.id, i]));
+    const si = new Map(L.sites.map((x, i) => [x.id, i]));
+    this.hallIdx = Int32Array.from(L.nodes.map((n) => hi.get(n.hallId)!));
+    this.siteIdx = Int32Array.from(L.nodes.map((n) => si.get(n.siteId)!));
+    this.hallUsed = new Float64Array(L.halls.length);
+    this.siteUsed = new Float64Array(L.sites.length);
     const group = (key: (n: FleetLayout['nodes'][number]) => string) => {
       const map = new Map<string, { model: string; nodes: number[] }>();
       L.nodes.forEach((n, i) => {
@@ -126,42 +137,47 @@ class FirstFit {
     };
     this.groups = { nvlink: group((n) => n.nvlinkId), fabric: group((n) => n.fabricId), site: group((n) => n.siteId) };
   }
-  place(j: JobSpec): [number, number][] | null {
-    const ok = (i: number) => j.gpuModels.length === 0 || j.gpuModels.includes(this.L.nodes[i]!.model);
-    const takeFrom = (nodes: number[]): [number, number][] | null => {
-      let sum = 0;
-      for (const i of nodes) if (ok(i)) sum += this.free[i]!;
-      if (sum < j.gpus) return null;
-      const out: [number, number][] = [];
-      let left = j.gpus;
-      for (const i of nodes) {
-        if (left === 0) break;
-        if (!ok(i) || this.free[i] === 0) continue;
-        const t = Math.min(left, this.free[i]!);
-        out.push([i, t]);
-        left -= t;
+  /** Takes GPUs first-fit from `nodes` within power headroom, or takes nothing. */
+  private takeFrom(j: JobSpec, nodes: Iterable<number>): [number, number][] | null {
+    const out: [number, number][] = [];
+    let left = j.gpus;
+    for (const i of nodes) {
+      if (left === 0) break;
+      const n = this.L.nodes[i]!;
+      if (this.free[i] === 0 || (j.gpuModels.length && !j.gpuModels.includes(n.model))) continue;
+      let t = Math.min(left, this.free[i]!);
+      if (n.wattsPerGpu > 0) {
+        const head = Math.min(this.L.halls[this.hallIdx[i]!]!.powerCapW - this.hallUsed[this.hallIdx[i]!]!, this.L.sites[this.siteIdx[i]!]!.powerCapW - this.siteUsed[this.siteIdx[i]!]!);
+        t = Math.min(t, Math.floor(head / n.wattsPerGpu));
       }
-      return out;
-    };
-    if (j.placement === 'any') {
-      const all: number[] = [];
-      for (let i = 0; i < this.free.length; i++) all.push(i);
-      const got = takeFrom(all);
-      if (got) for (const [i, t] of got) this.free[i]! -= t;
-      return got;
+      if (t <= 0) continue;
+      out.push([i, t]);
+      this.apply(i, t);
+      left -= t;
     }
+    if (left > 0) {
+      for (const [i, t] of out) this.apply(i, -t);
+      return null;
+    }
+    return out;
+  }
+  private apply(i: number, t: number): void {
+    this.free[i]! -= t;
+    const w = this.L.nodes[i]!.wattsPerGpu * t;
+    this.hallUsed[this.hallIdx[i]!]! += w;
+    this.siteUsed[this.siteIdx[i]!]! += w;
+  }
+  place(j: JobSpec): [number, number][] | null {
+    if (j.placement === 'any') return this.takeFrom(j, this.L.nodes.keys());
     for (const g of this.groups[j.placement]) {
       if (j.gpuModels.length && !j.gpuModels.includes(g.model)) continue;
-      const got = takeFrom(g.nodes);
-      if (got) {
-        for (const [i, t] of got) this.free[i]! -= t;
-        return got;
-      }
+      const got = this.takeFrom(j, g.nodes);
+      if (got) return got;
     }
     return null;
   }
   give(p: [number, number][]): void {
-    for (const [i, t] of p) this.free[i]! += t;
+    for (const [i, t] of p) this.apply(i, -t);
   }
   fragmentation(): number {
     let free = 0;
@@ -346,6 +362,7 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write(`  inflation replay, allocation rate when demand = fleet: neocloud ${pct(o.fillOurs)} vs best fit ${pct(o.fillBestFit)} (${o.fillMs.toFixed(0)} ms)\n`);
   process.stdout.write(`  timed replay end to end: ${o.replayMs.toFixed(0)} ms (target ≤1,000 ms), ${o.replayStarted} tasks started\n`);
 
+  if (args.includes('--no-scale')) return;
   process.stdout.write(`\n1. full scheduler, ${requests.toLocaleString('en-US')} requests on one core...\n`);
   const sc = scale(layout, jobs);
   process.stdout.write(`  ${sc['perS']!.toFixed(0)} decisions/s (target ≥20,000; kube-scheduler ≥270 pods/s at 5,000 nodes, YuniKorn 833/s)\n`);
