@@ -374,3 +374,45 @@ describe('node failures', () => {
     await s.call('PUT', '/v1/fleet', { body: smallFleet() });
   });
 });
+
+describe('spot preemption', () => {
+  it('preempts the cheapest spot lease in the gang’s domain with notice; the new lease starts when it ends', async () => {
+    const spot: { body: { id: string; nodes: string[] } }[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await lease(beta.key, { gpuCount: 8, placement: 'same-nvlink', class: 'spot', durationHours: 10 });
+      expect(r.status).toBe(201);
+      spot.push(r);
+    }
+    // Spot never preempts spot.
+    expect((await lease(acme.key, { gpuCount: 8, class: 'spot' })).status).toBe(409);
+    const now = s.clock.nowMs();
+    const od = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', durationHours: 2 });
+    expect(od.status).toBe(201);
+    expect(od.body).toMatchObject({ state: 'scheduled', start: iso(now + 300_000), end: iso(now + 300_000 + 2 * H) });
+    const victims = [];
+    for (const v of spot) {
+      const g = await s.call('GET', `/v1/leases/${v.body.id}`, { key: beta.key });
+      if (g.body.preemptedBy) victims.push(g.body);
+    }
+    expect(victims).toHaveLength(1);
+    expect(victims[0]).toMatchObject({ state: 'preempting', preemptedBy: od.body.id, preemptedAt: iso(now + 300_000) });
+    expect(victims[0].nodes).toEqual(od.body.nodes);
+    const ev = await s.call('GET', `/v1/leases/${victims[0].id}/events`, { key: beta.key });
+    expect(ev.body.events[0]).toMatchObject({ type: 'preempting', detail: { by: od.body.id, deadline: iso(now + 300_000) } });
+
+    // A 16-GPU same-fabric gang takes two spot leases of one fabric.
+    const res = await lease(acme.key, { gpuCount: 16, placement: 'same-fabric', class: 'reserved', durationHours: 1 });
+    expect(res.status).toBe(201);
+    const fabrics = new Set(res.body.nodes.map((n: string) => n.replace(/-n\d+$/, '')));
+    expect(fabrics.size).toBe(1);
+
+    s.clock.advanceMs(300_000);
+    expect((await s.call('GET', `/v1/leases/${victims[0].id}`, { key: beta.key })).body.state).toBe('preempted');
+    expect((await s.call('GET', `/v1/leases/${od.body.id}`, { key: acme.key })).body.state).toBe('active');
+    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    // The view survives a restart of the in-memory index.
+    await s.cp.leases.reload();
+    expect((await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', class: 'spot' })).status).toBe(409);
+    for (const l of [...spot, od, res]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: l === od || l === res ? acme.key : beta.key, body: {} });
+  });
+});

@@ -40,7 +40,7 @@ export function storeContract(kind: StoreKind): void {
 
     const mkLease = (id: string, tenantId: string, startMs: number, endMs: number, gpuIdx: number[], createdAtMs = T0): Lease => ({
       id, tenantId, gpuModel: 'H100-SXM', gpuCount: gpuIdx.length, leaseClass: 'on-demand', placement: 'any', region: null,
-      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs,
+      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs,
       gpus: gpuIdx.map((i) => ({ uuid: gpu(i).uuid, nodeId: gpu(i).nodeId })),
     });
 

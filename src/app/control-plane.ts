@@ -25,6 +25,8 @@ export interface ControlPlaneOptions {
   /** Load a fleet spec on first start (default: the demo fleet). `false` starts empty. */
   initialFleet?: FleetSpec | false;
   events?: LeaseEvents;
+  /** Notice a preempted spot lease gets, seconds (default 300; 0 allowed). */
+  preemptionNoticeS?: number | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -52,6 +54,7 @@ export class ControlPlane {
     const store = new Store(handle.db);
     const storedFleet = await store.loadFleet();
     const leases = new LeaseService(store, clock, storedFleet, opts.events);
+    if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
     const fleet = new FleetService(store, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),

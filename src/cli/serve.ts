@@ -7,7 +7,11 @@ const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
 
 export async function serve(o: { port: number; host: string; dataDir: string }): Promise<void> {
   const databaseUrl = process.env['DATABASE_URL'] || undefined;
-  const cp = await ControlPlane.open({ databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: process.env['NEOCLOUD_ADMIN_KEY'] || undefined });
+  const notice = process.env['NEOCLOUD_PREEMPTION_NOTICE_S'];
+  const cp = await ControlPlane.open({
+    databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: process.env['NEOCLOUD_ADMIN_KEY'] || undefined,
+    preemptionNoticeS: notice ? Number(notice) : undefined,
+  });
   const app = await buildServer(cp, {
     logger: { level: process.env['LOG_LEVEL'] ?? 'info', redact: ['req.headers.authorization'] },
   });

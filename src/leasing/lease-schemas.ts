@@ -28,7 +28,7 @@ export const LeaseGpuView = Type.Object({ uuid: Type.String(), nodeId: Type.Stri
 export const LeaseView = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
-  state: oneOf(['scheduled', 'active', 'released', 'expired', 'failed'] as const),
+  state: oneOf(['scheduled', 'active', 'released', 'expired', 'failed', 'preempting', 'preempted'] as const),
   gpuModel: Type.String(),
   gpuCount: Type.Integer(),
   class: Type.String(),
@@ -39,6 +39,8 @@ export const LeaseView = Type.Object({
   releasedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   failedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   stateReason: Type.Union([Type.String(), Type.Null()]),
+  preemptedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  preemptedBy: Type.Union([Type.String(), Type.Null()]),
   priceMicrosPerGpuHour: Type.Integer(),
   totalMicros: Type.Integer({ description: 'price × GPUs × booked hours, integer micro-dollars' }),
   createdAt: Type.String({ format: 'date-time' }),
@@ -63,7 +65,7 @@ export type CapacityQuery = Static<typeof CapacityQuery>;
 export const LeaseEventView = Type.Object({
   id: Type.String(),
   leaseId: Type.String(),
-  type: oneOf(['replaced', 'failed'] as const),
+  type: oneOf(['replaced', 'failed', 'preempting'] as const),
   at: Type.String({ format: 'date-time' }),
   detail: Type.Record(Type.String(), Type.Any()),
 });

@@ -16,10 +16,18 @@ import { PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.
 import { place } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
+import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
 import { leaseView } from './lease-view.js';
 import { PriceBook, leaseTotalMicros } from './pricing.js';
+
+interface Decision {
+  lease: Lease;
+  /** Spot leases whose holds were cut at `deadlineMs` to make room (original holds). */
+  victims: Hold[];
+  deadlineMs: number;
+}
 
 /** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
 const MAX_STALE_RETRIES = 16;
@@ -36,6 +44,10 @@ export class LeaseService {
   private prices: PriceBook;
   private regions: Set<string>;
   private readonly mutex = new Mutex();
+  /** Live spot leases (preemption candidates) by id. */
+  private readonly spot = new Map<string, { priceMicrosPerGpuHour: number; gpuCount: number }>();
+  /** Preemption notice for spot leases, milliseconds (default 5 minutes; 0 allowed). */
+  noticeMs = 300_000;
   /** Holds decided but not yet committed, by lease id. */
   private readonly pending = new Map<string, Hold>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -65,6 +77,12 @@ export class LeaseService {
     for (const h of await this.store.loadLiveHolds(this.clock.nowMs())) bookings.add(h);
     for (const h of this.pending.values()) bookings.add(h);
     this.bookings = bookings;
+    await this.reloadSpot();
+  }
+
+  private async reloadSpot(): Promise<void> {
+    this.spot.clear();
+    for (const l of await this.store.liveSpotLeases(this.clock.nowMs())) this.spot.set(l.id, { priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount });
   }
 
   /**
@@ -103,15 +121,27 @@ export class LeaseService {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
     for (let attempt = 0; ; attempt++) {
-      const lease = await this.mutex.run(async () => this.decide(req, now));
+      const { lease, victims, deadlineMs } = await this.mutex.run(async () => this.decide(req, now));
       const view = leaseView(lease, now);
-      const write = this.store.insertLease(lease, idem && { ...idem, statusCode: 201, body: view, nowMs: now });
+      const record = idem && { ...idem, statusCode: 201, body: view, nowMs: now };
+      const write = victims.length === 0
+        ? this.store.insertLease(lease, record)
+        : this.store.tx(async (s) => {
+          for (const v of victims) {
+            await s.preemptLease(v.leaseId, deadlineMs, lease.id);
+            await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: now, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
+          }
+          await s.insertLease(lease, record);
+        });
       this.inFlight.add(write);
       try {
         await write;
       } catch (err) {
         this.pending.delete(lease.id);
         this.bookings.remove(lease.id);
+        this.spot.delete(lease.id);
+        for (const v of victims) this.bookings.add(v); // the preemption did not happen
+        await this.mutex.run(() => this.reloadSpot());
         if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION) {
           if (attempt >= MAX_STALE_RETRIES) {
             throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
@@ -131,9 +161,26 @@ export class LeaseService {
     }
   }
 
-  /** Places the request on the in-memory view and holds the GPUs there; call under the mutex. */
-  private decide(req: LeaseRequest, now: number): Lease {
-    const result = place(this.topo, this.bookings, req);
+  /**
+   * Places the request on the in-memory view and holds the GPUs there; call under the mutex.
+   * When nothing fits and the request is reserved or on-demand, spot leases are preempted: the
+   * cheapest set (lost $/h, then fewest leases) inside one domain of the gang's level (NVLink
+   * domain, fabric, or site for same-site/any). They keep their GPUs for the notice period; the
+   * new lease starts when it ends and keeps its requested length.
+   */
+  private decide(req: LeaseRequest, now: number): Decision {
+    let result = place(this.topo, this.bookings, req);
+    let startMs = req.startMs;
+    let endMs = req.endMs;
+    let victims: Hold[] = [];
+    let deadlineMs = now;
+    if (!result.ok && req.leaseClass !== 'spot') {
+      const pre = this.preemptFor(req, now);
+      if (pre) {
+        result = { ok: true, gpus: pre.gpus };
+        ({ startMs, endMs, victims, deadlineMs } = pre);
+      }
+    }
     if (!result.ok) {
       this.events.onCapacityRejected?.(req);
       throw new DomainError(
@@ -153,20 +200,66 @@ export class LeaseService {
       leaseClass: req.leaseClass,
       placement: req.placement,
       region: req.region,
-      startMs: req.startMs,
-      endMs: req.endMs,
+      startMs,
+      endMs,
       releasedAtMs: null,
       failedAtMs: null,
       stateReason: null,
+      preemptedAtMs: null,
+      preemptedBy: null,
       priceMicrosPerGpuHour: price,
-      totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs),
+      totalMicros: leaseTotalMicros(price, req.gpuCount, endMs - startMs),
       createdAtMs: now,
       gpus: result.gpus,
     };
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
-    return lease;
+    if (req.leaseClass === 'spot') this.spot.set(lease.id, { priceMicrosPerGpuHour: price, gpuCount: req.gpuCount });
+    for (const v of victims) {
+      this.bookings.truncate(v.leaseId, deadlineMs);
+      this.spot.delete(v.leaseId);
+    }
+    return { lease, victims, deadlineMs };
+  }
+
+  /** The cheapest spot victims in one domain that make room; the index is left unchanged. */
+  private preemptFor(req: LeaseRequest, now: number): { gpus: LeaseGpu[]; startMs: number; endMs: number; victims: Hold[]; deadlineMs: number } | null {
+    const deadlineMs = now + this.noticeMs;
+    const startMs = Math.max(req.startMs, deadlineMs);
+    const endMs = startMs + (req.endMs - req.startMs);
+    const groups = new Map<string, { hold: Hold; price: number; gpus: number }[]>();
+    for (const h of this.bookings.allHolds()) {
+      const meta = this.spot.get(h.leaseId);
+      if (!meta || h.endMs <= startMs || h.startMs >= endMs || h.gpuUuids.length === 0) continue;
+      const node = this.topo.nodes.get(this.topo.gpuToNode.get(h.gpuUuids[0]!) ?? '');
+      if (!node || node.node.gpuModel !== req.gpuModel || (req.region !== null && node.region !== req.region)) continue;
+      const key = req.placement === 'same-nvlink' ? node.node.nvlinkId : req.placement === 'same-fabric' ? node.node.fabricId : node.node.siteId;
+      let list = groups.get(key);
+      if (!list) groups.set(key, (list = []));
+      list.push({ hold: { ...h }, price: meta.priceMicrosPerGpuHour, gpus: h.gpuUuids.length });
+    }
+    let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: number } | null = null;
+    for (const key of [...groups.keys()].sort()) {
+      const list = groups.get(key)!.sort((a, b) => a.price - b.price || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
+      const cut: typeof list = [];
+      let found: { gpus: LeaseGpu[]; victims: Hold[]; cost: number } | null = null;
+      for (const v of list) {
+        this.bookings.truncate(v.hold.leaseId, deadlineMs);
+        cut.push(v);
+        const r = place(this.topo, this.bookings, { ...req, startMs, endMs });
+        if (!r.ok) continue;
+        const chosen = new Set(r.gpus.map((g) => g.uuid));
+        const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
+        if (used.length === 0) continue; // fits without victims only because it starts later: not a preemption
+        found = { gpus: r.gpus, victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * u.gpus, 0) };
+        break;
+      }
+      for (const c of cut) this.bookings.add(c.hold);
+      if (found && (!best || found.cost < best.cost || (found.cost === best.cost && found.victims.length < best.victims.length))) best = found;
+    }
+    if (!best) return null;
+    return { gpus: best.gpus, startMs, endMs, victims: best.victims, deadlineMs };
   }
 
   /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */
@@ -194,7 +287,7 @@ export class LeaseService {
       const now = this.clock.nowMs();
       const lease = await this.visible(principal, id);
       const state = leaseState(lease, now);
-      if (state === 'released' || state === 'expired' || state === 'failed') {
+      if (state === 'released' || state === 'expired' || state === 'failed' || state === 'preempted') {
         throw new DomainError('conflict', `lease ${id} is already ${state}`, { state });
       }
       const released: Lease = { ...lease, releasedAtMs: now };
@@ -204,6 +297,7 @@ export class LeaseService {
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
       });
       this.bookings.truncate(id, heldUntilMs(released));
+      this.spot.delete(id);
       this.events.onLeaseReleased?.(released);
       return view;
     });
@@ -225,7 +319,7 @@ export class LeaseService {
     const held = await this.store.leasesHoldingGpusAfter(uuids, now);
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
       const lease = await this.store.getLease(leaseId);
-      if (!lease || leaseState(lease, now) === 'released' || leaseState(lease, now) === 'failed') continue;
+      if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) continue;
       const startMs = Math.max(now, lease.startMs);
       this.bookings.remove(lease.id);
       const result = place(this.topo, this.bookings, {
@@ -250,16 +344,17 @@ export class LeaseService {
           await s.failLease(lease.id, now, reason);
           await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'failed', atMs: now, detail: { reason, nodes: fromNodes } });
         });
+        this.spot.delete(lease.id);
         out.failed.push(lease.id);
       }
     }
     return out;
   }
 
-  async listEvents(principal: Principal, id: string): Promise<{ id: string; leaseId: string; type: 'replaced' | 'failed'; at: string; detail: Record<string, unknown> }[]> {
+  async listEvents(principal: Principal, id: string): Promise<{ id: string; leaseId: string; type: 'replaced' | 'failed' | 'preempting'; at: string; detail: Record<string, unknown> }[]> {
     await this.visible(principal, id);
     return (await this.store.listLeaseEvents(id)).map((e) => ({
-      id: e.id, leaseId: e.leaseId, type: e.type as 'replaced' | 'failed', at: new Date(e.atMs).toISOString(), detail: e.detail,
+      id: e.id, leaseId: e.leaseId, type: e.type as 'replaced' | 'failed' | 'preempting', at: new Date(e.atMs).toISOString(), detail: e.detail,
     }));
   }
 

@@ -11,7 +11,7 @@ export const PLACEMENTS = ['same-nvlink', 'same-fabric', 'same-site', 'any'] as 
 export type Placement = (typeof PLACEMENTS)[number];
 
 /** Derived from the clock: never stored, so it cannot go stale. */
-export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired' | 'failed';
+export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired' | 'failed' | 'preempting' | 'preempted';
 
 export interface LeaseGpu {
   uuid: string;
@@ -33,6 +33,9 @@ export interface Lease {
   /** Set when the lease could not be kept: its node went down and nothing else fitted. */
   failedAtMs: number | null;
   stateReason: string | null;
+  /** Spot only: the end of the preemption notice, when the GPUs pass to `preemptedBy`. */
+  preemptedAtMs: number | null;
+  preemptedBy: string | null;
   priceMicrosPerGpuHour: number;
   /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
   totalMicros: number;
@@ -52,17 +55,23 @@ export interface LeaseRequest {
   endMs: number;
 }
 
-export function leaseState(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null }, nowMs: number): LeaseState {
+type StateFields = Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null; preemptedAtMs?: number | null };
+
+export function leaseState(lease: StateFields, nowMs: number): LeaseState {
   if (lease.releasedAtMs !== null) return 'released';
   if (lease.failedAtMs !== undefined && lease.failedAtMs !== null) return 'failed';
+  if (lease.preemptedAtMs !== undefined && lease.preemptedAtMs !== null) {
+    if (nowMs >= lease.preemptedAtMs || lease.preemptedAtMs <= lease.startMs) return 'preempted';
+    if (nowMs < lease.endMs) return 'preempting';
+  }
   if (nowMs >= lease.endMs) return 'expired';
   if (nowMs < lease.startMs) return 'scheduled';
   return 'active';
 }
 
 /** The end of the GPUs' hold: a release before the end frees them from that moment. */
-export function heldUntilMs(lease: Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null }): number {
-  const stop = lease.releasedAtMs ?? lease.failedAtMs ?? null;
+export function heldUntilMs(lease: StateFields): number {
+  const stop = lease.releasedAtMs ?? lease.failedAtMs ?? lease.preemptedAtMs ?? null;
   if (stop === null) return lease.endMs;
   return Math.max(lease.startMs, Math.min(lease.endMs, stop));
 }

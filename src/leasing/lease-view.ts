@@ -19,6 +19,8 @@ export function leaseView(l: Lease, nowMs: number): LeaseView {
     releasedAt: l.releasedAtMs === null ? null : iso(l.releasedAtMs),
     failedAt: l.failedAtMs === null ? null : iso(l.failedAtMs),
     stateReason: l.stateReason,
+    preemptedAt: l.preemptedAtMs === null ? null : iso(l.preemptedAtMs),
+    preemptedBy: l.preemptedBy,
     priceMicrosPerGpuHour: l.priceMicrosPerGpuHour,
     totalMicros: l.totalMicros,
     createdAt: iso(l.createdAtMs),

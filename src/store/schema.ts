@@ -105,6 +105,9 @@ export const leases = pgTable('leases', {
   /** Set when the lease could not be kept (its node failed and nothing else fitted). */
   failedAt: ts('failed_at'),
   stateReason: text('state_reason'),
+  /** Spot leases only: when the GPUs go to `preempted_by` (the end of the notice period). */
+  preemptedAt: ts('preempted_at'),
+  preemptedBy: text('preempted_by'),
   priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
   totalMicros: bigint('total_micros', { mode: 'number' }).notNull(),
   createdAt: ts('created_at').notNull(),

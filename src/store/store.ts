@@ -88,6 +88,8 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
     releasedAtMs: r.releasedAt ? r.releasedAt.getTime() : null,
     failedAtMs: r.failedAt ? r.failedAt.getTime() : null,
     stateReason: r.stateReason,
+    preemptedAtMs: r.preemptedAt ? r.preemptedAt.getTime() : null,
+    preemptedBy: r.preemptedBy,
     priceMicrosPerGpuHour: r.priceMicrosPerGpuHour,
     totalMicros: r.totalMicros,
     createdAtMs: r.createdAt.getTime(),
@@ -272,6 +274,24 @@ export class Store {
       const during = rangeLiteral(Math.max(nowMs, lease.startMs), lease.endMs);
       await this.db.insert(t.leaseGpus).values(add.map((g) => ({ leaseId: lease.id, gpuUuid: g.uuid, nodeId: g.nodeId, during })));
     }
+  }
+
+  /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). */
+  async preemptLease(id: string, atMs: number, byId: string): Promise<void> {
+    const at = iso(atMs);
+    await this.db.update(t.leases).set({ preemptedAt: new Date(atMs), preemptedBy: byId }).where(eq(t.leases.id, id));
+    await this.db
+      .update(t.leaseGpus)
+      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .where(and(eq(t.leaseGpus.leaseId, id), live));
+  }
+
+  /** Live spot leases (not released, failed or preempted) with their price, for victim selection. */
+  async liveSpotLeases(nowMs: number): Promise<{ id: string; priceMicrosPerGpuHour: number; gpuCount: number }[]> {
+    return this.db
+      .select({ id: t.leases.id, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, gpuCount: t.leases.gpuCount })
+      .from(t.leases)
+      .where(and(eq(t.leases.leaseClass, 'spot'), isNull(t.leases.releasedAt), isNull(t.leases.failedAt), isNull(t.leases.preemptedAt), sql`${t.leases.endAt} > ${iso(nowMs)}::timestamptz`));
   }
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
