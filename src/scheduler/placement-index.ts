@@ -563,7 +563,8 @@ export class PlacementIndex {
     return { nodes: [], masks: [], sharedGpu: best, milli };
   }
 
-  private nodeOfGpu(g: number): number {
+  /** The node a global GPU index belongs to. */
+  nodeOfGpu(g: number): number {
     const base = this.fleet.nodeGpuBase;
     let lo = 0;
     let hi = base.length - 1;

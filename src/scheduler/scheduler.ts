@@ -38,15 +38,17 @@ export interface SchedulerPolicy {
   maxQueueScan: number;
   /** A queued job retries preemption at most this often, virtual seconds (Kueue-style periodic). */
   preemptRetryS: number;
+  /** A preempted job waits this long before it may start again (back-off against preemption storms). */
+  requeueDelayS: number;
 }
 
 export const POLICIES: Record<string, SchedulerPolicy> = {
   /** Default: external revenue first, preemption and backfill on. */
-  revenue: { name: 'revenue', internalFirst: false, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60 },
+  revenue: { name: 'revenue', internalFirst: false, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60, requeueDelayS: 600 },
   /** A hyperscaler's own work first; sells what is left. */
-  'internal-first': { name: 'internal-first', internalFirst: true, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60 },
+  'internal-first': { name: 'internal-first', internalFirst: true, preemption: true, backfill: true, noticeS: 300, requeuePreempted: true, spotFloorMicros: 500_000, maxQueueScan: 200, preemptRetryS: 60, requeueDelayS: 600 },
   /** Strict priority order without backfill or preemption: the baseline. */
-  fifo: { name: 'fifo', internalFirst: false, preemption: false, backfill: false, noticeS: 300, requeuePreempted: true, spotFloorMicros: 0, maxQueueScan: 200, preemptRetryS: 60 },
+  fifo: { name: 'fifo', internalFirst: false, preemption: false, backfill: false, noticeS: 300, requeuePreempted: true, spotFloorMicros: 0, maxQueueScan: 200, preemptRetryS: 60, requeueDelayS: 600 },
 };
 
 export type JobState = 'pending' | 'reserved' | 'queued' | 'starting' | 'running' | 'preempting' | 'preempted' | 'finished' | 'failed' | 'rejected';
@@ -87,9 +89,11 @@ interface Job {
   preemptedBy: number;
   /** Earliest virtual time this job may look for victims again. */
   nextPreemptTryS: number;
+  /** Earliest virtual time a requeued (preempted) job may start again. */
+  eligibleS: number;
 }
 
-type TimedKind = 0 | 1 | 2; // 0 end, 1 reservation start, 2 preemption deadline
+type TimedKind = 0 | 1 | 2 | 3; // 0 end, 1 reservation start, 2 preemption deadline, 3 requeue back-off over
 
 export interface SchedulerStats {
   submitted: number;
@@ -230,7 +234,10 @@ export class Scheduler {
     this.listeners.push(fn);
   }
 
-  private emit(e: SchedEvent): void {
+  /** Events are built only when someone listens (building node lists costs at fleet scale). */
+  private emit(make: () => SchedEvent): void {
+    if (this.listeners.length === 0) return;
+    const e = make();
     for (const fn of this.listeners) fn(e);
   }
 
@@ -254,7 +261,8 @@ export class Scheduler {
       const job = this.jobs[ev.job]!;
       if (ev.kind === 0) this.finish(job);
       else if (ev.kind === 1) this.startReservation(job);
-      else this.completePreemption(job);
+      else if (ev.kind === 2) this.completePreemption(job);
+      // kind 3: the back-off is over; the pass below looks at the job again.
       this.schedulePass();
     }
     this.setNow(Math.max(this.nowS, toS));
@@ -283,7 +291,7 @@ export class Scheduler {
       job.state = 'reserved';
       // Pre-place one notice period early so victims get their notice and the block starts on time.
       this.heap.push(Math.max(this.nowS, from - this.policy.noticeS), 1, job.idx, this.generation[job.idx]!);
-      this.emit({ type: 'reserved', t: this.nowS, job: spec.id, startS: from });
+      this.emit(() => ({ type: 'reserved', t: this.nowS, job: spec.id, startS: from }));
       return job.state;
     }
     if (this.queue.length === 0) {
@@ -291,7 +299,7 @@ export class Scheduler {
         job.state = 'queued';
         this.lastTried[job.idx] = this.epoch;
         this.enqueue(job);
-        this.emit({ type: 'queued', t: this.nowS, job: spec.id });
+        this.emit(() => ({ type: 'queued', t: this.nowS, job: spec.id }));
       }
       return job.state;
     }
@@ -299,7 +307,7 @@ export class Scheduler {
     job.state = 'queued';
     this.enqueue(job);
     this.schedulePass();
-    if (job.state === 'queued') this.emit({ type: 'queued', t: this.nowS, job: spec.id });
+    if (job.state === 'queued') this.emit(() => ({ type: 'queued', t: this.nowS, job: spec.id }));
     return job.state;
   }
 
@@ -345,14 +353,14 @@ export class Scheduler {
         job.placement = p;
         if (indexed) this.indexVictim(job, 1);
         this.stats.replaced++;
-        this.emit({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) });
+        this.emit(() => ({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) }));
       } else if (job.state === 'running') {
         this.stopRunning(job);
         job.state = 'failed';
         job.placement = null;
         this.stats.failed++;
         this.generation[idx]!++;
-        this.emit({ type: 'failed', t: this.nowS, job: job.spec.id, reason: `node ${nodeId} is down and nothing else fits` });
+        this.emit(() => ({ type: 'failed', t: this.nowS, job: job.spec.id, reason: `node ${nodeId} is down and nothing else fits` }));
       } else {
         // A held start lost its GPUs: back to the queue, first.
         this.starting.delete(idx);
@@ -417,7 +425,7 @@ export class Scheduler {
       idx: this.jobs.length, spec, models, level: spec.placement, rank: this.rankOf(spec.jobClass),
       preemptible: spec.jobClass === 'spot' || (spec.jobClass === 'internal' && !this.policy.internalFirst),
       state: 'pending', remainingS: spec.durationS, startedS: -1, endS: -1, model: -1, placement: null, ranS: 0,
-      firstStartS: -1, commit: null, preemptedBy: -1, nextPreemptTryS: -Infinity,
+      firstStartS: -1, commit: null, preemptedBy: -1, nextPreemptTryS: -Infinity, eligibleS: -Infinity,
     };
     this.jobs.push(job);
     this.generation.push(0);
@@ -429,7 +437,7 @@ export class Scheduler {
   private reject(job: Job, reason: string): JobState {
     job.state = 'rejected';
     this.stats.rejected++;
-    this.emit({ type: 'rejected', t: this.nowS, job: job.spec.id, reason });
+    this.emit(() => ({ type: 'rejected', t: this.nowS, job: job.spec.id, reason }));
     return job.state;
   }
 
@@ -454,14 +462,24 @@ export class Scheduler {
   }
 
   /** Starts the job now if it fits (or, when allowed, by preempting). */
-  private tryStart(job: Job, allowPreempt: boolean): boolean {
+  /**
+   * `failed` (within one queue pass): per (model, level, whole-node mode) the smallest gang that
+   * found no place. Free capacity only shrinks during a pass, so a gang at least that big is
+   * refused without searching.
+   */
+  private tryStart(job: Job, allowPreempt: boolean, failed?: Map<number, number>): boolean {
+    const shared = job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000;
+    const levelCode = job.level === 'nvlink' ? 0 : job.level === 'fabric' ? 1 : job.level === 'site' ? 2 : 3;
     for (const m of job.models) {
       if (!this.admissible(job, m)) continue;
+      const key = ((m * 4 + levelCode) * 2 + (job.spec.gpus % this.fleet.modelNodeSize[m]! === 0 ? 1 : 0));
+      if (failed && !shared && (failed.get(key) ?? Infinity) <= job.spec.gpus) continue;
       const p = this.findFor(job, m);
       if (p) {
         this.start(job, m, p);
         return true;
       }
+      if (failed && !shared) failed.set(key, Math.min(failed.get(key) ?? Infinity, job.spec.gpus));
     }
     if (allowPreempt && this.policy.preemption && job.rank > 1 && this.nowS >= job.nextPreemptTryS) {
       job.nextPreemptTryS = this.nowS + this.policy.preemptRetryS;
@@ -505,7 +523,7 @@ export class Scheduler {
     this.stats.started++;
     this.generation[job.idx]!++;
     this.heap.push(job.endS, 0, job.idx, this.generation[job.idx]!);
-    this.emit({ type: 'started', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p), gpus: job.spec.gpus, waitS: this.nowS - (job.spec.startS ?? job.spec.submitS) });
+    this.emit(() => ({ type: 'started', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p), gpus: job.spec.gpus, waitS: this.nowS - (job.spec.startS ?? job.spec.submitS) }));
   }
 
   /** Stops accounting a running job (revenue, commitments); does not touch the index. */
@@ -539,7 +557,7 @@ export class Scheduler {
       // It ended on its own during its notice: the GPUs already belong to the preemptor.
       job.state = 'finished';
       this.stats.finished++;
-      this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
+      this.emit(() => ({ type: 'finished', t: this.nowS, job: job.spec.id }));
       return;
     }
     this.index.give(job.placement!);
@@ -548,7 +566,7 @@ export class Scheduler {
     job.state = 'finished';
     this.stats.finished++;
     this.generation[job.idx]!++;
-    this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
+    this.emit(() => ({ type: 'finished', t: this.nowS, job: job.spec.id }));
   }
 
   private startReservation(job: Job): void {
@@ -574,7 +592,7 @@ export class Scheduler {
     this.stats.reservationsDelayed++;
     job.state = 'queued';
     this.queue.unshift(job.idx);
-    this.emit({ type: 'queued', t: this.nowS, job: job.spec.id });
+    this.emit(() => ({ type: 'queued', t: this.nowS, job: job.spec.id }));
   }
 
   /** The placement is taken now; the job starts at `startAt` (a deadline event). */
@@ -657,7 +675,7 @@ export class Scheduler {
       // Its own end may still come first; keep that event alive with the new generation.
       if (v.endS < deadline) this.heap.push(v.endS, 0, v.idx, this.generation[v.idx]!);
       this.heap.push(deadline, 2, v.idx, this.generation[v.idx]!);
-      this.emit({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline });
+      this.emit(() => ({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline }));
     }
     if (job.state === 'queued') this.queue = this.queue.filter((q) => q !== job.idx);
     this.holdUntil(job, m, best.placement, deadline);
@@ -675,9 +693,13 @@ export class Scheduler {
       this.stopRunning(job);
       job.state = 'preempted';
       job.placement = null;
-      this.emit({ type: 'preempted', t: this.nowS, job: job.spec.id, by: this.jobs[job.preemptedBy]!.spec.id });
+      this.emit(() => ({ type: 'preempted', t: this.nowS, job: job.spec.id, by: this.jobs[job.preemptedBy]!.spec.id }));
       if (this.policy.requeuePreempted && job.remainingS > 0) {
         job.state = 'queued';
+        job.eligibleS = this.nowS + this.policy.requeueDelayS;
+        this.lastTried[job.idx] = -1;
+        this.generation[job.idx]!++;
+        if (this.policy.requeueDelayS > 0) this.heap.push(job.eligibleS, 3, job.idx, this.generation[job.idx]!);
         this.enqueue(job);
       }
       return;
@@ -729,15 +751,7 @@ export class Scheduler {
   }
 
   private nodeOfShared(p: Placement): number {
-    const base = this.fleet.nodeGpuBase;
-    let lo = 0;
-    let hi = base.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (base[mid]! <= p.sharedGpu!) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return this.index.nodeOfGpu(p.sharedGpu!);
   }
 
   private nodeNames(p: Placement): string[] {
@@ -780,6 +794,7 @@ export class Scheduler {
     }
     if (this.queue.length === 0) return;
     const started: number[] = [];
+    const failed = new Map<number, number>();
     const shadow = new Map<number, { timeS: number; spare: number } | null>(); // per model; null = blocked, shadow not computed yet
     const free = new Map<number, number>();
     const freeOf = (m: number): number => {
@@ -791,7 +806,7 @@ export class Scheduler {
     for (const idx of this.queue) {
       if (scanned++ >= this.policy.maxQueueScan) break;
       const job = this.jobs[idx]!;
-      if (job.state !== 'queued') continue;
+      if (job.state !== 'queued' || job.eligibleS > this.nowS) continue;
       const m0 = job.models[0]!;
       const fresh = this.lastTried[idx] !== this.epoch;
       // Cheap refusal: more GPUs than are free in all its models (no preemption can help a job
@@ -807,7 +822,7 @@ export class Scheduler {
         }
         const endsBy = this.nowS + job.remainingS <= sh.timeS;
         if (!endsBy && job.spec.gpus > sh.spare) continue;
-        if (this.tryStart(job, false)) {
+        if (this.tryStart(job, false, failed)) {
           if (!endsBy) sh.spare -= job.spec.gpus;
           for (const m of job.models) free.delete(m);
           started.push(idx);
@@ -816,7 +831,7 @@ export class Scheduler {
         }
         continue;
       }
-      if (fresh && (fits || (this.policy.preemption && job.rank > 1)) && this.tryStart(job, true)) {
+      if (fresh && (fits || (this.policy.preemption && job.rank > 1)) && this.tryStart(job, true, failed)) {
         for (const m of job.models) free.delete(m);
         started.push(idx);
         continue;
