@@ -75,6 +75,8 @@ export class EngineFleet {
   readonly mdGpus: Int32Array[] = [];
   readonly mdNodes: Int32Array[] = [];
   readonly nodeMd: Int32Array; // node -> NV model-domain
+  /** First node of each model-domain, per level. */
+  readonly mdFirstNode: Int32Array[] = [];
   /** Per model: its hall- and site-level model-domains (for scans), its node size, installed GPUs. */
   readonly modelMds: number[][][] = [];
   readonly modelNodeSize: number[] = [];
@@ -170,6 +172,13 @@ export class EngineFleet {
     }
     this.totalGpus = gpuBase;
     for (let l = 0; l < LEVELS; l++) {
+      const first = new Int32Array(model[l]!.length).fill(-1);
+      for (let i = 0; i < n; i++) {
+        let md = this.nodeMd[i]!;
+        for (let up = NV; up < l; up++) md = parent[up]![md]!;
+        if (first[md] === -1) first[md] = i;
+      }
+      this.mdFirstNode.push(first);
       this.mdModel.push(Int32Array.from(model[l]!));
       this.mdParent.push(Int32Array.from(parent[l]!));
       this.mdPhys.push(Int32Array.from(phys[l]!));
@@ -276,13 +285,7 @@ export class PlacementIndex {
 
   /** A representative node of a model-domain (for its watts per GPU, hall and site). */
   private firstNode(level: number, md: number): number {
-    let l = level;
-    let d = md;
-    while (l > NV) {
-      d = this.fleet.mdChildren[l]![d]![0]!;
-      l--;
-    }
-    return this.fleet.mdChildren[NV]![d]![0]!;
+    return this.fleet.mdFirstNode[level]![md]!;
   }
 
   /**
@@ -391,7 +394,9 @@ export class PlacementIndex {
       // Per hall whose power allows k GPUs: the least-free domain that fits; then the least of those.
       let best = -2;
       let bestKey = Infinity;
+      const hallFree = whole ? this.freeWhole[HALL]! : this.freeGpus[HALL]!;
       for (const h of f.modelMds[m]![HALL]!) {
+        if (!filter && hallFree[h]! < k) continue; // cheap: not enough free GPUs, whatever the power
         if (this.capacity(HALL, h, whole, filter) < k) continue;
         const index = whole ? this.byWhole[l]![h]! : this.byFree[l]![h]!;
         const local = this.localToMd[l]![h]!;
