@@ -640,10 +640,25 @@ export class Scheduler {
       }
       byDomain.set(d, list);
     }
+    // Estimate each domain's cost from its cheapest victims whose GPUs cover the gap, then run
+    // the exact what-if (victims' GPUs handed back, then a placement search) in that order; the
+    // first domain that works wins. Usually one what-if per preemption.
+    const byCost = byDomain.get.bind(byDomain);
+    const estimates = domains.map(([d]) => {
+      const list = byCost(d)!.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
+      let freed = this.index.freeGpus[lvl]![d]!;
+      let cost = 0;
+      let n = 0;
+      for (const v of list) {
+        if (freed >= job.spec.gpus) break;
+        freed += this.gpusInDomain(v, lvl, d);
+        cost += v.spec.priceMicrosPerGpuHour * v.spec.gpus;
+        n++;
+      }
+      return { d, list, cost, n };
+    }).sort((a, b) => a.cost - b.cost || a.n - b.n || a.d - b.d);
     let best: { victims: Job[]; placement: Placement; cost: number } | null = null;
-    for (const [d] of domains) {
-      // Cheapest first: lost revenue per hour, then bigger first (fewer victims), then newest.
-      const list = byDomain.get(d)!.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
+    for (const { d, list } of estimates) {
       const chosen: Job[] = [];
       let placement: Placement | null = null;
       let freed = this.index.freeGpus[lvl]![d]!;
@@ -657,10 +672,8 @@ export class Scheduler {
       }
       for (const v of chosen) this.index.take(v.placement!);
       if (!placement) continue;
-      const cost = chosen.reduce((a, v) => a + v.spec.priceMicrosPerGpuHour * v.spec.gpus, 0);
-      if (!best || cost < best.cost || (cost === best.cost && chosen.length < best.victims.length)) {
-        best = { victims: chosen, placement, cost };
-      }
+      best = { victims: chosen, placement, cost: chosen.reduce((a, v) => a + v.spec.priceMicrosPerGpuHour * v.spec.gpus, 0) };
+      break;
     }
     if (!best) return false;
     // Victims' GPUs pass to the preemptor now in the index; victims keep running until their deadline.
