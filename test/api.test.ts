@@ -416,3 +416,33 @@ describe('spot preemption', () => {
     for (const l of [...spot, od, res]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: l === od || l === res ? acme.key : beta.key, body: {} });
   });
 });
+
+describe('internal work', () => {
+  it('is the operator’s, earns no rent, and yields to on-demand under the default policy', async () => {
+    const denied = await lease(acme.key, { gpuCount: 8, class: 'internal' });
+    expect(denied.status).toBe(400);
+    expect(denied.body.field).toBe('class');
+    const internal: { body: { id: string } }[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await s.call('POST', '/v1/leases', { body: { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', class: 'internal', durationHours: 10 } });
+      expect(r.status).toBe(201);
+      expect(r.body.totalMicros).toBe(0);
+      internal.push(r);
+    }
+    const now = s.clock.nowMs();
+    const od = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', durationHours: 1 });
+    expect(od.status).toBe(201);
+    expect(od.body.start).toBe(iso(now + 300_000));
+    let preempted = 0;
+    for (const l of internal) if ((await s.call('GET', `/v1/leases/${l.body.id}`)).body.state === 'preempting') preempted++;
+    expect(preempted).toBe(1);
+    // With internal work first, on-demand no longer preempts it.
+    s.cp.leases.internalFirst = true;
+    try {
+      expect((await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', durationHours: 1 })).status).toBe(409);
+    } finally {
+      s.cp.leases.internalFirst = false;
+    }
+    for (const l of [...internal, od]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { body: {} });
+  });
+});

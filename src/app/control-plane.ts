@@ -27,6 +27,8 @@ export interface ControlPlaneOptions {
   events?: LeaseEvents;
   /** Notice a preempted spot lease gets, seconds (default 300; 0 allowed). */
   preemptionNoticeS?: number | undefined;
+  /** `internal-first`: the owner's internal leases outrank on-demand and are never preempted. */
+  internalPolicy?: 'sell-first' | 'internal-first' | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -55,6 +57,7 @@ export class ControlPlane {
     const storedFleet = await store.loadFleet();
     const leases = new LeaseService(store, clock, storedFleet, opts.events);
     if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
+    leases.internalFirst = opts.internalPolicy === 'internal-first';
     const fleet = new FleetService(store, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),

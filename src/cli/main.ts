@@ -111,7 +111,7 @@ leases
   .option('--end <time>', 'RFC 3339 end')
   .option('--duration-hours <h>', 'length in hours (instead of --end)')
   .option('--placement <p>', 'same-nvlink | same-fabric | same-site | any', 'any')
-  .option('--class <c>', 'reserved | on-demand | spot', 'on-demand')
+  .option('--class <c>', 'reserved | on-demand | spot | internal (operator)', 'on-demand')
   .option('--tenant <id>', 'operator only: lease for this tenant')
   .action(async (o: Record<string, string | undefined>) => {
     const body: Record<string, unknown> = {

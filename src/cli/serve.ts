@@ -11,6 +11,7 @@ export async function serve(o: { port: number; host: string; dataDir: string }):
   const cp = await ControlPlane.open({
     databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: process.env['NEOCLOUD_ADMIN_KEY'] || undefined,
     preemptionNoticeS: notice ? Number(notice) : undefined,
+    internalPolicy: process.env['NEOCLOUD_INTERNAL_POLICY'] === 'internal-first' ? 'internal-first' : 'sell-first',
   });
   const app = await buildServer(cp, {
     logger: { level: process.env['LOG_LEVEL'] ?? 'info', redact: ['req.headers.authorization'] },

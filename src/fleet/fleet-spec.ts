@@ -64,7 +64,7 @@ export const SiteSpec = Type.Object({
 
 export const PriceSpec = Type.Object({
   gpuModel: GpuModel,
-  class: oneOf(['reserved', 'on-demand', 'spot'] as const),
+  class: oneOf(['reserved', 'on-demand', 'spot', 'internal'] as const),
   priceMicrosPerGpuHour: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
 }, { additionalProperties: false });
 

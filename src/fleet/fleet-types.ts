@@ -70,7 +70,7 @@ export interface Gpu {
 
 export interface PriceEntry {
   gpuModel: GpuModelId;
-  leaseClass: 'reserved' | 'on-demand' | 'spot';
+  leaseClass: 'reserved' | 'on-demand' | 'spot' | 'internal';
   priceMicrosPerGpuHour: number;
 }
 

@@ -26,7 +26,8 @@ export interface GpuModelSpec {
   readonly listPriceMicrosPerGpuHour: Readonly<Record<LeaseClassForPricing, number>>;
 }
 
-export type LeaseClassForPricing = 'reserved' | 'on-demand' | 'spot';
+/** `internal` is the owner's own work: no rental revenue (finance will charge it at cost). */
+export type LeaseClassForPricing = 'reserved' | 'on-demand' | 'spot' | 'internal';
 
 export const GPU_MODEL_IDS = ['H100-SXM', 'H200', 'B200', 'GB200', 'MI300X'] as const;
 export type GpuModelId = (typeof GPU_MODEL_IDS)[number];
@@ -38,27 +39,27 @@ export const GPU_CATALOG: Readonly<Record<GpuModelId, GpuModelSpec>> = {
   'H100-SXM': {
     id: 'H100-SXM', vendor: 'nvidia', name: 'NVIDIA H100 SXM5 80GB', memoryGb: 80, tdpW: 700,
     serverOverhead: 10_200 / (8 * 700), nodeGpus: 8, nvlink: 'hgx',
-    listPriceMicrosPerGpuHour: { reserved: 1_890_000, 'on-demand': 2_490_000, spot: 1_350_000 },
+    listPriceMicrosPerGpuHour: { reserved: 1_890_000, 'on-demand': 2_490_000, spot: 1_350_000, internal: 0 },
   },
   H200: {
     id: 'H200', vendor: 'nvidia', name: 'NVIDIA H200 SXM 141GB', memoryGb: 141, tdpW: 700,
     serverOverhead: 10_200 / (8 * 700), nodeGpus: 8, nvlink: 'hgx',
-    listPriceMicrosPerGpuHour: { reserved: 2_290_000, 'on-demand': 3_100_000, spot: 1_700_000 },
+    listPriceMicrosPerGpuHour: { reserved: 2_290_000, 'on-demand': 3_100_000, spot: 1_700_000, internal: 0 },
   },
   B200: {
     id: 'B200', vendor: 'nvidia', name: 'NVIDIA B200 180GB', memoryGb: 180, tdpW: 1000,
     serverOverhead: 14_300 / (8 * 1000), nodeGpus: 8, nvlink: 'hgx',
-    listPriceMicrosPerGpuHour: { reserved: 3_490_000, 'on-demand': 4_990_000, spot: 2_600_000 },
+    listPriceMicrosPerGpuHour: { reserved: 3_490_000, 'on-demand': 4_990_000, spot: 2_600_000, internal: 0 },
   },
   GB200: {
     id: 'GB200', vendor: 'nvidia', name: 'NVIDIA GB200 NVL72 (186GB)', memoryGb: 186, tdpW: 1200,
     serverOverhead: 132_000 / (72 * 1200), nodeGpus: 4, nvlink: 'nvl72',
-    listPriceMicrosPerGpuHour: { reserved: 4_200_000, 'on-demand': 5_990_000, spot: 3_100_000 },
+    listPriceMicrosPerGpuHour: { reserved: 4_200_000, 'on-demand': 5_990_000, spot: 3_100_000, internal: 0 },
   },
   MI300X: {
     id: 'MI300X', vendor: 'amd', name: 'AMD Instinct MI300X 192GB', memoryGb: 192, tdpW: 750,
     serverOverhead: 10_000 / (8 * 750), nodeGpus: 8, nvlink: 'hgx',
-    listPriceMicrosPerGpuHour: { reserved: 1_690_000, 'on-demand': 2_290_000, spot: 1_150_000 },
+    listPriceMicrosPerGpuHour: { reserved: 1_690_000, 'on-demand': 2_290_000, spot: 1_150_000, internal: 0 },
   },
 };
 

@@ -17,7 +17,7 @@ import { place } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
 import type { LeaseGpu } from './lease-types.js';
-import { heldUntilMs, leaseState, type Lease, type LeaseRequest } from './lease-types.js';
+import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
 import { leaseView } from './lease-view.js';
 import { PriceBook, leaseTotalMicros } from './pricing.js';
@@ -44,8 +44,10 @@ export class LeaseService {
   private prices: PriceBook;
   private regions: Set<string>;
   private readonly mutex = new Mutex();
-  /** Live spot leases (preemption candidates) by id. */
-  private readonly spot = new Map<string, { priceMicrosPerGpuHour: number; gpuCount: number }>();
+  /** Live preemptible leases (spot, internal) by id: preemption candidates. */
+  private readonly spot = new Map<string, { leaseClass: LeaseClass; priceMicrosPerGpuHour: number; gpuCount: number }>();
+  /** true: internal work outranks on-demand and is never preempted; false: it fills what is unsold. */
+  internalFirst = false;
   /** Preemption notice for spot leases, milliseconds (default 5 minutes; 0 allowed). */
   noticeMs = 300_000;
   /** Holds decided but not yet committed, by lease id. */
@@ -82,7 +84,9 @@ export class LeaseService {
 
   private async reloadSpot(): Promise<void> {
     this.spot.clear();
-    for (const l of await this.store.liveSpotLeases(this.clock.nowMs())) this.spot.set(l.id, { priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount });
+    for (const l of await this.store.livePreemptibleLeases(this.clock.nowMs())) {
+      this.spot.set(l.id, { leaseClass: l.leaseClass as LeaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount });
+    }
   }
 
   /**
@@ -174,7 +178,7 @@ export class LeaseService {
     let endMs = req.endMs;
     let victims: Hold[] = [];
     let deadlineMs = now;
-    if (!result.ok && req.leaseClass !== 'spot') {
+    if (!result.ok && req.leaseClass !== 'spot' && (req.leaseClass !== 'internal' || this.internalFirst)) {
       const pre = this.preemptFor(req, now);
       if (pre) {
         result = { ok: true, gpus: pre.gpus };
@@ -215,7 +219,7 @@ export class LeaseService {
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
-    if (req.leaseClass === 'spot') this.spot.set(lease.id, { priceMicrosPerGpuHour: price, gpuCount: req.gpuCount });
+    if (req.leaseClass === 'spot' || req.leaseClass === 'internal') this.spot.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: price, gpuCount: req.gpuCount });
     for (const v of victims) {
       this.bookings.truncate(v.leaseId, deadlineMs);
       this.spot.delete(v.leaseId);
@@ -229,9 +233,12 @@ export class LeaseService {
     const startMs = Math.max(req.startMs, deadlineMs);
     const endMs = startMs + (req.endMs - req.startMs);
     const groups = new Map<string, { hold: Hold; price: number; gpus: number }[]>();
+    const external = req.leaseClass === 'reserved' || req.leaseClass === 'on-demand';
     for (const h of this.bookings.allHolds()) {
       const meta = this.spot.get(h.leaseId);
-      if (!meta || h.endMs <= startMs || h.startMs >= endMs || h.gpuUuids.length === 0) continue;
+      // Victims: spot always; internal only for external work, unless internal work comes first.
+      if (!meta || (meta.leaseClass === 'internal' && (!external || this.internalFirst))) continue;
+      if (h.endMs <= startMs || h.startMs >= endMs || h.gpuUuids.length === 0) continue;
       const node = this.topo.nodes.get(this.topo.gpuToNode.get(h.gpuUuids[0]!) ?? '');
       if (!node || node.node.gpuModel !== req.gpuModel || (req.region !== null && node.region !== req.region)) continue;
       const key = req.placement === 'same-nvlink' ? node.node.nvlinkId : req.placement === 'same-fabric' ? node.node.fabricId : node.node.siteId;

@@ -1,6 +1,11 @@
 import type { GpuModelId } from '../fleet/index.js';
 
-export const LEASE_CLASSES = ['reserved', 'on-demand', 'spot'] as const;
+/**
+ * `internal`: the owner's own work (a hyperscaler selling its excess). Operator only. Under the
+ * default policy it is preemptible by reserved and on-demand leases (it fills what is unsold);
+ * with NEOCLOUD_INTERNAL_POLICY=internal-first it is not, and it may preempt spot.
+ */
+export const LEASE_CLASSES = ['reserved', 'on-demand', 'spot', 'internal'] as const;
 export type LeaseClass = (typeof LEASE_CLASSES)[number];
 
 /**

@@ -21,6 +21,10 @@ export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal
     tenantId = principal.tenantId;
   }
 
+  if (body.class === 'internal' && principal.kind !== 'admin') {
+    throw invalid('class', 'internal is the operator\'s own work; tenants lease reserved, on-demand or spot');
+  }
+
   let startMs = nowMs;
   if (body.start !== undefined) {
     startMs = Date.parse(body.start);

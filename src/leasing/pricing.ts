@@ -1,5 +1,5 @@
 import type { PriceEntry } from '../fleet/index.js';
-import type { GpuModelId } from '../fleet/index.js';
+import { GPU_CATALOG, type GpuModelId } from '../fleet/index.js';
 import type { LeaseClass } from './lease-types.js';
 
 const MS_PER_HOUR = 3_600_000n;
@@ -20,9 +20,8 @@ export class PriceBook {
   constructor(entries: readonly PriceEntry[]) {
     for (const e of entries) this.byKey.set(`${e.gpuModel}/${e.leaseClass}`, e.priceMicrosPerGpuHour);
   }
+  /** The fleet's price, else the catalog's list price (a store written before a class existed). */
   priceMicrosPerGpuHour(model: GpuModelId, leaseClass: LeaseClass): number {
-    const p = this.byKey.get(`${model}/${leaseClass}`);
-    if (p === undefined) throw new Error(`no price for ${model}/${leaseClass}`);
-    return p;
+    return this.byKey.get(`${model}/${leaseClass}`) ?? GPU_CATALOG[model].listPriceMicrosPerGpuHour[leaseClass];
   }
 }

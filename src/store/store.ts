@@ -286,12 +286,12 @@ export class Store {
       .where(and(eq(t.leaseGpus.leaseId, id), live));
   }
 
-  /** Live spot leases (not released, failed or preempted) with their price, for victim selection. */
-  async liveSpotLeases(nowMs: number): Promise<{ id: string; priceMicrosPerGpuHour: number; gpuCount: number }[]> {
+  /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
+  async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: number; gpuCount: number }[]> {
     return this.db
-      .select({ id: t.leases.id, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, gpuCount: t.leases.gpuCount })
+      .select({ id: t.leases.id, leaseClass: t.leases.leaseClass, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, gpuCount: t.leases.gpuCount })
       .from(t.leases)
-      .where(and(eq(t.leases.leaseClass, 'spot'), isNull(t.leases.releasedAt), isNull(t.leases.failedAt), isNull(t.leases.preemptedAt), sql`${t.leases.endAt} > ${iso(nowMs)}::timestamptz`));
+      .where(and(inArray(t.leases.leaseClass, ['spot', 'internal']), isNull(t.leases.releasedAt), isNull(t.leases.failedAt), isNull(t.leases.preemptedAt), sql`${t.leases.endAt} > ${iso(nowMs)}::timestamptz`));
   }
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
