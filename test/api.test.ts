@@ -446,3 +446,25 @@ describe('internal work', () => {
     for (const l of [...internal, od]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { body: {} });
   });
 });
+
+describe('spot backfill', () => {
+  it('runs spot work on GPUs booked for later, until that booking starts — the booking is never delayed', async () => {
+    const start = s.clock.nowMs() + 4 * H;
+    const block = await lease(acme.key, { gpuCount: 64, class: 'reserved', start: iso(start), durationHours: 2 });
+    expect(block.status).toBe(201);
+    // A 10-hour spot request cannot have 10 hours, but it can have the 4 idle hours before the block.
+    const spot = await lease(beta.key, { gpuCount: 16, class: 'spot', durationHours: 10 });
+    expect(spot.status).toBe(201);
+    expect(spot.body).toMatchObject({ state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id });
+    expect(spot.body.totalMicros).toBe(1_350_000 * 16 * 4); // billed for the 4 hours it can run
+    const ev = await s.call('GET', `/v1/leases/${spot.body.id}/events`, { key: beta.key });
+    expect(ev.body.events[0]).toMatchObject({ type: 'preempting', detail: { backfill: true, by: block.body.id } });
+    // On-demand work is not backfilled into the block: it would delay it.
+    expect((await lease(beta.key, { gpuCount: 8, durationHours: 10 })).status).toBe(409);
+    s.clock.advanceMs(4 * H);
+    expect((await s.call('GET', `/v1/leases/${spot.body.id}`, { key: beta.key })).body.state).toBe('preempted');
+    expect((await s.call('GET', `/v1/leases/${block.body.id}`, { key: acme.key })).body).toMatchObject({ state: 'active', start: iso(start) });
+    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    await s.call('POST', `/v1/leases/${block.body.id}/release`, { key: acme.key, body: {} });
+  });
+});

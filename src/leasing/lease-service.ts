@@ -29,6 +29,10 @@ interface Decision {
   deadlineMs: number;
 }
 
+/** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
+const MIN_BACKFILL_MS = 10 * 60_000;
+const MAX_BACKFILL_TRIES = 32;
+
 /** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
 const MAX_STALE_RETRIES = 16;
 
@@ -128,7 +132,7 @@ export class LeaseService {
       const { lease, victims, deadlineMs } = await this.mutex.run(async () => this.decide(req, now));
       const view = leaseView(lease, now);
       const record = idem && { ...idem, statusCode: 201, body: view, nowMs: now };
-      const write = victims.length === 0
+      const write = victims.length === 0 && lease.preemptedAtMs === null
         ? this.store.insertLease(lease, record)
         : this.store.tx(async (s) => {
           for (const v of victims) {
@@ -136,6 +140,10 @@ export class LeaseService {
             await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: now, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
           }
           await s.insertLease(lease, record);
+          if (lease.preemptedAtMs !== null) {
+            // A backfilled spot lease: preempted when the booking it fills in front of starts.
+            await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: now, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
+          }
         });
       this.inFlight.add(write);
       try {
@@ -185,6 +193,14 @@ export class LeaseService {
         ({ startMs, endMs, victims, deadlineMs } = pre);
       }
     }
+    let backfill: { untilMs: number; by: string } | null = null;
+    if (!result.ok && req.leaseClass === 'spot') {
+      const bf = this.backfill(req);
+      if (bf) {
+        result = { ok: true, gpus: bf.gpus };
+        backfill = { untilMs: bf.untilMs, by: bf.by };
+      }
+    }
     if (!result.ok) {
       this.events.onCapacityRejected?.(req);
       throw new DomainError(
@@ -209,14 +225,14 @@ export class LeaseService {
       releasedAtMs: null,
       failedAtMs: null,
       stateReason: null,
-      preemptedAtMs: null,
-      preemptedBy: null,
+      preemptedAtMs: backfill ? backfill.untilMs : null,
+      preemptedBy: backfill ? backfill.by : null,
       priceMicrosPerGpuHour: price,
-      totalMicros: leaseTotalMicros(price, req.gpuCount, endMs - startMs),
+      totalMicros: leaseTotalMicros(price, req.gpuCount, (backfill ? backfill.untilMs : endMs) - startMs),
       createdAtMs: now,
       gpus: result.gpus,
     };
-    const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: lease.endMs, gpuUuids: lease.gpus.map((g) => g.uuid) };
+    const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
     if (req.leaseClass === 'spot' || req.leaseClass === 'internal') this.spot.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: price, gpuCount: req.gpuCount });
@@ -225,6 +241,35 @@ export class LeaseService {
       this.spot.delete(v.leaseId);
     }
     return { lease, victims, deadlineMs };
+  }
+
+  /**
+   * EASY-style backfill for spot: GPUs idle now but booked later (a future reservation) may run
+   * spot work until that booking starts. The longest such window of at least MIN_BACKFILL_MS wins;
+   * the lease is created with its preemption already set, so the booking is never delayed.
+   */
+  private backfill(req: LeaseRequest): { gpus: LeaseGpu[]; untilMs: number; by: string } | null {
+    const starts = new Map<number, string>();
+    for (const h of this.bookings.allHolds()) {
+      if (h.startMs > req.startMs + MIN_BACKFILL_MS && h.startMs < req.endMs && !starts.has(h.startMs)) starts.set(h.startMs, h.leaseId);
+    }
+    const candidates = [...starts.keys()].sort((a, b) => b - a).slice(0, MAX_BACKFILL_TRIES);
+    for (const untilMs of candidates) {
+      const r = place(this.topo, this.bookings, { ...req, endMs: untilMs });
+      if (!r.ok) continue;
+      // The booking that ends the window: one that starts then on a chosen GPU.
+      const chosen = new Set(r.gpus.map((g) => g.uuid));
+      let by = starts.get(untilMs)!;
+      let first = Infinity;
+      for (const h of this.bookings.allHolds()) {
+        if (h.startMs >= untilMs && h.startMs < first && h.gpuUuids.some((u) => chosen.has(u))) {
+          by = h.leaseId;
+          first = h.startMs;
+        }
+      }
+      return { gpus: r.gpus, untilMs, by };
+    }
+    return null;
   }
 
   /** The cheapest spot victims in one domain that make room; the index is left unchanged. */

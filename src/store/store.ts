@@ -4,7 +4,7 @@
  */
 import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
-import type { Lease, LeaseClass, LeaseGpu, Placement } from '../leasing/lease-types.js';
+import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
 import type { Db } from './db.js';
 import * as t from './schema.js';
 
@@ -227,14 +227,16 @@ export class Store {
    * exclusion constraint or a duplicate idempotency key fails the whole statement.
    */
   async insertLease(lease: Lease, idem?: IdempotentWrite): Promise<void> {
-    const during = rangeLiteral(lease.startMs, lease.endMs);
+    // A backfilled spot lease holds its GPUs only until its known preemption.
+    const during = rangeLiteral(lease.startMs, heldUntilMs(lease));
     const uuids = lease.gpus.map((g) => g.uuid);
     const nodeIds = lease.gpus.map((g) => g.nodeId);
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
-        start_at, end_at, released_at, price_micros_per_gpu_hour, total_micros, created_at)
+        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at)
       VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
         ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
+        ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
         ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz)`;
     const gpusCte = sql`INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
       SELECT ${lease.id}, u, n, ${during}::tstzrange FROM unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n)`;
