@@ -615,26 +615,50 @@ export class Scheduler {
     // Cheap refusal: all free GPUs of the model plus every lower-ranked preemptible GPU fall short.
     let preemptible = 0;
     for (const [rank, g] of this.preemptibleGpus[m]!) if (rank < job.rank) preemptible += g;
+    for (const idx of this.starting) {
+      const v = this.jobs[idx]!;
+      if (v.preemptible && v.rank < job.rank && v.model === m) preemptible += v.spec.gpus;
+    }
     if (this.index.freeOf(m) + preemptible < job.spec.gpus) return false;
     // Candidate domains of the gang's level (by their victims' first node), best fit on
     // free + preemptible GPUs; victims are sorted only inside the (up to 8) tightest that could fit.
     const level = job.level === 'any' ? 'site' : job.level;
     const lvl = level === 'nvlink' ? 0 : level === 'fabric' ? 1 : SITE;
     const slot = lvl === SITE ? 2 : lvl;
-    const domains: [number, number][] = [];
+    // Preemptible jobs holding GPUs for a start that has not come yet (their own notice period)
+    // are victims too: cancelling a start needs no notice.
+    const domainOfJob = (v: Job): number => {
+      let d = this.fleet.nodeMd[v.placement!.nodes[0]!]!;
+      for (let l = 0; l < lvl; l++) d = this.fleet.mdParent[l]![d]!;
+      return d;
+    };
+    const held = new Map<number, Job[]>();
+    for (const idx of this.starting) {
+      const v = this.jobs[idx]!;
+      if (!v.preemptible || v.rank >= job.rank || v.model !== m || !v.placement || v.placement.sharedGpu !== undefined || v.placement.nodes.length === 0) continue;
+      const d = domainOfJob(v);
+      let list = held.get(d);
+      if (!list) held.set(d, (list = []));
+      list.push(v);
+    }
+    const potentials = new Map<number, number>();
     for (const [d, entry] of this.victimsByDomain[slot]!) {
       if (this.fleet.mdModel[lvl]![d] !== m) continue;
       let pre = 0;
       for (const [rank, g] of entry.gpus) if (rank < job.rank) pre += g;
-      const p = this.index.freeGpus[lvl]![d]! + pre;
-      if (p >= job.spec.gpus) domains.push([d, p]);
+      potentials.set(d, this.index.freeGpus[lvl]![d]! + pre);
     }
+    for (const [d, list] of held) {
+      const base = potentials.get(d) ?? this.index.freeGpus[lvl]![d]!;
+      potentials.set(d, base + list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0));
+    }
+    const domains: [number, number][] = [...potentials].filter(([, p]) => p >= job.spec.gpus);
     domains.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     domains.length = Math.min(domains.length, 8);
     const byDomain = new Map<number, Job[]>();
     for (const [d] of domains) {
-      const list: Job[] = [];
-      for (const idx of this.victimsByDomain[slot]!.get(d)!.jobs) {
+      const list: Job[] = [...(held.get(d) ?? [])];
+      for (const idx of this.victimsByDomain[slot]!.get(d)?.jobs ?? []) {
         const v = this.jobs[idx]!;
         if (v.rank < job.rank && v.state === 'running' && v.placement && v.placement.sharedGpu === undefined) list.push(v);
       }
@@ -681,6 +705,16 @@ export class Scheduler {
     this.index.take(best.placement);
     const deadline = Math.max(this.nowS + this.policy.noticeS, startAt ?? 0);
     for (const v of best.victims) {
+      if (v.state === 'starting') {
+        // It had not started: its held GPUs go now, and it waits in the queue again.
+        this.starting.delete(v.idx);
+        v.placement = null;
+        v.state = 'queued';
+        this.generation[v.idx]!++;
+        this.lastTried[v.idx] = -1;
+        this.enqueue(v);
+        continue;
+      }
       v.state = 'preempting';
       v.preemptedBy = job.idx;
       this.stats.preemptions++;
@@ -798,11 +832,15 @@ export class Scheduler {
       this.pendingReservations = this.pendingReservations.filter((idx) => {
         const job = this.jobs[idx]!;
         if (job.state !== 'reserved') return false;
+        const startAt = job.spec.startS ?? this.nowS;
         const p = this.findFor(job, job.model);
-        if (!p) return true;
-        this.index.take(p);
-        this.holdUntil(job, job.model, p, job.spec.startS ?? this.nowS);
-        return false;
+        if (p) {
+          this.index.take(p);
+          this.holdUntil(job, job.model, p, startAt);
+          return false;
+        }
+        // Preemptible work may have started since the first try (e.g. a held start that began).
+        return !(this.policy.preemption && this.preemptFor(job, job.model, startAt));
       });
     }
     if (this.queue.length === 0) return;
