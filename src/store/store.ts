@@ -58,6 +58,10 @@ export const rangeLiteral = (startMs: number, endMs: number): string => `[${iso(
  */
 const live = sql`NOT isempty(${t.leaseGpus.during}) AND ${t.leaseGpus.movedAt} IS NULL`;
 
+/** A hold's range ended at `atMs` (empty if it had not started): releases, failures, preemptions, moves. */
+const cutAt = (atMs: number) =>
+  sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${iso(atMs)}::timestamptz)), '[)')`;
+
 /** SQLSTATE codes the services react to. */
 export const PG_EXCLUSION_VIOLATION = '23P01';
 export const PG_UNIQUE_VIOLATION = '23505';
@@ -249,11 +253,10 @@ export class Store {
 
   /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */
   async releaseLease(id: string, atMs: number): Promise<void> {
-    const at = iso(atMs);
     await this.db.update(t.leases).set({ releasedAt: new Date(atMs) }).where(eq(t.leases.id, id));
     await this.db
       .update(t.leaseGpus)
-      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .set({ during: cutAt(atMs) })
       .where(and(eq(t.leaseGpus.leaseId, id), live));
   }
 
@@ -262,12 +265,11 @@ export class Store {
    * added GPUs are held from max(now, start) to the end; GPUs kept stay as they are.
    */
   async moveLeaseGpus(lease: Lease, drop: string[], add: LeaseGpu[], nowMs: number): Promise<void> {
-    const at = iso(nowMs);
     if (drop.length) {
       await this.db
         .update(t.leaseGpus)
         .set({
-          during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')`,
+          during: cutAt(nowMs),
           movedAt: new Date(nowMs),
         })
         .where(and(eq(t.leaseGpus.leaseId, lease.id), inArray(t.leaseGpus.gpuUuid, drop), live));
@@ -280,11 +282,10 @@ export class Store {
 
   /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). */
   async preemptLease(id: string, atMs: number, byId: string): Promise<void> {
-    const at = iso(atMs);
     await this.db.update(t.leases).set({ preemptedAt: new Date(atMs), preemptedBy: byId }).where(eq(t.leases.id, id));
     await this.db
       .update(t.leaseGpus)
-      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .set({ during: cutAt(atMs) })
       .where(and(eq(t.leaseGpus.leaseId, id), live));
   }
 
@@ -298,11 +299,10 @@ export class Store {
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
   async failLease(id: string, nowMs: number, reason: string): Promise<void> {
-    const at = iso(nowMs);
     await this.db.update(t.leases).set({ failedAt: new Date(nowMs), stateReason: reason }).where(eq(t.leases.id, id));
     await this.db
       .update(t.leaseGpus)
-      .set({ during: sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${at}::timestamptz)), '[)')` })
+      .set({ during: cutAt(nowMs) })
       .where(and(eq(t.leaseGpus.leaseId, id), live));
   }
 
