@@ -56,24 +56,23 @@ export function schedulerStatus(fleet: Fleet, holds: Iterable<Hold>, nowMs: numb
   const installed = fleet.gpus.length;
   const inService = ef.totalGpus;
   const leased = inService - ix.freeOf();
-  const siteStats = fleet.sites.map((s, si) => {
+  /** In-service and free GPUs of one physical site or hall, summed over its GPU models. */
+  const tally = (level: number, phys: number): { g: number; free: number } => {
     let g = 0;
     let free = 0;
-    for (let md = 0; md < ef.mdCount(SITE); md++) {
-      if (ef.mdPhys[SITE]![md] !== si) continue;
-      g += ef.mdGpus[SITE]![md]!;
-      free += ix.freeGpus[SITE]![md]!;
+    for (let md = 0; md < ef.mdCount(level); md++) {
+      if (ef.mdPhys[level]![md] !== phys) continue;
+      g += ef.mdGpus[level]![md]!;
+      free += ix.freeGpus[level]![md]!;
     }
+    return { g, free };
+  };
+  const siteStats = fleet.sites.map((s, si) => {
+    const { g, free } = tally(SITE, si);
     return { siteId: s.id, inServiceGpus: g, leasedGpus: g - free, utilization: g ? (g - free) / g : 0, powerUsedW: ix.siteUsedW[si]!, powerCapW: s.powerCapW };
   });
   const hallStats = fleet.halls.map((h, hi) => {
-    let g = 0;
-    let free = 0;
-    for (let md = 0; md < ef.mdCount(HALL); md++) {
-      if (ef.mdPhys[HALL]![md] !== hi) continue;
-      g += ef.mdGpus[HALL]![md]!;
-      free += ix.freeGpus[HALL]![md]!;
-    }
+    const { g, free } = tally(HALL, hi);
     return { hallId: h.id, siteId: h.siteId, inServiceGpus: g, leasedGpus: g - free, powerUsedW: ix.hallUsedW[hi]!, powerCapW: h.powerCapW };
   });
   const largestGang = ef.models.map((model, m) => ({

@@ -1,6 +1,7 @@
 /**
- * The wire shapes the console reads. They mirror the HTTP contract (see /openapi.json), not the
- * server's internal types, so the console depends on the API only.
+ * The wire shapes the console reads. Where the server already names a response type it is
+ * imported as a type (erased by esbuild), so console and API cannot drift; the rest mirror the
+ * HTTP contract (see /openapi.json).
  */
 
 export type GpuModel = 'H100-SXM' | 'H200' | 'B200' | 'GB200' | 'MI300X';
@@ -60,88 +61,13 @@ export interface Lease {
 
 export interface LeasePage { leases: Lease[]; nextCursor: string | null }
 
-export interface FabricCapacity {
-  fabricId: string;
-  hallId: string;
-  installedGpus: number;
-  freeGpus: number;
-  freeNodes: number;
-}
+export type { CapacityReport, FabricCapacity, SiteWindowCapacity as SiteCapacity } from '../../src/leasing/capacity-report.js';
+export type { SchedulerStatus } from '../../src/scheduler/status.js';
+import type { SchedulerStatus } from '../../src/scheduler/status.js';
 
-export interface SiteCapacity {
-  siteId: string;
-  region: string;
-  installedGpus: number;
-  freeGpus: number;
-  availableGpus: number;
-  powerCapW: number;
-  peakLeasedW: number;
-  fabrics: FabricCapacity[];
-}
-
-export interface CapacityReport {
-  gpuModel: string | null;
-  region: string | null;
-  start: string;
-  end: string;
-  installedGpus: number;
-  freeGpus: number;
-  availableGpus: number;
-  sites: SiteCapacity[];
-}
-
-export interface SchedulerSite {
-  siteId: string;
-  inServiceGpus: number;
-  leasedGpus: number;
-  utilization: number;
-  powerUsedW: number;
-  powerCapW: number;
-}
-
-export interface SchedulerHall {
-  hallId: string;
-  siteId: string;
-  inServiceGpus: number;
-  leasedGpus: number;
-  powerUsedW: number;
-  powerCapW: number;
-}
-
+export type SchedulerSite = SchedulerStatus['sites'][number];
+export type SchedulerHall = SchedulerStatus['halls'][number];
 /** The largest gang one GPU model can still take now, per placement level. */
-export interface LargestGang {
-  gpuModel: string;
-  freeGpus: number;
-  nvlink: number;
-  fabric: number;
-  site: number;
-  any: number;
-}
-
-export interface SchedulerFabric {
-  fabricId: string;
-  gpuModel: string;
-  freeGpus: number;
-  /** Free GPUs on nodes with no GPU leased. */
-  wholeNodeGpus: number;
-  installedGpus: number;
-}
-
-/** GET /v1/scheduler/status (operator only). */
-export interface SchedulerStatus {
-  asOf: string;
-  installedGpus: number;
-  inServiceGpus: number;
-  leasedGpus: number;
-  utilization: number;
-  /** Share of free GPUs on partly used nodes. */
-  fragmentation: number;
-  sites: SchedulerSite[];
-  halls: SchedulerHall[];
-  largestGang: LargestGang[];
-  fabrics: SchedulerFabric[];
-  /** Leases booked to start later. */
-  queue: { scheduledLeases: number; scheduledGpus: number; startingWithin24h: number };
-}
-
+export type LargestGang = SchedulerStatus['largestGang'][number];
+export type SchedulerFabric = SchedulerStatus['fabrics'][number];
 export interface Tenant { id: string; name: string }
