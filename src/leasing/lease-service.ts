@@ -12,7 +12,7 @@ import { newId } from '../shared/ids.js';
 import { Mutex } from '../shared/mutex.js';
 import { Topology, type Fleet } from '../fleet/index.js';
 import type { IdempotencyContext, Principal } from '../tenancy/index.js';
-import { PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
+import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
 import { place } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
@@ -154,7 +154,8 @@ export class LeaseService {
         this.spot.delete(lease.id);
         for (const v of victims) this.bookings.add(v); // the preemption did not happen
         await this.mutex.run(() => this.reloadSpot());
-        if (pgErrorCode(err) === PG_EXCLUSION_VIOLATION) {
+        const code = pgErrorCode(err);
+        if (code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK) {
           if (attempt >= MAX_STALE_RETRIES) {
             throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
           }

@@ -64,6 +64,11 @@ const cutAt = (atMs: number) =>
 
 /** SQLSTATE codes the services react to. */
 export const PG_EXCLUSION_VIOLATION = '23P01';
+/**
+ * Two writers inserting overlapping GPU holds each wait on the other's uncommitted rows for the
+ * exclusion check; PostgreSQL breaks the cycle by aborting one with deadlock_detected.
+ */
+export const PG_DEADLOCK = '40P01';
 export const PG_UNIQUE_VIOLATION = '23505';
 
 export function pgErrorCode(err: unknown): string | undefined {
