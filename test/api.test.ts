@@ -467,4 +467,21 @@ describe('spot backfill', () => {
     expect(await s.cp.store.findOverlaps()).toEqual([]);
     await s.call('POST', `/v1/leases/${block.body.id}/release`, { key: acme.key, body: {} });
   });
+
+  it('backfills internal work the same way, unless internal work comes first (then it is never cut short)', async () => {
+    const start = s.clock.nowMs() + 2 * H;
+    const block = await lease(acme.key, { gpuCount: 64, class: 'reserved', start: iso(start), durationHours: 2 });
+    expect(block.status).toBe(201);
+    const internal = { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, class: 'internal', durationHours: 10 };
+    s.cp.leases.internalFirst = true;
+    try {
+      expect((await s.call('POST', '/v1/leases', { body: internal })).status).toBe(409);
+    } finally {
+      s.cp.leases.internalFirst = false;
+    }
+    const bf = await s.call('POST', '/v1/leases', { body: internal });
+    expect(bf.status).toBe(201);
+    expect(bf.body).toMatchObject({ class: 'internal', state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id, totalMicros: 0 });
+    for (const l of [bf, block]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { body: {} });
+  });
 });

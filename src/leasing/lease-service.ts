@@ -195,7 +195,8 @@ export class LeaseService {
       }
     }
     let backfill: { untilMs: number; by: string } | null = null;
-    if (!result.ok && req.leaseClass === 'spot') {
+    // Preemptible work backfills: spot always, internal when it only fills what is unsold.
+    if (!result.ok && (req.leaseClass === 'spot' || (req.leaseClass === 'internal' && !this.internalFirst))) {
       const bf = this.backfill(req);
       if (bf) {
         result = { ok: true, gpus: bf.gpus };
@@ -245,7 +246,7 @@ export class LeaseService {
   }
 
   /**
-   * EASY-style backfill for spot: GPUs idle now but booked later (a future reservation) may run
+   * EASY-style backfill for preemptible work: GPUs idle now but booked later (a future reservation) may run
    * spot work until that booking starts. The longest such window of at least MIN_BACKFILL_MS wins;
    * the lease is created with its preemption already set, so the booking is never delayed.
    */

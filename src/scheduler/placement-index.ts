@@ -274,6 +274,22 @@ export class PlacementIndex {
     return Math.floor(Math.min(hw, sw) / w + 1e-9);
   }
 
+  /** Whether taking these (free) GPUs now keeps every hall and site within its power cap. */
+  fitsPower(p: Placement): boolean {
+    if (p.sharedGpu !== undefined) return true;
+    const hall = new Map<number, number>();
+    const site = new Map<number, number>();
+    for (let i = 0; i < p.nodes.length; i++) {
+      const n = p.nodes[i]!;
+      const w = this.fleet.nodeW[n]! * POPCOUNT[p.masks[i]! & this.nodeFree[n]!]!;
+      hall.set(this.fleet.nodeHall[n]!, (hall.get(this.fleet.nodeHall[n]!) ?? 0) + w);
+      site.set(this.fleet.nodeSite[n]!, (site.get(this.fleet.nodeSite[n]!) ?? 0) + w);
+    }
+    for (const [h, w] of hall) if (this.hallUsedW[h]! + w > this.fleet.hallCapW[h]! + 1e-6) return false;
+    for (const [st, w] of site) if (this.siteUsedW[st]! + w > this.fleet.siteCapW[st]! + 1e-6) return false;
+    return true;
+  }
+
   private nodeCap(node: number, whole: boolean, filter: FindOptions['nodeFilter']): number {
     if (this.nodeOff[node]) return 0;
     if (filter && !filter(node)) return 0;

@@ -113,12 +113,12 @@ function run(layout: FleetLayout, jobs: JobSpec[], failNode?: number): { s: Sche
 }
 
 /**
- * Known defect: random exploration beyond a few thousand runs still finds rare cases where a
- * reservation starts late (by seconds up to one notice period) when its pre-placement races with
- * other reservations and held starts within the notice window. Until that is fixed this property
- * runs on a fixed seed so CI is reproducible; set PROPERTY_SEED to explore (e.g. in a loop).
+ * The on-time property runs on a fixed seed so CI is reproducible; PROPERTY_SEED and PROPERTY_RUNS
+ * explore further (the race it once found — a block whose GPUs free up inside its notice window —
+ * is fixed by claims, and has unit tests in scheduler.test.ts).
  */
 const RESERVATION_SEED = process.env['PROPERTY_SEED'] ? Number(process.env['PROPERTY_SEED']) : 20261126;
+const RESERVATION_RUNS = process.env['PROPERTY_RUNS'] ? Number(process.env['PROPERTY_RUNS']) : 150;
 
 describe('scheduler properties', () => {
   it('never double-books, never passes a power cap, never preempts reserved or on-demand, keeps gangs whole', () => {
@@ -135,7 +135,7 @@ describe('scheduler properties', () => {
         expect(started, `reservation ${r.job}`).toBeDefined();
         expect(started!.t).toBe(r.startS);
       }
-    }), { numRuns: 150, seed: RESERVATION_SEED });
+    }), { numRuns: RESERVATION_RUNS, seed: RESERVATION_SEED });
   });
 
   it('replays deterministically', () => {

@@ -109,6 +109,49 @@ describe('reservations and backfill', () => {
     expect(events.filter((e) => e.type === 'preempting')).toHaveLength(4);
   });
 
+  it('a block whose GPUs free up inside its notice window still starts on time: spot gets notice early', () => {
+    // 4 nodes × 8 GPUs. Reservation q (16 GPUs) runs until 8,350 s; spot fills the other 16.
+    // Block r (all 32) starts at 8,400 with a 120 s notice: at 8,280 only q's end makes room, so
+    // the spot job must get its notice then (not when q ends, which would start r at 8,470).
+    const { s, events } = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 120 });
+    s.submit(job({ id: 'q', gpus: 16, jobClass: 'reserved', startS: 1000, durationS: 7350 }));
+    s.advance(1000);
+    s.submit(job({ id: 'sp', gpus: 16, jobClass: 'spot', submitS: 1000, durationS: 20_000 }));
+    s.submit(job({ id: 'r', gpus: 32, jobClass: 'reserved', submitS: 1000, startS: 8400, durationS: 3600 }));
+    s.advance(8400);
+    const notice = events.find((e) => e.type === 'preempting' && e.job === 'sp');
+    expect(notice).toMatchObject({ t: 8280, by: 'r', deadlineS: 8400 });
+    expect(events.find((e) => e.type === 'started' && e.job === 'r')).toMatchObject({ t: 8400, gpus: 32 });
+    expect(s.stats.reservationsDelayed).toBe(0);
+  });
+
+  it('a block waiting for work that ends inside its notice window preempts nothing', () => {
+    const { s, events } = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 120 });
+    s.submit(job({ id: 'q', gpus: 16, jobClass: 'reserved', startS: 1000, durationS: 7350 }));
+    s.advance(1000);
+    s.submit(job({ id: 'sp', gpus: 16, jobClass: 'spot', submitS: 1000, durationS: 20_000 }));
+    s.submit(job({ id: 'r', gpus: 16, jobClass: 'reserved', submitS: 1000, startS: 8400, durationS: 3600 }));
+    s.advance(8400);
+    expect(events.filter((e) => e.type === 'preempting')).toEqual([]);
+    expect(events.find((e) => e.type === 'started' && e.job === 'r')).toMatchObject({ t: 8400 });
+    expect(s.holdings().map((h) => h.id).sort()).toEqual(['r', 'sp']);
+  });
+
+  it('a block short of power (not GPUs) until earlier work ends waits for it instead of passing the cap', () => {
+    // Hall cap 8 kW, 1 kW per GPU: a 1-GPU reservation runs 600–660 s; the 8-GPU block at 721 s
+    // is placed early (601 s) only as far as the power allows, so it takes its GPUs at 660 s.
+    const L: FleetLayout = { sites: [{ id: 's', powerCapW: 12_000, pue: 1.2 }], halls: [{ id: 'h', siteId: 's', powerCapW: 8000 }], nodes: [] };
+    for (const n of ['n0', 'n1']) L.nodes.push({ id: n, model: 'H100', gpus: 8, siteId: 's', hallId: 'h', fabricId: 'f', nvlinkId: n, wattsPerGpu: 1000 });
+    const { s, events } = sched(L, { noticeS: 120 });
+    s.submit(job({ id: 'big', gpus: 8, jobClass: 'reserved', placement: 'nvlink', startS: 721, durationS: 60 }));
+    s.submit(job({ id: 'one', gpus: 1, jobClass: 'reserved', placement: 'nvlink', startS: 600, durationS: 60 }));
+    for (let t = s.nextEventTime(); Number.isFinite(t); t = s.nextEventTime()) {
+      s.advance(t);
+      expect(s.index.hallUsedW[0]).toBeLessThanOrEqual(8000);
+    }
+    expect(events.find((e) => e.type === 'started' && e.job === 'big')).toMatchObject({ t: 721 });
+  });
+
   it('refuses a block beyond committed capacity, and keeps on-demand from eating a block', () => {
     const { s } = sched(fleet({ fabrics: 1, nodes: 2 }));
     s.submit(job({ id: 'b1', gpus: 16, jobClass: 'reserved', startS: 7200, durationS: 3600 }));

@@ -65,6 +65,8 @@ export type SchedEvent =
   | { type: 'rejected'; t: number; job: string; reason: string };
 
 const HOUR_S = 3600;
+/** Slot of the end-time indexes, seconds. */
+const END_SLOT_S = 600;
 
 interface Job {
   idx: number;
@@ -186,6 +188,14 @@ export class Scheduler {
   private queue: number[] = [];
   /** Reservations within their notice period still waiting for GPUs that non-preemptible work frees. */
   private pendingReservations: number[] = [];
+  /**
+   * Reservations inside their notice window that have chosen their GPUs ahead of the start:
+   * `target` is where they will run, `owed` (node → GPU mask) the part still held by
+   * non-preemptible work that ends by `startAt`, taken as it frees. The rest is taken already.
+   */
+  private readonly claims = new Map<number, { target: Placement; owed: Map<number, number>; startAt: number }>();
+  /** Per node: GPUs owed to some claim, so another claim does not count them as ending. */
+  private readonly owedMask = new Map<number, number>();
   private nowS = 0;
   private readonly commitments: CommitmentCalendar[];
   private readonly running = new Set<number>();
@@ -212,6 +222,8 @@ export class Scheduler {
   private readonly blockedHead = new Map<number, number>();
   /** Per model: GPUs of running jobs by the 10-minute slot they end in (backfill shadow times). */
   private readonly endsByModel: EndSlots[];
+  /** Per model: running non-preemptible jobs by the 10-minute slot they end in (reservation claims). */
+  private readonly endingNonPreemptible: Map<number, Set<number>>[];
 
   constructor(layout: FleetLayout | EngineFleet, readonly policy: SchedulerPolicy = POLICIES['revenue']!) {
     this.fleet = layout instanceof EngineFleet ? layout : new EngineFleet(layout);
@@ -220,6 +232,7 @@ export class Scheduler {
     this.preemptibleRunning = this.fleet.models.map(() => new Set<number>());
     this.preemptibleGpus = this.fleet.models.map(() => new Map<number, number>());
     this.endsByModel = this.fleet.models.map(() => new EndSlots());
+    this.endingNonPreemptible = this.fleet.models.map(() => new Map());
     this.stats = {
       submitted: 0, started: 0, finished: 0, preemptions: 0, failed: 0, rejected: 0, replaced: 0, reservationsDelayed: 0,
       queueWaitsS: [], revenueMicros: { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n }, busyGpuSeconds: 0,
@@ -324,6 +337,7 @@ export class Scheduler {
       this.queue = this.queue.filter((q) => q !== idx);
       job.state = 'finished';
     } else if (job.state === 'reserved' && job.commit) {
+      this.dropClaim(job);
       const [m, from, to, g] = job.commit;
       this.commitments[m]!.add(from, to, -g);
       job.commit = null;
@@ -338,6 +352,11 @@ export class Scheduler {
     const node = this.fleet.nodeIndex.get(nodeId);
     if (node === undefined) return;
     this.index.setNodeOff(node, true);
+    for (const [idx, c] of [...this.claims]) {
+      if (!c.target.nodes.includes(node)) continue;
+      this.dropClaim(this.jobs[idx]!);
+      if (!this.pendingReservations.includes(idx)) this.pendingReservations.push(idx);
+    }
     // Running jobs and jobs holding GPUs for a pending start; preempting victims are left to
     // their deadline (their GPUs already belong to the preemptor, which is in `starting`).
     for (const idx of [...this.running, ...this.starting]) {
@@ -401,6 +420,10 @@ export class Scheduler {
       if ((j.state === 'running' || j.state === 'starting') && j.placement) {
         out.push({ id: j.spec.id, jobClass: j.spec.jobClass, level: j.level, state: j.state, placement: j.placement });
       }
+    }
+    for (const [idx, c] of this.claims) {
+      const j = this.jobs[idx]!;
+      out.push({ id: j.spec.id, jobClass: j.spec.jobClass, level: j.level, state: j.state, placement: this.claimTaken(c) });
     }
     return out;
   }
@@ -513,6 +536,13 @@ export class Scheduler {
     }
     this.running.add(job.idx);
     this.endsByModel[m]!.add(job.endS, job.spec.gpus);
+    if (!job.preemptible) {
+      const slot = Math.floor(job.endS / END_SLOT_S);
+      const slots = this.endingNonPreemptible[m]!;
+      let set = slots.get(slot);
+      if (!set) slots.set(slot, (set = new Set()));
+      set.add(job.idx);
+    }
     if (job.preemptible) {
       this.preemptibleRunning[m]!.add(job.idx);
       const byRank = this.preemptibleGpus[m]!;
@@ -533,6 +563,12 @@ export class Scheduler {
     job.remainingS = Math.max(0, job.remainingS - ran);
     this.running.delete(job.idx);
     this.endsByModel[job.model]!.add(job.endS, -job.spec.gpus);
+    if (!job.preemptible) {
+      const slot = Math.floor(job.endS / END_SLOT_S);
+      const slots = this.endingNonPreemptible[job.model]!;
+      const set = slots.get(slot);
+      if (set?.delete(job.idx) && set.size === 0) slots.delete(slot);
+    }
     if (this.preemptibleRunning[job.model]?.delete(job.idx)) {
       const byRank = this.preemptibleGpus[job.model]!;
       byRank.set(job.rank, byRank.get(job.rank)! - job.spec.gpus);
@@ -574,13 +610,11 @@ export class Scheduler {
     // The block was admitted against committed capacity; its commitment stays booked.
     const m = job.model;
     const startAt = job.spec.startS ?? this.nowS;
-    const p = this.findFor(job, m);
-    if (p) {
-      this.index.take(p);
-      this.holdUntil(job, m, p, startAt);
-      return;
-    }
-    if (this.policy.preemption && this.preemptFor(job, m, startAt)) return;
+    const claim = this.claims.get(job.idx);
+    if (claim && claim.startAt > this.nowS) return; // its claim settles by then
+    // A claim still owed at its start: the work it waited for did not end (a failure moved it).
+    if (claim) this.dropClaim(job);
+    if (this.placeReservation(job, m, startAt)) return;
     if (this.nowS < startAt) {
       // Early (one notice period ahead) and non-preemptible work still ends before the start:
       // claim GPUs as soon as they free up (ahead of the queue), and try again at the start.
@@ -593,6 +627,159 @@ export class Scheduler {
     job.state = 'queued';
     this.queue.unshift(job.idx);
     this.emit(() => ({ type: 'queued', t: this.nowS, job: job.spec.id }));
+  }
+
+  /**
+   * Places a reservation for `startAt`, cheapest first: free GPUs; GPUs that non-preemptible work
+   * frees by then (a claim); preempting lower-ranked work; both. False: nothing works now.
+   */
+  private placeReservation(job: Job, m: number, startAt: number, claim = true): boolean {
+    const p = this.findFor(job, m);
+    if (p) {
+      this.index.take(p);
+      this.holdUntil(job, m, p, startAt);
+      return true;
+    }
+    const early = claim && this.nowS < startAt;
+    if (early && this.claimFor(job, m, startAt, false)) return true;
+    if (!this.policy.preemption) return false;
+    if (this.preemptFor(job, m, startAt)) return true;
+    return early && this.claimFor(job, m, startAt, true);
+  }
+
+  /**
+   * A reservation inside its notice window that free (and preemptible) GPUs cannot hold now but
+   * will once non-preemptible work ending by its start is done: choose the placement as if that
+   * work had ended (with victims: and as if the cheapest lower-ranked work had gone), give the
+   * victims their notice now, take the free part and claim the rest as it frees. Otherwise the
+   * block would preempt only when that work ends, and start up to a notice period late.
+   */
+  private claimFor(job: Job, m: number, startAt: number, withVictims: boolean): boolean {
+    if (job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000) return false;
+    const ending: Placement[] = [];
+    const slots = this.endingNonPreemptible[m]!;
+    for (let slot = Math.floor(this.nowS / END_SLOT_S); slot <= Math.floor(startAt / END_SLOT_S); slot++) {
+      for (const idx of slots.get(slot) ?? []) {
+        const v = this.jobs[idx]!;
+        if (v.state !== 'running' || v.endS > startAt || !v.placement || v.placement.sharedGpu !== undefined) continue;
+        const part = this.unowed(v.placement);
+        if (part.nodes.length) ending.push(part);
+      }
+    }
+    if (ending.length === 0) return false;
+    for (const p of ending) this.index.give(p);
+    let target: Placement | null = null;
+    let used: Job[] = [];
+    if (!withVictims) target = this.findFor(job, m);
+    else {
+      const found = this.searchVictims(job, m);
+      if (found) ({ placement: target, victims: used } = found);
+    }
+    for (const p of ending) this.index.take(p);
+    if (!target) return false;
+    const t = target;
+    // What is free of the target (with the victims' GPUs) must fit the power caps now: a target
+    // that needs the ending work's power, not its GPUs, waits for it to end instead.
+    for (const v of used) this.index.give(v.placement!);
+    if (!this.index.fitsPower(t)) {
+      for (const v of used) this.index.take(v.placement!);
+      return false;
+    }
+    const deadline = Math.max(this.nowS + this.policy.noticeS, startAt);
+    this.serveNotice(job, used, deadline);
+    // What of the target is free now is taken; the rest is held by work that ends by the start.
+    const now: Placement = { nodes: [], masks: [] };
+    const owed = new Map<number, number>();
+    t.nodes.forEach((n, i) => {
+      const free = t.masks[i]! & this.index.nodeFree[n]!;
+      const rest = t.masks[i]! & ~free;
+      if (free) {
+        now.nodes.push(n);
+        now.masks.push(free);
+      }
+      if (rest) {
+        owed.set(n, rest);
+        this.owedMask.set(n, (this.owedMask.get(n) ?? 0) | rest);
+      }
+    });
+    this.index.take(now);
+    job.model = m;
+    if (owed.size === 0) {
+      this.holdUntil(job, m, t, deadline);
+      if (deadline <= this.nowS) {
+        for (const v of used) this.completePreemption(v);
+        this.completePreemption(job);
+      }
+      return true;
+    }
+    this.claims.set(job.idx, { target: t, owed, startAt: deadline });
+    this.heap.push(deadline, 1, job.idx, this.generation[job.idx]!); // settles before, else falls back
+    return true;
+  }
+
+  /** A placement minus the GPUs owed to claims. */
+  private unowed(p: Placement): Placement {
+    if (this.owedMask.size === 0) return p;
+    const out: Placement = { nodes: [], masks: [] };
+    p.nodes.forEach((n, i) => {
+      const mask = p.masks[i]! & ~(this.owedMask.get(n) ?? 0);
+      if (mask) {
+        out.nodes.push(n);
+        out.masks.push(mask);
+      }
+    });
+    return out;
+  }
+
+  /** The part of a claim's target already taken in the index. */
+  private claimTaken(c: { target: Placement; owed: Map<number, number> }): Placement {
+    const out: Placement = { nodes: [], masks: [] };
+    c.target.nodes.forEach((n, i) => {
+      const mask = c.target.masks[i]! & ~(c.owed.get(n) ?? 0);
+      if (mask) {
+        out.nodes.push(n);
+        out.masks.push(mask);
+      }
+    });
+    return out;
+  }
+
+  /** Takes owed GPUs that have freed; a claim with nothing owed becomes a held start. */
+  private settleClaims(): void {
+    for (const [idx, c] of this.claims) {
+      const got: Placement = { nodes: [], masks: [] };
+      for (const [n, mask] of c.owed) {
+        const free = mask & this.index.nodeFree[n]!;
+        if (!free || !this.index.fitsPower({ nodes: [n], masks: [free] })) continue;
+        got.nodes.push(n);
+        got.masks.push(free);
+        if (free === mask) c.owed.delete(n);
+        else c.owed.set(n, mask & ~free);
+        this.clearOwed(n, free);
+      }
+      if (got.nodes.length) this.index.take(got);
+      if (c.owed.size > 0) continue;
+      const job = this.jobs[idx]!;
+      this.claims.delete(idx);
+      this.holdUntil(job, job.model, c.target, c.startAt);
+      if (c.startAt <= this.nowS) this.completePreemption(job);
+    }
+  }
+
+  /** Gives back what a claim took and forgets what it was owed. */
+  private dropClaim(job: Job): void {
+    const c = this.claims.get(job.idx);
+    if (!c) return;
+    this.claims.delete(job.idx);
+    for (const [n, mask] of c.owed) this.clearOwed(n, mask);
+    this.index.give(this.claimTaken(c));
+    this.epoch++;
+  }
+
+  private clearOwed(n: number, mask: number): void {
+    const left = (this.owedMask.get(n) ?? 0) & ~mask;
+    if (left) this.owedMask.set(n, left);
+    else this.owedMask.delete(n);
   }
 
   /** The placement is taken now; the job starts at `startAt` (a deadline event). */
@@ -610,8 +797,27 @@ export class Scheduler {
    * gang's level. What-if: hand the victims' GPUs back to the index, look for a placement, undo.
    */
   private preemptFor(job: Job, m: number, startAt?: number): boolean {
+    const best = this.searchVictims(job, m);
+    if (!best) return false;
+    // Victims' GPUs pass to the preemptor now in the index; victims keep running until their deadline.
+    for (const v of best.victims) this.index.give(v.placement!);
+    this.index.take(best.placement);
+    const deadline = Math.max(this.nowS + this.policy.noticeS, startAt ?? 0);
+    this.serveNotice(job, best.victims, deadline);
+    if (job.state === 'queued') this.queue = this.queue.filter((q) => q !== job.idx);
+    this.holdUntil(job, m, best.placement, deadline);
+    if (deadline <= this.nowS) {
+      // No notice: the victims go and the gang starts now.
+      for (const v of best.victims) this.completePreemption(v);
+      this.completePreemption(job);
+    }
+    return true;
+  }
+
+  /** What-if only (the index is left as found): the victims to preempt for `job`, and where it would run. */
+  private searchVictims(job: Job, m: number): { victims: Job[]; placement: Placement } | null {
     // GPU-sharing tasks fit in the gaps; they never preempt.
-    if (job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000) return false;
+    if (job.spec.gpuMilli !== undefined && job.spec.gpuMilli < 1000) return null;
     // Cheap refusal: all free GPUs of the model plus every lower-ranked preemptible GPU fall short.
     let preemptible = 0;
     for (const [rank, g] of this.preemptibleGpus[m]!) if (rank < job.rank) preemptible += g;
@@ -619,7 +825,7 @@ export class Scheduler {
       const v = this.jobs[idx]!;
       if (v.preemptible && v.rank < job.rank && v.model === m) preemptible += v.spec.gpus;
     }
-    if (this.index.freeOf(m) + preemptible < job.spec.gpus) return false;
+    if (this.index.freeOf(m) + preemptible < job.spec.gpus) return null;
     // Candidate domains of the gang's level (by their victims' first node), best fit on
     // free + preemptible GPUs; victims are sorted only inside the (up to 8) tightest that could fit.
     const level = job.level === 'any' ? 'site' : job.level;
@@ -681,7 +887,6 @@ export class Scheduler {
       }
       return { d, list, cost, n };
     }).sort((a, b) => a.cost - b.cost || a.n - b.n || a.d - b.d);
-    let best: { victims: Job[]; placement: Placement; cost: number } | null = null;
     for (const { d, list } of estimates) {
       const chosen: Job[] = [];
       let placement: Placement | null = null;
@@ -695,16 +900,17 @@ export class Scheduler {
         if (placement) break;
       }
       for (const v of chosen) this.index.take(v.placement!);
-      if (!placement) continue;
-      best = { victims: chosen, placement, cost: chosen.reduce((a, v) => a + v.spec.priceMicrosPerGpuHour * v.spec.gpus, 0) };
-      break;
+      if (placement) return { victims: chosen, placement };
     }
-    if (!best) return false;
-    // Victims' GPUs pass to the preemptor now in the index; victims keep running until their deadline.
-    for (const v of best.victims) this.index.give(v.placement!);
-    this.index.take(best.placement);
-    const deadline = Math.max(this.nowS + this.policy.noticeS, startAt ?? 0);
-    for (const v of best.victims) {
+    return null;
+  }
+
+  /**
+   * Victims whose GPUs were just handed to `job` in the index: running ones are preempting until
+   * `deadline`; held starts that had not begun lose their GPUs at once and queue again.
+   */
+  private serveNotice(job: Job, victims: Job[], deadline: number): void {
+    for (const v of victims) {
       if (v.state === 'starting') {
         // It had not started: its held GPUs go now, and it waits in the queue again.
         this.starting.delete(v.idx);
@@ -724,14 +930,6 @@ export class Scheduler {
       this.heap.push(deadline, 2, v.idx, this.generation[v.idx]!);
       this.emit(() => ({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline }));
     }
-    if (job.state === 'queued') this.queue = this.queue.filter((q) => q !== job.idx);
-    this.holdUntil(job, m, best.placement, deadline);
-    if (deadline <= this.nowS) {
-      // No notice: the victims go and the gang starts now.
-      for (const v of best.victims) this.completePreemption(v);
-      this.completePreemption(job);
-    }
-    return true;
   }
 
   /** A deadline: either a preempting victim's notice ran out, or a held job starts. */
@@ -827,20 +1025,15 @@ export class Scheduler {
    * start reserves a shadow time; later jobs start only if they end by then or fit in the spare.
    */
   private schedulePass(): void {
+    // Reservations about to start come before anything queued: claimed GPUs first.
+    if (this.claims.size) this.settleClaims();
     if (this.pendingReservations.length) {
-      // Reservations about to start come before anything queued.
       this.pendingReservations = this.pendingReservations.filter((idx) => {
         const job = this.jobs[idx]!;
-        if (job.state !== 'reserved') return false;
-        const startAt = job.spec.startS ?? this.nowS;
-        const p = this.findFor(job, job.model);
-        if (p) {
-          this.index.take(p);
-          this.holdUntil(job, job.model, p, startAt);
-          return false;
-        }
-        // Preemptible work may have started since the first try (e.g. a held start that began).
-        return !(this.policy.preemption && this.preemptFor(job, job.model, startAt));
+        if (job.state !== 'reserved' || this.claims.has(idx)) return false;
+        // GPUs may have freed, or preemptible work started (e.g. a held start that began).
+        // Claims are looked for at the first try only: the passes run at every event.
+        return !this.placeReservation(job, job.model, job.spec.startS ?? this.nowS, false);
       });
     }
     if (this.queue.length === 0) return;
