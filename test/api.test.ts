@@ -332,7 +332,7 @@ describe('scheduler status', () => {
     const h100 = st.body.largestGang.find((g: { gpuModel: string }) => g.gpuModel === 'H100-SXM');
     expect(h100).toMatchObject({ freeGpus: 61, nvlink: 8, fabric: 32, site: 61, any: 61 });
     expect(st.body.largestGang.find((g: { gpuModel: string }) => g.gpuModel === 'GB200')).toMatchObject({ nvlink: 72 });
-    expect(st.body.queue).toEqual({ scheduledLeases: 1, scheduledGpus: 16, startingWithin24h: 1 });
+    expect(st.body.queue).toEqual({ scheduledLeases: 1, scheduledGpus: 16, startingWithin24h: 1, queuedRequests: 0, queuedGpus: 0, oldestQueuedSince: null });
     expect((await s.call('GET', '/v1/scheduler/status', { key: acme.key })).status).toBe(403);
     for (const l of [a, b]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} });
   });

@@ -248,4 +248,38 @@ describe('web console', () => {
     await tenantPage.context().close();
     expect(pageErrors).toEqual([]);
   });
+
+  it('shows a queued request waiting for capacity (leases and scheduler) and cancels it', async () => {
+    const q = await createTenant(s, 'queue-lab');
+    // One NVL72 rack leased: a request for all four racks' GPUs must wait.
+    const rack = await s.call('POST', '/v1/leases', { body: { tenantId: q.id, gpuModel: 'GB200', gpuCount: 72, placement: 'same-nvlink', durationHours: 1 } });
+    expect(rack.status).toBe(201);
+    const waiting = await s.call('POST', '/v1/leases', { body: { tenantId: q.id, gpuModel: 'GB200', gpuCount: 288, durationHours: 3, queue: true, maxWaitHours: 6 } });
+    expect(waiting.status).toBe(202);
+    expect(waiting.body.state).toBe('queued');
+
+    const page = await openConsole();
+    await signIn(page, q.key);
+    await page.locator('[data-view="leases"]').waitFor();
+    const row = page.locator(`tr[data-lease="${waiting.body.id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.state').textContent()).toBe('queued');
+    expect(await row.locator('td').nth(5).textContent()).toBe('waiting for capacity until 2026-12-01 06:00');
+
+    const admin = await openConsole();
+    await signIn(admin, s.adminKey);
+    await admin.locator('[data-site="us-east-oh"]').waitFor();
+    await admin.getByRole('link', { name: 'Scheduler' }).click();
+    const view = admin.locator('[data-view="scheduler"]');
+    await expect.poll(() => view.locator('[data-total="queued"] dd').textContent(), WAIT).toBe('1 · 288 GPUs');
+    await admin.context().close();
+
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('released');
+    expect((await s.call('GET', `/v1/leases/${waiting.body.id}`)).body).toMatchObject({ state: 'released', gpus: [] });
+    await s.call('POST', `/v1/leases/${rack.body.id}/release`, { body: {} });
+    expect(await page.getByRole('alert').isHidden()).toBe(true);
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
 });

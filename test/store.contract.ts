@@ -40,7 +40,7 @@ export function storeContract(kind: StoreKind): void {
 
     const mkLease = (id: string, tenantId: string, startMs: number, endMs: number, gpuIdx: number[], createdAtMs = T0): Lease => ({
       id, tenantId, gpuModel: 'H100-SXM', gpuCount: gpuIdx.length, leaseClass: 'on-demand', placement: 'any', region: null,
-      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs,
+      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs, queuedUntilMs: null,
       gpus: gpuIdx.map((i) => ({ uuid: gpu(i).uuid, nodeId: gpu(i).nodeId })),
     });
 
@@ -94,6 +94,28 @@ export function storeContract(kind: StoreKind): void {
       expect(holds.find((h) => h.leaseId === 'lease_5')).toMatchObject({ startMs: T0 + 10 * H, endMs: T0 + 12 * H });
       const held = await store.leasesHoldingGpusAfter([gpu(5).uuid, gpu(6).uuid, gpu(0).uuid], T0 + 11 * H);
       expect(held.map((h) => h.leaseId).sort()).toEqual(['lease_5', 'lease_6', 'lease_8']);
+    });
+
+    it('places a queued request once: only while it is still queued, with its holds in the same statement', async () => {
+      const q: Lease = { ...mkLease('lease_q1', 'ten_a', T0 + 50 * H, T0 + 52 * H, []), queuedUntilMs: T0 + 60 * H, createdAtMs: T0 + 50 * H };
+      await store.insertLease(q);
+      await store.insertLease({ ...mkLease('lease_q2', 'ten_b', T0 + 50 * H, T0 + 52 * H, []), queuedUntilMs: T0 + 51 * H, createdAtMs: T0 + 50 * H + 1 });
+      expect((await store.queuedLeases(T0 + 50 * H)).map((l) => l.id)).toEqual(['lease_q1', 'lease_q2']);
+      expect((await store.queuedLeases(T0 + 51 * H)).map((l) => l.id)).toEqual(['lease_q1']); // q2's wait is over
+      const placed: Lease = { ...q, startMs: T0 + 55 * H, endMs: T0 + 57 * H, queuedUntilMs: null, gpus: [{ uuid: gpu(7).uuid, nodeId: gpu(7).nodeId }] };
+      // Its wait over at the write's time: nothing is written.
+      expect(await store.placeQueuedLease(placed, T0 + 60 * H)).toBe(false);
+      expect(await store.placeQueuedLease(placed, T0 + 55 * H)).toBe(true);
+      // A second control plane placing it again (on other GPUs) writes nothing either.
+      expect(await store.placeQueuedLease({ ...placed, gpus: [{ uuid: gpu(8).uuid, nodeId: gpu(8).nodeId }] }, T0 + 55 * H)).toBe(false);
+      const got = await store.getLease('lease_q1');
+      expect(got).toMatchObject({ startMs: T0 + 55 * H, endMs: T0 + 57 * H, queuedUntilMs: null });
+      expect(got!.gpus.map((g) => g.uuid)).toEqual([gpu(7).uuid]);
+      expect((await store.queuedLeases(T0 + 50 * H)).map((l) => l.id)).toEqual(['lease_q2']);
+      // A released queued request is not placed.
+      await store.releaseLease('lease_q2', T0 + 50 * H + 5);
+      expect(await store.placeQueuedLease({ ...placed, id: 'lease_q2', gpus: [{ uuid: gpu(9).uuid, nodeId: gpu(9).nodeId }] }, T0 + 50 * H + 10)).toBe(false);
+      expect((await store.getLease('lease_q2'))!.gpus).toEqual([]);
     });
 
     it('stores idempotent responses once per principal and key', async () => {

@@ -93,11 +93,12 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
   r.post('/v1/leases', {
     schema: {
       tags: ['leases'], summary: 'Lease GPUs now or for a future window, as a topology-constrained gang', ...secured,
-      headers: idemHeader, body: LeaseCreateBody, response: { 201: LeaseView, ...errors(400, 401, 409, 422) },
+      headers: idemHeader, body: LeaseCreateBody, response: { 201: LeaseView, 202: LeaseView, ...errors(400, 401, 409, 422) },
     },
   }, async (req, reply) => idem.run(req, reply, async (ctx) => {
     try {
       const view = await cp.leases.create(principalOf(req), req.body, ctx);
+      if (view.state === 'queued') return { status: 202, body: view };
       metrics.leasesCreated.inc({ gpu_model: view.gpuModel, class: view.class });
       return { status: 201, body: view };
     } catch (err) {
@@ -137,7 +138,8 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
     schema: { tags: ['scheduler'], summary: 'Utilization, fragmentation (largest gang per level and fabric), power and the calendar ahead', ...secured },
   }, async (req) => {
     requireAdmin(principalOf(req));
-    return schedulerStatus(cp.fleet.current(), cp.leases.index.allHolds(), cp.clock.nowMs());
+    const now = cp.clock.nowMs();
+    return schedulerStatus(cp.fleet.current(), cp.leases.index.allHolds(), now, await cp.store.queuedLeases(now));
   });
 
   // ---- capacity ----

@@ -4,6 +4,8 @@
  * from --url/--api-key or NEOCLOUD_URL/NEOCLOUD_API_KEY. Tables for people, --json for scripts.
  */
 import { readFileSync } from 'node:fs';
+import type { LeaseView } from '../leasing/lease-schemas.js';
+import type { SchedulerStatus } from '../scheduler/status.js';
 import { Command, Option } from 'commander';
 import { ApiClient, ApiError } from './client.js';
 import { mw, table, usd } from './table.js';
@@ -93,10 +95,7 @@ tenants
     print(res, () => table(['id', 'name', 'created'], res.tenants.map((t) => [t.id, t.name, t.createdAt])));
   });
 
-interface LeaseOut {
-  id: string; tenantId: string; state: string; gpuModel: string; gpuCount: number; class: string; placement: string;
-  region: string | null; start: string; end: string; totalMicros: number; priceMicrosPerGpuHour: number; nodes: string[]; gpus: { uuid: string; nodeId: string }[];
-}
+type LeaseOut = LeaseView;
 const leaseRow = (l: LeaseOut): (string | number)[] => [l.id, l.state, `${l.gpuCount} × ${l.gpuModel}`, l.class, l.placement, l.start, l.end, usd(l.totalMicros)];
 const LEASE_HEAD = ['id', 'state', 'gpus', 'class', 'placement', 'start', 'end', 'total'];
 
@@ -113,7 +112,9 @@ leases
   .option('--placement <p>', 'same-nvlink | same-fabric | same-site | any', 'any')
   .option('--class <c>', 'reserved | on-demand | spot | internal (operator)', 'on-demand')
   .option('--tenant <id>', 'operator only: lease for this tenant')
-  .action(async (o: Record<string, string | undefined>) => {
+  .option('--queue', 'if nothing fits now, wait for capacity (state queued) instead of failing')
+  .option('--max-wait-hours <h>', 'with --queue: give up after this long (default 24)')
+  .action(async (o: Record<string, string | boolean | undefined>) => {
     const body: Record<string, unknown> = {
       gpuModel: o['gpuModel'], gpuCount: Number(o['count']), placement: o['placement'], class: o['class'],
     };
@@ -122,8 +123,11 @@ leases
     if (o['end']) body['end'] = o['end'];
     if (o['durationHours']) body['durationHours'] = Number(o['durationHours']);
     if (o['tenant']) body['tenantId'] = o['tenant'];
+    if (o['queue']) body['queue'] = true;
+    if (o['maxWaitHours']) body['maxWaitHours'] = Number(o['maxWaitHours']);
     const l = await client().request<LeaseOut>('POST', '/v1/leases', body);
-    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nnodes: ${l.nodes.join(', ')}`);
+    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\n` +
+      (l.state === 'queued' ? `waiting for capacity until ${l.queuedUntil}` : `nodes: ${l.nodes.join(', ')}`));
   });
 leases
   .command('list')
@@ -171,12 +175,7 @@ program
     });
   });
 
-interface SchedStatusOut {
-  asOf: string; installedGpus: number; inServiceGpus: number; leasedGpus: number; utilization: number; fragmentation: number;
-  sites: { siteId: string; inServiceGpus: number; leasedGpus: number; utilization: number; powerUsedW: number; powerCapW: number }[];
-  largestGang: { gpuModel: string; freeGpus: number; nvlink: number; fabric: number; site: number; any: number }[];
-  queue: { scheduledLeases: number; scheduledGpus: number; startingWithin24h: number };
-}
+type SchedStatusOut = SchedulerStatus;
 const sched = program.command('sched').description('the scheduler');
 sched
   .command('status')
@@ -189,7 +188,9 @@ sched
         `${st.installedGpus - st.inServiceGpus} out of service; fragmentation ${pctS(st.fragmentation)}\n` +
         `${table(['site', 'leased', 'in service', 'utilization', 'power used / cap'], st.sites.map((s) => [s.siteId, s.leasedGpus, s.inServiceGpus, pctS(s.utilization), `${mw(s.powerUsedW)} / ${mw(s.powerCapW)}`]))}\n\n` +
         `largest gang it can still take:\n${table(['model', 'free', 'nvlink', 'fabric', 'site', 'any'], st.largestGang.map((g) => [g.gpuModel, g.freeGpus, g.nvlink, g.fabric, g.site, g.any]))}\n\n` +
-        `queue: ${st.queue.scheduledLeases} leases (${st.queue.scheduledGpus} GPUs) booked to start later, ${st.queue.startingWithin24h} within 24 h`;
+        `queue: ${st.queue.scheduledLeases} leases (${st.queue.scheduledGpus} GPUs) booked to start later, ${st.queue.startingWithin24h} within 24 h; ` +
+        `${st.queue.queuedRequests} requests (${st.queue.queuedGpus} GPUs) waiting for capacity` +
+        (st.queue.oldestQueuedSince ? `, the oldest since ${st.queue.oldestQueuedSince}` : '');
     });
   });
 

@@ -2,6 +2,8 @@
 import { ControlPlane } from '../app/control-plane.js';
 import { buildServer } from '../api/server.js';
 
+/** How often waiting lease requests are tried again, besides after each release. */
+const QUEUE_EVERY_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
 const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
 
@@ -32,8 +34,19 @@ export async function serve(o: { port: number; host: string; dataDir: string }):
     cp.store.pruneIdempotency(cp.clock.nowMs() - IDEMPOTENCY_RETENTION_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'));
   }, PRUNE_EVERY_MS);
   timer.unref();
+  // Queued requests: capacity also frees without a release (lease ends, preemptions, nodes back).
+  let running = false;
+  const queueTimer = setInterval(() => {
+    if (running) return;
+    running = true;
+    cp.leases.runQueue()
+      .catch((err: unknown) => app.log.warn({ err }, 'queue pass failed'))
+      .finally(() => { running = false; });
+  }, QUEUE_EVERY_MS);
+  queueTimer.unref();
   const stop = async (): Promise<void> => {
     clearInterval(timer);
+    clearInterval(queueTimer);
     await app.close();
     await cp.close();
     process.exit(0);

@@ -9,6 +9,9 @@ export const MAX_LEASE_HOURS = 26_304;
 /** How far ahead a lease may start (future capacity blocks). */
 export const MAX_START_AHEAD_DAYS = 366;
 export const MAX_GPUS_PER_LEASE = 100_000;
+/** A queued request waits at most this long (one week); 24 hours by default. */
+export const MAX_QUEUE_WAIT_HOURS = 168;
+export const DEFAULT_QUEUE_WAIT_HOURS = 24;
 
 export const LeaseCreateBody = Type.Object({
   gpuModel: oneOf(GPU_MODEL_IDS, 'GPU model from the catalog'),
@@ -20,6 +23,8 @@ export const LeaseCreateBody = Type.Object({
   placement: Type.Optional(oneOf(PLACEMENTS, 'gang constraint, default any')),
   class: Type.Optional(oneOf(LEASE_CLASSES, 'default on-demand')),
   tenantId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'operator only: lease on behalf of this tenant' })),
+  queue: Type.Optional(Type.Boolean({ description: 'when nothing fits now, wait for capacity (202, state queued) instead of a 409; on-demand, spot and internal, starting now, with durationHours' })),
+  maxWaitHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_QUEUE_WAIT_HOURS, description: `with queue: give up after this long (default ${DEFAULT_QUEUE_WAIT_HOURS})` })),
 }, { additionalProperties: false });
 export type LeaseCreateBody = Static<typeof LeaseCreateBody>;
 
@@ -28,7 +33,7 @@ export const LeaseGpuView = Type.Object({ uuid: Type.String(), nodeId: Type.Stri
 export const LeaseView = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
-  state: oneOf(['scheduled', 'active', 'released', 'expired', 'failed', 'preempting', 'preempted'] as const),
+  state: oneOf(['queued', 'scheduled', 'active', 'released', 'expired', 'failed', 'preempting', 'preempted'] as const),
   gpuModel: Type.String(),
   gpuCount: Type.Integer(),
   class: Type.String(),
@@ -44,6 +49,7 @@ export const LeaseView = Type.Object({
   priceMicrosPerGpuHour: Type.Integer(),
   totalMicros: Type.Integer({ description: 'price × GPUs × booked hours, integer micro-dollars' }),
   createdAt: Type.String({ format: 'date-time' }),
+  queuedUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'a queued request waits for capacity until then' }),
   nodes: Type.Array(Type.String()),
   gpus: Type.Array(LeaseGpuView),
 });
@@ -65,7 +71,7 @@ export type CapacityQuery = Static<typeof CapacityQuery>;
 export const LeaseEventView = Type.Object({
   id: Type.String(),
   leaseId: Type.String(),
-  type: oneOf(['replaced', 'failed', 'preempting'] as const),
+  type: oneOf(['replaced', 'failed', 'preempting', 'placed'] as const),
   at: Type.String({ format: 'date-time' }),
   detail: Type.Record(Type.String(), Type.Any()),
 });

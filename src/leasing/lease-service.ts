@@ -29,6 +29,9 @@ interface Decision {
   deadlineMs: number;
 }
 
+/** Thrown inside a transaction to roll it back: the queued request was no longer waiting. */
+class NotQueued extends Error {}
+
 /** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
@@ -131,7 +134,7 @@ export class LeaseService {
     for (let attempt = 0; ; attempt++) {
       const { lease, victims, deadlineMs } = await this.mutex.run(async () => this.decide(req, now));
       const view = leaseView(lease, now);
-      const record = idem && { ...idem, statusCode: 201, body: view, nowMs: now };
+      const record = idem && { ...idem, statusCode: lease.queuedUntilMs === null ? 201 : 202, body: view, nowMs: now };
       const write = victims.length === 0 && lease.preemptedAtMs === null
         ? this.store.insertLease(lease, record)
         : this.store.tx(async (s) => {
@@ -149,10 +152,7 @@ export class LeaseService {
       try {
         await write;
       } catch (err) {
-        this.pending.delete(lease.id);
-        this.bookings.remove(lease.id);
-        this.spot.delete(lease.id);
-        for (const v of victims) this.bookings.add(v); // the preemption did not happen
+        this.undo(lease, victims);
         await this.mutex.run(() => this.reloadSpot());
         const code = pgErrorCode(err);
         if (code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK) {
@@ -169,7 +169,7 @@ export class LeaseService {
         this.inFlight.delete(write);
       }
       this.pending.delete(lease.id);
-      this.events.onLeaseCreated?.(lease);
+      if (lease.queuedUntilMs === null) this.events.onLeaseCreated?.(lease);
       return view;
     }
   }
@@ -181,7 +181,7 @@ export class LeaseService {
    * domain, fabric, or site for same-site/any). They keep their GPUs for the notice period; the
    * new lease starts when it ends and keeps its requested length.
    */
-  private decide(req: LeaseRequest, now: number): Decision {
+  private decide(req: LeaseRequest, now: number, queued?: Lease): Decision {
     let result = place(this.topo, this.bookings, req);
     let startMs = req.startMs;
     let endMs = req.endMs;
@@ -203,8 +203,20 @@ export class LeaseService {
         backfill = { untilMs: bf.untilMs, by: bf.by };
       }
     }
+    // Nothing fits now: the request waits (no GPUs held) until runQueue() places it — unless it
+    // could not fit even on an empty fleet (more GPUs than the model, domain or power has).
+    if (!result.ok && req.queueUntilMs !== null && place(this.topo, new BookingIndex(this.topo), req).ok) {
+      const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
+      const lease: Lease = {
+        id: newId('lease'), tenantId: req.tenantId, gpuModel: req.gpuModel, gpuCount: req.gpuCount, leaseClass: req.leaseClass,
+        placement: req.placement, region: req.region, startMs: req.startMs, endMs: req.endMs, releasedAtMs: null, failedAtMs: null,
+        stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: price,
+        totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs), createdAtMs: now, queuedUntilMs: req.queueUntilMs, gpus: [],
+      };
+      return { lease, victims: [], deadlineMs: now };
+    }
     if (!result.ok) {
-      this.events.onCapacityRejected?.(req);
+      if (!queued) this.events.onCapacityRejected?.(req);
       throw new DomainError(
         'insufficient_capacity',
         `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
@@ -215,7 +227,7 @@ export class LeaseService {
     }
     const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
     const lease: Lease = {
-      id: newId('lease'),
+      id: queued?.id ?? newId('lease'),
       tenantId: req.tenantId,
       gpuModel: req.gpuModel,
       gpuCount: req.gpuCount,
@@ -231,7 +243,8 @@ export class LeaseService {
       preemptedBy: backfill ? backfill.by : null,
       priceMicrosPerGpuHour: price,
       totalMicros: leaseTotalMicros(price, req.gpuCount, (backfill ? backfill.untilMs : endMs) - startMs),
-      createdAtMs: now,
+      createdAtMs: queued?.createdAtMs ?? now,
+      queuedUntilMs: null,
       gpus: result.gpus,
     };
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
@@ -354,7 +367,105 @@ export class LeaseService {
       this.spot.delete(id);
       this.events.onLeaseReleased?.(released);
       return view;
+    }).then(async (view) => {
+      // Freed GPUs go to waiting requests before the release returns. The release has committed
+      // whatever happens here; a failed pass is retried by the control plane's queue timer.
+      await this.runQueue().catch(() => undefined);
+      return view;
     });
+  }
+
+  /** Queue order: class rank (internal per policy), then age. */
+  private rank(c: LeaseClass): number {
+    return c === 'reserved' ? 4 : c === 'on-demand' ? 3 : c === 'internal' ? (this.internalFirst ? 3.5 : 2) : 1;
+  }
+
+  /** Whether a request of class `by` may preempt a lease of class `victim` (the rules of decide()). */
+  private mayPreempt(by: LeaseClass, victim: LeaseClass): boolean {
+    if (by === 'spot' || (by === 'internal' && !this.internalFirst)) return false;
+    if (victim === 'spot') return true;
+    return victim === 'internal' && (by === 'reserved' || by === 'on-demand') && !this.internalFirst;
+  }
+
+  /**
+   * Places waiting requests that fit now, in queue order (class rank, then age), each as a new
+   * request would be placed (preempting or backfilling by its class); its window starts now and
+   * keeps the length asked for. A request that still does not fit holds back later requests of
+   * its GPU model that it could not preempt, so small requests behind a large gang do not starve
+   * it; preemptible ones may still run, since it can take their GPUs back. Called after a release
+   * and by the control plane's timer (ends, preemptions, fleet changes). Returns the ids placed.
+   */
+  async runQueue(): Promise<string[]> {
+    return this.mutex.run(async () => {
+      const now = this.clock.nowMs();
+      const waiting = await this.store.queuedLeases(now);
+      if (waiting.length === 0) return [];
+      waiting.sort((a, b) => this.rank(b.leaseClass) - this.rank(a.leaseClass) || a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1));
+      const blocked: Lease[] = [];
+      const placed: string[] = [];
+      for (const q of waiting) {
+        if (blocked.some((b) => b.gpuModel === q.gpuModel && !this.mayPreempt(b.leaseClass, q.leaseClass))) continue;
+        const req: LeaseRequest = {
+          tenantId: q.tenantId, gpuModel: q.gpuModel, gpuCount: q.gpuCount, leaseClass: q.leaseClass, placement: q.placement,
+          region: q.region, startMs: now, endMs: now + (q.endMs - q.startMs), queueUntilMs: null,
+        };
+        let d: Decision;
+        try {
+          d = this.decide(req, now, q);
+        } catch (err) {
+          if (err instanceof DomainError && err.code === 'insufficient_capacity') {
+            blocked.push(q);
+            continue;
+          }
+          throw err;
+        }
+        const { lease, victims, deadlineMs } = d;
+        let outcome: 'placed' | 'gone' | 'stale' = 'placed';
+        try {
+          await this.store.tx(async (s) => {
+            // Victims' holds are cut first: the new holds start where theirs now end.
+            for (const v of victims) {
+              await s.preemptLease(v.leaseId, deadlineMs, lease.id);
+              await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: now, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
+            }
+            if (!(await s.placeQueuedLease(lease, now))) throw new NotQueued();
+            await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'placed', atMs: now, detail: { waitedSeconds: Math.round((now - q.createdAtMs) / 1000), nodes: [...new Set(lease.gpus.map((g) => g.nodeId))].sort() } });
+            if (lease.preemptedAtMs !== null) {
+              await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: now, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
+            }
+          });
+        } catch (err) {
+          const code = pgErrorCode(err);
+          // Gone: released, expired or placed by another control plane meanwhile (rolled back).
+          // Stale: another control plane booked these GPUs; see the world as it is now.
+          if (err instanceof NotQueued) outcome = 'gone';
+          else if (code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK) outcome = 'stale';
+          else {
+            this.undo(lease, victims);
+            await this.reloadSpot();
+            throw err;
+          }
+        } finally {
+          this.pending.delete(lease.id);
+        }
+        if (outcome !== 'placed') {
+          this.undo(lease, victims);
+          await (outcome === 'stale' ? this.reload() : this.reloadSpot());
+          continue;
+        }
+        placed.push(lease.id);
+        this.events.onLeaseCreated?.(lease);
+      }
+      return placed;
+    });
+  }
+
+  /** Takes back a decision whose write did not happen. */
+  private undo(lease: Lease, victims: Hold[]): void {
+    this.pending.delete(lease.id);
+    this.bookings.remove(lease.id);
+    this.spot.delete(lease.id);
+    for (const v of victims) this.bookings.add(v); // the preemption did not happen
   }
 
   /**

@@ -15,8 +15,11 @@ export type LeaseClass = (typeof LEASE_CLASSES)[number];
 export const PLACEMENTS = ['same-nvlink', 'same-fabric', 'same-site', 'any'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
-/** Derived from the clock: never stored, so it cannot go stale. */
-export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired' | 'failed' | 'preempting' | 'preempted';
+/**
+ * Derived from the clock: never stored, so it cannot go stale. `queued`: a request waiting for
+ * capacity (no GPUs yet); it is `expired` if its wait runs out first.
+ */
+export type LeaseState = 'queued' | 'scheduled' | 'active' | 'released' | 'expired' | 'failed' | 'preempting' | 'preempted';
 
 export interface LeaseGpu {
   uuid: string;
@@ -45,6 +48,12 @@ export interface Lease {
   /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
   totalMicros: number;
   createdAtMs: number;
+  /**
+   * Set while the lease is a queued request: it waits for capacity until then. Its window
+   * (start, end) is then the requested length from the request time, and it has no GPUs; when
+   * placed, the window moves to the placement time and this is cleared.
+   */
+  queuedUntilMs: number | null;
   gpus: LeaseGpu[];
 }
 
@@ -58,12 +67,15 @@ export interface LeaseRequest {
   region: string | null;
   startMs: number;
   endMs: number;
+  /** Wait for capacity until this time instead of being refused (on-demand, spot, internal). */
+  queueUntilMs: number | null;
 }
 
-type StateFields = Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null; preemptedAtMs?: number | null };
+type StateFields = Pick<Lease, 'startMs' | 'endMs' | 'releasedAtMs'> & { failedAtMs?: number | null; preemptedAtMs?: number | null; queuedUntilMs?: number | null };
 
 export function leaseState(lease: StateFields, nowMs: number): LeaseState {
   if (lease.releasedAtMs !== null) return 'released';
+  if (lease.queuedUntilMs !== undefined && lease.queuedUntilMs !== null) return nowMs < lease.queuedUntilMs ? 'queued' : 'expired';
   if (lease.failedAtMs !== undefined && lease.failedAtMs !== null) return 'failed';
   if (lease.preemptedAtMs !== undefined && lease.preemptedAtMs !== null) {
     if (nowMs >= lease.preemptedAtMs || lease.preemptedAtMs <= lease.startMs) return 'preempted';

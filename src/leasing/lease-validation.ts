@@ -1,7 +1,7 @@
 /** Turns a shape-valid request body into a LeaseRequest, checking what a schema cannot. */
 import { invalid } from '../shared/errors.js';
 import type { Principal } from '../tenancy/index.js';
-import { MAX_LEASE_HOURS, MAX_START_AHEAD_DAYS, type LeaseCreateBody } from './lease-schemas.js';
+import { DEFAULT_QUEUE_WAIT_HOURS, MAX_LEASE_HOURS, MAX_START_AHEAD_DAYS, type LeaseCreateBody } from './lease-schemas.js';
 import type { LeaseRequest } from './lease-types.js';
 
 const HOUR_MS = 3_600_000;
@@ -47,6 +47,17 @@ export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal
   if (endMs - startMs < MIN_LEASE_MS) throw invalid(field, 'a lease lasts at least one minute');
   if (endMs - startMs > MAX_LEASE_HOURS * HOUR_MS) throw invalid(field, `a lease lasts at most ${MAX_LEASE_HOURS} hours (3 years)`);
 
+  let queueUntilMs: number | null = null;
+  if (body.queue === true) {
+    // A queued request starts when capacity frees, and keeps the length it asked for.
+    if (body.class === 'reserved') throw invalid('queue', 'a reserved block books its start; queue on-demand, spot or internal requests');
+    if (body.start !== undefined && startMs > nowMs) throw invalid('start', 'a queued request starts when capacity frees; omit start');
+    if (body.end !== undefined) throw invalid('end', 'a queued request keeps its length from when it is placed; give durationHours');
+    queueUntilMs = nowMs + Math.round((body.maxWaitHours ?? DEFAULT_QUEUE_WAIT_HOURS) * HOUR_MS);
+  } else if (body.maxWaitHours !== undefined) {
+    throw invalid('maxWaitHours', 'only with queue: true');
+  }
+
   const region = body.region ?? null;
   if (region !== null && !knownRegions.has(region)) throw invalid('region', `unknown region "${region}"`);
 
@@ -59,5 +70,6 @@ export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal
     region,
     startMs,
     endMs,
+    queueUntilMs,
   };
 }

@@ -21,11 +21,23 @@ export interface SchedulerStatus {
   /** Per GPU model: the largest gang each level can take now (whole nodes and any GPUs). */
   largestGang: { gpuModel: string; freeGpus: number; nvlink: number; fabric: number; site: number; any: number }[];
   fabrics: { fabricId: string; gpuModel: string; freeGpus: number; wholeNodeGpus: number; installedGpus: number }[];
-  /** Leases booked to start later (the calendar ahead). */
-  queue: { scheduledLeases: number; scheduledGpus: number; startingWithin24h: number };
+  /**
+   * Leases booked to start later (the calendar ahead), and requests waiting for capacity
+   * (`queued`: count, GPUs, and since when the oldest has waited).
+   */
+  queue: {
+    scheduledLeases: number; scheduledGpus: number; startingWithin24h: number;
+    queuedRequests: number; queuedGpus: number; oldestQueuedSince: string | null;
+  };
 }
 
-export function schedulerStatus(fleet: Fleet, holds: Iterable<Hold>, nowMs: number): SchedulerStatus {
+/** A request waiting for capacity, as the status needs it. */
+export interface QueuedRequest {
+  gpuCount: number;
+  createdAtMs: number;
+}
+
+export function schedulerStatus(fleet: Fleet, holds: Iterable<Hold>, nowMs: number, queued: readonly QueuedRequest[] = []): SchedulerStatus {
   const topo = new Topology(fleet);
   const layout = layoutFromFleet(fleet);
   const ef = new EngineFleet(layout);
@@ -96,6 +108,11 @@ export function schedulerStatus(fleet: Fleet, holds: Iterable<Hold>, nowMs: numb
     utilization: inService ? leased / inService : 0,
     fragmentation: ix.fragmentation(),
     sites: siteStats, halls: hallStats, largestGang, fabrics,
-    queue: { scheduledLeases, scheduledGpus, startingWithin24h: soon },
+    queue: {
+      scheduledLeases, scheduledGpus, startingWithin24h: soon,
+      queuedRequests: queued.length,
+      queuedGpus: queued.reduce((a, q) => a + q.gpuCount, 0),
+      oldestQueuedSince: queued.length ? new Date(Math.min(...queued.map((q) => q.createdAtMs))).toISOString() : null,
+    },
   };
 }

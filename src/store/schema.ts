@@ -111,7 +111,12 @@ export const leases = pgTable('leases', {
   priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
   totalMicros: bigint('total_micros', { mode: 'number' }).notNull(),
   createdAt: ts('created_at').notNull(),
-}, (t) => [index('leases_tenant_idx').on(t.tenantId, t.createdAt)]);
+  /** Queued requests only: waiting for capacity until then (no GPUs); cleared when placed. */
+  queuedUntil: ts('queued_until'),
+}, (t) => [
+  index('leases_tenant_idx').on(t.tenantId, t.createdAt),
+  index('leases_queued_idx').on(t.createdAt).where(sql`queued_until IS NOT NULL`),
+]);
 
 /**
  * One row per GPU per lease. `during` is the half-open window the GPU is held; a release

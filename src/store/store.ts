@@ -102,6 +102,7 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
     priceMicrosPerGpuHour: r.priceMicrosPerGpuHour,
     totalMicros: r.totalMicros,
     createdAtMs: r.createdAt.getTime(),
+    queuedUntilMs: r.queuedUntil ? r.queuedUntil.getTime() : null,
     gpus,
   };
 }
@@ -241,12 +242,13 @@ export class Store {
     const uuids = lease.gpus.map((g) => g.uuid);
     const nodeIds = lease.gpus.map((g) => g.nodeId);
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
-        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at)
+        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at, queued_until)
       VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
         ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
         ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
-        ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz)`;
+        ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz,
+        ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz)`;
     const gpusCte = sql`INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
       SELECT ${lease.id}, u, n, ${during}::tstzrange FROM unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n)`;
     const last = idem
@@ -254,6 +256,38 @@ export class Store {
           VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
       : sql`SELECT 1`;
     await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte}) ${last}`);
+  }
+
+  /**
+   * Places a queued request: its new window and GPU holds, in one statement, only if it is
+   * still queued (not released, not placed by another control plane, its wait not over at
+   * `nowMs`). Returns false, writing nothing, otherwise. The exclusion constraint still guards
+   * the holds.
+   */
+  async placeQueuedLease(lease: Lease, nowMs: number): Promise<boolean> {
+    const during = rangeLiteral(lease.startMs, heldUntilMs(lease));
+    const uuids = lease.gpus.map((g) => g.uuid);
+    const nodeIds = lease.gpus.map((g) => g.nodeId);
+    const rows = await this.db.execute(sql`WITH l AS (
+        UPDATE leases SET start_at = ${iso(lease.startMs)}::timestamptz, end_at = ${iso(lease.endMs)}::timestamptz,
+          preempted_at = ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, preempted_by = ${lease.preemptedBy},
+          total_micros = ${lease.totalMicros}, queued_until = NULL
+        WHERE id = ${lease.id} AND queued_until > ${iso(nowMs)}::timestamptz AND released_at IS NULL
+        RETURNING id),
+      g AS (INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
+        SELECT l.id, u, n, ${during}::tstzrange FROM l, unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n))
+      SELECT id FROM l`);
+    return (rows as unknown as { rows: unknown[] }).rows.length === 1;
+  }
+
+  /** Queued requests still waiting at `nowMs`, oldest first (all tenants). */
+  async queuedLeases(nowMs: number): Promise<Lease[]> {
+    const rows = await this.db
+      .select()
+      .from(t.leases)
+      .where(and(sql`${t.leases.queuedUntil} IS NOT NULL`, sql`${t.leases.queuedUntil} > ${iso(nowMs)}::timestamptz`, isNull(t.leases.releasedAt)))
+      .orderBy(t.leases.createdAt, t.leases.id);
+    return rows.map((r) => leaseFromRow(r, []));
   }
 
   /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */

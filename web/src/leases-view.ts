@@ -18,12 +18,15 @@ function leaseRow(l: Lease, ctx: ViewContext): HTMLTableRowElement {
     h('td', { class: 'nowrap' }, `${l.gpuCount} × ${l.gpuModel}`),
     h('td', { class: 'nowrap' }, l.class),
     h('td', {}, l.placement),
-    h('td', { class: 'nowrap' }, utc(l.start, false)),
-    h('td', { class: 'nowrap' }, utc(l.end, false)),
+    // A queued request has no window yet: it says how long it waits.
+    l.state === 'queued' && l.queuedUntil
+      ? h('td', { class: 'nowrap muted', colspan: '2' }, `waiting for capacity until ${utc(l.queuedUntil, false)}`)
+      : h('td', { class: 'nowrap' }, utc(l.start, false)),
+    ...(l.state === 'queued' && l.queuedUntil ? [] : [h('td', { class: 'nowrap' }, utc(l.end, false))]),
     h('td', { class: 'num' }, dollars(l.totalMicros)),
     action);
-  if (l.state === 'active' || l.state === 'scheduled') {
-    const button = h('button', { type: 'button', class: 'danger' }, 'Release');
+  if (l.state === 'active' || l.state === 'scheduled' || l.state === 'preempting' || l.state === 'queued') {
+    const button = h('button', { type: 'button', class: 'danger' }, l.state === 'queued' ? 'Cancel' : 'Release');
     button.addEventListener('click', () => {
       button.disabled = true;
       api<Lease>('POST', `/v1/leases/${encodeURIComponent(l.id)}/release`, {})

@@ -3,6 +3,7 @@
  * imported as a type (erased by esbuild), so console and API cannot drift; the rest mirror the
  * HTTP contract (see /openapi.json).
  */
+import type { LeaseView } from '../../src/leasing/lease-schemas.js';
 
 export type GpuModel = 'H100-SXM' | 'H200' | 'B200' | 'GB200' | 'MI300X';
 export const GPU_MODELS: readonly GpuModel[] = ['H100-SXM', 'H200', 'B200', 'GB200', 'MI300X'];
@@ -41,23 +42,8 @@ export interface FleetOverview {
   sites: FleetSite[];
 }
 
-export type LeaseState = 'scheduled' | 'active' | 'released' | 'expired';
-
-export interface Lease {
-  id: string;
-  tenantId: string;
-  state: LeaseState;
-  gpuModel: string;
-  gpuCount: number;
-  class: string;
-  placement: string;
-  region: string | null;
-  start: string;
-  end: string;
-  releasedAt: string | null;
-  /** Integer micro-dollars. */
-  totalMicros: number;
-}
+export type Lease = LeaseView;
+export type LeaseState = LeaseView['state'];
 
 export interface LeasePage { leases: Lease[]; nextCursor: string | null }
 
