@@ -13,7 +13,7 @@
  *    no departures) against a best-fit baseline written here — allocation rate — and the timed
  *    replay end to end (target ≤1 s).
  *
- *   npm run bench -- scheduler [--requests N] [--gpus G] [--baseline-requests N] [--no-scale]
+ *   npm run bench -- scheduler [--requests N] [--gpus G] [--baseline-requests N] [--no-scale | --scale-only]
  */
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
@@ -344,6 +344,10 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write(`fleet: ${gpus.toLocaleString('en-US')} GPUs on ${layout.nodes.length.toLocaleString('en-US')} nodes, ${layout.sites.length} sites; ` +
     `${requests.toLocaleString('en-US')} requests generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
+  if (args.includes('--scale-only')) {
+    printScale(scale(layout, jobs), requests);
+    return;
+  }
   const q = quality(layout, jobs.slice(0, baselineRequests));
   // The 1M fleet is far from full in a prefix; a small fleet under the same kind of load saturates.
   const smallGpus = 8192;
@@ -363,10 +367,14 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write(`  timed replay end to end: ${o.replayMs.toFixed(0)} ms (target ≤1,000 ms), ${o.replayStarted} tasks started\n`);
 
   if (args.includes('--no-scale')) return;
-  process.stdout.write(`\n1. full scheduler, ${requests.toLocaleString('en-US')} requests on one core...\n`);
   const sc = scale(layout, jobs);
+  printScale(sc, requests);
+  process.stdout.write(`${JSON.stringify({ bench: 'scheduler', gpus, requests, scale: sc, quality: q, qualitySmall: qSmall, openb: o })}\n`);
+}
+
+function printScale(sc: Record<string, number>, requests: number): void {
+  process.stdout.write(`\n1. full scheduler, ${requests.toLocaleString('en-US')} requests on one core:\n`);
   process.stdout.write(`  ${sc['perS']!.toFixed(0)} decisions/s (target ≥20,000; kube-scheduler ≥270 pods/s at 5,000 nodes, YuniKorn 833/s)\n`);
   process.stdout.write(`  latency per request p50 ${(sc['p50us']! / 1000).toFixed(3)} ms, p99 ${(sc['p99us']! / 1000).toFixed(3)} ms (target ≤1 ms), max ${(sc['maxus']! / 1000).toFixed(1)} ms\n`);
   process.stdout.write(`  peak RSS ${mb(sc['peakRssBytes']!)} (target ≤2 GB); utilization ${pct(sc['utilization']!)}; ${sc['started']} starts, ${sc['preemptions']} preemptions, ${sc['queued']} still queued\n`);
-  process.stdout.write(`${JSON.stringify({ bench: 'scheduler', gpus, requests, scale: sc, quality: q, qualitySmall: qSmall, openb: o })}\n`);
 }

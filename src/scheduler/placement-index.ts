@@ -46,6 +46,8 @@ export interface FindOptions {
   nodeFilter?: ((node: number) => boolean) | undefined;
 }
 
+const NO_OPTIONS: FindOptions = Object.freeze({});
+
 /** Topology, compacted: built once per fleet. */
 export class EngineFleet {
   readonly models: string[] = [];
@@ -344,7 +346,7 @@ export class PlacementIndex {
   /**
    * Finds GPUs for a gang of `k` GPUs of model `m` at `level`, or null. Does not change state.
    */
-  find(m: number, k: number, level: GangLevel, opts: FindOptions = {}): Placement | null {
+  find(m: number, k: number, level: GangLevel, opts: FindOptions = NO_OPTIONS): Placement | null {
     const size = this.fleet.modelNodeSize[m];
     if (size === undefined || k <= 0) return null;
     const whole = k % size === 0;
@@ -450,47 +452,17 @@ export class PlacementIndex {
       // Nodes: one that fits alone (fewest free first), else the fullest-free first.
       const kids = f.mdChildren[NV]![md]!;
       const caps = kids.map((node) => this.nodeCap(node, whole, filter));
-      let left = k;
-      while (left > 0) {
-        let single = -1;
-        let largest = -1;
-        for (let i = 0; i < kids.length; i++) {
-          const c = caps[i]!;
-          if (c <= 0) continue;
-          if (c >= left && (single === -1 || c < caps[single]!)) single = i;
-          if (largest === -1 || c > caps[largest]!) largest = i;
-        }
-        const i = single !== -1 ? single : largest;
-        if (i === -1) throw new Error('fill: capacity accounting is inconsistent');
+      for (const [i, take] of pickChildren(caps, k)) {
         const node = kids[i]!;
-        const take = Math.min(left, caps[i]!);
-        caps[i] = 0;
         out.nodes.push(node);
         out.masks.push(lowestBits(this.nodeFree[node]!, take));
-        left -= take;
       }
       return;
     }
     const childLevel = l === ROOT ? SITE : l - 1;
     const kids = l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
     const caps = kids.map((c) => this.capacity(childLevel, c, whole, filter));
-    const used = new Uint8Array(kids.length);
-    let left = k;
-    while (left > 0) {
-      let single = -1;
-      let largest = -1;
-      for (let i = 0; i < kids.length; i++) {
-        if (used[i] || caps[i]! <= 0) continue;
-        if (caps[i]! >= left && (single === -1 || caps[i]! < caps[single]!)) single = i;
-        if (largest === -1 || caps[i]! > caps[largest]!) largest = i;
-      }
-      const i = single !== -1 ? single : largest;
-      if (i === -1) throw new Error('fill: capacity accounting is inconsistent');
-      const take = Math.min(left, caps[i]!);
-      used[i] = 1;
-      this.fill(childLevel, kids[i]!, take, whole, filter, m, out);
-      left -= take;
-    }
+    for (const [i, take] of pickChildren(caps, k)) this.fill(childLevel, kids[i]!, take, whole, filter, m, out);
   }
 
   // ---------------------------------------------------------------- updates
@@ -562,7 +534,7 @@ export class PlacementIndex {
   // ---------------------------------------------------------------- GPU sharing
 
   /** Best-fit GPU for a share of `milli` thousandths of one GPU of model m, or null. */
-  findShare(m: number, milli: number, opts: FindOptions = {}): Placement | null {
+  findShare(m: number, milli: number, opts: FindOptions = NO_OPTIONS): Placement | null {
     let best = -1;
     let bestLeft = Infinity;
     for (const g of this.sharedGpus[m]!) {
@@ -652,6 +624,51 @@ function lowestBits(mask: number, count: number): number {
     const bit = m & -m;
     out |= bit;
     m &= m - 1;
+  }
+  return out;
+}
+
+/**
+ * Which children a gang of k takes, and how many from each: the child whose capacity fits what is
+ * left alone (the smallest such, lowest index on ties), else the largest (lowest index on ties),
+ * repeated. Sorting once makes this O(n log n) instead of a scan per pick (gangs of thousands of
+ * GPUs span hundreds of children): in (capacity desc, index asc) order the largest are taken from
+ * the front until some child fits the rest alone, which ends it.
+ */
+function pickChildren(caps: number[], k: number): [number, number][] {
+  const order: number[] = [];
+  for (let i = 0; i < caps.length; i++) if (caps[i]! > 0) order.push(i);
+  order.sort((a, b) => caps[b]! - caps[a]! || a - b);
+  const out: [number, number][] = [];
+  let left = k;
+  let p = 0;
+  while (left > 0) {
+    if (p >= order.length) throw new Error('fill: capacity accounting is inconsistent');
+    const front = caps[order[p]!]!;
+    if (front < left) {
+      out.push([order[p]!, front]);
+      left -= front;
+      p++;
+      continue;
+    }
+    // The last position whose capacity still fits `left`; then the first with that capacity.
+    let lo = p;
+    let hi = order.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (caps[order[mid]!]! >= left) lo = mid;
+      else hi = mid - 1;
+    }
+    const c = caps[order[lo]!]!;
+    let first = p;
+    let h2 = lo;
+    while (first < h2) {
+      const mid = (first + h2) >>> 1;
+      if (caps[order[mid]!]! > c) first = mid + 1;
+      else h2 = mid;
+    }
+    out.push([order[first]!, left]);
+    left = 0;
   }
   return out;
 }

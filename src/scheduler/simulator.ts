@@ -109,9 +109,10 @@ export function simulate(o: SimOptions): SimReport {
   const waits = [...st.queueWaitsS].sort((a, b) => a - b);
   const revenue = {} as Record<JobClass, string>;
   let revTotal = 0n;
+  const earned = s.revenueMicros();
   for (const c of JOB_CLASSES) {
-    revenue[c] = st.revenueMicros[c].toString();
-    revTotal += st.revenueMicros[c];
+    revenue[c] = earned[c].toString();
+    revTotal += earned[c];
   }
   const spanS = Math.max(0, end - first);
   return {
