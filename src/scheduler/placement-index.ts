@@ -268,12 +268,12 @@ export class PlacementIndex {
   /** Power headroom in GPUs of this node's kind at its hall and site. */
   private powerGpus(node: number): number {
     const w = this.fleet.nodeW[node]!;
-    if (w <= 0) return Infinity;
+    if (w <= 0) return UNBOUNDED;
     const h = this.fleet.nodeHall[node]!;
     const s = this.fleet.nodeSite[node]!;
     const hw = this.fleet.hallCapW[h]! - this.hallUsedW[h]!;
     const sw = this.fleet.siteCapW[s]! - this.siteUsedW[s]!;
-    return Math.floor(Math.min(hw, sw) / w + 1e-9);
+    return wattsToGpus(Math.min(hw, sw), w);
   }
 
   /** Whether taking these (free) GPUs now keeps every hall and site within its power cap. */
@@ -320,27 +320,27 @@ export class PlacementIndex {
       const w = f.nodeW[node]!;
       if (w > 0) {
         const s = f.nodeSite[node]!;
-        sum = Math.min(sum, roundDown(Math.floor((f.siteCapW[s]! - this.siteUsedW[s]!) / w + 1e-9), whole, f.modelNodeSize[f.mdModel[SITE]![md]!]!));
+        sum = Math.min(sum, roundDown(wattsToGpus(f.siteCapW[s]! - this.siteUsedW[s]!, w), whole, f.modelNodeSize[f.mdModel[SITE]![md]!]!));
       }
       return sum;
     }
-    let free: number;
-    if (filter) {
-      free = 0;
-      const walk = (l: number, d: number): void => {
-        if (l === NV) {
-          for (const node of f.mdChildren[NV]![d]!) free += this.nodeCap(node, whole, filter);
-        } else {
-          for (const c of f.mdChildren[l]![d]!) walk(l - 1, c);
-        }
-      };
-      walk(level, md);
-    } else {
-      free = whole ? this.freeWhole[level]![md]! : this.freeGpus[level]![md]!;
-    }
+    // (No closure here: a captured local makes V8 allocate a context on every call.)
+    const free = filter ? this.countFiltered(level, md, whole, filter) : whole ? this.freeWhole[level]![md]! : this.freeGpus[level]![md]!;
     if (free === 0) return 0;
     const pg = this.powerGpus(this.firstNode(level, md));
     return Math.min(free, roundDown(pg, whole, f.modelNodeSize[f.mdModel[level]![md]!]!));
+  }
+
+  /** Free (or whole-node) GPUs of a domain counted node by node, skipping what the filter refuses. */
+  private countFiltered(level: number, md: number, whole: boolean, filter: NonNullable<FindOptions['nodeFilter']>): number {
+    const f = this.fleet;
+    let free = 0;
+    if (level === NV) {
+      for (const node of f.mdChildren[NV]![md]!) free += this.nodeCap(node, whole, filter);
+    } else {
+      for (const c of f.mdChildren[level]![md]!) free += this.countFiltered(level - 1, c, whole, filter);
+    }
+    return free;
   }
 
   /**
@@ -444,25 +444,72 @@ export class PlacementIndex {
     return best;
   }
 
-  /** Takes k GPUs from a domain with capacity ≥ k (recursively best fit, else largest first). */
+  /**
+   * Takes k GPUs from a domain with capacity ≥ k: the child whose capacity fits what is left
+   * alone (the smallest such, lowest index on ties), else the largest (lowest index on ties),
+   * repeated, recursively. One sort per domain instead of a scan per pick (gangs of thousands of
+   * GPUs span hundreds of children), over per-level scratch arrays (no allocation per call).
+   */
   private fill(l: number, md: number, k: number, whole: boolean, filter: FindOptions['nodeFilter'], m: number, out: Placement): void {
     const f = this.fleet;
     if (k <= 0) return;
-    if (l === NV) {
-      // Nodes: one that fits alone (fewest free first), else the fullest-free first.
-      const kids = f.mdChildren[NV]![md]!;
-      const caps = kids.map((node) => this.nodeCap(node, whole, filter));
-      for (const [i, take] of pickChildren(caps, k)) {
+    const kids = l === NV ? f.mdChildren[NV]![md]! : l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
+    const childLevel = l === ROOT ? SITE : l - 1;
+    const caps = this.scratch(this.capsScratch, l, kids.length);
+    const order = this.scratch(this.orderScratch, l, kids.length);
+    let n = 0;
+    for (let i = 0; i < kids.length; i++) {
+      const c = l === NV ? this.nodeCap(kids[i]!, whole, filter) : this.capacity(childLevel, kids[i]!, whole, filter);
+      caps[i] = c;
+      if (c > 0) order[n++] = i;
+    }
+    // (capacity desc, index asc): the largest are taken from the front until one child fits the rest.
+    const sorted = order.subarray(0, n).sort((a, b) => caps[b]! - caps[a]! || a - b);
+    let left = k;
+    let p = 0;
+    while (left > 0) {
+      if (p >= n) throw new Error('fill: capacity accounting is inconsistent');
+      let i = sorted[p]!;
+      let take = caps[i]!;
+      if (take >= left) {
+        // The last position whose capacity still fits `left`, then the first with that capacity.
+        let lo = p;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >>> 1;
+          if (caps[sorted[mid]!]! >= left) lo = mid;
+          else hi = mid - 1;
+        }
+        const c = caps[sorted[lo]!]!;
+        let first = p;
+        let h2 = lo;
+        while (first < h2) {
+          const mid = (first + h2) >>> 1;
+          if (caps[sorted[mid]!]! > c) first = mid + 1;
+          else h2 = mid;
+        }
+        i = sorted[first]!;
+        take = left;
+      }
+      p++;
+      left -= take;
+      if (l === NV) {
         const node = kids[i]!;
         out.nodes.push(node);
         out.masks.push(lowestBits(this.nodeFree[node]!, take));
+      } else {
+        this.fill(childLevel, kids[i]!, take, whole, filter, m, out);
       }
-      return;
     }
-    const childLevel = l === ROOT ? SITE : l - 1;
-    const kids = l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
-    const caps = kids.map((c) => this.capacity(childLevel, c, whole, filter));
-    for (const [i, take] of pickChildren(caps, k)) this.fill(childLevel, kids[i]!, take, whole, filter, m, out);
+  }
+
+  /** Per-level scratch arrays for fill (levels recurse strictly downwards, so one per level suffices). */
+  private readonly capsScratch: Int32Array[] = [];
+  private readonly orderScratch: Int32Array[] = [];
+  private scratch(pool: Int32Array[], l: number, size: number): Int32Array {
+    let a = pool[l];
+    if (!a || a.length < size) pool[l] = a = new Int32Array(Math.max(size, 2 * (a?.length ?? 8)));
+    return a;
   }
 
   // ---------------------------------------------------------------- updates
@@ -612,8 +659,21 @@ export class PlacementIndex {
 }
 
 function roundDown(gpus: number, whole: boolean, size: number): number {
-  if (!Number.isFinite(gpus)) return gpus;
+  if (gpus >= UNBOUNDED) return gpus;
   return whole ? gpus - (gpus % size) : gpus;
+}
+
+/**
+ * "No power limit" as a GPU count: the largest small integer, so capacities stay small integers
+ * (V8 keeps them unboxed; a float or Infinity here cost a heap number per call on the hot path).
+ */
+const UNBOUNDED = 0x3fffffff;
+
+/** GPUs of `w` watts each that `watts` of headroom runs (0 when over, UNBOUNDED when uncapped). */
+function wattsToGpus(watts: number, w: number): number {
+  const g = watts / w + 1e-9;
+  if (!(g > 0)) return 0;
+  return g >= UNBOUNDED ? UNBOUNDED : Math.floor(g) | 0;
 }
 
 /** The lowest `count` set bits of mask. */
@@ -628,47 +688,3 @@ function lowestBits(mask: number, count: number): number {
   return out;
 }
 
-/**
- * Which children a gang of k takes, and how many from each: the child whose capacity fits what is
- * left alone (the smallest such, lowest index on ties), else the largest (lowest index on ties),
- * repeated. Sorting once makes this O(n log n) instead of a scan per pick (gangs of thousands of
- * GPUs span hundreds of children): in (capacity desc, index asc) order the largest are taken from
- * the front until some child fits the rest alone, which ends it.
- */
-function pickChildren(caps: number[], k: number): [number, number][] {
-  const order: number[] = [];
-  for (let i = 0; i < caps.length; i++) if (caps[i]! > 0) order.push(i);
-  order.sort((a, b) => caps[b]! - caps[a]! || a - b);
-  const out: [number, number][] = [];
-  let left = k;
-  let p = 0;
-  while (left > 0) {
-    if (p >= order.length) throw new Error('fill: capacity accounting is inconsistent');
-    const front = caps[order[p]!]!;
-    if (front < left) {
-      out.push([order[p]!, front]);
-      left -= front;
-      p++;
-      continue;
-    }
-    // The last position whose capacity still fits `left`; then the first with that capacity.
-    let lo = p;
-    let hi = order.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (caps[order[mid]!]! >= left) lo = mid;
-      else hi = mid - 1;
-    }
-    const c = caps[order[lo]!]!;
-    let first = p;
-    let h2 = lo;
-    while (first < h2) {
-      const mid = (first + h2) >>> 1;
-      if (caps[order[mid]!]! > c) first = mid + 1;
-      else h2 = mid;
-    }
-    out.push([order[first]!, left]);
-    left = 0;
-  }
-  return out;
-}

@@ -112,6 +112,16 @@ export interface SchedulerStats {
   busyGpuSeconds: number;
 }
 
+/**
+ * Preemptible jobs whose first node lies in one domain, and their GPUs in it by rank: `r1` spot
+ * (rank 1), `r2` internal work that only fills what is unsold (rank 2) — the only preemptible ranks.
+ */
+interface VictimEntry {
+  jobs: Set<number>;
+  r1: number;
+  r2: number;
+}
+
 /** Binary min-heap of timed events ordered by (time, sequence). */
 class EventHeap {
   private t: number[] = [];
@@ -216,7 +226,7 @@ export class Scheduler {
    * Running preemptible jobs by the NVLink domain, fabric and site of their first node (slots 0,
    * 1, 2), with their GPUs by rank: preemption looks up candidate domains here, not all jobs.
    */
-  private readonly victimsByDomain: Map<number, { jobs: Set<number>; gpus: Map<number, number> }>[] = [new Map(), new Map(), new Map()];
+  private readonly victimsByDomain: Map<number, VictimEntry>[][];
   /** GPUs (thousandths for shares) of running jobs, for utilization. */
   private busyMilli = 0;
   private readonly listeners: ((e: SchedEvent) => void)[] = [];
@@ -247,6 +257,7 @@ export class Scheduler {
     this.endsByModel = this.fleet.models.map(() => new EndSlots());
     this.endingNonPreemptible = this.fleet.models.map(() => new Map());
     this.allModels = this.fleet.models.map((_, m) => m);
+    this.victimsByDomain = [0, 1, 2].map(() => this.fleet.models.map(() => new Map<number, VictimEntry>()));
     this.stats = {
       submitted: 0, started: 0, finished: 0, preemptions: 0, failed: 0, rejected: 0, replaced: 0, reservationsDelayed: 0,
       queueWaitsS: [], revenueMicros: { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n }, busyGpuSeconds: 0,
@@ -785,6 +796,9 @@ export class Scheduler {
   /** Takes owed GPUs that have freed; a claim with nothing owed becomes a held start. */
   private settleClaims(): void {
     for (const [idx, c] of this.claims) {
+      let any = false;
+      for (const [n, mask] of c.owed) if (mask & this.index.nodeFree[n]!) any = true;
+      if (!any) continue; // the common case while the ending work still runs: nothing to do
       const got: Placement = { nodes: [], masks: [] };
       for (const [n, mask] of c.owed) {
         const free = mask & this.index.nodeFree[n]!;
@@ -885,24 +899,36 @@ export class Scheduler {
       if (!list) held.set(d, (list = []));
       list.push(v);
     }
-    const potentials = new Map<number, number>();
-    for (const [d, entry] of this.victimsByDomain[slot]!) {
-      if (this.fleet.mdModel[lvl]![d] !== m) continue;
-      let pre = 0;
-      for (const [rank, g] of entry.gpus) if (rank < job.rank) pre += g;
-      potentials.set(d, this.index.freeGpus[lvl]![d]! + pre);
+    // The 8 tightest domains whose free + preemptible GPUs could hold the gang, by (potential,
+    // domain): one pass, no allocation per domain (this runs over every domain with victims).
+    const heldGpus = new Map<number, number>();
+    for (const [d, list] of held) heldGpus.set(d, list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0));
+    const free = this.index.freeGpus[lvl]!;
+    const need = job.spec.gpus;
+    const takeR1 = job.rank > 1;
+    const takeR2 = job.rank > 2;
+    const domains: [number, number][] = [];
+    const consider = (d: number, pot: number): void => {
+      if (pot < need) return;
+      if (domains.length === 8) {
+        const last = domains[7]!;
+        if (pot > last[1] || (pot === last[1] && d > last[0])) return;
+        domains.pop();
+      }
+      let i = domains.length;
+      while (i > 0 && (domains[i - 1]![1] > pot || (domains[i - 1]![1] === pot && domains[i - 1]![0] > d))) i--;
+      domains.splice(i, 0, [d, pot]);
+    };
+    const victimDomains = this.victimsByDomain[slot]![m]!;
+    for (const [d, e] of victimDomains) {
+      const pot = free[d]! + (takeR1 ? e.r1 : 0) + (takeR2 ? e.r2 : 0) + (heldGpus.size ? heldGpus.get(d) ?? 0 : 0);
+      consider(d, pot);
     }
-    for (const [d, list] of held) {
-      const base = potentials.get(d) ?? this.index.freeGpus[lvl]![d]!;
-      potentials.set(d, base + list.reduce((a, v) => a + this.gpusInDomain(v, lvl, d), 0));
-    }
-    const domains: [number, number][] = [...potentials].filter(([, p]) => p >= job.spec.gpus);
-    domains.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-    domains.length = Math.min(domains.length, 8);
+    for (const [d, g] of heldGpus) if (!victimDomains.has(d)) consider(d, free[d]! + g);
     const byDomain = new Map<number, Job[]>();
     for (const [d] of domains) {
       const list: Job[] = [...(held.get(d) ?? [])];
-      for (const idx of this.victimsByDomain[slot]!.get(d)?.jobs ?? []) {
+      for (const idx of victimDomains.get(d)?.jobs ?? []) {
         const v = this.jobs[idx]!;
         if (v.rank < job.rank && v.state === 'running' && v.placement && v.placement.sharedGpu === undefined) list.push(v);
       }
@@ -1002,11 +1028,12 @@ export class Scheduler {
     for (let lvl = 0; lvl <= SITE; lvl++) {
       if (lvl === 0 || lvl === 1 || lvl === SITE) {
         const slot = lvl === SITE ? 2 : lvl;
-        const map = this.victimsByDomain[slot]!;
+        const map = this.victimsByDomain[slot]![job.model]!;
         let e = map.get(d);
-        if (!e) map.set(d, (e = { jobs: new Set(), gpus: new Map() }));
+        if (!e) map.set(d, (e = { jobs: new Set(), r1: 0, r2: 0 }));
         const g = this.gpusInDomain(job, lvl, d) * sign;
-        e.gpus.set(job.rank, (e.gpus.get(job.rank) ?? 0) + g);
+        if (job.rank === 1) e.r1 += g;
+        else e.r2 += g;
         if (sign > 0) e.jobs.add(job.idx);
         else {
           e.jobs.delete(job.idx);
@@ -1083,11 +1110,6 @@ export class Scheduler {
     failed.clear();
     shadow.clear();
     free.clear();
-    const freeOf = (m: number): number => {
-      let f = free.get(m);
-      if (f === undefined) free.set(m, (f = this.index.freeOf(m)));
-      return f;
-    };
     let scanned = 0;
     for (const idx of this.queue) {
       if (scanned++ >= this.policy.maxQueueScan) break;
@@ -1099,7 +1121,7 @@ export class Scheduler {
       // that already failed at this epoch either).
       const units = job.spec.gpus * (job.spec.gpuMilli ?? 1000) / 1000;
       let fits = false;
-      for (const m of job.models) if (units <= freeOf(m)) fits = true;
+      for (const m of job.models) if (units <= this.passFreeOf(m)) fits = true;
       if (shadow.has(m0)) {
         if (!this.policy.backfill || !fresh || !fits) continue;
         let sh = shadow.get(m0);
@@ -1128,6 +1150,13 @@ export class Scheduler {
       this.blockedHead.set(m0, idx);
     }
     if (started) this.queue = this.queue.filter((q) => this.jobs[q]!.state === 'queued');
+  }
+
+  /** Free GPUs of model m, computed once per pass (until a start invalidates it). */
+  private passFreeOf(m: number): number {
+    let f = this.passFree.get(m);
+    if (f === undefined) this.passFree.set(m, (f = this.index.freeOf(m)));
+    return f;
   }
 
   /** When enough GPUs of model m free up for `job` (count-based), and how many are spare then. */
