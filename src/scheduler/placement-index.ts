@@ -456,15 +456,18 @@ export class PlacementIndex {
     const kids = l === NV ? f.mdChildren[NV]![md]! : l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
     const childLevel = l === ROOT ? SITE : l - 1;
     const caps = this.scratch(this.capsScratch, l, kids.length);
-    const order = this.scratch(this.orderScratch, l, kids.length);
+    const keys = this.keyScratch(l, kids.length);
     let n = 0;
     for (let i = 0; i < kids.length; i++) {
       const c = l === NV ? this.nodeCap(kids[i]!, whole, filter) : this.capacity(childLevel, kids[i]!, whole, filter);
       caps[i] = c;
-      if (c > 0) order[n++] = i;
+      // One number per child orders it by (capacity desc, index asc) under a plain ascending sort.
+      if (c > 0) keys[n++] = (UNBOUNDED - c) * KEY_SPAN + i;
     }
-    // (capacity desc, index asc): the largest are taken from the front until one child fits the rest.
-    const sorted = order.subarray(0, n).sort((a, b) => caps[b]! - caps[a]! || a - b);
+    sortPrefix(keys, n);
+    const sorted = this.scratch(this.orderScratch, l, n);
+    for (let j = 0; j < n; j++) sorted[j] = keys[j]! % KEY_SPAN;
+    // The largest are taken from the front until one child fits the rest.
     let left = k;
     let p = 0;
     while (left > 0) {
@@ -506,6 +509,12 @@ export class PlacementIndex {
   /** Per-level scratch arrays for fill (levels recurse strictly downwards, so one per level suffices). */
   private readonly capsScratch: Int32Array[] = [];
   private readonly orderScratch: Int32Array[] = [];
+  private readonly keysScratch: Float64Array[] = [];
+  private keyScratch(l: number, size: number): Float64Array {
+    let a = this.keysScratch[l];
+    if (!a || a.length < size) this.keysScratch[l] = a = new Float64Array(Math.max(size, 2 * (a?.length ?? 8)));
+    return a;
+  }
   private scratch(pool: Int32Array[], l: number, size: number): Int32Array {
     let a = pool[l];
     if (!a || a.length < size) pool[l] = a = new Int32Array(Math.max(size, 2 * (a?.length ?? 8)));
@@ -668,6 +677,25 @@ function roundDown(gpus: number, whole: boolean, size: number): number {
  * (V8 keeps them unboxed; a float or Infinity here cost a heap number per call on the hot path).
  */
 const UNBOUNDED = 0x3fffffff;
+/** Children per domain stay below this (sort keys pack capacity and index into one double). */
+const KEY_SPAN = 1 << 21;
+
+/** Sorts a[0..n) ascending without allocating (insertion sort when short, else a typed-array view). */
+function sortPrefix(a: Float64Array, n: number): void {
+  if (n > 24) {
+    a.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && a[j]! > x) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}
 
 /** GPUs of `w` watts each that `watts` of headroom runs (0 when over, UNBOUNDED when uncapped). */
 function wattsToGpus(watts: number, w: number): number {

@@ -240,6 +240,7 @@ export class Scheduler {
   private readonly revenuePending: Record<JobClass, number> = { reserved: 0, 'on-demand': 0, internal: 0, spot: 0 };
   /** Every model index: shared by the jobs that take any model (never mutated). */
   private readonly allModels: number[];
+  private settledEpoch = -1;
   private readonly passFailed = new Map<number, number>();
   private readonly passShadow = new Map<number, { timeS: number; spare: number } | null>();
   private readonly passFree = new Map<number, number>();
@@ -380,6 +381,7 @@ export class Scheduler {
     const node = this.fleet.nodeIndex.get(nodeId);
     if (node === undefined) return;
     this.index.setNodeOff(node, true);
+    this.epoch++; // re-placed jobs hand GPUs back (owed ones too)
     for (const [idx, c] of [...this.claims]) {
       if (!c.target.nodes.includes(node)) continue;
       this.dropClaim(this.jobs[idx]!);
@@ -1090,8 +1092,12 @@ export class Scheduler {
    * start reserves a shadow time; later jobs start only if they end by then or fit in the spare.
    */
   private schedulePass(): void {
-    // Reservations about to start come before anything queued: claimed GPUs first.
-    if (this.claims.size) this.settleClaims();
+    // Reservations about to start come before anything queued: claimed GPUs first (owed GPUs
+    // can only have freed if the epoch moved).
+    if (this.claims.size && this.settledEpoch !== this.epoch) {
+      this.settledEpoch = this.epoch;
+      this.settleClaims();
+    }
     if (this.pendingReservations.length) {
       this.pendingReservations = this.pendingReservations.filter((idx) => {
         const job = this.jobs[idx]!;
