@@ -858,7 +858,7 @@ export class Scheduler {
     this.index.take(best.placement);
     const deadline = Math.max(this.nowS + this.policy.noticeS, startAt ?? 0);
     this.serveNotice(job, best.victims, deadline);
-    if (job.state === 'queued') this.queue = this.queue.filter((q) => q !== job.idx);
+    // A queued job that preempts is dropped from the queue by its pass (only passes preempt for queued work).
     this.holdUntil(job, m, best.placement, deadline);
     if (deadline <= this.nowS) {
       // No notice: the victims go and the gang starts now.
@@ -1099,13 +1099,17 @@ export class Scheduler {
       this.settleClaims();
     }
     if (this.pendingReservations.length) {
-      this.pendingReservations = this.pendingReservations.filter((idx) => {
+      // In place (a pass runs at every event). GPUs may have freed, or preemptible work started
+      // (e.g. a held start that began). Claims are looked for at the first try only.
+      const pend = this.pendingReservations;
+      let w = 0;
+      for (let r = 0; r < pend.length; r++) {
+        const idx = pend[r]!;
         const job = this.jobs[idx]!;
-        if (job.state !== 'reserved' || this.claims.has(idx)) return false;
-        // GPUs may have freed, or preemptible work started (e.g. a held start that began).
-        // Claims are looked for at the first try only: the passes run at every event.
-        return !this.placeReservation(job, job.model, job.spec.startS ?? this.nowS, false);
-      });
+        if (job.state !== 'reserved' || this.claims.has(idx)) continue;
+        if (!this.placeReservation(job, job.model, job.spec.startS ?? this.nowS, false)) pend[w++] = idx;
+      }
+      pend.length = w;
     }
     if (this.queue.length === 0) return;
     let started = false;
@@ -1155,7 +1159,13 @@ export class Scheduler {
       shadow.set(m0, this.policy.backfill ? null : { timeS: Infinity, spare: 0 });
       this.blockedHead.set(m0, idx);
     }
-    if (started) this.queue = this.queue.filter((q) => this.jobs[q]!.state === 'queued');
+    if (started) {
+      // Drop what started, in place.
+      const q = this.queue;
+      let w = 0;
+      for (let r = 0; r < q.length; r++) if (this.jobs[q[r]!]!.state === 'queued') q[w++] = q[r]!;
+      q.length = w;
+    }
   }
 
   /** Free GPUs of model m, computed once per pass (until a start invalidates it). */
