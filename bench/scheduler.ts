@@ -18,6 +18,7 @@
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import * as hdr from 'hdr-histogram-js';
 import {
   EngineFleet, PlacementIndex, POLICIES, Scheduler, importOpenbNodes, importOpenbPods, inflateWorkload, simulate,
@@ -345,8 +346,20 @@ export async function main(args: string[]): Promise<void> {
     `${requests.toLocaleString('en-US')} requests generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 
   if (args.includes('--scale-only')) {
-    printScale(scale(layout, jobs), requests);
+    const only = scale(layout, jobs);
+    printScale(only, requests);
+    process.stdout.write(`${JSON.stringify({ scale: only })}\n`);
     return;
+  }
+  // The engine at scale runs in a child process of its own, so that neither it nor the baselines
+  // pay for the other's heap (GC cost grows with what is live): same command, one run.
+  let sc: Record<string, number> | null = null;
+  if (!args.includes('--no-scale')) {
+    const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, 'scheduler', '--scale-only', '--requests', String(requests), '--gpus', String(gpus)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (child.status !== 0) throw new Error(`scale run failed: ${child.stderr}`);
+    const lines = child.stdout.trimEnd().split('\n');
+    sc = (JSON.parse(lines[lines.length - 1]!) as { scale: Record<string, number> }).scale;
+    printScale(sc, requests);
   }
   const q = quality(layout, jobs.slice(0, baselineRequests));
   // The 1M fleet is far from full in a prefix; a small fleet under the same kind of load saturates.
@@ -366,9 +379,6 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write(`  inflation replay, allocation rate when demand = fleet: neocloud ${pct(o.fillOurs)} vs best fit ${pct(o.fillBestFit)} (${o.fillMs.toFixed(0)} ms)\n`);
   process.stdout.write(`  timed replay end to end: ${o.replayMs.toFixed(0)} ms (target ≤1,000 ms), ${o.replayStarted} tasks started\n`);
 
-  if (args.includes('--no-scale')) return;
-  const sc = scale(layout, jobs);
-  printScale(sc, requests);
   process.stdout.write(`${JSON.stringify({ bench: 'scheduler', gpus, requests, scale: sc, quality: q, qualitySmall: qSmall, openb: o })}\n`);
 }
 
