@@ -29,6 +29,23 @@ interface Decision {
   deadlineMs: number;
 }
 
+/**
+ * Inside the lease's transaction, before its holds are written: victims' holds end at the
+ * deadline (so the new holds, which start there, do not overlap) and each gets a `preempting` event.
+ */
+async function cutVictims(s: Store, lease: Lease, victims: Hold[], deadlineMs: number, nowMs: number): Promise<void> {
+  for (const v of victims) {
+    await s.preemptLease(v.leaseId, deadlineMs, lease.id);
+    await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: nowMs, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
+  }
+}
+
+/** A backfilled lease is preempted when the booking it fills in front of starts: say so from the start. */
+async function noteBackfill(s: Store, lease: Lease, nowMs: number): Promise<void> {
+  if (lease.preemptedAtMs === null) return;
+  await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: nowMs, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
+}
+
 /** Thrown inside a transaction to roll it back: the queued request was no longer waiting. */
 class NotQueued extends Error {}
 
@@ -138,15 +155,9 @@ export class LeaseService {
       const write = victims.length === 0 && lease.preemptedAtMs === null
         ? this.store.insertLease(lease, record)
         : this.store.tx(async (s) => {
-          for (const v of victims) {
-            await s.preemptLease(v.leaseId, deadlineMs, lease.id);
-            await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: now, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
-          }
+          await cutVictims(s, lease, victims, deadlineMs, now);
           await s.insertLease(lease, record);
-          if (lease.preemptedAtMs !== null) {
-            // A backfilled spot lease: preempted when the booking it fills in front of starts.
-            await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: now, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
-          }
+          await noteBackfill(s, lease, now);
         });
       this.inFlight.add(write);
       try {
@@ -423,16 +434,10 @@ export class LeaseService {
         let outcome: 'placed' | 'gone' | 'stale' = 'placed';
         try {
           await this.store.tx(async (s) => {
-            // Victims' holds are cut first: the new holds start where theirs now end.
-            for (const v of victims) {
-              await s.preemptLease(v.leaseId, deadlineMs, lease.id);
-              await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: now, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
-            }
+            await cutVictims(s, lease, victims, deadlineMs, now);
             if (!(await s.placeQueuedLease(lease, now))) throw new NotQueued();
             await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'placed', atMs: now, detail: { waitedSeconds: Math.round((now - q.createdAtMs) / 1000), nodes: [...new Set(lease.gpus.map((g) => g.nodeId))].sort() } });
-            if (lease.preemptedAtMs !== null) {
-              await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: now, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
-            }
+            await noteBackfill(s, lease, now);
           });
         } catch (err) {
           const code = pgErrorCode(err);
