@@ -97,6 +97,21 @@ describe('preemption', () => {
   });
 });
 
+/**
+ * 4 nodes × 8 GPUs, 120 s notice: reservation q (16 GPUs) runs 1,000–8,350 s, spot job sp holds the
+ * other 16, and block r (`gpus`) starts at 8,400 — so r is placed while q still runs. Run to 8,400.
+ */
+function noticeWindow(gpus: number) {
+  const out = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 120 });
+  const { s } = out;
+  s.submit(job({ id: 'q', gpus: 16, jobClass: 'reserved', startS: 1000, durationS: 7350 }));
+  s.advance(1000);
+  s.submit(job({ id: 'sp', gpus: 16, jobClass: 'spot', submitS: 1000, durationS: 20_000 }));
+  s.submit(job({ id: 'r', gpus, jobClass: 'reserved', submitS: 1000, startS: 8400, durationS: 3600 }));
+  s.advance(8400);
+  return out;
+}
+
 describe('reservations and backfill', () => {
   it('a future block starts on time although spot work backfilled its GPUs', () => {
     const { s, events } = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 300 });
@@ -113,12 +128,7 @@ describe('reservations and backfill', () => {
     // 4 nodes × 8 GPUs. Reservation q (16 GPUs) runs until 8,350 s; spot fills the other 16.
     // Block r (all 32) starts at 8,400 with a 120 s notice: at 8,280 only q's end makes room, so
     // the spot job must get its notice then (not when q ends, which would start r at 8,470).
-    const { s, events } = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 120 });
-    s.submit(job({ id: 'q', gpus: 16, jobClass: 'reserved', startS: 1000, durationS: 7350 }));
-    s.advance(1000);
-    s.submit(job({ id: 'sp', gpus: 16, jobClass: 'spot', submitS: 1000, durationS: 20_000 }));
-    s.submit(job({ id: 'r', gpus: 32, jobClass: 'reserved', submitS: 1000, startS: 8400, durationS: 3600 }));
-    s.advance(8400);
+    const { s, events } = noticeWindow(32);
     const notice = events.find((e) => e.type === 'preempting' && e.job === 'sp');
     expect(notice).toMatchObject({ t: 8280, by: 'r', deadlineS: 8400 });
     expect(events.find((e) => e.type === 'started' && e.job === 'r')).toMatchObject({ t: 8400, gpus: 32 });
@@ -126,12 +136,7 @@ describe('reservations and backfill', () => {
   });
 
   it('a block waiting for work that ends inside its notice window preempts nothing', () => {
-    const { s, events } = sched(fleet({ fabrics: 1, nodes: 4 }), { noticeS: 120 });
-    s.submit(job({ id: 'q', gpus: 16, jobClass: 'reserved', startS: 1000, durationS: 7350 }));
-    s.advance(1000);
-    s.submit(job({ id: 'sp', gpus: 16, jobClass: 'spot', submitS: 1000, durationS: 20_000 }));
-    s.submit(job({ id: 'r', gpus: 16, jobClass: 'reserved', submitS: 1000, startS: 8400, durationS: 3600 }));
-    s.advance(8400);
+    const { s, events } = noticeWindow(16);
     expect(events.filter((e) => e.type === 'preempting')).toEqual([]);
     expect(events.find((e) => e.type === 'started' && e.job === 'r')).toMatchObject({ t: 8400 });
     expect(s.holdings().map((h) => h.id).sort()).toEqual(['r', 'sp']);
