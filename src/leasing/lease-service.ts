@@ -15,7 +15,7 @@ import type { IdempotencyContext, Principal } from '../tenancy/index.js';
 import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
 import { place } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
-import type { LeaseCreateBody, LeaseView } from './lease-schemas.js';
+import type { LeaseCreateBody, LeaseEventView, LeaseView } from './lease-schemas.js';
 import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
@@ -216,17 +216,8 @@ export class LeaseService {
     }
     // Nothing fits now: the request waits (no GPUs held) until runQueue() places it — unless it
     // could not fit even on an empty fleet (more GPUs than the model, domain or power has).
-    if (!result.ok && req.queueUntilMs !== null && place(this.topo, new BookingIndex(this.topo), req).ok) {
-      const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
-      const lease: Lease = {
-        id: newId('lease'), tenantId: req.tenantId, gpuModel: req.gpuModel, gpuCount: req.gpuCount, leaseClass: req.leaseClass,
-        placement: req.placement, region: req.region, startMs: req.startMs, endMs: req.endMs, releasedAtMs: null, failedAtMs: null,
-        stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: price,
-        totalMicros: leaseTotalMicros(price, req.gpuCount, req.endMs - req.startMs), createdAtMs: now, queuedUntilMs: req.queueUntilMs, gpus: [],
-      };
-      return { lease, victims: [], deadlineMs: now };
-    }
-    if (!result.ok) {
+    const queueIt = !result.ok && req.queueUntilMs !== null && place(this.topo, new BookingIndex(this.topo), req).ok;
+    if (!result.ok && !queueIt) {
       if (!queued) this.events.onCapacityRejected?.(req);
       throw new DomainError(
         'insufficient_capacity',
@@ -255,9 +246,10 @@ export class LeaseService {
       priceMicrosPerGpuHour: price,
       totalMicros: leaseTotalMicros(price, req.gpuCount, (backfill ? backfill.untilMs : endMs) - startMs),
       createdAtMs: queued?.createdAtMs ?? now,
-      queuedUntilMs: null,
-      gpus: result.gpus,
+      queuedUntilMs: queueIt ? req.queueUntilMs : null,
+      gpus: result.ok ? result.gpus : [],
     };
+    if (queueIt) return { lease, victims: [], deadlineMs: now };
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
@@ -521,10 +513,10 @@ export class LeaseService {
     return out;
   }
 
-  async listEvents(principal: Principal, id: string): Promise<{ id: string; leaseId: string; type: 'replaced' | 'failed' | 'preempting'; at: string; detail: Record<string, unknown> }[]> {
+  async listEvents(principal: Principal, id: string): Promise<LeaseEventView[]> {
     await this.visible(principal, id);
     return (await this.store.listLeaseEvents(id)).map((e) => ({
-      id: e.id, leaseId: e.leaseId, type: e.type as 'replaced' | 'failed' | 'preempting', at: new Date(e.atMs).toISOString(), detail: e.detail,
+      id: e.id, leaseId: e.leaseId, type: e.type as LeaseEventView['type'], at: new Date(e.atMs).toISOString(), detail: e.detail,
     }));
   }
 

@@ -455,8 +455,8 @@ export class PlacementIndex {
     if (k <= 0) return;
     const kids = l === NV ? f.mdChildren[NV]![md]! : l === ROOT ? f.modelMds[m]![SITE]! : f.mdChildren[l]![md]!;
     const childLevel = l === ROOT ? SITE : l - 1;
-    const caps = this.scratch(this.capsScratch, l, kids.length);
-    const keys = this.keyScratch(l, kids.length);
+    const caps = grow(this.capsScratch, l, kids.length, Int32Array);
+    const keys = grow(this.keysScratch, l, kids.length, Float64Array);
     let n = 0;
     for (let i = 0; i < kids.length; i++) {
       const c = l === NV ? this.nodeCap(kids[i]!, whole, filter) : this.capacity(childLevel, kids[i]!, whole, filter);
@@ -465,7 +465,7 @@ export class PlacementIndex {
       if (c > 0) keys[n++] = (UNBOUNDED - c) * KEY_SPAN + i;
     }
     sortPrefix(keys, n);
-    const sorted = this.scratch(this.orderScratch, l, n);
+    const sorted = grow(this.orderScratch, l, n, Int32Array);
     for (let j = 0; j < n; j++) sorted[j] = keys[j]! % KEY_SPAN;
     // The largest are taken from the front until one child fits the rest.
     let left = k;
@@ -510,16 +510,6 @@ export class PlacementIndex {
   private readonly capsScratch: Int32Array[] = [];
   private readonly orderScratch: Int32Array[] = [];
   private readonly keysScratch: Float64Array[] = [];
-  private keyScratch(l: number, size: number): Float64Array {
-    let a = this.keysScratch[l];
-    if (!a || a.length < size) this.keysScratch[l] = a = new Float64Array(Math.max(size, 2 * (a?.length ?? 8)));
-    return a;
-  }
-  private scratch(pool: Int32Array[], l: number, size: number): Int32Array {
-    let a = pool[l];
-    if (!a || a.length < size) pool[l] = a = new Int32Array(Math.max(size, 2 * (a?.length ?? 8)));
-    return a;
-  }
 
   // ---------------------------------------------------------------- updates
 
@@ -680,6 +670,13 @@ const UNBOUNDED = 0x3fffffff;
 /** Children per domain stay below this (sort keys pack capacity and index into one double). */
 const KEY_SPAN = 1 << 21;
 
+/** The scratch array of level l, grown (doubling) to hold at least `size` items. */
+function grow<T extends Int32Array | Float64Array>(pool: T[], l: number, size: number, make: new (n: number) => T): T {
+  let a = pool[l];
+  if (!a || a.length < size) pool[l] = a = new make(Math.max(size, 2 * (a?.length ?? 8)));
+  return a;
+}
+
 /** Sorts a[0..n) ascending without allocating (insertion sort when short, else a typed-array view). */
 function sortPrefix(a: Float64Array, n: number): void {
   if (n > 24) {
@@ -715,4 +712,3 @@ function lowestBits(mask: number, count: number): number {
   }
   return out;
 }
-

@@ -274,11 +274,10 @@ export class Scheduler {
   }
 
   /**
-   * Events are built only when someone listens (building node lists costs at fleet scale); call
-   * sites check `listeners.length` first so that not even the closure is allocated.
+   * Call sites check `listeners.length` first: events are built only when someone listens
+   * (building node lists costs at fleet scale).
    */
-  private emit(make: () => SchedEvent): void {
-    const e = make();
+  private emit(e: SchedEvent): void {
     for (const fn of this.listeners) fn(e);
   }
 
@@ -333,7 +332,7 @@ export class Scheduler {
       job.state = 'reserved';
       // Pre-place one notice period early so victims get their notice and the block starts on time.
       this.heap.push(Math.max(this.nowS, from - this.policy.noticeS), 1, job.idx, this.generation[job.idx]!);
-      if (this.listeners.length) this.emit(() => ({ type: 'reserved', t: this.nowS, job: spec.id, startS: from }));
+      if (this.listeners.length) this.emit({ type: 'reserved', t: this.nowS, job: spec.id, startS: from });
       return job.state;
     }
     if (this.queue.length === 0) {
@@ -341,7 +340,7 @@ export class Scheduler {
         job.state = 'queued';
         this.lastTried[job.idx] = this.epoch;
         this.enqueue(job);
-        if (this.listeners.length) this.emit(() => ({ type: 'queued', t: this.nowS, job: spec.id }));
+        if (this.listeners.length) this.emit({ type: 'queued', t: this.nowS, job: spec.id });
       }
       return job.state;
     }
@@ -349,7 +348,7 @@ export class Scheduler {
     job.state = 'queued';
     this.enqueue(job);
     this.schedulePass();
-    if (job.state === 'queued' && this.listeners.length) this.emit(() => ({ type: 'queued', t: this.nowS, job: spec.id }));
+    if (job.state === 'queued' && this.listeners.length) this.emit({ type: 'queued', t: this.nowS, job: spec.id });
     return job.state;
   }
 
@@ -402,14 +401,14 @@ export class Scheduler {
         job.placement = p;
         if (indexed) this.indexVictim(job, 1);
         this.stats.replaced++;
-        if (this.listeners.length) this.emit(() => ({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) }));
+        if (this.listeners.length) this.emit({ type: 'replaced', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p) });
       } else if (job.state === 'running') {
         this.stopRunning(job);
         job.state = 'failed';
         job.placement = null;
         this.stats.failed++;
         this.generation[idx]!++;
-        if (this.listeners.length) this.emit(() => ({ type: 'failed', t: this.nowS, job: job.spec.id, reason: `node ${nodeId} is down and nothing else fits` }));
+        if (this.listeners.length) this.emit({ type: 'failed', t: this.nowS, job: job.spec.id, reason: `node ${nodeId} is down and nothing else fits` });
       } else {
         // A held start lost its GPUs: back to the queue, first.
         this.starting.delete(idx);
@@ -490,7 +489,7 @@ export class Scheduler {
   private reject(job: Job, reason: string): JobState {
     job.state = 'rejected';
     this.stats.rejected++;
-    if (this.listeners.length) this.emit(() => ({ type: 'rejected', t: this.nowS, job: job.spec.id, reason }));
+    if (this.listeners.length) this.emit({ type: 'rejected', t: this.nowS, job: job.spec.id, reason });
     return job.state;
   }
 
@@ -514,9 +513,8 @@ export class Scheduler {
     return this.commitments[m]!.fits(this.nowS, this.nowS + job.remainingS, job.spec.gpus, job.spec.gpuMilli ?? 1000);
   }
 
-  /** Starts the job now if it fits (or, when allowed, by preempting). */
   /**
-   * `failed` (within one queue pass): per (model, level, whole-node mode) the smallest gang that
+   * Starts the job now if it fits (or, when allowed, by preempting). `failed` (within one queue pass): per (model, level, whole-node mode) the smallest gang that
    * found no place. Free capacity only shrinks during a pass, so a gang at least that big is
    * refused without searching.
    */
@@ -566,13 +564,7 @@ export class Scheduler {
     }
     this.running.add(job.idx);
     this.endsByModel[m]!.add(job.endS, job.spec.gpus);
-    if (!job.preemptible) {
-      const slot = Math.floor(job.endS / END_SLOT_S);
-      const slots = this.endingNonPreemptible[m]!;
-      let set = slots.get(slot);
-      if (!set) slots.set(slot, (set = new Set()));
-      set.add(job.idx);
-    }
+    if (!job.preemptible) this.trackEnding(job, m, true);
     if (job.preemptible) {
       this.preemptibleRunning[m]!.add(job.idx);
       const byRank = this.preemptibleGpus[m]!;
@@ -583,7 +575,7 @@ export class Scheduler {
     this.stats.started++;
     this.generation[job.idx]!++;
     this.heap.push(job.endS, 0, job.idx, this.generation[job.idx]!);
-    if (this.listeners.length) this.emit(() => ({ type: 'started', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p), gpus: job.spec.gpus, waitS: this.nowS - (job.spec.startS ?? job.spec.submitS) }));
+    if (this.listeners.length) this.emit({ type: 'started', t: this.nowS, job: job.spec.id, nodes: this.nodeNames(p), gpus: job.spec.gpus, waitS: this.nowS - (job.spec.startS ?? job.spec.submitS) });
   }
 
   /** Stops accounting a running job (revenue, commitments); does not touch the index. */
@@ -593,12 +585,7 @@ export class Scheduler {
     job.remainingS = Math.max(0, job.remainingS - ran);
     this.running.delete(job.idx);
     this.endsByModel[job.model]!.add(job.endS, -job.spec.gpus);
-    if (!job.preemptible) {
-      const slot = Math.floor(job.endS / END_SLOT_S);
-      const slots = this.endingNonPreemptible[job.model]!;
-      const set = slots.get(slot);
-      if (set?.delete(job.idx) && set.size === 0) slots.delete(slot);
-    }
+    if (!job.preemptible) this.trackEnding(job, job.model, false);
     if (this.preemptibleRunning[job.model]?.delete(job.idx)) {
       const byRank = this.preemptibleGpus[job.model]!;
       byRank.set(job.rank, byRank.get(job.rank)! - job.spec.gpus);
@@ -612,6 +599,19 @@ export class Scheduler {
       this.commitments[m]!.add(from, to, -g, job.spec.gpuMilli ?? 1000);
       job.commit = null;
       this.epoch++; // committed capacity freed: blocked on-demand work may now be admissible
+    }
+  }
+
+  /** Adds or removes a running non-preemptible job in the end-slot index that claims read. */
+  private trackEnding(job: Job, m: number, add: boolean): void {
+    const slot = Math.floor(job.endS / END_SLOT_S);
+    const slots = this.endingNonPreemptible[m]!;
+    let set = slots.get(slot);
+    if (add) {
+      if (!set) slots.set(slot, (set = new Set()));
+      set.add(job.idx);
+    } else if (set?.delete(job.idx) && set.size === 0) {
+      slots.delete(slot);
     }
   }
 
@@ -644,7 +644,7 @@ export class Scheduler {
       // It ended on its own during its notice: the GPUs already belong to the preemptor.
       job.state = 'finished';
       this.stats.finished++;
-      if (this.listeners.length) this.emit(() => ({ type: 'finished', t: this.nowS, job: job.spec.id }));
+      if (this.listeners.length) this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
       return;
     }
     this.index.give(job.placement!);
@@ -653,7 +653,7 @@ export class Scheduler {
     job.state = 'finished';
     this.stats.finished++;
     this.generation[job.idx]!++;
-    if (this.listeners.length) this.emit(() => ({ type: 'finished', t: this.nowS, job: job.spec.id }));
+    if (this.listeners.length) this.emit({ type: 'finished', t: this.nowS, job: job.spec.id });
   }
 
   private startReservation(job: Job): void {
@@ -677,7 +677,7 @@ export class Scheduler {
     this.stats.reservationsDelayed++;
     job.state = 'queued';
     this.queue.unshift(job.idx);
-    if (this.listeners.length) this.emit(() => ({ type: 'queued', t: this.nowS, job: job.spec.id }));
+    if (this.listeners.length) this.emit({ type: 'queued', t: this.nowS, job: job.spec.id });
   }
 
   /**
@@ -713,7 +713,8 @@ export class Scheduler {
       for (const idx of slots.get(slot) ?? []) {
         const v = this.jobs[idx]!;
         if (v.state !== 'running' || v.endS > startAt || !v.placement || v.placement.sharedGpu !== undefined) continue;
-        const part = this.unowed(v.placement);
+        // Minus GPUs owed to other claims: those are spoken for.
+        const part = this.owedMask.size ? minusMasks(v.placement, this.owedMask) : v.placement;
         if (part.nodes.length) ending.push(part);
       }
     }
@@ -768,50 +769,24 @@ export class Scheduler {
     return true;
   }
 
-  /** A placement minus the GPUs owed to claims. */
-  private unowed(p: Placement): Placement {
-    if (this.owedMask.size === 0) return p;
-    const out: Placement = { nodes: [], masks: [] };
-    p.nodes.forEach((n, i) => {
-      const mask = p.masks[i]! & ~(this.owedMask.get(n) ?? 0);
-      if (mask) {
-        out.nodes.push(n);
-        out.masks.push(mask);
-      }
-    });
-    return out;
-  }
-
   /** The part of a claim's target already taken in the index. */
   private claimTaken(c: { target: Placement; owed: Map<number, number> }): Placement {
-    const out: Placement = { nodes: [], masks: [] };
-    c.target.nodes.forEach((n, i) => {
-      const mask = c.target.masks[i]! & ~(c.owed.get(n) ?? 0);
-      if (mask) {
-        out.nodes.push(n);
-        out.masks.push(mask);
-      }
-    });
-    return out;
+    return minusMasks(c.target, c.owed);
   }
 
   /** Takes owed GPUs that have freed; a claim with nothing owed becomes a held start. */
   private settleClaims(): void {
     for (const [idx, c] of this.claims) {
-      let any = false;
-      for (const [n, mask] of c.owed) if (mask & this.index.nodeFree[n]!) any = true;
-      if (!any) continue; // the common case while the ending work still runs: nothing to do
-      const got: Placement = { nodes: [], masks: [] };
       for (const [n, mask] of c.owed) {
         const free = mask & this.index.nodeFree[n]!;
-        if (!free || !this.index.fitsPower({ nodes: [n], masks: [free] })) continue;
-        got.nodes.push(n);
-        got.masks.push(free);
+        if (!free) continue; // the common case while the ending work still runs
+        const got: Placement = { nodes: [n], masks: [free] };
+        if (!this.index.fitsPower(got)) continue;
+        this.index.take(got);
         if (free === mask) c.owed.delete(n);
         else c.owed.set(n, mask & ~free);
         this.clearOwed(n, free);
       }
-      if (got.nodes.length) this.index.take(got);
       if (c.owed.size > 0) continue;
       const job = this.jobs[idx]!;
       this.claims.delete(idx);
@@ -939,9 +914,8 @@ export class Scheduler {
     // Estimate each domain's cost from its cheapest victims whose GPUs cover the gap, then run
     // the exact what-if (victims' GPUs handed back, then a placement search) in that order; the
     // first domain that works wins. Usually one what-if per preemption.
-    const byCost = byDomain.get.bind(byDomain);
     const estimates = domains.map(([d]) => {
-      const list = byCost(d)!.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
+      const list = byDomain.get(d)!.sort((a, b) => a.spec.priceMicrosPerGpuHour - b.spec.priceMicrosPerGpuHour || b.spec.gpus - a.spec.gpus || b.startedS - a.startedS || a.idx - b.idx);
       let freed = this.index.freeGpus[lvl]![d]!;
       let cost = 0;
       let n = 0;
@@ -994,7 +968,7 @@ export class Scheduler {
       // Its own end may still come first; keep that event alive with the new generation.
       if (v.endS < deadline) this.heap.push(v.endS, 0, v.idx, this.generation[v.idx]!);
       this.heap.push(deadline, 2, v.idx, this.generation[v.idx]!);
-      if (this.listeners.length) this.emit(() => ({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline }));
+      if (this.listeners.length) this.emit({ type: 'preempting', t: this.nowS, job: v.spec.id, by: job.spec.id, deadlineS: deadline });
     }
   }
 
@@ -1004,7 +978,7 @@ export class Scheduler {
       this.stopRunning(job);
       job.state = 'preempted';
       job.placement = null;
-      if (this.listeners.length) this.emit(() => ({ type: 'preempted', t: this.nowS, job: job.spec.id, by: this.jobs[job.preemptedBy]!.spec.id }));
+      if (this.listeners.length) this.emit({ type: 'preempted', t: this.nowS, job: job.spec.id, by: this.jobs[job.preemptedBy]!.spec.id });
       if (this.policy.requeuePreempted && job.remainingS > 0) {
         job.state = 'queued';
         job.eligibleS = this.nowS + this.policy.requeueDelayS;
@@ -1230,6 +1204,20 @@ function popcount(m: number): number {
   let c = 0;
   for (let v = m; v; v &= v - 1) c++;
   return c;
+}
+
+/** A placement without the GPUs in `masks` (node → GPU mask). */
+function minusMasks(p: Placement, masks: Map<number, number>): Placement {
+  const out: Placement = { nodes: [], masks: [] };
+  for (let i = 0; i < p.nodes.length; i++) {
+    const n = p.nodes[i]!;
+    const mask = p.masks[i]! & ~(masks.get(n) ?? 0);
+    if (mask) {
+      out.nodes.push(n);
+      out.masks.push(mask);
+    }
+  }
+  return out;
 }
 
 function swapIn(arr: number[], a: number, b: number): void {

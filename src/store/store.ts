@@ -2,7 +2,7 @@
  * Repository over the Drizzle schema: translates rows to domain values (epoch ms, integers) and
  * back. The same code runs on PGlite and PostgreSQL. `tx()` gives a Store bound to a transaction.
  */
-import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
 import type { Db } from './db.js';
@@ -61,6 +61,14 @@ const live = sql`NOT isempty(${t.leaseGpus.during}) AND ${t.leaseGpus.movedAt} I
 /** A hold's range ended at `atMs` (empty if it had not started): releases, failures, preemptions, moves. */
 const cutAt = (atMs: number) =>
   sql`tstzrange(lower(${t.leaseGpus.during}), greatest(lower(${t.leaseGpus.during}), least(upper(${t.leaseGpus.during}), ${iso(atMs)}::timestamptz)), '[)')`;
+
+/**
+ * The lease's GPU holds, for a statement whose CTE `l` returns the lease row's id (none written
+ * if `l` wrote nothing). A backfilled lease holds its GPUs only until its known preemption.
+ */
+const holdsFrom = (lease: Lease) => sql`INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
+  SELECT l.id, u, n, ${rangeLiteral(lease.startMs, heldUntilMs(lease))}::tstzrange
+  FROM l, unnest(${pgTextArray(lease.gpus.map((g) => g.uuid))}::text[], ${pgTextArray(lease.gpus.map((g) => g.nodeId))}::text[]) AS x(u, n)`;
 
 /** SQLSTATE codes the services react to. */
 export const PG_EXCLUSION_VIOLATION = '23P01';
@@ -237,10 +245,6 @@ export class Store {
    * exclusion constraint or a duplicate idempotency key fails the whole statement.
    */
   async insertLease(lease: Lease, idem?: IdempotentWrite): Promise<void> {
-    // A backfilled spot lease holds its GPUs only until its known preemption.
-    const during = rangeLiteral(lease.startMs, heldUntilMs(lease));
-    const uuids = lease.gpus.map((g) => g.uuid);
-    const nodeIds = lease.gpus.map((g) => g.nodeId);
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
         start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at, queued_until)
       VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
@@ -248,9 +252,9 @@ export class Store {
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
         ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
         ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz,
-        ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz)`;
-    const gpusCte = sql`INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
-      SELECT ${lease.id}, u, n, ${during}::tstzrange FROM unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n)`;
+        ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz)
+      RETURNING id`;
+    const gpusCte = holdsFrom(lease);
     const last = idem
       ? sql`INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
           VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
@@ -265,17 +269,13 @@ export class Store {
    * the holds.
    */
   async placeQueuedLease(lease: Lease, nowMs: number): Promise<boolean> {
-    const during = rangeLiteral(lease.startMs, heldUntilMs(lease));
-    const uuids = lease.gpus.map((g) => g.uuid);
-    const nodeIds = lease.gpus.map((g) => g.nodeId);
     const rows = await this.db.execute(sql`WITH l AS (
         UPDATE leases SET start_at = ${iso(lease.startMs)}::timestamptz, end_at = ${iso(lease.endMs)}::timestamptz,
           preempted_at = ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, preempted_by = ${lease.preemptedBy},
           total_micros = ${lease.totalMicros}, queued_until = NULL
         WHERE id = ${lease.id} AND queued_until > ${iso(nowMs)}::timestamptz AND released_at IS NULL
         RETURNING id),
-      g AS (INSERT INTO lease_gpus (lease_id, gpu_uuid, node_id, during)
-        SELECT l.id, u, n, ${during}::tstzrange FROM l, unnest(${pgTextArray(uuids)}::text[], ${pgTextArray(nodeIds)}::text[]) AS x(u, n))
+      g AS (${holdsFrom(lease)})
       SELECT id FROM l`);
     return (rows as unknown as { rows: unknown[] }).rows.length === 1;
   }
@@ -285,14 +285,19 @@ export class Store {
     const rows = await this.db
       .select()
       .from(t.leases)
-      .where(and(sql`${t.leases.queuedUntil} IS NOT NULL`, sql`${t.leases.queuedUntil} > ${iso(nowMs)}::timestamptz`, isNull(t.leases.releasedAt)))
+      .where(and(gt(t.leases.queuedUntil, new Date(nowMs)), isNull(t.leases.releasedAt)))
       .orderBy(t.leases.createdAt, t.leases.id);
     return rows.map((r) => leaseFromRow(r, []));
   }
 
   /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */
   async releaseLease(id: string, atMs: number): Promise<void> {
-    await this.db.update(t.leases).set({ releasedAt: new Date(atMs) }).where(eq(t.leases.id, id));
+    await this.stopLease(id, atMs, { releasedAt: new Date(atMs) });
+  }
+
+  /** Marks why a lease stops holding GPUs (`set`) and cuts its live holds at `atMs`. */
+  private async stopLease(id: string, atMs: number, set: Partial<typeof t.leases.$inferInsert>): Promise<void> {
+    await this.db.update(t.leases).set(set).where(eq(t.leases.id, id));
     await this.db
       .update(t.leaseGpus)
       .set({ during: cutAt(atMs) })
@@ -321,11 +326,7 @@ export class Store {
 
   /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). */
   async preemptLease(id: string, atMs: number, byId: string): Promise<void> {
-    await this.db.update(t.leases).set({ preemptedAt: new Date(atMs), preemptedBy: byId }).where(eq(t.leases.id, id));
-    await this.db
-      .update(t.leaseGpus)
-      .set({ during: cutAt(atMs) })
-      .where(and(eq(t.leaseGpus.leaseId, id), live));
+    await this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId });
   }
 
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
@@ -338,11 +339,7 @@ export class Store {
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
   async failLease(id: string, nowMs: number, reason: string): Promise<void> {
-    await this.db.update(t.leases).set({ failedAt: new Date(nowMs), stateReason: reason }).where(eq(t.leases.id, id));
-    await this.db
-      .update(t.leaseGpus)
-      .set({ during: cutAt(nowMs) })
-      .where(and(eq(t.leaseGpus.leaseId, id), live));
+    await this.stopLease(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason });
   }
 
   async insertLeaseEvent(e: { id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }): Promise<void> {
