@@ -1,0 +1,341 @@
+/**
+ * Crash safety (issue 7, item 11): a real `neocloud serve` process takes concurrent lease
+ * requests and is killed with SIGKILL mid-load, then restarted on the same data. Every lease
+ * acknowledged with a 201 must be there with the GPUs it was acknowledged with, no GPU may sit in
+ * two overlapping leases, the server must serve again, and a request cut off by the kill, retried
+ * with its Idempotency-Key, takes effect once (its committed response replayed, or created now).
+ *
+ * Runs on PGlite (a temporary data folder) always and on PostgreSQL (a database of its own: the
+ * server process uses the public schema) when TEST_DATABASE_URL is set. Overlaps are computed
+ * here from the leases' windows, read through the API and, after a graceful stop, straight from
+ * the stored rows, not from the exclusion constraint that is meant to prevent them.
+ *
+ * The request mix is random; the seed is printed, and CRASH_SEED=<n> replays it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { LeaseView } from '../src/leasing/index.js';
+import { killSurvivors, spawnServer } from './server-process.js';
+
+// Not imported from ./helpers.js, which loads the in-process server this test does not need.
+const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] || undefined;
+const STORE_KINDS = TEST_DATABASE_URL ? ['pglite', 'postgres'] as const : ['pglite'] as const;
+const ADMIN_KEY = 'nc_adm_crash-test-admin-key-0123456789abcdefghijklmnopq';
+/** Requests in flight at once. */
+const WORKERS = 12;
+/** The kill comes after this many 201s, drawn per run from [MIN, MAX]. */
+const KILL_AFTER_MIN = 40;
+const KILL_AFTER_MAX = 90;
+/** Upper bound on requests sent before the kill, should capacity answers 409 more than expected. */
+const MAX_SENT = 600;
+const REQUEST_TIMEOUT_MS = 20_000;
+const HOUR_MS = 3_600_000;
+
+const SEED = process.env['CRASH_SEED'] ? Number(process.env['CRASH_SEED']) : randomBytes(4).readUInt32LE(0);
+
+/** mulberry32: a small seeded PRNG, so a failing mix can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+interface Sent { idem: string; body: Record<string, unknown> }
+interface Answer { status: number; body: any; replayed: boolean }
+
+/** Small H100/H200 gangs, mixed placements and classes; four in ten book a window ahead. */
+function leaseBody(rnd: () => number, nowMs: number): Record<string, unknown> {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const body: Record<string, unknown> = {
+    gpuModel: pick(['H100-SXM', 'H200'] as const),
+    gpuCount: 1 + Math.floor(rnd() * 8),
+    placement: pick(['any', 'same-nvlink', 'same-fabric', 'same-site'] as const),
+    class: pick(['on-demand', 'reserved'] as const),
+  };
+  if (rnd() < 0.4) {
+    const startMs = nowMs + (1 + Math.floor(rnd() * 48)) * HOUR_MS;
+    body['start'] = new Date(startMs).toISOString();
+    if (rnd() < 0.5) body['end'] = new Date(startMs + (1 + Math.floor(rnd() * 6)) * HOUR_MS).toISOString();
+    else body['durationHours'] = 1 + Math.floor(rnd() * 6);
+  } else {
+    body['durationHours'] = 1 + Math.floor(rnd() * 4);
+  }
+  return body;
+}
+
+async function call(url: string, key: string, method: string, path: string, o: { body?: unknown; idem?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  if (o.idem !== undefined) headers['idempotency-key'] = o.idem;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url + path, {
+    method, headers, body: o.body === undefined ? null : JSON.stringify(o.body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, replayed: res.headers.get('idempotent-replayed') === 'true' };
+}
+
+/** What must survive the crash unchanged: the lease as acknowledged, GPUs in a stable order. */
+function essence(v: LeaseView): Record<string, unknown> {
+  return {
+    id: v.id, tenantId: v.tenantId, gpuModel: v.gpuModel, gpuCount: v.gpuCount, class: v.class, placement: v.placement,
+    start: v.start, end: v.end, priceMicrosPerGpuHour: v.priceMicrosPerGpuHour, totalMicros: v.totalMicros,
+    gpus: [...v.gpus].sort((a, b) => a.uuid.localeCompare(b.uuid)),
+  };
+}
+
+interface Hold { leaseId: string; gpuUuid: string; startMs: number; endMs: number }
+
+/** Pairs of leases holding one GPU in overlapping half-open windows, from the windows alone. */
+function overlaps(holds: Hold[]): { gpuUuid: string; a: string; b: string }[] {
+  const byGpu = new Map<string, Hold[]>();
+  for (const h of holds) {
+    if (h.endMs <= h.startMs) continue;
+    const list = byGpu.get(h.gpuUuid) ?? [];
+    list.push(h);
+    byGpu.set(h.gpuUuid, list);
+  }
+  const found: { gpuUuid: string; a: string; b: string }[] = [];
+  for (const [gpuUuid, list] of byGpu) {
+    list.sort((x, y) => x.startMs - y.startMs);
+    let reach: Hold | undefined;
+    for (const h of list) {
+      if (reach && h.startMs < reach.endMs) found.push({ gpuUuid, a: reach.leaseId, b: h.leaseId });
+      if (!reach || h.endMs > reach.endMs) reach = h;
+    }
+  }
+  return found;
+}
+
+/** A lease holds its GPUs from start until the earliest of end, release, failure and preemption. */
+function holdsOf(v: LeaseView): Hold[] {
+  const cut = [v.end, v.releasedAt, v.failedAt, v.preemptedAt].filter((t): t is string => t !== null).map((t) => Date.parse(t));
+  const startMs = Date.parse(v.start);
+  const endMs = Math.min(...cut);
+  return v.gpus.map((g) => ({ leaseId: v.id, gpuUuid: g.uuid, startMs, endMs }));
+}
+
+async function listAll(url: string, key: string): Promise<LeaseView[]> {
+  const all: LeaseView[] = [];
+  let before: string | null = null;
+  for (let page = 0; page < 100; page++) {
+    const r = await call(url, key, 'GET', `/v1/leases?limit=500${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+    expect(r.status).toBe(200);
+    all.push(...(r.body.leases as LeaseView[]));
+    before = r.body.nextCursor;
+    if (before === null) return all;
+  }
+  throw new Error('lease list did not end within 100 pages');
+}
+
+/** The stored rows, read with SQL after the server stopped: lease windows and their GPUs. */
+const ROWS_SQL = `
+  SELECT l.id AS "leaseId", g.gpu_uuid AS "gpuUuid", g.node_id AS "nodeId", g.moved_at IS NOT NULL AS moved,
+         (extract(epoch FROM l.start_at) * 1000)::float8 AS "startMs",
+         (extract(epoch FROM least(l.end_at, coalesce(l.released_at, l.end_at), coalesce(l.failed_at, l.end_at), coalesce(l.preempted_at, l.end_at))) * 1000)::float8 AS "endMs"
+  FROM leases l JOIN lease_gpus g ON g.lease_id = l.id
+  WHERE l.tenant_id = $1`;
+interface Row extends Hold { nodeId: string; moved: boolean }
+
+for (const kind of STORE_KINDS) {
+  describe(`SIGKILL under load on ${kind}`, () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'nc-crash-'));
+    const dataDir = join(tmp, 'data');
+    let dbName: string | null = null;
+    const admin = (): pg.Client => new pg.Client({ connectionString: TEST_DATABASE_URL });
+
+    afterAll(async () => {
+      await killSurvivors();
+      rmSync(tmp, { recursive: true, force: true });
+      if (dbName) {
+        const c = admin();
+        await c.connect();
+        try { await c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`); } finally { await c.end(); }
+      }
+    });
+
+    // ~10 s on PGlite (first start loads the demo fleet), ~5 s on PostgreSQL on an idle 2-core
+    // machine; the limit leaves room for a loaded one.
+    it('every acknowledged lease survives with its GPUs, none overlap, cut-off requests take effect once', { timeout: 120_000 }, async () => {
+      const wallStart = performance.now();
+      const env: Record<string, string> = { NEOCLOUD_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' };
+      let readRows: (tenantId: string) => Promise<Row[]>;
+      if (kind === 'postgres') {
+        dbName = `nc_crash_${randomBytes(6).toString('hex')}`;
+        const c = admin();
+        await c.connect();
+        try { await c.query(`CREATE DATABASE "${dbName}"`); } finally { await c.end(); }
+        const u = new URL(TEST_DATABASE_URL!);
+        u.pathname = `/${dbName}`;
+        env['DATABASE_URL'] = u.toString();
+        readRows = async (tenantId) => {
+          const db = new pg.Client({ connectionString: u.toString() });
+          await db.connect();
+          try { return (await db.query<Row>(ROWS_SQL, [tenantId])).rows; } finally { await db.end(); }
+        };
+      } else {
+        env['NEOCLOUD_DATA_DIR'] = dataDir;
+        readRows = async (tenantId) => {
+          const db = new PGlite(dataDir, { extensions: { btree_gist } });
+          try { return (await db.query<Row>(ROWS_SQL, [tenantId])).rows; } finally { await db.close(); }
+        };
+      }
+
+      // ---- first life: the demo fleet, a tenant, then load until the kill ----
+      const first = await spawnServer({ env });
+      const tenantRes = await call(first.url, ADMIN_KEY, 'POST', '/v1/tenants', { body: { name: 'crash' }, idem: 'crash-tenant' });
+      expect(tenantRes.status).toBe(201);
+      const tenantId: string = tenantRes.body.tenant.id;
+      const tenantKey: string = tenantRes.body.apiKey;
+
+      const rnd = prng(SEED);
+      const killAfter = KILL_AFTER_MIN + Math.floor(rnd() * (KILL_AFTER_MAX - KILL_AFTER_MIN + 1));
+      const acked = new Map<string, LeaseView>();
+      const ackedKeys = new Map<string, string>(); // Idempotency-Key → lease id
+      const ackedSent: Sent[] = [];
+      const cutOff: Sent[] = [];
+      const unexpected: { sent: Sent; status?: number; body?: unknown; error?: string }[] = [];
+      const pending = new Set<Sent>();
+      let rejected = 0;
+      let sent = 0;
+      let killedAt: number | null = null;
+      let inFlightAtKill = 0;
+      const loadStart = performance.now();
+
+      const worker = async (): Promise<void> => {
+        while (killedAt === null && sent < MAX_SENT) {
+          const s: Sent = { idem: `crash-${SEED}-${sent++}`, body: leaseBody(rnd, Date.now()) };
+          pending.add(s);
+          let r: Answer | undefined;
+          let error: string | undefined;
+          try {
+            r = await call(first.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
+          } catch (err) {
+            error = String(err);
+          }
+          pending.delete(s);
+          if (!r) {
+            // No answer: cut off by the kill (or, before it, a failure the test reports).
+            cutOff.push(s);
+            if (killedAt === null) unexpected.push({ sent: s, error: error! });
+            continue;
+          }
+          if (r.status === 201) {
+            acked.set(r.body.id, r.body as LeaseView);
+            ackedKeys.set(s.idem, r.body.id);
+            ackedSent.push(s);
+            if (acked.size >= killAfter && killedAt === null) {
+              inFlightAtKill = pending.size;
+              killedAt = performance.now();
+              process.kill(first.pid, 'SIGKILL');
+            }
+          } else if (r.status === 409) {
+            rejected++;
+          } else {
+            unexpected.push({ sent: s, status: r.status, body: r.body });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: WORKERS }, worker));
+      await first.kill9();
+      const loadMs = (killedAt ?? performance.now()) - loadStart;
+
+      expect(unexpected, first.output()).toEqual([]);
+      expect(acked.size).toBeGreaterThanOrEqual(killAfter);
+      expect(killedAt).not.toBeNull();
+      expect(inFlightAtKill, 'the kill must land while requests are in flight').toBeGreaterThan(0);
+
+      // ---- second life: same data ----
+      const goneAt = performance.now();
+      const second = await spawnServer({ env });
+      const restartMs = second.readyAt - killedAt!;
+      const restart = `restart (SIGKILL → /readyz ok) ${(restartMs / 1000).toFixed(2)} s: process gone ${(goneAt - killedAt!).toFixed(0)} ms, ` +
+        `spawn → listening ${((second.listeningAt - second.spawnedAt) / 1000).toFixed(2)} s, listening → ready ${(second.readyAt - second.listeningAt).toFixed(0)} ms`;
+
+      // Every acknowledged lease, exactly as acknowledged.
+      for (const [id, view] of acked) {
+        const r = await call(second.url, tenantKey, 'GET', `/v1/leases/${id}`);
+        expect(r.status, `lease ${id} acknowledged before the kill`).toBe(200);
+        expect(essence(r.body as LeaseView)).toEqual(essence(view));
+      }
+
+      // Requests the kill cut off: a retry with the same key replays the committed response or
+      // creates the lease now; a second retry replays whichever it was.
+      const retried = new Map<string, string>(); // Idempotency-Key → lease id
+      let replayedFromBeforeKill = 0;
+      for (const s of cutOff) {
+        const r1 = await call(second.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
+        expect([201, 409], JSON.stringify(r1.body)).toContain(r1.status);
+        if (r1.status !== 201) continue;
+        if (r1.replayed) replayedFromBeforeKill++;
+        retried.set(s.idem, r1.body.id);
+        const r2 = await call(second.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
+        expect(r2.status).toBe(201);
+        expect(r2.replayed).toBe(true);
+        expect(r2.body.id).toBe(r1.body.id);
+        const stored = await call(second.url, tenantKey, 'GET', `/v1/leases/${r1.body.id}`);
+        expect(essence(stored.body as LeaseView)).toEqual(essence(r1.body as LeaseView));
+      }
+      // Acknowledged requests retried after the crash (a client that missed the answer) replay.
+      for (const s of ackedSent.slice(0, 5)) {
+        const r = await call(second.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
+        expect(r.status).toBe(201);
+        expect(r.replayed).toBe(true);
+        expect(r.body.id).toBe(ackedKeys.get(s.idem));
+      }
+
+      // Serving again: a new lease.
+      const fresh = await call(second.url, tenantKey, 'POST', '/v1/leases', {
+        body: { gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', durationHours: 1 }, idem: `crash-${SEED}-after-restart`,
+      });
+      expect(fresh.status, JSON.stringify(fresh.body)).toBe(201);
+
+      // The tenant's leases are exactly the acknowledged ones, the retried ones and the new one:
+      // nothing committed twice, nothing committed without its stored response.
+      // The list answers without GPUs (`gpus: []`), so each lease is read on its own.
+      const listed = await listAll(second.url, tenantKey);
+      const expectedIds = new Set([...acked.keys(), ...retried.values(), fresh.body.id as string]);
+      expect(new Set(listed.map((l) => l.id))).toEqual(expectedIds);
+      expect(listed).toHaveLength(expectedIds.size);
+      const all: LeaseView[] = [];
+      for (const { id } of listed) {
+        const r = await call(second.url, tenantKey, 'GET', `/v1/leases/${id}`);
+        expect(r.status).toBe(200);
+        all.push(r.body as LeaseView);
+      }
+      for (const l of all) {
+        expect(['active', 'scheduled'], `lease ${l.id}`).toContain(l.state);
+        expect(new Set(l.gpus.map((g) => g.uuid)).size, `lease ${l.id}`).toBe(l.gpuCount);
+      }
+      expect(overlaps(all.flatMap(holdsOf))).toEqual([]);
+
+      // ---- after a graceful stop: the stored rows, read with SQL ----
+      expect(await second.stop(), second.output()).toBe(0);
+      const rows = (await readRows(tenantId)).map((r) => ({ ...r, startMs: Number(r.startMs), endMs: Number(r.endMs) }));
+      expect(rows.filter((r) => r.moved)).toEqual([]);
+      expect(new Set(rows.map((r) => r.leaseId))).toEqual(expectedIds);
+      for (const [id, view] of acked) {
+        const stored = rows.filter((r) => r.leaseId === id).map((r) => ({ uuid: r.gpuUuid, nodeId: r.nodeId })).sort((a, b) => a.uuid.localeCompare(b.uuid));
+        expect(stored, `stored GPUs of ${id}`).toEqual(essence(view)['gpus']);
+      }
+      expect(overlaps(rows)).toEqual([]);
+
+      const totalS = (performance.now() - wallStart) / 1000;
+      console.log(`[crash ${kind}] seed ${SEED}: ${sent} requests in ${(loadMs / 1000).toFixed(1)} s, ${acked.size} acknowledged, ${rejected} refused (409); ` +
+        `SIGKILL with ${inFlightAtKill} in flight; ${restart}; ` +
+        `${cutOff.length} cut off, retried: ${replayedFromBeforeKill} replayed (committed before the kill), ${retried.size - replayedFromBeforeKill} created now, ` +
+        `${cutOff.length - retried.size} refused; ${all.length} leases, no overlap; test ${totalS.toFixed(1)} s`);
+    });
+  });
+}
