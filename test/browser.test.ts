@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { readFleetSpecFile, DEMO_FLEET_PATH } from '../src/app/control-plane.js';
-import { createTenant, startServer, type TestServer } from './helpers.js';
+import { ADMIN_KEY, createTenant, smallFleet, startServer, type TestServer } from './helpers.js';
 
 const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -35,13 +35,13 @@ afterAll(async () => {
   await s?.close();
 });
 
-/** A fresh tab (own sessionStorage). Tokyo time (UTC+9, no DST) makes local → UTC conversion visible. */
-async function openConsole(): Promise<Page> {
+/** A fresh tab (own sessionStorage) on `server` at `hash`. Tokyo time (UTC+9, no DST) makes local → UTC conversion visible. */
+async function openConsole(server: TestServer = s, hash = ''): Promise<Page> {
   const context = await browser.newContext({ timezoneId: 'Asia/Tokyo', viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on('pageerror', (err) => pageErrors.push(err.message));
-  await page.goto(`${s.url}/`);
+  await page.goto(`${server.url}/${hash}`);
   return page;
 }
 
@@ -56,9 +56,18 @@ const text = async (page: Page, selector: string): Promise<string> => {
   return (await loc.textContent()) ?? '';
 };
 
-/** Dollars as the console should show them, computed independently of the console's code. */
-const usd = (micros: number): string =>
-  (Math.round(micros / 10_000) / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+/**
+ * Dollars as the console should show them, computed independently of the console's code: money is
+ * a decimal string of integer micro-dollars, parsed with BigInt; cents rounded half-up.
+ */
+const usd = (micros: string): string => {
+  const cents = (BigInt(micros) + 5_000n) / 10_000n;
+  return `$${(cents / 100n).toLocaleString('en-US')}.${String(cents % 100n).padStart(2, '0')}`;
+};
+
+/** The page never scrolls sideways (tables may scroll inside their own container). */
+const noSidewaysScroll = (page: Page): Promise<boolean> =>
+  page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
 
 describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CHROMIUM})` : 'web console', () => {
   it('shows the problem detail for a wrong key and stays signed out', async () => {
@@ -107,9 +116,10 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
   it('lists a lease created through the API and releases it from the console', async () => {
     const created = await s.call('POST', '/v1/leases', { body: { tenantId: tenant.id, gpuModel: 'H100-SXM', gpuCount: 16, durationHours: 2 } });
     expect(created.status).toBe(201);
-    const lease = created.body as { id: string; state: string; totalMicros: number; priceMicrosPerGpuHour: number };
+    const lease = created.body as { id: string; state: string; totalMicros: string; priceMicrosPerGpuHour: string };
     expect(lease.state).toBe('active');
-    expect(lease.totalMicros).toBe(lease.priceMicrosPerGpuHour * 16 * 2);
+    expect([typeof lease.totalMicros, typeof lease.priceMicrosPerGpuHour]).toEqual(['string', 'string']);
+    expect(BigInt(lease.totalMicros)).toBe(BigInt(lease.priceMicrosPerGpuHour) * 16n * 2n);
 
     const page = await openConsole();
     await signIn(page, s.adminKey);
@@ -288,6 +298,134 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     await s.call('POST', `/v1/leases/${rack.body.id}/release`, { body: {} });
     expect(await page.getByRole('alert').isHidden()).toBe(true);
     await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('lets a tenant create a key, use it and revoke it (401 at once), and signs out when the key in use is revoked', async () => {
+    const lab = await createTenant(s, 'keys-lab');
+    const me = await s.call('GET', '/v1/whoami', { key: lab.key });
+    expect(me.body).toMatchObject({ kind: 'tenant', tenantId: lab.id });
+    const firstKeyId = me.body.keyId as string;
+
+    const page = await openConsole(s, '#/keys');
+    // A tenant's page load must not probe operator routes: no 403 (or any other failure) on the way.
+    const failed: string[] = [];
+    page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
+    await signIn(page, lab.key);
+    const view = page.locator('[data-view="keys"] [data-keys="tenant"]');
+    const first = view.locator(`tr[data-key="${firstKeyId}"]`);
+    await first.waitFor();
+    expect(await first.locator('.in-use').textContent()).toBe('in use');
+    expect(await page.getByRole('link', { name: 'API keys' }).getAttribute('aria-current')).toBe('page');
+
+    await view.getByRole('button', { name: 'Create key' }).click();
+    const secret = view.getByLabel('New API key');
+    await secret.waitFor();
+    const newKey = await secret.inputValue();
+    expect(await view.locator('[data-secret]').textContent()).toContain('Shown once');
+    const who = await s.call('GET', '/v1/whoami', { key: newKey });
+    expect(who.status).toBe(200);
+    expect(who.body).toMatchObject({ kind: 'tenant', tenantId: lab.id });
+    const newKeyId = who.body.keyId as string;
+    expect((await s.call('GET', '/v1/leases', { key: newKey })).status).toBe(200);
+    const row = view.locator(`tr[data-key="${newKeyId}"]`);
+    await row.waitFor();
+    expect(await row.getAttribute('data-state')).toBe('active');
+    const prefix = (await row.locator('[data-col="prefix"]').textContent() ?? '').replace(/…$/, '');
+    expect(prefix.length).toBeGreaterThan(4);
+    expect(newKey.startsWith(prefix) && prefix !== newKey).toBe(true);
+
+    for (const size of [{ width: 1440, height: 900 }, { width: 390, height: 844 }]) {
+      await page.setViewportSize(size);
+      expect(await noSidewaysScroll(page), `no sideways scroll at ${size.width}px`).toBe(true);
+    }
+
+    const dialog = page.getByRole('dialog');
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.waitFor();
+    expect(await dialog.locator('.warn').count()).toBe(0);
+    await dialog.getByRole('button', { name: 'Revoke key' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), WAIT).toBe('revoked');
+    expect(await row.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
+    expect((await s.call('GET', '/v1/leases', { key: newKey })).status).toBe(401);
+
+    // Cancel leaves the key alone.
+    await first.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect((await s.call('GET', '/v1/leases', { key: lab.key })).status).toBe(200);
+
+    // Revoking the key in use warns first, then signs out.
+    await first.getByRole('button', { name: 'Revoke' }).click();
+    await dialog.waitFor();
+    expect(await dialog.locator('.warn').textContent()).toContain('signed in with');
+    await dialog.getByRole('button', { name: 'Revoke key' }).click();
+    await page.locator('#sign-in').waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain(`${firstKeyId}) was revoked`);
+    expect(await page.evaluate(() => sessionStorage.getItem('neocloud.apiKey'))).toBeNull();
+    expect((await s.call('GET', '/v1/leases', { key: lab.key })).status).toBe(401);
+    expect(failed).toEqual([]);
+    await page.context().close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("lets the operator manage a tenant's keys and rotate the admin key: the old key gets 401, the console goes on with the new one", async () => {
+    // A server of its own: rotating revokes ADMIN_KEY, which the other tests use.
+    const own = await startServer({ fleet: smallFleet() });
+    try {
+      const lab = await createTenant(own, 'rotate-lab');
+      const adminKeyId = (await own.call('GET', '/v1/whoami')).body.keyId as string;
+      const page = await openConsole(own, '#/keys');
+      await signIn(page, ADMIN_KEY);
+      const admin = page.locator('[data-view="keys"] [data-keys="admin"]');
+      await admin.locator(`tr[data-key="${adminKeyId}"][data-in-use]`).waitFor();
+
+      // A tenant's keys, picked from the list: create one, use it, revoke it.
+      await page.getByLabel('Tenant keys').selectOption(lab.id);
+      const tenantKeys = page.locator(`[data-keys="tenant"][data-tenant="${lab.id}"]`);
+      await expect.poll(() => tenantKeys.locator('tr[data-key]').count(), WAIT).toBe(1);
+      await tenantKeys.getByRole('button', { name: 'Create key' }).click();
+      const issuedField = tenantKeys.getByLabel('New API key');
+      await issuedField.waitFor();
+      const issued = await issuedField.inputValue();
+      const issuedWho = await own.call('GET', '/v1/whoami', { key: issued });
+      expect(issuedWho.body).toMatchObject({ kind: 'tenant', tenantId: lab.id });
+      const issuedRow = tenantKeys.locator(`tr[data-key="${issuedWho.body.keyId}"]`);
+      await issuedRow.getByRole('button', { name: 'Revoke' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Revoke key' }).click();
+      await expect.poll(() => issuedRow.getAttribute('data-state'), WAIT).toBe('revoked');
+      expect((await own.call('GET', '/v1/leases', { key: issued })).status).toBe(401);
+      expect((await own.call('GET', '/v1/leases', { key: lab.key })).status).toBe(200);
+
+      // Rotate: confirm, the new key is shown once and the console switches to it.
+      await admin.getByRole('button', { name: 'Rotate admin key' }).click();
+      const dialog = page.getByRole('dialog');
+      await dialog.waitFor();
+      expect(await dialog.locator('.warn').textContent()).toContain(adminKeyId);
+      await dialog.getByRole('button', { name: 'Rotate admin key' }).click();
+      const secret = admin.getByLabel('New API key');
+      await secret.waitFor();
+      const newKey = await secret.inputValue();
+      expect(newKey).not.toBe(ADMIN_KEY);
+      expect(await page.evaluate(() => sessionStorage.getItem('neocloud.apiKey'))).toBe(newKey);
+      expect((await own.call('GET', '/v1/fleet', { key: ADMIN_KEY })).status).toBe(401);
+      const rotated = await own.call('GET', '/v1/whoami', { key: newKey });
+      expect(rotated.body).toMatchObject({ kind: 'admin', tenantId: null });
+      await admin.locator(`tr[data-key="${rotated.body.keyId}"][data-in-use]`).waitFor();
+      expect(await admin.locator(`.revoked-keys tr[data-key="${adminKeyId}"]`).getAttribute('data-state')).toBe('revoked');
+
+      // The console goes on with the new key.
+      await page.getByRole('link', { name: 'Fleet' }).click();
+      await page.locator('[data-view="fleet"] [data-site="site-a"]').waitFor();
+      await page.getByRole('link', { name: 'Scheduler' }).click();
+      await page.locator('[data-view="scheduler"] [data-total="inServiceGpus"]').waitFor();
+      expect(await page.getByRole('alert').isHidden()).toBe(true);
+      expect(await text(page, '#who')).toBe('operator');
+      await page.context().close();
+    } finally {
+      await own.close();
+    }
     expect(pageErrors).toEqual([]);
   });
 });

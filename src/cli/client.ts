@@ -1,9 +1,20 @@
-/** A small HTTP client for the CLI: bearer key, Idempotency-Key on every POST, problem+json errors. */
+/**
+ * A small HTTP client for the CLI: bearer key, Idempotency-Key on every POST, problem+json errors.
+ * Every POST carries a JSON body (`{}` when the command has no fields): the API rejects POSTs without one.
+ */
 import { randomUUID } from 'node:crypto';
 
 export class ApiError extends Error {
   constructor(readonly status: number, readonly problem: Record<string, unknown>) {
     super(String(problem['detail'] ?? problem['title'] ?? `HTTP ${status}`));
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -13,7 +24,10 @@ export class ApiClient {
   async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.apiKey) headers['authorization'] = `Bearer ${this.apiKey}`;
-    if (method === 'POST') headers['idempotency-key'] = randomUUID();
+    if (method === 'POST') {
+      headers['idempotency-key'] = randomUUID();
+      body ??= {};
+    }
     let payload: string | undefined;
     if (body !== undefined) {
       headers['content-type'] = contentType;
@@ -21,8 +35,9 @@ export class ApiClient {
     }
     const res = await fetch(new URL(path, this.baseUrl), { method, headers, body: payload ?? null });
     const text = await res.text();
-    const data = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!res.ok) throw new ApiError(res.status, (data ?? {}) as Record<string, unknown>);
+    const data = parse(text);
+    if (!res.ok) throw new ApiError(res.status, (data ?? { detail: text.trim() || `HTTP ${res.status}` }) as Record<string, unknown>);
+    if (data === undefined && text) throw new Error(`${method} ${path}: the answer is not JSON`);
     return data as T;
   }
 }

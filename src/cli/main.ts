@@ -95,6 +95,73 @@ tenants
     print(res, () => table(['id', 'name', 'created'], res.tenants.map((t) => [t.id, t.name, t.createdAt])));
   });
 
+/** GET /v1/whoami and the key views of /v1/tenants/{id}/keys and /v1/admin/keys. */
+interface WhoAmI { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string }
+interface KeyOut {
+  id: string; tenantId: string | null; role: 'admin' | 'tenant'; prefix: string | null;
+  createdAt: string; lastUsedAt: string | null; revokedAt: string | null;
+}
+const keyPath = (tenantId: string, rest = ''): string => `/v1/tenants/${encodeURIComponent(tenantId)}/keys${rest}`;
+const KEY_HEAD = ['id', 'prefix', 'created', 'last used', 'status'];
+const keyRow = (k: KeyOut, inUse: string | null): string[] => [
+  k.id, k.prefix ? `${k.prefix}…` : '-', k.createdAt, k.lastUsedAt ?? 'never',
+  k.revokedAt ? `revoked ${k.revokedAt}` : k.id === inUse ? 'active (this key)' : 'active',
+];
+/** Who calls, and the tenant a keys command acts on: --tenant, else the calling tenant key's own; the operator must name one. */
+async function keysTenant(c: ApiClient, o: { tenant?: string }, what: 'create' | 'revoke'): Promise<{ me: WhoAmI; tenantId: string }> {
+  const me = await c.request<WhoAmI>('GET', '/v1/whoami');
+  const tenantId = o.tenant ?? (me.kind === 'tenant' ? me.tenantId : null);
+  if (tenantId) return { me, tenantId };
+  throw new Error(`--tenant <id> is required with the admin key to ${what} a tenant's key` +
+    (what === 'create' ? ' (for a new admin key: neocloud keys rotate-admin)' : ''));
+}
+
+const keys = program.command('keys').description('API keys: list, create and revoke; rotate the admin key');
+keys
+  .command('list')
+  .description("a tenant key: its tenant's keys; the admin key: the admin keys, or a tenant's with --tenant")
+  .option('--tenant <id>', "list this tenant's keys")
+  .action(async (o: { tenant?: string }) => {
+    const c = client();
+    const me = await c.request<WhoAmI>('GET', '/v1/whoami');
+    const tenantId = o.tenant ?? (me.kind === 'tenant' ? me.tenantId : null);
+    const res = await c.request<{ keys: KeyOut[] }>('GET', tenantId ? keyPath(tenantId) : '/v1/admin/keys');
+    print(res, () => `${tenantId ? `keys of tenant ${tenantId}` : 'admin keys'}\n` +
+      (res.keys.length === 0 ? 'none' : table(KEY_HEAD, res.keys.map((k) => keyRow(k, me.keyId)))));
+  });
+keys
+  .command('create')
+  .description('issue another key for a tenant; prints the secret once')
+  .option('--tenant <id>', 'operator: the tenant (a tenant key creates its own)')
+  .action(async (o: { tenant?: string }) => {
+    const c = client();
+    const { tenantId } = await keysTenant(c, o, 'create');
+    const res = await c.request<{ tenantId: string; key: KeyOut; apiKey: string | null }>('POST', keyPath(tenantId), {});
+    print(res, () => `key ${res.key.id} for tenant ${res.tenantId}\n` +
+      (res.apiKey ? `api key (shown once, store it now): ${res.apiKey}` : 'the secret was shown by the first answer to this request and cannot be shown again'));
+  });
+keys
+  .command('revoke <keyId>')
+  .description('revoke a key at once (revoking a revoked key changes nothing)')
+  .option('--tenant <id>', "operator: the key's tenant (a tenant key revokes its own tenant's)")
+  .action(async (keyId: string, o: { tenant?: string }) => {
+    const c = client();
+    const { me, tenantId } = await keysTenant(c, o, 'revoke');
+    const k = await c.request<KeyOut>('POST', keyPath(tenantId, `/${encodeURIComponent(keyId)}/revoke`), {});
+    print(k, () => `${table(KEY_HEAD, [keyRow(k, null)])}` +
+      (k.id === me.keyId ? '\nthis was the key in use: it no longer works; set NEOCLOUD_API_KEY to another key' : ''));
+  });
+keys
+  .command('rotate-admin')
+  .description('operator: a new admin key; the key used for the call is revoked at once')
+  .action(async () => {
+    const res = await client().request<{ key: KeyOut; apiKey: string | null; revokedKeyId: string }>('POST', '/v1/admin/keys/rotate', {});
+    print(res, () => res.apiKey
+      ? `new admin key ${res.key.id}; the key used for this call (${res.revokedKeyId}) is revoked.\n` +
+        `api key (shown once, store it now): ${res.apiKey}\nexport NEOCLOUD_API_KEY=${res.apiKey}`
+      : `admin key ${res.key.id} was created by an earlier answer to this request; its secret cannot be shown again`);
+  });
+
 type LeaseOut = LeaseView;
 const leaseRow = (l: LeaseOut): (string | number)[] => [l.id, l.state, `${l.gpuCount} × ${l.gpuModel}`, l.class, l.placement, l.start, l.end, usd(l.totalMicros)];
 const LEASE_HEAD = ['id', 'state', 'gpus', 'class', 'placement', 'start', 'end', 'total'];

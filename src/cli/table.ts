@@ -6,12 +6,17 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-/** Integer micro-dollars as dollars with cents, without going through floats for the integer part. */
-export function usd(micros: number): string {
-  const neg = micros < 0;
-  const cents = Math.round(Math.abs(micros) / 10_000);
-  const s = `${Math.floor(cents / 100).toLocaleString('en-US')}.${String(cents % 100).padStart(2, '0')}`;
-  return `${neg ? '-' : ''}$${s}`;
+/**
+ * Integer micro-dollars (a decimal string on the wire, since totals can pass 2^53) as dollars:
+ * cents rounded half-up (away from zero) from the micros, thousands separated, all in bigint.
+ */
+export function usd(micros: string | bigint): string {
+  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) throw new Error(`not an integer amount of micro-dollars: "${micros}"`);
+  const m = BigInt(micros);
+  const abs = m < 0n ? -m : m;
+  const cents = (abs + 5_000n) / 10_000n;
+  const whole = (cents / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${m < 0n && cents > 0n ? '-' : ''}$${whole}.${(cents % 100n).toString().padStart(2, '0')}`;
 }
 
 export function mw(watts: number): string {

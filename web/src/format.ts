@@ -4,12 +4,16 @@ const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 export const count = (n: number): string => integer.format(n);
 
-/** Money arrives as integer micro-dollars: round once to cents, then only integer arithmetic. */
-export function dollars(micros: number): string {
-  const cents = Math.round(micros / 10_000);
-  const abs = Math.abs(cents);
-  const whole = (abs - (abs % 100)) / 100;
-  return `${cents < 0 ? '-' : ''}$${integer.format(whole)}.${String(abs % 100).padStart(2, '0')}`;
+/**
+ * Money arrives as integer micro-dollars in a decimal string (totals can pass 2^53): parsed with
+ * BigInt, rounded once to cents (half-up, away from zero), then only integer arithmetic.
+ */
+export function dollars(micros: string | bigint): string {
+  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) return '—';
+  const m = BigInt(micros);
+  const abs = m < 0n ? -m : m;
+  const cents = (abs + 5_000n) / 10_000n;
+  return `${m < 0n && cents > 0n ? '-' : ''}$${integer.format(cents / 100n)}.${(cents % 100n).toString().padStart(2, '0')}`;
 }
 
 export const megawatts = (watts: number): string => `${(watts / 1_000_000).toFixed(2)} MW`;

@@ -1,25 +1,26 @@
 /**
- * The console shell: sign-in, role detection, hash routing between the views, and the error
- * banner. The operator key sees the fleet and the scheduler; a tenant key gets 403 from
- * GET /v1/fleet and sees leases and capacity only.
+ * The console shell: sign-in, role detection (GET /v1/whoami), hash routing between the views,
+ * and the error banner. The operator key sees the fleet and the scheduler; a tenant key sees its
+ * leases, capacity and its API keys.
  */
 import { ApiError, api, apiKey } from './api.js';
 import { renderCapacity } from './capacity-view.js';
 import { byId, h } from './dom.js';
 import { renderFleet } from './fleet-view.js';
+import { renderKeys } from './keys-view.js';
 import { renderLeases } from './leases-view.js';
 import { renderScheduler } from './scheduler-view.js';
-import type { Tenant } from './types.js';
-import type { ViewContext } from './view.js';
+import type { Tenant, WhoAmI } from './types.js';
+import type { Session, ViewContext } from './view.js';
 
-type Role = 'operator' | 'tenant';
-type Route = 'fleet' | 'leases' | 'capacity' | 'scheduler';
+type Route = 'fleet' | 'leases' | 'capacity' | 'scheduler' | 'keys';
 
 const VIEWS: Record<Route, (el: HTMLElement, ctx: ViewContext) => Promise<void>> = {
   fleet: renderFleet,
   leases: renderLeases,
   capacity: renderCapacity,
   scheduler: renderScheduler,
+  keys: renderKeys,
 };
 
 const signIn = byId<HTMLElement>('sign-in');
@@ -32,7 +33,7 @@ const signOutLink = byId<HTMLAnchorElement>('sign-out');
 const banner = byId<HTMLElement>('error');
 const view = byId<HTMLElement>('view');
 
-let role: Role | null = null;
+let session: Session | null = null;
 
 function showError(err: unknown): void {
   const title = err instanceof ApiError ? err.title : 'Error';
@@ -47,11 +48,28 @@ function clearError(): void {
   banner.replaceChildren();
 }
 
-const ctx: ViewContext = { onError: showError };
+const ctx: ViewContext = {
+  onError: showError,
+  session: () => {
+    if (session === null) throw new Error('signed out');
+    return session;
+  },
+  async useKey(key) {
+    apiKey.set(key);
+    session = await whoAmI();
+    return session;
+  },
+  signOut(reason) {
+    history.replaceState(null, '', location.pathname);
+    signOut(true);
+    banner.replaceChildren(h('strong', {}, 'Signed out: '), h('span', { class: 'detail' }, reason));
+    banner.hidden = false;
+  },
+};
 
 function signOut(clearBanner: boolean): void {
   apiKey.clear();
-  role = null;
+  session = null;
   if (clearBanner) clearError();
   tabs.hidden = true;
   account.hidden = true;
@@ -62,26 +80,21 @@ function signOut(clearBanner: boolean): void {
   keyInput.focus();
 }
 
-async function detectRole(): Promise<Role> {
-  try {
-    await api('GET', '/v1/fleet');
-    return 'operator';
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 403) return 'tenant';
-    throw err;
-  }
+async function whoAmI(): Promise<Session> {
+  const me = await api<WhoAmI>('GET', '/v1/whoami');
+  return { role: me.kind === 'admin' ? 'operator' : 'tenant', tenantId: me.tenantId, keyId: me.keyId };
 }
 
-function currentRoute(): Route {
+function currentRoute(role: Session['role']): Route {
   const r = location.hash.replace(/^#\/?/, '');
-  if (r === 'leases' || r === 'capacity') return r;
-  if (r === 'scheduler' && role === 'operator') return r;
+  if (r === 'leases' || r === 'capacity' || r === 'keys') return r;
+  if ((r === 'fleet' || r === 'scheduler') && role === 'operator') return r;
   return role === 'operator' ? 'fleet' : 'leases';
 }
 
 function render(): void {
-  if (role === null) return;
-  const route = currentRoute();
+  if (session === null) return;
+  const route = currentRoute(session.role);
   tabs.querySelectorAll<HTMLAnchorElement>('a[data-route]').forEach((a) => {
     if (a.dataset['route'] === route) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -95,9 +108,10 @@ function render(): void {
 
 async function start(): Promise<void> {
   if (apiKey.get() === null) return signOut(false);
+  let me: Session;
   try {
-    role = await detectRole();
-    who.textContent = role === 'operator'
+    me = await whoAmI();
+    who.textContent = me.role === 'operator'
       ? 'operator'
       : `tenant ${(await api<{ tenants: Tenant[] }>('GET', '/v1/tenants')).tenants[0]?.name ?? ''}`.trim();
   } catch (err) {
@@ -105,8 +119,9 @@ async function start(): Promise<void> {
     showError(err);
     return;
   }
-  byId<HTMLElement>('tab-fleet').hidden = role !== 'operator';
-  byId<HTMLElement>('tab-scheduler').hidden = role !== 'operator';
+  session = me;
+  byId<HTMLElement>('tab-fleet').hidden = me.role !== 'operator';
+  byId<HTMLElement>('tab-scheduler').hidden = me.role !== 'operator';
   signIn.hidden = true;
   tabs.hidden = false;
   account.hidden = false;

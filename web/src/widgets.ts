@@ -1,5 +1,5 @@
 /** Small presentational pieces shared by the views. */
-import { h } from './dom.js';
+import { h, type Child } from './dom.js';
 import { megawatts } from './format.js';
 
 /** A headline number; `key` names it for tests and styling (data-total). */
@@ -23,4 +23,28 @@ export function powerMeter(label: string, usedW: number, capW: number): HTMLElem
       class: 'meter', role: 'meter', 'aria-label': label.toLowerCase(),
       'aria-valuemin': 0, 'aria-valuemax': capW, 'aria-valuenow': usedW,
     }, fill));
+}
+
+/**
+ * A modal confirmation (a native <dialog>: focus trapped, Escape cancels). Resolves true when the
+ * user confirms, false on Cancel or Escape; the dialog removes itself either way.
+ */
+export function confirmDialog(o: { title: string; body: Child[]; confirm: string }): Promise<boolean> {
+  const cancel = h('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
+  const ok = h('button', { type: 'button', class: 'danger-solid', value: 'confirm' }, o.confirm);
+  const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
+    h('h2', { id: 'confirm-title' }, o.title),
+    ...o.body,
+    h('div', { class: 'dialog-actions' }, cancel, ok));
+  return new Promise((resolve) => {
+    cancel.addEventListener('click', () => dialog.close('cancel'));
+    ok.addEventListener('click', () => dialog.close('confirm'));
+    dialog.addEventListener('close', () => {
+      dialog.remove();
+      resolve(dialog.returnValue === 'confirm');
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
 }
