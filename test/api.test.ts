@@ -75,10 +75,10 @@ describe('tenants and idempotency', () => {
   });
 
   it('issues another key for a tenant', async () => {
-    const r = await s.call('POST', `/v1/tenants/${beta.id}/keys`);
+    const r = await s.call('POST', `/v1/tenants/${beta.id}/keys`, { body: {} });
     expect(r.status).toBe(201);
     expect((await s.call('GET', '/v1/tenants', { key: r.body.apiKey })).body.tenants[0].id).toBe(beta.id);
-    expect((await s.call('POST', '/v1/tenants/ten_missing/keys')).status).toBe(404);
+    expect((await s.call('POST', '/v1/tenants/ten_missing/keys', { body: {} })).status).toBe(404);
   });
 });
 
@@ -91,8 +91,8 @@ describe('leases', () => {
     expect(r.body.nodes).toHaveLength(2);
     expect(new Set(r.body.nodes.map((n: string) => n.split('-n')[0])).size).toBe(1);
     // H100 reserved list price 1.89 $/GPU-h × 16 × 1 h
-    expect(r.body.priceMicrosPerGpuHour).toBe(1_890_000);
-    expect(r.body.totalMicros).toBe(30_240_000);
+    expect(r.body.priceMicrosPerGpuHour).toBe('1890000'); // money is a decimal string
+    expect(r.body.totalMicros).toBe('30240000');
     const got = await s.call('GET', `/v1/leases/${r.body.id}`, { key: acme.key });
     expect(got.status).toBe(200);
     expect(got.body.gpus).toEqual(expect.arrayContaining(r.body.gpus));
@@ -426,7 +426,7 @@ describe('internal work', () => {
     for (let i = 0; i < 8; i++) {
       const r = await s.call('POST', '/v1/leases', { body: { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', class: 'internal', durationHours: 10 } });
       expect(r.status).toBe(201);
-      expect(r.body.totalMicros).toBe(0);
+      expect(r.body.totalMicros).toBe('0');
       internal.push(r);
     }
     const now = s.clock.nowMs();
@@ -456,7 +456,7 @@ describe('spot backfill', () => {
     const spot = await lease(beta.key, { gpuCount: 16, class: 'spot', durationHours: 10 });
     expect(spot.status).toBe(201);
     expect(spot.body).toMatchObject({ state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id });
-    expect(spot.body.totalMicros).toBe(1_350_000 * 16 * 4); // billed for the 4 hours it can run
+    expect(spot.body.totalMicros).toBe(String(1_350_000 * 16 * 4)); // billed for the 4 hours it can run
     const ev = await s.call('GET', `/v1/leases/${spot.body.id}/events`, { key: beta.key });
     expect(ev.body.events[0]).toMatchObject({ type: 'preempting', detail: { backfill: true, by: block.body.id } });
     // On-demand work is not backfilled into the block: it would delay it.
@@ -481,7 +481,7 @@ describe('spot backfill', () => {
     }
     const bf = await s.call('POST', '/v1/leases', { body: internal });
     expect(bf.status).toBe(201);
-    expect(bf.body).toMatchObject({ class: 'internal', state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id, totalMicros: 0 });
+    expect(bf.body).toMatchObject({ class: 'internal', state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id, totalMicros: '0' });
     for (const l of [bf, block]) await s.call('POST', `/v1/leases/${l.body.id}/release`, { body: {} });
   });
 });

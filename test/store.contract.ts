@@ -2,6 +2,7 @@
  * The store contract: every storage implementation must pass these. Run by store.test.ts
  * against PGlite always and PostgreSQL when TEST_DATABASE_URL is set.
  */
+import { sql } from 'drizzle-orm';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ export function storeContract(kind: StoreKind): void {
 
     const mkLease = (id: string, tenantId: string, startMs: number, endMs: number, gpuIdx: number[], createdAtMs = T0): Lease => ({
       id, tenantId, gpuModel: 'H100-SXM', gpuCount: gpuIdx.length, leaseClass: 'on-demand', placement: 'any', region: null,
-      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000, totalMicros: 1, createdAtMs, queuedUntilMs: null,
+      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000n, totalMicros: 1n, createdAtMs, queuedUntilMs: null,
       gpus: gpuIdx.map((i) => ({ uuid: gpu(i).uuid, nodeId: gpu(i).nodeId })),
     });
 
@@ -56,13 +57,13 @@ export function storeContract(kind: StoreKind): void {
       await store.insertLease(mkLease('lease_1', 'ten_a', T0, T0 + H, [0, 1], T0));
       await store.insertLease(mkLease('lease_2', 'ten_b', T0, T0 + H, [2], T0 + 1));
       await store.insertLease(mkLease('lease_3', 'ten_a', T0, T0 + H, [3], T0 + 2));
-      const l1 = await store.getLease('lease_1');
+      const l1 = await store.getLease('lease_1', null);
       expect(l1).toMatchObject({ id: 'lease_1', tenantId: 'ten_a', startMs: T0, endMs: T0 + H, releasedAtMs: null, gpuCount: 2 });
       expect(l1!.gpus.map((g) => g.uuid).sort()).toEqual([gpu(0).uuid, gpu(1).uuid].sort());
       expect((await store.listLeases({ tenantId: 'ten_a', limit: 10 })).map((l) => l.id)).toEqual(['lease_3', 'lease_1']);
       expect((await store.listLeases({ tenantId: null, limit: 2 })).map((l) => l.id)).toEqual(['lease_3', 'lease_2']);
       expect((await store.listLeases({ tenantId: null, limit: 5, beforeId: 'lease_2' })).map((l) => l.id)).toEqual(['lease_1']);
-      expect(await store.getLease('lease_nope')).toBeUndefined();
+      expect(await store.getLease('lease_nope', null)).toBeUndefined();
     });
 
     it('refuses overlapping holds on one GPU in the database itself', async () => {
@@ -73,7 +74,7 @@ export function storeContract(kind: StoreKind): void {
         err = e;
       }
       expect(pgErrorCode(err)).toBe(PG_EXCLUSION_VIOLATION);
-      expect(await store.getLease('lease_x')).toBeUndefined(); // the whole transaction rolled back
+      expect(await store.getLease('lease_x', null)).toBeUndefined(); // the whole transaction rolled back
       // Back-to-back windows do not overlap: [T0, T0+H) and [T0+H, …).
       await store.insertLease(mkLease('lease_4', 'ten_b', T0 + H, T0 + 2 * H, [1]));
       expect(await store.findOverlaps()).toEqual([]);
@@ -81,12 +82,12 @@ export function storeContract(kind: StoreKind): void {
 
     it('a release shortens the hold so the GPU can be booked again', async () => {
       await store.insertLease(mkLease('lease_5', 'ten_a', T0 + 10 * H, T0 + 20 * H, [5]));
-      await store.releaseLease('lease_5', T0 + 12 * H);
-      expect((await store.getLease('lease_5'))!.releasedAtMs).toBe(T0 + 12 * H);
+      await store.releaseLease('lease_5', T0 + 12 * H, null);
+      expect((await store.getLease('lease_5', null))!.releasedAtMs).toBe(T0 + 12 * H);
       await store.insertLease(mkLease('lease_6', 'ten_b', T0 + 12 * H, T0 + 20 * H, [5]));
       // Released before it started: the hold is empty and blocks nothing.
       await store.insertLease(mkLease('lease_7', 'ten_a', T0 + 30 * H, T0 + 40 * H, [6]));
-      await store.releaseLease('lease_7', T0);
+      await store.releaseLease('lease_7', T0, null);
       await store.insertLease(mkLease('lease_8', 'ten_b', T0 + 30 * H, T0 + 40 * H, [6]));
       const holds = await store.loadLiveHolds(T0 + 11 * H);
       const ids = holds.map((h) => h.leaseId).sort();
@@ -108,14 +109,14 @@ export function storeContract(kind: StoreKind): void {
       expect(await store.placeQueuedLease(placed, T0 + 55 * H)).toBe(true);
       // A second control plane placing it again (on other GPUs) writes nothing either.
       expect(await store.placeQueuedLease({ ...placed, gpus: [{ uuid: gpu(8).uuid, nodeId: gpu(8).nodeId }] }, T0 + 55 * H)).toBe(false);
-      const got = await store.getLease('lease_q1');
+      const got = await store.getLease('lease_q1', null);
       expect(got).toMatchObject({ startMs: T0 + 55 * H, endMs: T0 + 57 * H, queuedUntilMs: null });
       expect(got!.gpus.map((g) => g.uuid)).toEqual([gpu(7).uuid]);
       expect((await store.queuedLeases(T0 + 50 * H)).map((l) => l.id)).toEqual(['lease_q2']);
       // A released queued request is not placed.
-      await store.releaseLease('lease_q2', T0 + 50 * H + 5);
+      await store.releaseLease('lease_q2', T0 + 50 * H + 5, null);
       expect(await store.placeQueuedLease({ ...placed, id: 'lease_q2', gpus: [{ uuid: gpu(9).uuid, nodeId: gpu(9).nodeId }] }, T0 + 50 * H + 10)).toBe(false);
-      expect((await store.getLease('lease_q2'))!.gpus).toEqual([]);
+      expect((await store.getLease('lease_q2', null))!.gpus).toEqual([]);
     });
 
     it('stores idempotent responses once per principal and key', async () => {
@@ -134,9 +135,62 @@ export function storeContract(kind: StoreKind): void {
     });
 
     it('authenticates only live keys', async () => {
-      await store.insertApiKey({ id: 'key_1', keyHash: 'abc', role: 'tenant', tenantId: 'ten_a', createdAtMs: T0 });
+      await store.insertApiKey({ id: 'key_1', keyHash: 'abc', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_abcd', createdAtMs: T0 });
       expect(await store.findApiKey('abc')).toEqual({ id: 'key_1', role: 'tenant', tenantId: 'ten_a' });
       expect(await store.findApiKey('nope')).toBeUndefined();
+    });
+
+    it('scopes lease reads and writes to a tenant in SQL: a foreign tenant finds and changes nothing', async () => {
+      await store.insertLease(mkLease('lease_s1', 'ten_a', T0 + 100 * H, T0 + 101 * H, [10]));
+      await store.insertLeaseEvent({ id: 'evt_s1', leaseId: 'lease_s1', type: 'placed', atMs: T0, detail: {} });
+      // The store itself answers for the scope (no service check in between).
+      expect(await store.getLease('lease_s1', 'ten_b')).toBeUndefined();
+      expect(await store.listLeaseEvents('lease_s1', 'ten_b')).toEqual([]);
+      expect(await store.releaseLease('lease_s1', T0, 'ten_b')).toBe(false);
+      expect((await store.listLeases({ tenantId: 'ten_b', limit: 500 })).some((l) => l.id === 'lease_s1')).toBe(false);
+      // A foreign lease id as the paging cursor is ignored, not used to reveal its position.
+      const viaForeignCursor = await store.listLeases({ tenantId: 'ten_b', limit: 500, beforeId: 'lease_s1' });
+      expect(viaForeignCursor.map((l) => l.id)).toEqual((await store.listLeases({ tenantId: 'ten_b', limit: 500 })).map((l) => l.id));
+      // Read back with plain SQL, independent of the store's mapping: unchanged.
+      const raw = await handle.db.execute(sql`SELECT released_at FROM leases WHERE id = 'lease_s1'`);
+      expect((raw as unknown as { rows: { released_at: unknown }[] }).rows[0]!.released_at).toBeNull();
+      // Its own tenant and the operator see it.
+      expect((await store.getLease('lease_s1', 'ten_a'))!.id).toBe('lease_s1');
+      expect(await store.listLeaseEvents('lease_s1', null)).toHaveLength(1);
+      expect(await store.releaseLease('lease_s1', T0, 'ten_a')).toBe(true);
+    });
+
+    it('keeps money exact past 2^53 (bigint columns read as bigint)', async () => {
+      const big = 10_521_600_000_000_000n; // $1,000/GPU-h × 400 GPUs × 26,304 h
+      await store.insertLease({ ...mkLease('lease_big', 'ten_a', T0 + 200 * H, T0 + 201 * H, [11]), priceMicrosPerGpuHour: 1_000_000_000n, totalMicros: big + 1n });
+      const got = await store.getLease('lease_big', null);
+      expect(got!.totalMicros).toBe(big + 1n);
+      const raw = await handle.db.execute(sql`SELECT total_micros::text AS t FROM leases WHERE id = 'lease_big'`);
+      expect((raw as unknown as { rows: { t: string }[] }).rows[0]!.t).toBe('10521600000000001');
+    });
+
+    it('lists, revokes and touches API keys within their owner, never exposing the hash', async () => {
+      await store.insertApiKey({ id: 'key_a1', keyHash: 'h-a1', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_a1a1', createdAtMs: T0 });
+      await store.insertApiKey({ id: 'key_b1', keyHash: 'h-b1', role: 'tenant', tenantId: 'ten_b', prefix: 'nc_live_b1b1', createdAtMs: T0 + 1 });
+      const listed = await store.listApiKeys('ten_a');
+      expect(listed.map((k) => k.id)).toContain('key_a1');
+      expect(listed.map((k) => k.id)).not.toContain('key_b1');
+      expect(JSON.stringify(listed)).not.toContain('h-a1');
+      // Another tenant cannot revoke it: the tenant is in the WHERE.
+      expect(await store.revokeApiKey('ten_b', 'key_a1', T0 + 5)).toBeUndefined();
+      expect(await store.findApiKey('h-a1')).toMatchObject({ id: 'key_a1' });
+      const revoked = await store.revokeApiKey('ten_a', 'key_a1', T0 + 5);
+      expect(revoked).toMatchObject({ id: 'key_a1', revokedAtMs: T0 + 5 });
+      expect(await store.findApiKey('h-a1')).toBeUndefined();
+      expect(await store.apiKeyKnown('h-a1')).toEqual({ revoked: true });
+      // Revoking again keeps the first time.
+      expect((await store.revokeApiKey('ten_a', 'key_a1', T0 + 9))!.revokedAtMs).toBe(T0 + 5);
+      // last_used_at: written at most once per gap.
+      await store.touchApiKey('key_b1', T0 + 1_000, 60_000);
+      await store.touchApiKey('key_b1', T0 + 2_000, 60_000);
+      expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 1_000);
+      await store.touchApiKey('key_b1', T0 + 70_000, 60_000);
+      expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 70_000);
     });
 
     it('keeps everything across a restart', async () => {
@@ -145,7 +199,7 @@ export function storeContract(kind: StoreKind): void {
       handle = await open();
       store = new Store(handle.db);
       expect(await store.getSetting('probe')).toEqual({ v: 1 });
-      expect((await store.getLease('lease_1'))!.gpus).toHaveLength(2);
+      expect((await store.getLease('lease_1', null))!.gpus).toHaveLength(2);
       expect((await store.loadFleet()).gpus).toHaveLength(fleet.gpus.length);
     });
   });

@@ -1,47 +1,100 @@
 /**
- * The HTTP server: Fastify with strict request validation, RFC 9457 errors, bearer-key auth on
- * /v1, OpenAPI 3.1 at /openapi.json with a docs UI at /docs, Prometheus /metrics, and the web
+ * The HTTP server: Fastify with strict request validation, RFC 9457 errors, bearer-key auth,
+ * OpenAPI 3.1 at /openapi.json with a docs UI at /docs, Prometheus /metrics, and the web
  * console at /.
+ *
+ * Authentication is decided by the route that matched, never by URL text: every route needs a
+ * valid key unless it is registered with `config: { public: true }` (health, readiness, metrics,
+ * the API description and docs, the console's static files). The router decodes the path before
+ * matching, so `/%761/gpu-models` is `/v1/gpu-models` and needs a key like it.
  */
 import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import YAML from 'yaml';
 import type { ControlPlane } from '../app/control-plane.js';
 import { DomainError } from '../shared/errors.js';
 import { ajvErrorToDomain, coercingAjv, strictAjv } from '../shared/validation.js';
+import { guardInput } from './input-guard.js';
 import { Metrics } from './metrics.js';
-import { PROBLEM_CONTENT_TYPE, problem } from './problem.js';
-import { registerRoutes } from './routes.js';
+import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.js';
+import { registerRoutes } from './routes/index.js';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 export const VERSION = '0.1.0';
+
+/** JSON bodies everywhere but the fleet spec (whose route raises its own limit). */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+/** Longest path parameter (ids are ≤ 64 characters); longer answers 414. */
+const MAX_PARAM_LENGTH = 200;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Reachable without an API key. Everything else needs one. */
+    public?: boolean;
+  }
+}
 
 export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/** Errors Fastify raises itself, as problem documents (never its plain JSON). */
+function frameworkProblem(err: FastifyError, req: FastifyRequest): Problem | undefined {
+  switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return problem('validation', 'path: not a valid URL (malformed percent-encoding)', { field: 'path' });
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { ...problem('validation', `path: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`, { field: 'path' }), status: 414, title: 'URI too long' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem('unsupported_media_type', `Content-Type: ${String(req.headers['content-type'] ?? '(none)').slice(0, 100)} is not accepted here; send application/json`, { field: 'Content-Type' });
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return problem('unsupported_media_type', 'Content-Type: must be a string', { field: 'Content-Type' });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem('payload_too_large', 'body: too large for this endpoint', { field: 'body' });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problem('validation', 'body: is empty; send a JSON object ({} when there are no fields)', { field: 'body' });
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return problem('validation', `body: not valid JSON (${err.message})`, { field: 'body' });
+    default:
+      return undefined;
+  }
+}
+
 export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
-    bodyLimit: 16 * 1024 * 1024, // fleet specs with explicit GPU uuids can be large
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: { customOptions: {} },
+    // Bad percent-encoding and over-long path parameters: problem documents too.
+    frameworkErrors: (err, req, reply) => {
+      const doc = frameworkProblem(err, req) ?? problem('validation', `path: ${err.message}`, { field: 'path' });
+      void (reply as FastifyReply).code(doc.status).type(PROBLEM_CONTENT_TYPE).send(doc);
+    },
+    // Errors Node's HTTP parser meets before Fastify sees a request (431, malformed requests).
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, title, detail] = err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request header fields too large', 'headers: larger than the server accepts']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request timeout', 'request: not received in time']
+          : [400, 'Bad request', 'request: not a valid HTTP request'];
+      const body = JSON.stringify({ type: `${PROBLEM_BASE}${status === 400 ? 'bad-request' : status === 408 ? 'request-timeout' : 'headers-too-large'}`, title, status, detail });
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy(err);
+    },
   });
 
   // Bodies: strict (no coercion, unknown fields rejected). Query strings and params: coerced text.
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object));
-
-  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, YAML.parse(body as string));
-    } catch (err) {
-      done(new DomainError('validation', `body: not valid YAML (${(err as Error).message.split('\n')[0]})`, { field: 'body' }) as unknown as FastifyError);
-    }
-  });
 
   const metrics = new Metrics(() => cp);
   app.addHook('onResponse', async (req, reply) => {
@@ -51,15 +104,23 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
     );
   });
 
-  // Every /v1 request carries a bearer key.
+  // Authentication by the matched route (see the file comment). An unmatched path answers 404
+  // without a key: it reveals nothing the public OpenAPI document does not.
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/v1/') || req.url === '/v1') {
-      req.principal = await cp.tenants.authenticate(req.headers.authorization);
-    }
+    if (req.is404 || req.routeOptions.config.public === true) return;
+    req.principal = await cp.tenants.authenticate(req.headers.authorization);
+  });
+
+  // NUL, lone surrogates, depth and size, in every body, query and path parameter, before any
+  // schema or service sees them.
+  app.addHook('preValidation', async (req) => {
+    guardInput(req.params, '', 'path');
+    guardInput(req.query, '', 'query');
+    guardInput(req.body, '', 'body');
   });
 
   app.setErrorHandler((err: FastifyError & { validation?: import('ajv').ErrorObject[]; validationContext?: string }, req, reply) => {
-    let doc;
+    let doc: Problem;
     if (err instanceof DomainError) {
       doc = problem(err.code, err.message, err.extensions);
     } else if (err.validation && err.validation.length > 0) {
@@ -67,37 +128,54 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
       const best = [...err.validation].sort((a, b) => b.instancePath.length - a.instancePath.length)[0]!;
       const d = ajvErrorToDomain(best, ctx === 'body' ? '' : '');
       doc = problem('validation', ctx === 'body' ? d.message : `${ctx} ${d.message}`, d.extensions);
-    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      doc = problem('unsupported_media_type', `Content-Type: ${req.headers['content-type'] ?? '(none)'} is not accepted; send application/json`, { field: 'Content-Type' });
-    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      doc = problem('payload_too_large', 'body: too large');
-    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-      // Malformed JSON, empty JSON body and similar parser errors.
-      doc = { ...problem('validation', `body: ${err.message}`, { field: 'body' }), status: err.statusCode };
     } else {
-      req.log.error({ err }, 'unhandled error');
-      if (process.env['NC_DEBUG']) console.error(err);
-      doc = problem('internal', 'an internal error occurred; it has been logged');
+      const known = frameworkProblem(err, req);
+      if (known) {
+        doc = known;
+      } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        // Any other client error Fastify raises (e.g. a body sent with GET).
+        doc = { ...problem('validation', `request: ${err.message}`, { field: 'body' }), status: err.statusCode };
+      } else {
+        req.log.error({ err }, 'unhandled error');
+        if (process.env['NC_DEBUG']) console.error(err);
+        doc = problem('internal', 'an internal error occurred; it has been logged');
+      }
     }
     return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(doc);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('route_not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('route_not_found', `no route ${req.method} ${path}`));
   });
 
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'neocloud control plane', version: VERSION, description: 'Fleet, tenants and GPU leases. Money is integer micro-dollars; times are RFC 3339 UTC; windows are half-open [start, end).' },
+      info: {
+        title: 'neocloud control plane', version: VERSION,
+        description: 'Fleet, tenants and GPU leases. Money is integer micro-dollars sent as decimal strings (e.g. "1890000" is $1.89); ' +
+          'times are RFC 3339 UTC; windows are half-open [start, end). Every mutating POST needs an Idempotency-Key header and a JSON body ({} when it has no fields).',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'operator admin key or tenant API key' } } },
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  // Plugins' own routes (docs UI, console files) are public: mark every route they register.
+  await app.register(async (pub) => {
+    pub.addHook('onRoute', (route) => { route.config = { ...(route.config ?? {}), public: true }; });
+    await pub.register(fastifySwaggerUi, { routePrefix: '/docs' });
+    if (existsSync(WEB_DIST)) {
+      await pub.register(fastifyStatic, { root: WEB_DIST, prefix: '/', index: ['index.html'], wildcard: false });
+    } else {
+      pub.get('/', { schema: { hide: true } }, async (_req, reply) =>
+        reply.type('text/plain').send('The console is not built. Run `npm run build` (npm start does it for you).'));
+    }
+  });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+  const open = { schema: { hide: true }, config: { public: true } } as const;
+  app.get('/openapi.json', open, async () => app.swagger());
+  app.get('/healthz', open, async () => ({ status: 'ok' }));
+  app.get('/readyz', open, async (_req: FastifyRequest, reply: FastifyReply) => {
     try {
       await cp.store.getSetting('fleet_initialized');
       return { status: 'ready', store: cp.handle.kind };
@@ -105,18 +183,11 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
       return reply.code(503).type(PROBLEM_CONTENT_TYPE).send({ ...problem('internal', 'store not reachable'), status: 503 });
     }
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', open, async (_req: FastifyRequest, reply: FastifyReply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
 
   registerRoutes(app, cp, metrics);
-
-  if (existsSync(WEB_DIST)) {
-    await app.register(fastifyStatic, { root: WEB_DIST, prefix: '/', index: ['index.html'], wildcard: false });
-  } else {
-    app.get('/', { schema: { hide: true } }, async (_req, reply) =>
-      reply.type('text/plain').send('The console is not built. Run `npm run build` (npm start does it for you).'));
-  }
   return app;
 }

@@ -44,21 +44,26 @@ export class FleetService {
     return this.fleet;
   }
 
-  async apply(spec: FleetSpec): Promise<ApplyResult> {
+  /** Applies `spec`; `progress` hears the phase (expanding, diffing, writing, reindexing) and its share done. */
+  async apply(spec: FleetSpec, progress: (p: { phase: string; progress: number }) => void = () => undefined): Promise<ApplyResult> {
+    progress({ phase: 'expanding', progress: 0 });
     const desired = expandFleetSpec(spec);
+    progress({ phase: 'waiting for leases in flight', progress: 0 });
     return this.ports.exclusive(async () => {
       let nodesDown: string[] = [];
       const result = await this.store.tx(async (s) => {
+        progress({ phase: 'diffing', progress: 0 });
         const current = await s.loadFleet();
         const plan = diffFleet(current, desired);
         if (planIsEmpty(plan)) return { changed: false, summary: planSummary(plan) };
         await this.refuseIfHeld(s, current, plan);
-        await s.applyFleetPlan(plan);
+        await s.applyFleetPlan(plan, (done) => progress({ phase: 'writing', progress: done }));
         const before = new Map(current.nodes.map((n) => [n.id, n.state]));
         nodesDown = plan.nodes.update.filter((n) => n.state === 'down' && before.get(n.id) !== 'down').map((n) => n.id).sort();
         return { changed: true, summary: planSummary(plan) };
       });
       if (result.changed) {
+        progress({ phase: 'reindexing', progress: 0 });
         this.fleet = desired;
         await this.ports.onApplied(desired, nodesDown);
       }

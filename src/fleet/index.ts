@@ -5,3 +5,4 @@ export * from './fleet-diff.js';
 export * from './fleet-capacity.js';
 export * from './topology.js';
 export * from './fleet-service.js';
+export * from './fleet-jobs.js';

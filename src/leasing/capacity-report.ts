@@ -3,7 +3,7 @@
  * "Free" = on a ready node and held by no lease at any instant of the window. "Available" also
  * respects power: at most what the hall's and site's remaining headroom can run.
  */
-import type { GpuModelId, Topology } from '../fleet/index.js';
+import { fleetCapacity, type GpuModelId, type SiteCapacity, type Topology } from '../fleet/index.js';
 import type { BookingIndex } from './booking-index.js';
 
 export interface FabricCapacity {
@@ -137,4 +137,34 @@ export function usageNow(topo: Topology, bookings: BookingIndex, nowMs: number):
     hall.leasedW += leased * n.wattsPerGpu;
   }
   return [...sites.values()];
+}
+
+export interface FleetOverview {
+  asOf: string;
+  totals: {
+    sites: number; nodes: number; installedGpus: number; runnableGpus: number; leasedGpus: number; leasedShare: number;
+    powerCapW: number; leasedW: number;
+  };
+  sites: (SiteCapacity & { usage: UsageNow | undefined })[];
+  /** The fleet's price list; money as decimal strings of integer micro-dollars. */
+  prices: { gpuModel: GpuModelId; leaseClass: string; priceMicrosPerGpuHour: string }[];
+}
+
+/** The operator's overview of the fleet at `nowMs`: capacity under the power caps and what is leased. */
+export function fleetOverview(topo: Topology, bookings: BookingIndex, nowMs: number): FleetOverview {
+  const fleet = topo.fleet;
+  const usage = new Map(usageNow(topo, bookings, nowMs).map((u) => [u.siteId, u]));
+  const sites = fleetCapacity(fleet, topo).map((s) => ({ ...s, usage: usage.get(s.id) }));
+  const installed = sites.reduce((a, s) => a + s.installedGpus, 0);
+  const leased = sites.reduce((a, s) => a + (s.usage?.leasedGpus ?? 0), 0);
+  return {
+    asOf: new Date(nowMs).toISOString(),
+    totals: {
+      sites: sites.length, nodes: fleet.nodes.length, installedGpus: installed, runnableGpus: sites.reduce((a, s) => a + s.runnableGpus, 0),
+      leasedGpus: leased, leasedShare: installed === 0 ? 0 : leased / installed,
+      powerCapW: sites.reduce((a, s) => a + s.powerCapW, 0), leasedW: sites.reduce((a, s) => a + (s.usage?.leasedW ?? 0), 0),
+    },
+    sites,
+    prices: fleet.prices.map((p) => ({ gpuModel: p.gpuModel, leaseClass: p.leaseClass, priceMicrosPerGpuHour: String(p.priceMicrosPerGpuHour) })),
+  };
 }

@@ -1,7 +1,7 @@
 /** Wire schemas for leases (TypeBox → JSON Schema, used for validation and OpenAPI). */
 import { Type, type Static } from 'typebox';
 import { GPU_MODEL_IDS } from '../fleet/index.js';
-import { oneOf } from '../shared/validation.js';
+import { MicrosString, oneOf } from '../shared/validation.js';
 import { LEASE_CLASSES, PLACEMENTS } from './lease-types.js';
 
 /** 3 years: the longest term a lease may book. */
@@ -46,8 +46,8 @@ export const LeaseView = Type.Object({
   stateReason: Type.Union([Type.String(), Type.Null()]),
   preemptedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   preemptedBy: Type.Union([Type.String(), Type.Null()]),
-  priceMicrosPerGpuHour: Type.Integer(),
-  totalMicros: Type.Integer({ description: 'price × GPUs × booked hours, integer micro-dollars' }),
+  priceMicrosPerGpuHour: MicrosString('price per GPU-hour'),
+  totalMicros: MicrosString('price × GPUs × booked hours'),
   createdAt: Type.String({ format: 'date-time' }),
   queuedUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'a queued request waits for capacity until then' }),
   nodes: Type.Array(Type.String()),

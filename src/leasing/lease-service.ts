@@ -7,18 +7,25 @@
  * constraint then rejects the write, the view is reloaded from the store and the request retried.
  */
 import type { Clock } from '../shared/clock.js';
-import { DomainError } from '../shared/errors.js';
+import { DomainError, invalid } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { Mutex } from '../shared/mutex.js';
 import { Topology, type Fleet } from '../fleet/index.js';
 import type { IdempotencyContext, Principal } from '../tenancy/index.js';
-import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store } from '../store/index.js';
+import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store, type TenantScope } from '../store/index.js';
 import { place } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseEventView, LeaseView } from './lease-schemas.js';
 import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
+import { capacityReport, fleetOverview, type CapacityReport, type FleetOverview } from './capacity-report.js';
+import type { CapacityQuery } from './lease-schemas.js';
+import { schedulerStatus, type SchedulerStatus } from '../scheduler/index.js';
+
+const HOUR_MS = 3_600_000;
+/** The longest window a capacity query may span (3 years). */
+const MAX_CAPACITY_WINDOW_MS = 3 * 366 * 24 * HOUR_MS;
 import { leaseView } from './lease-view.js';
 import { PriceBook, leaseTotalMicros } from './pricing.js';
 
@@ -46,6 +53,16 @@ async function noteBackfill(s: Store, lease: Lease, nowMs: number): Promise<void
   await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: nowMs, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
 }
 
+/** A preemption candidate: a live spot or internal lease. */
+interface SpotMeta {
+  leaseClass: LeaseClass;
+  priceMicrosPerGpuHour: bigint;
+  gpuCount: number;
+}
+
+/** The store scope of what a principal may see: its own tenant, or everything for the operator. */
+const scopeOf = (p: Principal): TenantScope => (p.kind === 'tenant' ? p.tenantId : null);
+
 /** Thrown inside a transaction to roll it back: the queued request was no longer waiting. */
 class NotQueued extends Error {}
 
@@ -69,7 +86,7 @@ export class LeaseService {
   private regions: Set<string>;
   private readonly mutex = new Mutex();
   /** Live preemptible leases (spot, internal) by id: preemption candidates. */
-  private readonly spot = new Map<string, { leaseClass: LeaseClass; priceMicrosPerGpuHour: number; gpuCount: number }>();
+  private readonly spot = new Map<string, SpotMeta>();
   /** true: internal work outranks on-demand and is never preempted; false: it fills what is unsold. */
   internalFirst = false;
   /** Preemption notice for spot leases, milliseconds (default 5 minutes; 0 allowed). */
@@ -295,7 +312,7 @@ export class LeaseService {
     const deadlineMs = now + this.noticeMs;
     const startMs = Math.max(req.startMs, deadlineMs);
     const endMs = startMs + (req.endMs - req.startMs);
-    const groups = new Map<string, { hold: Hold; price: number; gpus: number }[]>();
+    const groups = new Map<string, { hold: Hold; price: bigint; gpus: number }[]>();
     const external = req.leaseClass === 'reserved' || req.leaseClass === 'on-demand';
     for (const h of this.bookings.allHolds()) {
       const meta = this.spot.get(h.leaseId);
@@ -309,11 +326,11 @@ export class LeaseService {
       if (!list) groups.set(key, (list = []));
       list.push({ hold: { ...h }, price: meta.priceMicrosPerGpuHour, gpus: h.gpuUuids.length });
     }
-    let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: number } | null = null;
+    let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
     for (const key of [...groups.keys()].sort()) {
-      const list = groups.get(key)!.sort((a, b) => a.price - b.price || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
+      const list = groups.get(key)!.sort((a, b) => (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
       const cut: typeof list = [];
-      let found: { gpus: LeaseGpu[]; victims: Hold[]; cost: number } | null = null;
+      let found: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
       for (const v of list) {
         this.bookings.truncate(v.hold.leaseId, deadlineMs);
         cut.push(v);
@@ -322,7 +339,7 @@ export class LeaseService {
         const chosen = new Set(r.gpus.map((g) => g.uuid));
         const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
         if (used.length === 0) continue; // fits without victims only because it starts later: not a preemption
-        found = { gpus: r.gpus, victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * u.gpus, 0) };
+        found = { gpus: r.gpus, victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
         break;
       }
       for (const c of cut) this.bookings.add(c.hold);
@@ -334,7 +351,7 @@ export class LeaseService {
 
   /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */
   private async visible(principal: Principal, id: string): Promise<Lease> {
-    const lease = await this.store.getLease(id);
+    const lease = await this.store.getLease(id, scopeOf(principal));
     if (!lease || (principal.kind === 'tenant' && lease.tenantId !== principal.tenantId)) {
       throw new DomainError('not_found', `lease ${id} not found`);
     }
@@ -363,7 +380,7 @@ export class LeaseService {
       const released: Lease = { ...lease, releasedAtMs: now };
       const view = leaseView(released, now);
       await this.store.tx(async (s) => {
-        await s.releaseLease(id, now);
+        if (!(await s.releaseLease(id, now, scopeOf(principal)))) throw new DomainError('not_found', `lease ${id} not found`);
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
       });
       this.bookings.truncate(id, heldUntilMs(released));
@@ -480,7 +497,7 @@ export class LeaseService {
     const uuids = this.topo.fleet.gpus.filter((g) => down.has(g.nodeId)).map((g) => g.uuid);
     const held = await this.store.leasesHoldingGpusAfter(uuids, now);
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
-      const lease = await this.store.getLease(leaseId);
+      const lease = await this.store.getLease(leaseId, null);
       if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) continue;
       const startMs = Math.max(now, lease.startMs);
       this.bookings.remove(lease.id);
@@ -515,9 +532,33 @@ export class LeaseService {
 
   async listEvents(principal: Principal, id: string): Promise<LeaseEventView[]> {
     await this.visible(principal, id);
-    return (await this.store.listLeaseEvents(id)).map((e) => ({
+    return (await this.store.listLeaseEvents(id, scopeOf(principal))).map((e) => ({
       id: e.id, leaseId: e.leaseId, type: e.type as LeaseEventView['type'], at: new Date(e.atMs).toISOString(), detail: e.detail,
     }));
+  }
+
+  /**
+   * Free GPUs per site and fabric domain for a window (default: the next hour from now), for
+   * any principal: it shows capacity, never whose leases hold it.
+   */
+  capacity(q: CapacityQuery): CapacityReport {
+    const now = this.clock.nowMs();
+    const startMs = q.start ? Date.parse(q.start) : now;
+    const endMs = q.end ? Date.parse(q.end) : startMs + HOUR_MS;
+    if (endMs <= startMs) throw invalid('end', 'must be after start');
+    if (endMs - startMs > MAX_CAPACITY_WINDOW_MS) throw invalid('end', 'window is at most 3 years');
+    return capacityReport(this.topo, this.bookings, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
+  }
+
+  /** The operator's fleet overview: installed and power-runnable GPUs, what is leased now, prices (money as strings). */
+  fleetOverview(): FleetOverview {
+    return fleetOverview(this.topo, this.bookings, this.clock.nowMs());
+  }
+
+  /** Utilization, fragmentation, power per hall, the calendar ahead and the queue. */
+  async schedulerStatus(): Promise<SchedulerStatus> {
+    const now = this.clock.nowMs();
+    return schedulerStatus(this.topo.fleet, this.bookings.allHolds(), now, await this.store.queuedLeases(now));
   }
 
   /** Drops expired holds from memory (they cannot affect any window from now on). */

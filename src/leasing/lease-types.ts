@@ -44,9 +44,10 @@ export interface Lease {
   /** Spot only: the end of the preemption notice, when the GPUs pass to `preemptedBy`. */
   preemptedAtMs: number | null;
   preemptedBy: string | null;
-  priceMicrosPerGpuHour: number;
+  /** Integer micro-dollars per GPU-hour (a bigint: money never travels as a float or an unchecked number). */
+  priceMicrosPerGpuHour: bigint;
   /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
-  totalMicros: number;
+  totalMicros: bigint;
   createdAtMs: number;
   /**
    * Set while the lease is a queued request: it waits for capacity until then. Its window

@@ -81,3 +81,8 @@ export function validateOrThrow<T>(schema: object, value: unknown, prefix = ''):
 export function oneOf<const T extends readonly string[]>(values: T, description?: string): import('typebox').TUnsafe<T[number]> {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 }
+
+/** Integer micro-dollars as a decimal string (bigint-safe on the wire): "1890000" is $1.89. */
+export function MicrosString(description: string): import('typebox').TString {
+  return Type.String({ pattern: '^-?[0-9]{1,19}$', description: `${description}: integer micro-dollars as a decimal string ("1890000" is $1.89)` });
+}

@@ -17,10 +17,70 @@ import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
+/**
+ * A subscription to a NOTIFY channel. `onState(true)` means notifications are flowing (and
+ * some may have been missed before: caches should start afresh); `onState(false)` means they are
+ * not (the connection dropped): a cache that relies on them must stop trusting itself until
+ * the next `true`.
+ */
+export interface ChannelListener {
+  onMessage(payload: string): void;
+  onState(live: boolean): void;
+}
+
 export interface DbHandle {
   readonly db: Db;
   readonly kind: 'pglite' | 'postgres';
+  /** Subscribes to NOTIFYs on `channel`, from this process and every other sharing the database. */
+  listen(channel: string, listener: ChannelListener): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** Delay before a dropped PostgreSQL listener connects again. */
+const RELISTEN_MS = 1_000;
+
+/**
+ * A dedicated PostgreSQL connection that LISTENs (a pooled connection cannot: LISTEN belongs to
+ * its session). It reconnects after a drop, telling the listener when it is down and up.
+ */
+function pgListen(connectionString: string, channel: string, l: ChannelListener): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let established = false;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString });
+    client = c;
+    c.on('notification', (m) => { if (m.channel === channel) l.onMessage(m.payload ?? ''); });
+    c.on('error', () => undefined); // 'end' follows; handled there
+    c.on('end', () => {
+      if (stopped || client !== c) return;
+      l.onState(false);
+      retry = setTimeout(() => void connect().catch(() => undefined), RELISTEN_MS);
+      retry.unref();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN "${channel}"`);
+      l.onState(true);
+    } catch (err) {
+      client = undefined;
+      await c.end().catch(() => undefined);
+      // The first connection's failure is the caller's (start-up fails loudly); later ones retry.
+      if (!stopped && established) {
+        l.onState(false);
+        retry = setTimeout(() => void connect().catch(() => undefined), RELISTEN_MS);
+        retry.unref();
+      }
+      throw err;
+    }
+    established = true;
+  };
+  return connect().then(() => async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => undefined);
+  });
 }
 
 export interface OpenOptions {
@@ -48,7 +108,20 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
     if (schemaName !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schemaName}"`);
     const db = drizzlePg(pool, { schema }) as unknown as Db;
     await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: schemaName === 'public' ? 'drizzle' : schemaName });
-    return { db, kind: 'postgres', close: () => pool.end() };
+    const url = opts.databaseUrl;
+    const listeners: (() => Promise<void>)[] = [];
+    return {
+      db, kind: 'postgres',
+      listen: async (channel, l) => {
+        const stop = await pgListen(url, channel, l);
+        listeners.push(stop);
+        return stop;
+      },
+      close: async () => {
+        for (const stop of listeners) await stop();
+        await pool.end();
+      },
+    };
   }
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
   // PGlite reads options from the first argument when no data folder is given.
@@ -57,5 +130,14 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
     : new PGlite({ extensions: { btree_gist } });
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
-  return { db, kind: 'pglite', close: () => client.close() };
+  return {
+    db, kind: 'pglite',
+    // One process owns an embedded database, so its own NOTIFYs are all there is to hear.
+    listen: async (channel, l) => {
+      const unsub = await client.listen(channel, (payload) => l.onMessage(payload));
+      l.onState(true);
+      return () => unsub();
+    },
+    close: () => client.close(),
+  };
 }

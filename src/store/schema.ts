@@ -87,9 +87,13 @@ export const apiKeys = pgTable('api_keys', {
   keyHash: text('key_hash').notNull().unique(),
   role: text('role').notNull(),
   tenantId: text('tenant_id').references(() => tenants.id),
+  /** The first characters of the secret (`nc_live_AbCd`), to tell keys apart; null for keys made before it was kept. */
+  prefix: text('prefix'),
   createdAt: ts('created_at').notNull(),
+  /** Recorded at most once a minute per key (a write per request would cost more than the request). */
+  lastUsedAt: ts('last_used_at'),
   revokedAt: ts('revoked_at'),
-});
+}, (t) => [index('api_keys_tenant_idx').on(t.tenantId, t.createdAt)]);
 
 export const leases = pgTable('leases', {
   id: text('id').primaryKey(),
@@ -108,8 +112,8 @@ export const leases = pgTable('leases', {
   /** Spot leases only: when the GPUs go to `preempted_by` (the end of the notice period). */
   preemptedAt: ts('preempted_at'),
   preemptedBy: text('preempted_by'),
-  priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
-  totalMicros: bigint('total_micros', { mode: 'number' }).notNull(),
+  priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'bigint' }).notNull(),
+  totalMicros: bigint('total_micros', { mode: 'bigint' }).notNull(),
   createdAt: ts('created_at').notNull(),
   /** Queued requests only: waiting for capacity until then (no GPUs); cleared when placed. */
   queuedUntil: ts('queued_until'),

@@ -16,6 +16,17 @@ export interface ApiKeyRecord {
   tenantId: string | null;
 }
 
+/** A key as listed: never its secret or hash. */
+export interface ApiKeyInfo extends ApiKeyRecord {
+  prefix: string | null;
+  createdAtMs: number;
+  lastUsedAtMs: number | null;
+  revokedAtMs: number | null;
+}
+
+/** The channel on which a revocation is announced to every control plane sharing the database. */
+export const KEY_REVOKED_CHANNEL = 'neocloud_key_revoked';
+
 export interface TenantRecord {
   id: string;
   name: string;
@@ -42,8 +53,15 @@ function pgTextArray(values: readonly string[]): string {
   return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
+/**
+ * Whose rows a read or write may touch: a tenant id, or `null` for the operator (every tenant).
+ * Tenant-facing queries put it in the SQL WHERE, so a foreign id finds nothing even if a
+ * service-level check were missed.
+ */
+export type TenantScope = string | null;
+
 export interface LeaseListFilter {
-  tenantId: string | null;
+  tenantId: TenantScope;
   limit: number;
   /** Return leases created strictly before this lease (keyset pagination, newest first). */
   beforeId?: string | undefined;
@@ -90,6 +108,16 @@ export function pgErrorCode(err: unknown): string | undefined {
 }
 
 type LeaseRow = typeof t.leases.$inferSelect;
+
+function keyInfo(r: typeof t.apiKeys.$inferSelect): ApiKeyInfo {
+  return {
+    id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId, prefix: r.prefix, createdAtMs: r.createdAt.getTime(),
+    lastUsedAtMs: r.lastUsedAt ? r.lastUsedAt.getTime() : null, revokedAtMs: r.revokedAt ? r.revokedAt.getTime() : null,
+  };
+}
+
+/** The WHERE term that limits leases to a tenant (none for the operator's scope). */
+const scopeOf = (scope: TenantScope) => (scope === null ? undefined : eq(t.leases.tenantId, scope));
 
 function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
   return {
@@ -147,14 +175,22 @@ export class Store {
   }
 
   /** Writes a plan; call inside tx(). Deletes children first, inserts parents first. */
-  async applyFleetPlan(plan: FleetPlan): Promise<void> {
+  async applyFleetPlan(plan: FleetPlan, progress: (shareDone: number) => void = () => undefined): Promise<void> {
     const db = this.db;
-    const del = async <T>(rows: T[], go: (ids: T[]) => Promise<unknown>): Promise<void> => {
-      for (let i = 0; i < rows.length; i += CHUNK) await go(rows.slice(i, i + CHUNK));
+    const total = Object.values(plan).reduce((a, p) => a + p.create.length + p.update.length + p.delete.length, 0) || 1;
+    let written = 0;
+    // Chunked, with a macrotask turn between chunks so a large apply never holds the event
+    // loop (an embedded PGlite runs each statement on the main thread).
+    const chunked = async <T>(rows: T[], go: (chunk: T[]) => Promise<unknown>): Promise<void> => {
+      for (let i = 0; i < rows.length; i += CHUNK) {
+        await go(rows.slice(i, i + CHUNK));
+        written += Math.min(CHUNK, rows.length - i);
+        progress(written / total);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     };
-    const ins = async <T>(rows: T[], go: (chunk: T[]) => Promise<unknown>): Promise<void> => {
-      for (let i = 0; i < rows.length; i += CHUNK) await go(rows.slice(i, i + CHUNK));
-    };
+    const del = chunked;
+    const ins = chunked;
     for (const p of plan.prices.delete) {
       await db.delete(t.prices).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
     }
@@ -220,21 +256,63 @@ export class Store {
     return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() }));
   }
 
-  async insertApiKey(k: ApiKeyRecord & { keyHash: string; createdAtMs: number }): Promise<void> {
+  async insertApiKey(k: ApiKeyRecord & { keyHash: string; prefix: string | null; createdAtMs: number }): Promise<void> {
     await this.db.insert(t.apiKeys).values({
-      id: k.id, keyHash: k.keyHash, role: k.role, tenantId: k.tenantId, createdAt: new Date(k.createdAtMs),
+      id: k.id, keyHash: k.keyHash, role: k.role, tenantId: k.tenantId, prefix: k.prefix, createdAt: new Date(k.createdAtMs),
     });
   }
 
+  /** The live (not revoked) key with this hash: one indexed read (key_hash is unique). */
   async findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const [r] = await this.db.select().from(t.apiKeys).where(eq(t.apiKeys.keyHash, keyHash));
-    if (!r || r.revokedAt) return undefined;
-    return { id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId };
+    const [r] = await this.db.select().from(t.apiKeys).where(and(eq(t.apiKeys.keyHash, keyHash), isNull(t.apiKeys.revokedAt)));
+    return r ? { id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId } : undefined;
   }
 
+  /** Whether a key with this hash was ever registered, revoked or not. */
+  async apiKeyKnown(keyHash: string): Promise<{ revoked: boolean } | undefined> {
+    const [r] = await this.db.select({ revokedAt: t.apiKeys.revokedAt }).from(t.apiKeys).where(eq(t.apiKeys.keyHash, keyHash));
+    return r ? { revoked: r.revokedAt !== null } : undefined;
+  }
+
+  /** Admin keys that still work. */
   async countAdminKeys(): Promise<number> {
-    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(t.apiKeys).where(eq(t.apiKeys.role, 'admin'));
+    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(t.apiKeys).where(and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.revokedAt)));
     return r?.n ?? 0;
+  }
+
+  /** Keys of one tenant (`tenantId`), or the admin keys (`null`), oldest first. */
+  async listApiKeys(tenantId: string | null): Promise<ApiKeyInfo[]> {
+    const rows = await this.db.select().from(t.apiKeys)
+      .where(tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : and(eq(t.apiKeys.role, 'tenant'), eq(t.apiKeys.tenantId, tenantId)))
+      .orderBy(t.apiKeys.createdAt, t.apiKeys.id);
+    return rows.map(keyInfo);
+  }
+
+  /** One key of `tenantId` (null: an admin key), or undefined. */
+  async getApiKey(tenantId: string | null, keyId: string): Promise<ApiKeyInfo | undefined> {
+    const [r] = await this.db.select().from(t.apiKeys)
+      .where(and(eq(t.apiKeys.id, keyId), tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : eq(t.apiKeys.tenantId, tenantId)));
+    return r ? keyInfo(r) : undefined;
+  }
+
+  /**
+   * Revokes key `keyId` of `tenantId` (null: an admin key) at `atMs`, unless already revoked, and
+   * announces it on KEY_REVOKED_CHANNEL (delivered at commit) so every control plane drops it
+   * from its authentication cache. Returns the key as it now is, or undefined if not found.
+   */
+  async revokeApiKey(tenantId: string | null, keyId: string, atMs: number): Promise<ApiKeyInfo | undefined> {
+    await this.db.update(t.apiKeys).set({ revokedAt: new Date(atMs) })
+      .where(and(eq(t.apiKeys.id, keyId), isNull(t.apiKeys.revokedAt),
+        tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : eq(t.apiKeys.tenantId, tenantId)));
+    const key = await this.getApiKey(tenantId, keyId);
+    if (key) await this.db.execute(sql`SELECT pg_notify(${KEY_REVOKED_CHANNEL}, ${keyId})`);
+    return key;
+  }
+
+  /** Records that a key was used at `atMs` (skipped when it was recorded less than `minGapMs` before). */
+  async touchApiKey(keyId: string, atMs: number, minGapMs: number): Promise<void> {
+    await this.db.update(t.apiKeys).set({ lastUsedAt: new Date(atMs) })
+      .where(and(eq(t.apiKeys.id, keyId), sql`(${t.apiKeys.lastUsedAt} IS NULL OR ${t.apiKeys.lastUsedAt} < ${iso(atMs - minGapMs)}::timestamptz)`));
   }
 
   // ---- leases ----
@@ -251,7 +329,7 @@ export class Store {
         ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
         ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
-        ${lease.priceMicrosPerGpuHour}, ${lease.totalMicros}, ${iso(lease.createdAtMs)}::timestamptz,
+        ${lease.priceMicrosPerGpuHour.toString()}::bigint, ${lease.totalMicros.toString()}::bigint, ${iso(lease.createdAtMs)}::timestamptz,
         ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz)
       RETURNING id`;
     const gpusCte = holdsFrom(lease);
@@ -272,7 +350,7 @@ export class Store {
     const rows = await this.db.execute(sql`WITH l AS (
         UPDATE leases SET start_at = ${iso(lease.startMs)}::timestamptz, end_at = ${iso(lease.endMs)}::timestamptz,
           preempted_at = ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, preempted_by = ${lease.preemptedBy},
-          total_micros = ${lease.totalMicros}, queued_until = NULL
+          total_micros = ${lease.totalMicros.toString()}::bigint, queued_until = NULL
         WHERE id = ${lease.id} AND queued_until > ${iso(nowMs)}::timestamptz AND released_at IS NULL
         RETURNING id),
       g AS (${holdsFrom(lease)})
@@ -290,18 +368,26 @@ export class Store {
     return rows.map((r) => leaseFromRow(r, []));
   }
 
-  /** Ends the hold at `atMs` (or makes it empty if the lease had not started). */
-  async releaseLease(id: string, atMs: number): Promise<void> {
-    await this.stopLease(id, atMs, { releasedAt: new Date(atMs) });
+  /**
+   * Ends the hold at `atMs` (or makes it empty if the lease had not started). Returns false,
+   * writing nothing, when no lease `id` exists in `scope`.
+   */
+  async releaseLease(id: string, atMs: number, scope: TenantScope): Promise<boolean> {
+    return this.stopLease(id, atMs, { releasedAt: new Date(atMs) }, scope);
   }
 
-  /** Marks why a lease stops holding GPUs (`set`) and cuts its live holds at `atMs`. */
-  private async stopLease(id: string, atMs: number, set: Partial<typeof t.leases.$inferInsert>): Promise<void> {
-    await this.db.update(t.leases).set(set).where(eq(t.leases.id, id));
+  /**
+   * Marks why a lease stops holding GPUs (`set`) and cuts its live holds at `atMs`; only a lease
+   * of `scope` (null: any tenant's). Returns whether the lease was found.
+   */
+  private async stopLease(id: string, atMs: number, set: Partial<typeof t.leases.$inferInsert>, scope: TenantScope): Promise<boolean> {
+    const hit = await this.db.update(t.leases).set(set).where(and(eq(t.leases.id, id), scopeOf(scope))).returning({ id: t.leases.id });
+    if (hit.length === 0) return false;
     await this.db
       .update(t.leaseGpus)
       .set({ during: cutAt(atMs) })
       .where(and(eq(t.leaseGpus.leaseId, id), live));
+    return true;
   }
 
   /**
@@ -326,11 +412,11 @@ export class Store {
 
   /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). */
   async preemptLease(id: string, atMs: number, byId: string): Promise<void> {
-    await this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId });
+    await this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId }, null);
   }
 
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
-  async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: number; gpuCount: number }[]> {
+  async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: bigint; gpuCount: number }[]> {
     return this.db
       .select({ id: t.leases.id, leaseClass: t.leases.leaseClass, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, gpuCount: t.leases.gpuCount })
       .from(t.leases)
@@ -339,20 +425,27 @@ export class Store {
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
   async failLease(id: string, nowMs: number, reason: string): Promise<void> {
-    await this.stopLease(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason });
+    await this.stopLease(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason }, null);
   }
 
   async insertLeaseEvent(e: { id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }): Promise<void> {
     await this.db.insert(t.leaseEvents).values({ id: e.id, leaseId: e.leaseId, type: e.type, at: new Date(e.atMs), detail: e.detail });
   }
 
-  async listLeaseEvents(leaseId: string): Promise<{ id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }[]> {
-    const rows = await this.db.select().from(t.leaseEvents).where(eq(t.leaseEvents.leaseId, leaseId)).orderBy(t.leaseEvents.at, t.leaseEvents.id);
+  /** A lease's events, oldest first; none when the lease is not in `scope`. */
+  async listLeaseEvents(leaseId: string, scope: TenantScope): Promise<{ id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }[]> {
+    const rows = await this.db
+      .select({ id: t.leaseEvents.id, leaseId: t.leaseEvents.leaseId, type: t.leaseEvents.type, at: t.leaseEvents.at, detail: t.leaseEvents.detail })
+      .from(t.leaseEvents)
+      .innerJoin(t.leases, eq(t.leases.id, t.leaseEvents.leaseId))
+      .where(and(eq(t.leaseEvents.leaseId, leaseId), scopeOf(scope)))
+      .orderBy(t.leaseEvents.at, t.leaseEvents.id);
     return rows.map((r) => ({ id: r.id, leaseId: r.leaseId, type: r.type, atMs: r.at.getTime(), detail: r.detail as Record<string, unknown> }));
   }
 
-  async getLease(id: string): Promise<Lease | undefined> {
-    const [r] = await this.db.select().from(t.leases).where(eq(t.leases.id, id));
+  /** One lease with its current GPUs, if it exists in `scope` (null: any tenant's). */
+  async getLease(id: string, scope: TenantScope): Promise<Lease | undefined> {
+    const [r] = await this.db.select().from(t.leases).where(and(eq(t.leases.id, id), scopeOf(scope)));
     if (!r) return undefined;
     const gpus = await this.db
       .select({ uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
@@ -367,7 +460,7 @@ export class Store {
     const conds = [];
     if (f.tenantId !== null) conds.push(eq(t.leases.tenantId, f.tenantId));
     if (f.beforeId !== undefined) {
-      const [cursor] = await this.db.select({ createdAt: t.leases.createdAt }).from(t.leases).where(eq(t.leases.id, f.beforeId));
+      const [cursor] = await this.db.select({ createdAt: t.leases.createdAt }).from(t.leases).where(and(eq(t.leases.id, f.beforeId), scopeOf(f.tenantId)));
       if (cursor) {
         conds.push(sql`(${t.leases.createdAt}, ${t.leases.id}) < (${cursor.createdAt.toISOString()}::timestamptz, ${f.beforeId})`);
       }

@@ -3,10 +3,10 @@
  * them. The operator's admin key is created on first start (or taken from NEOCLOUD_ADMIN_KEY).
  */
 import type { Clock } from '../shared/clock.js';
-import { DomainError, invalid } from '../shared/errors.js';
+import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newApiKey, newId } from '../shared/ids.js';
-import type { Store, TenantRecord } from '../store/index.js';
-import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
+import type { ApiKeyInfo, DbHandle, Store, TenantRecord } from '../store/index.js';
+import { KEY_REVOKED_CHANNEL, PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
 import type { IdempotencyContext, Principal } from './principal.js';
 
 export interface TenantView {
@@ -23,15 +23,65 @@ export interface CreatedTenant {
 
 export const tenantView = (t: TenantRecord): TenantView => ({ id: t.id, name: t.name, createdAt: new Date(t.createdAtMs).toISOString() });
 
-/** How long a verified key is trusted without asking the store again (a revocation waits this long). */
+/**
+ * How long a verified key is trusted without asking the store again. A revocation does not wait
+ * for it: it is announced on a NOTIFY channel that every control plane sharing the database
+ * listens to, and evicted at once; while that channel is down, nothing is cached.
+ */
 export const AUTH_CACHE_TTL_MS = 30_000;
 const AUTH_CACHE_MAX = 10_000;
+/** `last_used_at` is written at most this often per key. */
+export const KEY_TOUCH_EVERY_MS = 60_000;
+/** Characters of a secret kept to tell keys apart (`nc_live_AbCd`: 4 of its 43 random ones). */
+const PREFIX_CHARS = 12;
+
+export interface KeyView {
+  id: string;
+  tenantId: string | null;
+  role: 'admin' | 'tenant';
+  prefix: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+export const keyView = (k: ApiKeyInfo): KeyView => ({
+  id: k.id, tenantId: k.tenantId, role: k.role, prefix: k.prefix, createdAt: iso(k.createdAtMs)!, lastUsedAt: iso(k.lastUsedAtMs), revokedAt: iso(k.revokedAtMs),
+});
+
+interface CachedKey {
+  principal: Principal;
+  untilMs: number;
+  touchedAtMs: number;
+}
 
 export class TenantService {
   /** Verified key hashes → principal; only successes are cached. */
-  private readonly authCache = new Map<string, { principal: Principal; untilMs: number }>();
+  private readonly authCache = new Map<string, CachedKey>();
+  /** Whether revocations reach this process (the NOTIFY channel is up); nothing is cached otherwise. */
+  private cacheTrusted = false;
 
   constructor(private readonly store: Store, private readonly clock: Clock) {}
+
+  /**
+   * Starts hearing revocations from every control plane on the database; until this is called
+   * (and whenever the channel is down) every request checks its key in the store.
+   */
+  async watchRevocations(handle: Pick<DbHandle, 'listen'>): Promise<() => Promise<void>> {
+    return handle.listen(KEY_REVOKED_CHANNEL, {
+      onMessage: (keyId) => this.evict(keyId),
+      onState: (live) => {
+        this.authCache.clear();
+        this.cacheTrusted = live;
+      },
+    });
+  }
+
+  /** Forgets a key id's cached verification (it was revoked here or elsewhere). */
+  private evict(keyId: string): void {
+    for (const [hash, c] of this.authCache) if (c.principal.keyId === keyId) this.authCache.delete(hash);
+  }
 
   async authenticate(authorization: string | undefined): Promise<Principal> {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
@@ -39,33 +89,53 @@ export class TenantService {
     const hash = hashApiKey(m[1]!);
     const now = this.clock.nowMs();
     const hit = this.authCache.get(hash);
-    if (hit && hit.untilMs > now) return hit.principal;
+    if (hit && hit.untilMs > now && this.cacheTrusted) {
+      this.touch(hit, now);
+      return hit.principal;
+    }
     const rec = await this.store.findApiKey(hash);
     if (!rec) throw new DomainError('unauthorized', 'Authorization: the API key is not valid');
     const principal: Principal = rec.role === 'admin' || rec.tenantId === null
       ? { kind: 'admin', keyId: rec.id }
       : { kind: 'tenant', tenantId: rec.tenantId, keyId: rec.id };
-    if (this.authCache.size >= AUTH_CACHE_MAX) this.authCache.clear();
-    this.authCache.set(hash, { principal, untilMs: now + AUTH_CACHE_TTL_MS });
+    const entry: CachedKey = { principal, untilMs: now + AUTH_CACHE_TTL_MS, touchedAtMs: -Infinity };
+    this.touch(entry, now);
+    if (this.cacheTrusted) {
+      if (this.authCache.size >= AUTH_CACHE_MAX) this.authCache.clear();
+      this.authCache.set(hash, entry);
+    }
     return principal;
   }
 
+  /** Records the key's use, at most once a minute, off the request's path (a failure only loses a timestamp). */
+  private touch(entry: CachedKey, now: number): void {
+    if (now - entry.touchedAtMs < KEY_TOUCH_EVERY_MS) return;
+    entry.touchedAtMs = now;
+    void this.store.touchApiKey(entry.principal.keyId, now, KEY_TOUCH_EVERY_MS).catch(() => undefined);
+  }
+
+  whoami(p: Principal): { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string } {
+    return { kind: p.kind, tenantId: p.kind === 'tenant' ? p.tenantId : null, keyId: p.keyId };
+  }
+
   /**
-   * Makes sure an admin key exists. Returns the new key in clear when one was created (the caller
-   * prints it once), or null when one already existed. A key given by the environment is
-   * registered if it is not yet known, so operators can pin it.
+   * Makes sure an admin key works. Returns the new key in clear when one was created (the caller
+   * prints it once), or null when a live one already existed. A key given by the environment is
+   * registered if it is not yet known, so operators can pin it; a pinned key that was revoked
+   * stays revoked (rotating it must not be undone by a restart) — then, as when every admin key
+   * has been revoked, a new one is generated: restarting the control plane is the break-glass.
    */
   async ensureAdminKey(pinned?: string): Promise<string | null> {
+    const now = this.clock.nowMs();
     if (pinned) {
       const hash = hashApiKey(pinned);
-      if (!(await this.store.findApiKey(hash))) {
-        await this.store.insertApiKey({ id: newId('key'), keyHash: hash, role: 'admin', tenantId: null, createdAtMs: this.clock.nowMs() });
+      if (!(await this.store.apiKeyKnown(hash))) {
+        await this.store.insertApiKey({ id: newId('key'), keyHash: hash, role: 'admin', tenantId: null, prefix: pinned.slice(0, PREFIX_CHARS), createdAtMs: now });
       }
-      return null;
     }
     if ((await this.store.countAdminKeys()) > 0) return null;
     const key = newApiKey('admin');
-    await this.store.insertApiKey({ id: newId('key'), keyHash: hashApiKey(key), role: 'admin', tenantId: null, createdAtMs: this.clock.nowMs() });
+    await this.store.insertApiKey({ id: newId('key'), keyHash: hashApiKey(key), role: 'admin', tenantId: null, prefix: key.slice(0, PREFIX_CHARS), createdAtMs: now });
     return key;
   }
 
@@ -80,7 +150,7 @@ export class TenantService {
       await this.store.tx(async (s) => {
         if (await s.getTenantByName(trimmed)) throw new DomainError('conflict', `name: a tenant named "${trimmed}" already exists`, { field: 'name' });
         await s.insertTenant(tenant);
-        await s.insertApiKey({ id: newId('key'), keyHash: hashApiKey(apiKey), role: 'tenant', tenantId: tenant.id, createdAtMs: now });
+        await s.insertApiKey({ id: newId('key'), keyHash: hashApiKey(apiKey), role: 'tenant', tenantId: tenant.id, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now });
         // The stored replay omits the secret: keys are never persisted in clear.
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { tenant: tenantView(tenant), apiKey: null } }, now);
       });
@@ -93,17 +163,67 @@ export class TenantService {
     return { tenant: tenantView(tenant), apiKey };
   }
 
-  /** Issues an extra key for a tenant (e.g. after a lost one). */
-  async issueKey(principal: Principal, tenantId: string, idem?: IdempotencyContext): Promise<{ tenantId: string; apiKey: string }> {
-    requireAdmin(principal);
+  /** The tenant `tenantId` if the principal may manage it: the operator, or the tenant itself. Foreign and missing look alike. */
+  private async ownTenant(principal: Principal, tenantId: string, s: Store = this.store): Promise<void> {
+    if (principal.kind === 'tenant' && principal.tenantId !== tenantId) throw notFound('tenant', tenantId);
+    if (!(await s.getTenant(tenantId))) throw notFound('tenant', tenantId);
+  }
+
+  /** Issues another key for a tenant (e.g. to rotate: issue, switch, revoke the old one). */
+  async issueKey(principal: Principal, tenantId: string, idem?: IdempotencyContext): Promise<{ tenantId: string; key: KeyView; apiKey: string | null }> {
     const now = this.clock.nowMs();
     const apiKey = newApiKey('tenant');
+    const info: ApiKeyInfo = { id: newId('key'), role: 'tenant', tenantId, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now, lastUsedAtMs: null, revokedAtMs: null };
     await this.store.tx(async (s) => {
-      if (!(await s.getTenant(tenantId))) throw new DomainError('not_found', `tenant ${tenantId} not found`);
-      await s.insertApiKey({ id: newId('key'), keyHash: hashApiKey(apiKey), role: 'tenant', tenantId, createdAtMs: now });
-      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { tenantId, apiKey: null } }, now);
+      await this.ownTenant(principal, tenantId, s);
+      await s.insertApiKey({ ...info, keyHash: hashApiKey(apiKey) });
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { tenantId, key: keyView(info), apiKey: null } }, now);
     });
-    return { tenantId, apiKey };
+    return { tenantId, key: keyView(info), apiKey };
+  }
+
+  async listKeys(principal: Principal, tenantId: string): Promise<KeyView[]> {
+    await this.ownTenant(principal, tenantId);
+    return (await this.store.listApiKeys(tenantId)).map(keyView);
+  }
+
+  /** Revokes a tenant's key at once, here and on every control plane sharing the database. Revoking twice is a no-op. */
+  async revokeKey(principal: Principal, tenantId: string, keyId: string, idem?: IdempotencyContext): Promise<KeyView> {
+    const now = this.clock.nowMs();
+    const view = await this.store.tx(async (s) => {
+      await this.ownTenant(principal, tenantId, s);
+      const key = await s.revokeApiKey(tenantId, keyId, now);
+      if (!key) throw notFound('key', keyId);
+      const v = keyView(key);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: v }, now);
+      return v;
+    });
+    this.evict(keyId);
+    return view;
+  }
+
+  async listAdminKeys(principal: Principal): Promise<KeyView[]> {
+    requireAdmin(principal);
+    return (await this.store.listApiKeys(null)).map(keyView);
+  }
+
+  /**
+   * A new admin key, returned once; the key used for this call is revoked in the same
+   * transaction (at once, everywhere). If the answer is lost, restarting the control plane with
+   * no live admin key prints a new one (see ensureAdminKey).
+   */
+  async rotateAdminKey(principal: Principal, idem?: IdempotencyContext): Promise<{ key: KeyView; apiKey: string | null; revokedKeyId: string }> {
+    requireAdmin(principal);
+    const now = this.clock.nowMs();
+    const apiKey = newApiKey('admin');
+    const info: ApiKeyInfo = { id: newId('key'), role: 'admin', tenantId: null, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now, lastUsedAtMs: null, revokedAtMs: null };
+    await this.store.tx(async (s) => {
+      await s.insertApiKey({ ...info, keyHash: hashApiKey(apiKey) });
+      await s.revokeApiKey(null, principal.keyId, now);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { key: keyView(info), apiKey: null, revokedKeyId: principal.keyId } }, now);
+    });
+    this.evict(principal.keyId);
+    return { key: keyView(info), apiKey, revokedKeyId: principal.keyId };
   }
 
   async list(principal: Principal): Promise<TenantView[]> {

@@ -1,0 +1,256 @@
+/**
+ * Issue 7's defects, each as the request an attacker or a new user sent, over real HTTP, on
+ * every store: authentication by route, key lifecycle (revocation takes effect at once, on
+ * every control plane sharing the database), NUL and lone surrogates, depth, YAML limits, money
+ * past 2^53, Fastify's own errors as problem+json, and empty POST bodies.
+ */
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlPlane } from '../src/app/control-plane.js';
+import { buildServer } from '../src/api/server.js';
+import { ADMIN_KEY, STORE_KINDS, TEST_DATABASE_URL, createTenant, smallFleet, startServer, type TestServer } from './helpers.js';
+
+/** Sends raw bytes and returns the status line, headers and body as text (for what fetch refuses to send). */
+function raw(url: string, request: string): Promise<{ status: number; headers: string; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), hostname, () => sock.end(request));
+    let data = '';
+    sock.on('data', (d) => { data += d.toString('latin1'); });
+    sock.on('error', reject);
+    sock.on('close', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      resolve({ status: Number(head.split(' ')[1]), headers: head, body });
+    });
+  });
+}
+
+/** Counts of every table's rows: a rejected request must leave all of them as they were. */
+async function rowCounts(s: TestServer): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of ['tenants', 'api_keys', 'leases', 'lease_gpus', 'lease_events', 'idempotency_keys', 'nodes', 'gpus']) {
+    const r = await s.cp.store.db.execute((await import('drizzle-orm')).sql.raw(`SELECT count(*)::int AS n FROM ${t}`));
+    out[t] = (r as unknown as { rows: { n: number }[] }).rows[0]!.n;
+  }
+  return out;
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`security and bad input on ${kind}`, () => {
+    let s: TestServer;
+    let acme: { id: string; key: string };
+    let beta: { id: string; key: string };
+
+    beforeAll(async () => {
+      // $1,000/GPU-h on-demand H100: the money-overflow case needs a price that high.
+      s = await startServer({ store: kind, fleet: { ...smallFleet({ h100PerFabric: 40 }), prices: [{ gpuModel: 'H100-SXM', class: 'on-demand', priceMicrosPerGpuHour: 1_000_000_000 }] } });
+      acme = await createTenant(s, 'acme');
+      beta = await createTenant(s, 'beta');
+    });
+    afterAll(async () => s?.close());
+
+    it('authenticates by the matched route, not the URL text: a percent-encoded path needs a key like any other', async () => {
+      for (const path of ['/%761/gpu-models', '/v%31/gpu-models', '/%76%31/leases', '/v1/%6Ceases', '/v1//gpu-models', '/V1/gpu-models']) {
+        const r = await s.call('GET', path, { key: null });
+        expect([401, 404], path).toContain(r.status);
+        expect(r.headers.get('content-type'), path).toMatch(/application\/problem\+json/);
+      }
+      expect((await s.call('GET', '/%761/gpu-models', { key: null })).status).toBe(401);
+      expect((await s.call('GET', '/%761/gpu-models', { key: acme.key })).status).toBe(200);
+      // Public routes stay public.
+      for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
+        expect((await s.call('GET', path, { key: null })).status, path).toBeLessThan(400);
+      }
+    });
+
+    it('rejects NUL and lone surrogates anywhere with a 400 naming the field, and writes nothing', async () => {
+      const before = await rowCounts(s);
+      const cases: [string, string, unknown, string][] = [
+        ['POST', '/v1/tenants', { name: 'a\u0000b' }, 'name'],
+        ['POST', '/v1/tenants', { name: 'surr\ud800' }, 'name'],
+        ['POST', '/v1/tenants', { name: '\udc00' }, 'name'],
+        ['POST', '/v1/leases', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, tenantId: '\u0000' }, 'tenantId'],
+        ['POST', '/v1/leases', { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1, region: 'us\u0000' }, 'region'],
+        ['GET', '/v1/leases/%00', undefined, 'id'],
+        ['GET', '/v1/leases/%ED%A0%80', undefined, 'path'], // not UTF-8: refused while decoding the path
+        ['GET', '/v1/leases?before=%00', undefined, 'before'],
+        ['POST', '/v1/leases/%00/release', {}, 'id'],
+        ['GET', '/v1/tenants/%00/keys', undefined, 'id'],
+      ];
+      for (const [method, path, body, field] of cases) {
+        const r = await s.call(method, path, body === undefined ? {} : { body });
+        expect(r.status, `${method} ${path}`).toBe(400);
+        expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+        expect(r.body.field, `${method} ${path}`).toBe(field);
+      }
+      // A well-formed astral character (a surrogate pair) is fine.
+      const ok = await s.call('POST', '/v1/tenants', { body: { name: 'emoji 😀 corp' } });
+      expect(ok.status).toBe(201);
+      const after = await rowCounts(s);
+      expect({ ...after, tenants: after['tenants']! - 1, api_keys: after['api_keys']! - 1, idempotency_keys: after['idempotency_keys']! - 1 }).toEqual(before);
+    });
+
+    it('refuses a 100,000-deep body on every POST (no stack overflow), naming the field', async () => {
+      const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+      for (const path of ['/v1/tenants', `/v1/tenants/${acme.id}/keys`, '/v1/leases', '/v1/admin/keys/rotate']) {
+        const r = await s.call('POST', path, { body: deep });
+        expect(r.status, path).toBe(400);
+        expect(r.body.field, path).toBe('body');
+      }
+      const nested = `{"name":${'['.repeat(50)}"x"${']'.repeat(50)}}`;
+      const r = await s.call('POST', '/v1/tenants', { body: nested });
+      expect(r.status).toBe(400);
+      expect(r.body.field).toMatch(/^name/);
+      expect((await s.call('GET', '/healthz', { key: null })).status).toBe(200);
+    });
+
+    it('takes YAML only where a spec is applied, only from the operator, with alias and size limits', async () => {
+      const yamlHeaders = { 'content-type': 'application/yaml' };
+      // A tenant cannot make the server parse YAML at all, on any route.
+      expect((await s.call('POST', '/v1/leases', { key: acme.key, body: 'gpuModel: H100-SXM\ngpuCount: 1\ndurationHours: 1\n', headers: yamlHeaders })).status).toBe(415);
+      expect((await s.call('PUT', '/v1/fleet', { key: acme.key, body: 'sites: []\n', headers: yamlHeaders })).status).toBe(403);
+      // The operator: a self-referencing alias and an exponential alias bomb are refused.
+      const selfRef = await s.call('PUT', '/v1/fleet', { body: 'a: &a [*a, *a]\n', headers: yamlHeaders });
+      expect(selfRef.status).toBe(400);
+      expect(selfRef.body.field).toBe('body');
+      let bomb = 'a0: &a0 [x, x]\n';
+      for (let i = 1; i < 30; i++) bomb += `a${i}: &a${i} [*a${i - 1}, *a${i - 1}]\n`;
+      const b = await s.call('PUT', '/v1/fleet', { body: bomb, headers: yamlHeaders });
+      expect(b.status).toBe(400);
+      expect(b.body.detail).toMatch(/alias|YAML/i);
+      // Over the YAML size limit: 413, before parsing.
+      const big = `bogus: 1\n#${'x'.repeat(3 * 1024 * 1024)}\n`;
+      expect((await s.call('PUT', '/v1/fleet', { body: big, headers: yamlHeaders })).status).toBe(413);
+      // Every other body over 1 MB: 413.
+      expect((await s.call('POST', '/v1/tenants', { body: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }) })).status).toBe(413);
+    });
+
+    it('carries money past 2^53 exactly as decimal strings (400 GPUs × 26,304 h × $1,000/GPU-h)', async () => {
+      const r = await s.call('POST', '/v1/leases', { body: { tenantId: acme.id, gpuModel: 'H100-SXM', gpuCount: 400, durationHours: 26_304, class: 'on-demand' } });
+      expect(r.status).toBe(201);
+      expect(r.body.priceMicrosPerGpuHour).toBe('1000000000');
+      expect(r.body.totalMicros).toBe('10521600000000000');
+      expect(BigInt(r.body.totalMicros) > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
+      const got = await s.call('GET', `/v1/leases/${r.body.id}`);
+      expect(got.body.totalMicros).toBe('10521600000000000');
+      expect((await s.call('POST', `/v1/leases/${r.body.id}/release`, { body: {} })).status).toBe(200);
+      const fleet = await s.call('GET', '/v1/fleet');
+      expect(fleet.body.prices.find((p: { gpuModel: string; leaseClass: string }) => p.gpuModel === 'H100-SXM' && p.leaseClass === 'on-demand').priceMicrosPerGpuHour).toBe('1000000000');
+    });
+
+    it("answers Fastify's and Node's own errors as problem+json", async () => {
+      const badUrl = await s.call('GET', '/v1/leases/%E0%A4%A', { key: acme.key });
+      expect(badUrl.status).toBe(400);
+      expect(badUrl.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(badUrl.body.field).toBe('path');
+      const long = await s.call('GET', `/v1/leases/${'a'.repeat(500)}`, { key: acme.key });
+      expect(long.status).toBe(414);
+      expect(long.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      const wrongType = await s.call('POST', '/v1/tenants', { body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      expect(wrongType.status).toBe(415);
+      expect(wrongType.body.field).toBe('Content-Type');
+      const emptyJson = await s.call('POST', '/v1/tenants', { body: '', headers: { 'content-type': 'application/json' } });
+      expect(emptyJson.status).toBe(400);
+      expect(emptyJson.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      const headers = await raw(s.url, `GET /v1/leases HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(headers.status).toBe(431);
+      expect(headers.headers).toMatch(/application\/problem\+json/i);
+      expect(JSON.parse(headers.body)).toMatchObject({ status: 431 });
+      const garbage = await raw(s.url, 'NOT HTTP AT ALL\r\n\r\n');
+      expect(garbage.status).toBe(400);
+      expect(JSON.parse(garbage.body)).toMatchObject({ status: 400 });
+    });
+
+    it('needs a JSON body on every POST: a release without one is refused and releases nothing', async () => {
+      const l = await s.call('POST', '/v1/leases', { key: acme.key, body: { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1 } });
+      expect(l.status).toBe(201);
+      const r = await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key });
+      expect(r.status).toBe(400);
+      expect(r.body.field).toBe('body');
+      expect((await s.call('GET', `/v1/leases/${l.body.id}`, { key: acme.key })).body.state).toBe('active');
+      expect((await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: { now: true } })).status).toBe(400);
+      expect((await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} })).body.state).toBe('released');
+    });
+
+    it('lists keys (prefix, created, last used; never the secret), issues and revokes them at once', async () => {
+      const who = await s.call('GET', '/v1/whoami', { key: acme.key });
+      expect(who.body).toMatchObject({ kind: 'tenant', tenantId: acme.id });
+      const made = await s.call('POST', `/v1/tenants/${acme.id}/keys`, { key: acme.key, body: {} });
+      expect(made.status).toBe(201);
+      const secret: string = made.body.apiKey;
+      expect(secret.startsWith(made.body.key.prefix)).toBe(true);
+      expect((await s.call('GET', '/v1/leases', { key: secret })).status).toBe(200); // now cached as valid
+      const listed = await s.call('GET', `/v1/tenants/${acme.id}/keys`, { key: acme.key });
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(listed.body)).not.toContain(secret);
+      const mine = listed.body.keys.find((k: { id: string }) => k.id === made.body.key.id);
+      expect(mine).toMatchObject({ role: 'tenant', tenantId: acme.id, revokedAt: null });
+      expect(mine.lastUsedAt).not.toBeNull();
+      // Another tenant can neither list nor revoke it; it looks missing.
+      expect((await s.call('GET', `/v1/tenants/${acme.id}/keys`, { key: beta.key })).status).toBe(404);
+      expect((await s.call('POST', `/v1/tenants/${acme.id}/keys/${made.body.key.id}/revoke`, { key: beta.key, body: {} })).status).toBe(404);
+      expect((await s.call('POST', `/v1/tenants/${beta.id}/keys/${made.body.key.id}/revoke`, { key: beta.key, body: {} })).status).toBe(404);
+      expect((await s.call('GET', '/v1/leases', { key: secret })).status).toBe(200);
+      // Revoked: refused on the very next request (no cache window).
+      const rev = await s.call('POST', `/v1/tenants/${acme.id}/keys/${made.body.key.id}/revoke`, { key: acme.key, body: {} });
+      expect(rev.status).toBe(200);
+      expect(rev.body.revokedAt).not.toBeNull();
+      expect((await s.call('GET', '/v1/leases', { key: secret })).status).toBe(401);
+      expect((await s.call('GET', '/v1/leases', { key: acme.key })).status).toBe(200);
+      // Tenants cannot reach the admin keys.
+      expect((await s.call('GET', '/v1/admin/keys', { key: acme.key })).status).toBe(403);
+      expect((await s.call('POST', '/v1/admin/keys/rotate', { key: acme.key, body: {} })).status).toBe(403);
+    });
+  });
+}
+
+describe('admin key rotation', () => {
+  it('returns a new key once and revokes the one used, at once', async () => {
+    const s = await startServer({ fleet: smallFleet() });
+    try {
+      const rot = await s.call('POST', '/v1/admin/keys/rotate', { body: {} });
+      expect(rot.status).toBe(201);
+      expect(rot.body.apiKey).toMatch(/^nc_adm_/);
+      expect((await s.call('GET', '/v1/fleet')).status).toBe(401); // the old key
+      const listed = await s.call('GET', '/v1/admin/keys', { key: rot.body.apiKey });
+      expect(listed.status).toBe(200);
+      expect(listed.body.keys.find((k: { id: string }) => k.id === rot.body.revokedKeyId).revokedAt).not.toBeNull();
+      expect((await s.call('GET', '/v1/fleet', { key: rot.body.apiKey })).status).toBe(200);
+      // A restart with the rotated key still pinned keeps it revoked.
+      expect(await s.cp.tenants.ensureAdminKey(ADMIN_KEY)).toBeNull();
+      expect((await s.call('GET', '/v1/fleet')).status).toBe(401);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe.skipIf(!TEST_DATABASE_URL)('revocation across control planes (PostgreSQL: set TEST_DATABASE_URL)', () => {
+  it('a key revoked on one control plane is refused at once by another that had it cached', async () => {
+    const a = await startServer({ store: 'postgres', fleet: smallFleet() });
+    const cpB = await ControlPlane.open({ databaseUrl: TEST_DATABASE_URL, pgSchema: a.schema, clock: a.clock, adminKey: ADMIN_KEY, initialFleet: false });
+    const appB = await buildServer(cpB);
+    await appB.listen({ port: 0, host: '127.0.0.1' });
+    const urlB = `http://127.0.0.1:${(appB.server.address() as AddressInfo).port}`;
+    try {
+      const t = await createTenant(a, 'gamma');
+      const viaB = () => fetch(`${urlB}/v1/leases`, { headers: { authorization: `Bearer ${t.key}` } }).then((r) => r.status);
+      expect(await viaB()).toBe(200); // B has verified and cached it
+      const keys = await a.call('GET', `/v1/tenants/${t.id}/keys`);
+      const rev = await a.call('POST', `/v1/tenants/${t.id}/keys/${keys.body.keys[0].id}/revoke`, { body: {} });
+      expect(rev.status).toBe(200);
+      // The NOTIFY arrives asynchronously: poll B briefly (bounded), never sleep a fixed time.
+      let status = 200;
+      for (let i = 0; i < 100 && status === 200; i++) {
+        status = await viaB();
+        if (status === 200) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(status).toBe(401);
+    } finally {
+      await appB.close();
+      await cpB.close();
+      await a.close();
+    }
+  });
+});
