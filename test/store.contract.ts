@@ -61,6 +61,9 @@ export function storeContract(kind: StoreKind): void {
       expect(l1).toMatchObject({ id: 'lease_1', tenantId: 'ten_a', startMs: T0, endMs: T0 + H, releasedAtMs: null, gpuCount: 2 });
       expect(l1!.gpus.map((g) => g.uuid).sort()).toEqual([gpu(0).uuid, gpu(1).uuid].sort());
       expect((await store.listLeases({ tenantId: 'ten_a', limit: 10 })).map((l) => l.id)).toEqual(['lease_3', 'lease_1']);
+      // The list carries each lease's GPUs, as a single read does.
+      const listed = (await store.listLeases({ tenantId: 'ten_a', limit: 10 })).find((l) => l.id === 'lease_1')!;
+      expect(listed.gpus.map((g) => g.uuid).sort()).toEqual([gpu(0).uuid, gpu(1).uuid].sort());
       expect((await store.listLeases({ tenantId: null, limit: 2 })).map((l) => l.id)).toEqual(['lease_3', 'lease_2']);
       expect((await store.listLeases({ tenantId: null, limit: 5, beforeId: 'lease_2' })).map((l) => l.id)).toEqual(['lease_1']);
       expect(await store.getLease('lease_nope', null)).toBeUndefined();

@@ -30,12 +30,13 @@ const print = (data: unknown, human: () => string): void => {
 program
   .command('serve')
   .description('run the control plane with the web console (embedded PostgreSQL unless DATABASE_URL is set)')
-  .addOption(new Option('--port <port>', 'port').env('PORT').default('7070'))
-  .addOption(new Option('--host <host>', 'interface to bind').env('HOST').default('127.0.0.1'))
-  .addOption(new Option('--data-dir <dir>', 'PGlite data folder').env('NEOCLOUD_DATA_DIR').default('.neocloud/data'))
-  .action(async (o: { port: string; host: string; dataDir: string }) => {
+  // Defaults and the environment are read and checked in one place (src/app/config.ts).
+  .addOption(new Option('--port <port>', 'port (env PORT, default 7070)'))
+  .addOption(new Option('--host <host>', 'interface to bind (env HOST, default 127.0.0.1)'))
+  .addOption(new Option('--data-dir <dir>', 'PGlite data folder (env NEOCLOUD_DATA_DIR, default .neocloud/data)'))
+  .action(async (o: { port?: string; host?: string; dataDir?: string }) => {
     const { serve } = await import('./serve.js');
-    await serve({ port: Number(o.port), host: o.host, dataDir: o.dataDir });
+    await serve({ port: o.port, host: o.host, dataDir: o.dataDir });
   });
 
 const fleet = program.command('fleet').description('fleet inventory');

@@ -1,4 +1,5 @@
 /** `neocloud serve`: the control plane process. */
+import { ConfigError, loadConfig, type Config } from '../app/config.js';
 import { ControlPlane } from '../app/control-plane.js';
 import { buildServer } from '../api/server.js';
 
@@ -7,16 +8,29 @@ const QUEUE_EVERY_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
 const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
 
-export async function serve(o: { port: number; host: string; dataDir: string }): Promise<void> {
-  const databaseUrl = process.env['DATABASE_URL'] || undefined;
-  const notice = process.env['NEOCLOUD_PREEMPTION_NOTICE_S'];
+/** `flags`: command-line values (strings), which win over the environment; see src/app/config.ts. */
+export async function serve(flags: { port?: string | undefined; host?: string | undefined; dataDir?: string | undefined }): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, {
+      ...(flags.port !== undefined ? { PORT: flags.port } : {}),
+      ...(flags.host !== undefined ? { HOST: flags.host } : {}),
+      ...(flags.dataDir !== undefined ? { NEOCLOUD_DATA_DIR: flags.dataDir } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`neocloud: invalid setting: ${err.message}\n`);
+    process.exit(2);
+  }
+  const databaseUrl = config.DATABASE_URL;
+  const o = { port: config.PORT, host: config.HOST, dataDir: config.NEOCLOUD_DATA_DIR };
   const cp = await ControlPlane.open({
-    databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: process.env['NEOCLOUD_ADMIN_KEY'] || undefined,
-    preemptionNoticeS: notice ? Number(notice) : undefined,
-    internalPolicy: process.env['NEOCLOUD_INTERNAL_POLICY'] === 'internal-first' ? 'internal-first' : 'sell-first',
+    databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: config.NEOCLOUD_ADMIN_KEY,
+    preemptionNoticeS: config.NEOCLOUD_PREEMPTION_NOTICE_S,
+    internalPolicy: config.NEOCLOUD_INTERNAL_POLICY,
   });
   const app = await buildServer(cp, {
-    logger: { level: process.env['LOG_LEVEL'] ?? 'info', redact: ['req.headers.authorization'] },
+    logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
   });
   const address = await app.listen({ port: o.port, host: o.host });
   const shownHost = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host;

@@ -22,12 +22,22 @@ export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Deterministic JSON (sorted keys) for request fingerprints. */
-export function canonicalJson(value: unknown): string {
+/**
+ * Nesting canonicalJson accepts. Request bodies are refused at 32 levels before they get here
+ * (src/api/input-guard.ts); this bound keeps the recursion safe for any other caller.
+ */
+export const CANONICAL_JSON_MAX_DEPTH = 64;
+
+/**
+ * Deterministic JSON (sorted keys) for request fingerprints. Throws a RangeError past
+ * CANONICAL_JSON_MAX_DEPTH levels (also for cyclic values) instead of overflowing the stack.
+ */
+export function canonicalJson(value: unknown, depth = 0): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (depth >= CANONICAL_JSON_MAX_DEPTH) throw new RangeError(`canonicalJson: nested deeper than ${CANONICAL_JSON_MAX_DEPTH} levels`);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v, depth + 1)).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v, depth + 1)}`).join(',')}}`;
 }

@@ -455,7 +455,7 @@ export class Store {
     return leaseFromRow(r, gpus);
   }
 
-  /** Newest first; GPUs are not loaded (`gpus` is empty). */
+  /** Newest first, each with its current GPUs (one more query for the whole page). */
   async listLeases(f: LeaseListFilter): Promise<Lease[]> {
     const conds = [];
     if (f.tenantId !== null) conds.push(eq(t.leases.tenantId, f.tenantId));
@@ -471,7 +471,20 @@ export class Store {
       .where(conds.length ? and(...conds) : undefined)
       .orderBy(desc(t.leases.createdAt), desc(t.leases.id))
       .limit(f.limit);
-    return rows.map((r) => leaseFromRow(r, []));
+    const gpus = new Map<string, LeaseGpu[]>();
+    if (rows.length > 0) {
+      const held = await this.db
+        .select({ leaseId: t.leaseGpus.leaseId, uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
+        .from(t.leaseGpus)
+        .where(and(inArray(t.leaseGpus.leaseId, rows.map((r) => r.id)), isNull(t.leaseGpus.movedAt)))
+        .orderBy(t.leaseGpus.leaseId, t.leaseGpus.nodeId, t.leaseGpus.gpuUuid);
+      for (const g of held) {
+        let list = gpus.get(g.leaseId);
+        if (!list) gpus.set(g.leaseId, (list = []));
+        list.push({ uuid: g.uuid, nodeId: g.nodeId });
+      }
+    }
+    return rows.map((r) => leaseFromRow(r, gpus.get(r.id) ?? []));
   }
 
   /** Every lease whose hold reaches past `nowMs`, with its GPUs: what the booking index needs. */

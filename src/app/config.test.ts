@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const fails = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('has defaults for everything optional', () => {
+    expect(loadConfig({})).toEqual({
+      PORT: 7070, HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: 300,
+      NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info',
+    });
+  });
+  it('reads valid values and lets flags win', () => {
+    const c = loadConfig({ PORT: '8080', NEOCLOUD_PREEMPTION_NOTICE_S: '0', NEOCLOUD_INTERNAL_POLICY: 'internal-first', DATABASE_URL: 'postgres://u@h/db' }, { PORT: '9090' });
+    expect(c).toMatchObject({ PORT: 9090, NEOCLOUD_PREEMPTION_NOTICE_S: 0, NEOCLOUD_INTERNAL_POLICY: 'internal-first', DATABASE_URL: 'postgres://u@h/db' });
+  });
+  it('fails fast naming the variable, never NaN or a silent default', () => {
+    expect(fails({ NEOCLOUD_PREEMPTION_NOTICE_S: 'abc' })).toMatch(/^NEOCLOUD_PREEMPTION_NOTICE_S: must be an integer number of seconds.*got "abc"/);
+    expect(fails({ NEOCLOUD_PREEMPTION_NOTICE_S: '1.5' })).toMatch(/^NEOCLOUD_PREEMPTION_NOTICE_S:/);
+    expect(fails({ NEOCLOUD_PREEMPTION_NOTICE_S: '-1' })).toMatch(/^NEOCLOUD_PREEMPTION_NOTICE_S:/);
+    expect(fails({ NEOCLOUD_INTERNAL_POLICY: 'internal_first' })).toMatch(/^NEOCLOUD_INTERNAL_POLICY: must be sell-first or internal-first/);
+    expect(fails({ PORT: '70000' })).toMatch(/^PORT:/);
+    expect(fails({ PORT: 'http' })).toMatch(/^PORT:/);
+    expect(fails({ LOG_LEVEL: 'verbose' })).toMatch(/^LOG_LEVEL:/);
+    expect(fails({ DATABASE_URL: 'mysql://x' })).toMatch(/^DATABASE_URL:/);
+    const key = fails({ NEOCLOUD_ADMIN_KEY: 'short' });
+    expect(key).toMatch(/^NEOCLOUD_ADMIN_KEY:/);
+    expect(key).not.toContain('short'); // a secret is never echoed
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The control plane's settings: one schema for every variable, checked at start. A bad value
+ * stops the process with a line naming the variable (`NEOCLOUD_PREEMPTION_NOTICE_S: must be an
+ * integer number of seconds from 0 to 86400, got "abc"`), instead of NaN or a silent default.
+ * Command-line flags (`--port`, `--host`, `--data-dir`) win over the environment.
+ */
+import { Type, type Static } from 'typebox';
+import { strictAjv } from '../shared/validation.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65_535, description: 'port to listen on (0: any free port)' }),
+  HOST: Type.String({ minLength: 1, maxLength: 255, description: 'interface to bind' }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'PostgreSQL; unset: embedded PGlite' })),
+  NEOCLOUD_DATA_DIR: Type.String({ minLength: 1, description: 'PGlite data folder' }),
+  NEOCLOUD_ADMIN_KEY: Type.Optional(Type.String({ minLength: 32, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', description: 'pin the operator admin key' })),
+  NEOCLOUD_PREEMPTION_NOTICE_S: Type.Integer({ minimum: 0, maximum: 86_400, description: 'notice a preempted lease gets, seconds' }),
+  NEOCLOUD_INTERNAL_POLICY: Type.Union([Type.Literal('sell-first'), Type.Literal('internal-first')]),
+  LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+}, { additionalProperties: false });
+export type Config = Static<typeof ConfigSchema>;
+
+export const CONFIG_DEFAULTS = {
+  PORT: '7070', HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: '300',
+  NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info',
+} as const;
+
+const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S']);
+
+/** What each variable must be, in words, for the error line. */
+const EXPECT: Record<keyof Config, string> = {
+  PORT: 'an integer port from 0 to 65535',
+  HOST: 'a host name or address',
+  DATABASE_URL: 'a postgres:// or postgresql:// URL (or unset for embedded storage)',
+  NEOCLOUD_DATA_DIR: 'a folder path',
+  NEOCLOUD_ADMIN_KEY: '32 to 256 visible ASCII characters',
+  NEOCLOUD_PREEMPTION_NOTICE_S: 'an integer number of seconds from 0 to 86400',
+  NEOCLOUD_INTERNAL_POLICY: 'sell-first or internal-first',
+  LOG_LEVEL: LOG_LEVELS.join(', '),
+};
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const validate = strictAjv.compile(ConfigSchema);
+
+/**
+ * Reads the settings from `env` (empty values count as unset), with `flags` overriding, and
+ * validates them all. Throws a ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<'PORT' | 'HOST' | 'NEOCLOUD_DATA_DIR', string>> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties) as (keyof Config)[]) {
+    const given = flags[key as keyof typeof flags] ?? (env[key] === '' ? undefined : env[key]);
+    const value = given ?? (CONFIG_DEFAULTS as Record<string, string>)[key];
+    if (value === undefined) continue;
+    raw[key] = INTEGER_KEYS.has(key) ? (/^\s*-?\d+\s*$/.test(value) ? Number(value) : value) : value;
+  }
+  if (!validate(raw)) {
+    const err = validate.errors?.[0];
+    const key = (err?.instancePath.replace(/^\//, '') || String(err?.params['additionalProperty'] ?? 'config')) as keyof Config;
+    const shown = raw[key] === undefined ? '' : `, got ${JSON.stringify(key === 'NEOCLOUD_ADMIN_KEY' ? '(hidden)' : raw[key])}`;
+    throw new ConfigError(key, `${key}: must be ${EXPECT[key] ?? 'valid'}${shown}`);
+  }
+  return raw as Config;
+}
