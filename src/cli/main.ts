@@ -46,8 +46,24 @@ fleet
   .action(async (file: string) => {
     const text = readFileSync(file, 'utf8');
     const isJson = file.endsWith('.json');
-    const res = await client().request<{ changed: boolean; summary: Record<string, { created: number; updated: number; deleted: number }> }>(
-      'PUT', '/v1/fleet', text, isJson ? 'application/json' : 'application/yaml');
+    type Applied = { changed: boolean; summary: Record<string, { created: number; updated: number; deleted: number }> };
+    type Job = { id: string; state: 'running' | 'succeeded' | 'failed'; phase: string; progress: number; result: Applied | null; error: Record<string, unknown> | null };
+    const api = client();
+    const first = await api.request<Applied | Job>('PUT', '/v1/fleet', text, isJson ? 'application/json' : 'application/yaml');
+    // A large apply answers 202 with a job: follow it until it ends (the server keeps serving meanwhile).
+    let res: Applied;
+    if ('state' in first) {
+      let job: Job = first;
+      while (job.state === 'running') {
+        if (!asJson()) process.stderr.write(`applying: ${job.phase} ${Math.round(job.progress * 100)}%\n`);
+        await new Promise((r) => setTimeout(r, 1_000));
+        job = await api.request<Job>('GET', `/v1/fleet/jobs/${job.id}`);
+      }
+      if (job.state === 'failed') throw new ApiError(409, job.error ?? { detail: 'the fleet apply failed' });
+      res = job.result!;
+    } else {
+      res = first;
+    }
     print(res, () => {
       if (!res.changed) return 'fleet unchanged: it already matches the spec';
       const rows = Object.entries(res.summary)
