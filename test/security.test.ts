@@ -162,6 +162,14 @@ for (const kind of STORE_KINDS) {
       expect(JSON.parse(garbage.body)).toMatchObject({ status: 400 });
     });
 
+    it('refuses a capacity window far from now naming the field (year 9999 was a 500)', async () => {
+      for (const [q, field] of [['start=9999-12-31T23:30:00Z', 'start'], ['end=0001-01-01T00:00:00Z', 'end'], ['start=1970-01-01T00:00:00Z', 'start']] as const) {
+        const r = await s.call('GET', `/v1/capacity?${q}`, { key: acme.key });
+        expect(r.status, q).toBe(400);
+        expect(r.body.field, q).toBe(field);
+      }
+    });
+
     it('needs a JSON body on every POST: a release without one is refused and releases nothing', async () => {
       const l = await s.call('POST', '/v1/leases', { key: acme.key, body: { gpuModel: 'H100-SXM', gpuCount: 1, durationHours: 1 } });
       expect(l.status).toBe(201);

@@ -26,6 +26,8 @@ import { schedulerStatus, type SchedulerStatus } from '../scheduler/index.js';
 const HOUR_MS = 3_600_000;
 /** The longest window a capacity query may span (3 years). */
 const MAX_CAPACITY_WINDOW_MS = 3 * 366 * 24 * HOUR_MS;
+const CAPACITY_LOOKBACK_MS = 366 * 24 * HOUR_MS;
+const CAPACITY_LOOKAHEAD_MS = 5 * 366 * 24 * HOUR_MS;
 import { leaseView } from './lease-view.js';
 import { PriceBook, leaseTotalMicros } from './pricing.js';
 
@@ -545,6 +547,11 @@ export class LeaseService {
     const now = this.clock.nowMs();
     const startMs = q.start ? Date.parse(q.start) : now;
     const endMs = q.end ? Date.parse(q.end) : startMs + HOUR_MS;
+    // Bookings reach at most a year ahead for 3 years; a window far outside that is a typo (and
+    // year 9999 + 1 h is past what a Date can print).
+    for (const [field, ms] of [['start', startMs], ['end', endMs]] as const) {
+      if (ms < now - CAPACITY_LOOKBACK_MS || ms > now + CAPACITY_LOOKAHEAD_MS) throw invalid(field, 'must be within a year before and five years after now');
+    }
     if (endMs <= startMs) throw invalid('end', 'must be after start');
     if (endMs - startMs > MAX_CAPACITY_WINDOW_MS) throw invalid('end', 'window is at most 3 years');
     return capacityReport(this.topo, this.bookings, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
