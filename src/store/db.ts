@@ -124,10 +124,13 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
     };
   }
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  // PGlite reads options from the first argument when no data folder is given.
-  const client = opts.dataDir
-    ? new PGlite(opts.dataDir, { extensions: { btree_gist } })
-    : new PGlite({ extensions: { btree_gist } });
+  // PGlite reads options from the first argument when no data folder is given. shared_buffers: initdb
+  // writes PostgreSQL's 128MB, which PGlite touches in full inside its WebAssembly memory (~120 MB of
+  // RSS); 16MB holds the demo fleet's hot pages, and a miss re-reads the data file (from the OS page
+  // cache, or MEMFS in memory) with no measurable cost to lease creation (docs/decisions.md, "Idle
+  // memory on PGlite").
+  const pgliteOptions = { extensions: { btree_gist }, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] };
+  const client = opts.dataDir ? new PGlite(opts.dataDir, pgliteOptions) : new PGlite(pgliteOptions);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
   return {
