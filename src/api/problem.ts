@@ -37,9 +37,19 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
-export function problem(code: ErrorCode | 'internal' | 'unsupported_media_type' | 'payload_too_large' | 'route_not_found', detail: string, extensions: Record<string, unknown> = {}): Problem {
-  const status = code === 'internal' ? 500 : code === 'unsupported_media_type' ? 415 : code === 'payload_too_large' ? 413 : code === 'route_not_found' ? 404 : STATUS_OF[code];
-  const title = code === 'internal' ? 'Internal error' : code === 'unsupported_media_type' ? 'Unsupported media type'
-    : code === 'payload_too_large' ? 'Payload too large' : code === 'route_not_found' ? 'Not found' : TITLE_OF[code];
+/** Problems only the HTTP layer raises (no domain code maps to them). */
+const HTTP_ONLY = {
+  internal: [500, 'Internal error'],
+  unsupported_media_type: [415, 'Unsupported media type'],
+  payload_too_large: [413, 'Payload too large'],
+  uri_too_long: [414, 'URI too long'],
+  route_not_found: [404, 'Not found'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+/** A problem document; each code has one status and one stable `type`. */
+export function problem(code: ErrorCode | keyof typeof HTTP_ONLY, detail: string, extensions: Record<string, unknown> = {}): Problem {
+  const http = code in HTTP_ONLY ? HTTP_ONLY[code as keyof typeof HTTP_ONLY] : undefined;
+  const status = http ? http[0] : STATUS_OF[code as ErrorCode];
+  const title = http ? http[1] : TITLE_OF[code as ErrorCode];
   return { type: `${PROBLEM_BASE}${code.replace(/_/g, '-')}`, title, status, detail, ...extensions };
 }

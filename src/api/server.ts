@@ -48,7 +48,7 @@ function frameworkProblem(err: FastifyError, req: FastifyRequest): Problem | und
     case 'FST_ERR_BAD_URL':
       return problem('validation', 'path: not a valid URL (malformed percent-encoding)', { field: 'path' });
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return { ...problem('validation', `path: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`, { field: 'path' }), status: 414, title: 'URI too long' };
+      return problem('uri_too_long', `path: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`, { field: 'path' });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem('unsupported_media_type', `Content-Type: ${String(req.headers['content-type'] ?? '(none)').slice(0, 100)} is not accepted here; send application/json`, { field: 'Content-Type' });
@@ -84,7 +84,8 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'Request timeout', 'request: not received in time']
           : [400, 'Bad request', 'request: not a valid HTTP request'];
-      const body = JSON.stringify({ type: `${PROBLEM_BASE}${status === 400 ? 'bad-request' : status === 408 ? 'request-timeout' : 'headers-too-large'}`, title, status, detail });
+      const field = status === 431 ? 'headers' : 'request';
+      const body = JSON.stringify({ type: `${PROBLEM_BASE}${status === 400 ? 'bad-request' : status === 408 ? 'request-timeout' : 'headers-too-large'}`, title, status, detail, field });
       if (socket.writable) {
         socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nConnection: close\r\n\r\n${body}`);
       }

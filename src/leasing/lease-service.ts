@@ -7,7 +7,7 @@
  * constraint then rejects the write, the view is reloaded from the store and the request retried.
  */
 import type { Clock } from '../shared/clock.js';
-import { DomainError, invalid } from '../shared/errors.js';
+import { DomainError, invalid, parseTime } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { Mutex } from '../shared/mutex.js';
 import { Topology, type Fleet } from '../fleet/index.js';
@@ -545,8 +545,8 @@ export class LeaseService {
    */
   capacity(q: CapacityQuery): CapacityReport {
     const now = this.clock.nowMs();
-    const startMs = q.start ? Date.parse(q.start) : now;
-    const endMs = q.end ? Date.parse(q.end) : startMs + HOUR_MS;
+    const startMs = q.start ? parseTime('start', q.start) : now;
+    const endMs = q.end ? parseTime('end', q.end) : startMs + HOUR_MS;
     // Bookings reach at most a year ahead for 3 years; a window far outside that is a typo (and
     // year 9999 + 1 h is past what a Date can print).
     for (const [field, ms] of [['start', startMs], ['end', endMs]] as const) {

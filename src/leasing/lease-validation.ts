@@ -1,5 +1,5 @@
 /** Turns a shape-valid request body into a LeaseRequest, checking what a schema cannot. */
-import { invalid } from '../shared/errors.js';
+import { invalid, parseTime } from '../shared/errors.js';
 import type { Principal } from '../tenancy/index.js';
 import { DEFAULT_QUEUE_WAIT_HOURS, MAX_LEASE_HOURS, MAX_START_AHEAD_DAYS, type LeaseCreateBody } from './lease-schemas.js';
 import type { LeaseRequest } from './lease-types.js';
@@ -27,7 +27,7 @@ export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal
 
   let startMs = nowMs;
   if (body.start !== undefined) {
-    startMs = Date.parse(body.start);
+    startMs = parseTime('start', body.start);
     if (startMs < nowMs - START_SKEW_MS) throw invalid('start', 'must not be in the past');
     if (startMs > nowMs + MAX_START_AHEAD_DAYS * 24 * HOUR_MS) throw invalid('start', `must be at most ${MAX_START_AHEAD_DAYS} days ahead`);
     startMs = Math.max(startMs, nowMs);
@@ -36,7 +36,7 @@ export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal
   let endMs: number;
   if (body.end !== undefined && body.durationHours !== undefined) throw invalid('durationHours', 'give end or durationHours, not both');
   if (body.end !== undefined) {
-    endMs = Date.parse(body.end);
+    endMs = parseTime('end', body.end);
     if (endMs <= startMs) throw invalid('end', 'must be after start');
   } else if (body.durationHours !== undefined) {
     endMs = startMs + Math.round(body.durationHours * HOUR_MS);

@@ -32,3 +32,13 @@ export function invalid(field: string, message: string): DomainError {
 export function notFound(what: string, id: string): DomainError {
   return new DomainError('not_found', `${what} ${id} not found`);
 }
+
+/**
+ * An RFC 3339 time that passed the schema's `date-time` format, as epoch milliseconds; a time the
+ * format allows but a Date cannot hold (a leap second, `23:59:60`) is a 400 naming the field.
+ */
+export function parseTime(field: string, value: string): number {
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw invalid(field, `"${value.slice(0, 40)}" is not a time this API can represent (leap seconds are not)`);
+  return ms;
+}
