@@ -352,8 +352,8 @@ describe('node failures', () => {
     expect(moved.body.nodes).toHaveLength(1);
     expect(moved.body.nodes[0]).not.toBe(node);
     const ev = await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: acme.key });
-    expect(ev.body.events).toHaveLength(1);
-    expect(ev.body.events[0]).toMatchObject({ type: 'replaced', detail: { fromNodes: [node], toNodes: moved.body.nodes, downNodes: [node] } });
+    expect(ev.body.events.map((e: { type: string }) => e.type)).toEqual(['requested', 'placed', 'started', 'moved']);
+    expect(ev.body.events.find((e: { type: string }) => e.type === 'moved')).toMatchObject({ type: 'moved', detail: { fromNodes: [node], toNodes: moved.body.nodes, downNodes: [node] } });
     expect((await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: beta.key })).status).toBe(404);
     expect(await s.cp.store.findOverlaps()).toEqual([]);
 
@@ -368,7 +368,7 @@ describe('node failures', () => {
     expect(failed.body.state).toBe('failed');
     expect(failed.body.stateReason).toMatch(/went down/);
     const ev2 = await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: acme.key });
-    expect(ev2.body.events.map((e: { type: string }) => e.type)).toEqual(['replaced', 'failed']);
+    expect(ev2.body.events.map((e: { type: string }) => e.type).filter((t: string) => t === 'moved' || t === 'failed')).toEqual(['moved', 'failed']);
     expect((await s.call('POST', `/v1/leases/${a.body.id}/release`, { key: acme.key, body: {} })).status).toBe(409);
     await s.call('POST', `/v1/leases/${fill.body.id}/release`, { key: beta.key, body: {} });
     await s.call('PUT', '/v1/fleet', { body: smallFleet() });
@@ -398,7 +398,7 @@ describe('spot preemption', () => {
     expect(victims[0]).toMatchObject({ state: 'preempting', preemptedBy: od.body.id, preemptedAt: iso(now + 300_000) });
     expect(victims[0].nodes).toEqual(od.body.nodes);
     const ev = await s.call('GET', `/v1/leases/${victims[0].id}/events`, { key: beta.key });
-    expect(ev.body.events[0]).toMatchObject({ type: 'preempting', detail: { by: od.body.id, deadline: iso(now + 300_000) } });
+    expect(ev.body.events.find((e: { type: string }) => e.type === 'preempting')).toMatchObject({ type: 'preempting', detail: { by: od.body.id, deadline: iso(now + 300_000), cause: 'preemption' } });
 
     // A 16-GPU same-fabric gang takes two spot leases of one fabric.
     const res = await lease(acme.key, { gpuCount: 16, placement: 'same-fabric', class: 'reserved', durationHours: 1 });
@@ -458,7 +458,7 @@ describe('spot backfill', () => {
     expect(spot.body).toMatchObject({ state: 'preempting', preemptedAt: iso(start), preemptedBy: block.body.id });
     expect(spot.body.totalMicros).toBe(String(1_350_000 * 16 * 4)); // billed for the 4 hours it can run
     const ev = await s.call('GET', `/v1/leases/${spot.body.id}/events`, { key: beta.key });
-    expect(ev.body.events[0]).toMatchObject({ type: 'preempting', detail: { backfill: true, by: block.body.id } });
+    expect(ev.body.events.find((e: { type: string }) => e.type === 'preempting')).toMatchObject({ type: 'preempting', detail: { backfill: true, by: block.body.id } });
     // On-demand work is not backfilled into the block: it would delay it.
     expect((await lease(beta.key, { gpuCount: 8, durationHours: 10 })).status).toBe(409);
     s.clock.advanceMs(4 * H);

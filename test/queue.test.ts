@@ -44,7 +44,9 @@ describe('queued requests', () => {
     expect(placed.body).toMatchObject({ state: 'active', start: iso(s.clock.nowMs()), end: iso(s.clock.nowMs() + 2 * H), queuedUntil: null, createdAt: q.body.createdAt });
     expect(placed.body.gpus).toHaveLength(16);
     const ev = await s.call('GET', `/v1/leases/${q.body.id}/events`, { key: beta.key });
-    expect(ev.body.events).toEqual([expect.objectContaining({ type: 'placed', detail: expect.objectContaining({ waitedSeconds: 3600 }) })]);
+    // The request's history in the event log: asked, waited, placed after an hour.
+    expect(ev.body.events.map((e: { type: string }) => e.type)).toEqual(['requested', 'queued', 'placed', 'started']);
+    expect(ev.body.events[2]).toEqual(expect.objectContaining({ type: 'placed', detail: expect.objectContaining({ waitedSeconds: 3600 }) }));
     expect((await s.call('GET', '/v1/scheduler/status')).body.queue).toMatchObject({ queuedRequests: 0, queuedGpus: 0, oldestQueuedSince: null });
     expect(await s.cp.store.findOverlaps()).toEqual([]);
     await release(beta.key, q.body.id);

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFleet, emptyFleet, expandFleetSpec } from '../src/fleet/index.js';
 import type { Lease } from '../src/leasing/index.js';
+import { EventLog } from '../src/events/index.js';
 import { openDb, PG_EXCLUSION_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode, Store, type DbHandle } from '../src/store/index.js';
 import { dropSchema, smallFleet, T0, TEST_DATABASE_URL, type StoreKind } from './helpers.js';
 
@@ -145,11 +146,13 @@ export function storeContract(kind: StoreKind): void {
 
     it('scopes lease reads and writes to a tenant in SQL: a foreign tenant finds and changes nothing', async () => {
       await store.insertLease(mkLease('lease_s1', 'ten_a', T0 + 100 * H, T0 + 101 * H, [10]));
-      await store.insertLeaseEvent({ id: 'evt_s1', leaseId: 'lease_s1', type: 'placed', atMs: T0, detail: {} });
+      await store.tx((s) => s.appendEvents([{ type: 'lease.placed', subject: 'lease_s1', tenantId: 'ten_a', timeMs: T0, data: {} }]));
+      const log = new EventLog(handle.db, store.cell);
       // The store itself answers for the scope (no service check in between).
       expect(await store.getLease('lease_s1', 'ten_b')).toBeUndefined();
-      expect(await store.listLeaseEvents('lease_s1', 'ten_b')).toEqual([]);
-      expect(await store.releaseLease('lease_s1', T0, 'ten_b')).toBe(false);
+      expect(await log.forSubject('lease_s1', 'ten_b')).toEqual([]);
+      expect((await log.read(0, 1000, 'ten_b')).some((e) => e.subject === 'lease_s1')).toBe(false);
+      expect(await store.releaseLease('lease_s1', T0, 'ten_b')).toBeUndefined();
       expect((await store.listLeases({ tenantId: 'ten_b', limit: 500 })).some((l) => l.id === 'lease_s1')).toBe(false);
       // A foreign lease id as the paging cursor is ignored, not used to reveal its position.
       const viaForeignCursor = await store.listLeases({ tenantId: 'ten_b', limit: 500, beforeId: 'lease_s1' });
@@ -159,8 +162,9 @@ export function storeContract(kind: StoreKind): void {
       expect((raw as unknown as { rows: { released_at: unknown }[] }).rows[0]!.released_at).toBeNull();
       // Its own tenant and the operator see it.
       expect((await store.getLease('lease_s1', 'ten_a'))!.id).toBe('lease_s1');
-      expect(await store.listLeaseEvents('lease_s1', null)).toHaveLength(1);
-      expect(await store.releaseLease('lease_s1', T0, 'ten_a')).toBe(true);
+      expect(await log.forSubject('lease_s1', null)).toHaveLength(1);
+      expect(await log.forSubject('lease_s1', 'ten_a')).toHaveLength(1);
+      expect(await store.releaseLease('lease_s1', T0, 'ten_a')).toEqual({ tenantId: 'ten_a', startPending: false });
     });
 
     it('keeps money exact past 2^53 (bigint columns read as bigint)', async () => {
@@ -194,6 +198,29 @@ export function storeContract(kind: StoreKind): void {
       expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 1_000);
       await store.touchApiKey('key_b1', T0 + 70_000, 60_000);
       expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 70_000);
+    });
+
+    it('appends events with a gap-free sequence in commit order; a rolled-back append leaves no gap', async () => {
+      const log = new EventLog(handle.db, store.cell);
+      const start = await log.head();
+      const e = (subject: string) => ({ type: 'lease.placed' as const, subject, tenantId: 'ten_a', timeMs: T0, data: { n: subject } });
+      await store.tx((s) => s.appendEvents([e('a1'), e('a2')]));
+      await store.tx(async (s) => {
+        await s.appendEvents([e('rolled-back')]);
+        throw new Error('roll back');
+      }).catch(() => undefined);
+      // Concurrent appenders (PostgreSQL runs them on separate connections).
+      await Promise.all(Array.from({ length: 8 }, (_, i) => store.tx((s) => s.appendEvents([e(`c${i}`)]))));
+      const got = await log.read(start, 1000, null);
+      // Independent of the mechanism: read the raw rows back and check the numbering ourselves.
+      const raw = await handle.db.execute(sql`SELECT seq::text AS seq, subject FROM events WHERE cell = ${store.cell} AND seq > ${start} ORDER BY events.seq`);
+      const rows = (raw as unknown as { rows: { seq: string; subject: string }[] }).rows;
+      expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 10 }, (_, i) => start + 1 + i));
+      expect(rows.map((r) => r.subject)).not.toContain('rolled-back');
+      expect(rows.slice(0, 2).map((r) => r.subject)).toEqual(['a1', 'a2']);
+      expect(got.map((x) => x.sequence)).toEqual(rows.map((r) => r.seq));
+      expect(got[0]).toMatchObject({ specversion: '1.0', type: 'dev.neocloud.lease.placed', source: `/cells/${store.cell}`, subject: 'a1', tenantid: 'ten_a', data: { n: 'a1' } });
+      expect(await log.head()).toBe(start + 10);
     });
 
     it('keeps everything across a restart', async () => {

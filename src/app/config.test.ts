@@ -15,7 +15,7 @@ describe('configuration', () => {
   it('has defaults for everything optional', () => {
     expect(loadConfig({})).toEqual({
       PORT: 7070, HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: 300,
-      NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info',
+      NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
     });
   });
   it('reads valid values and lets flags win', () => {

@@ -18,12 +18,14 @@ export const ConfigSchema = Type.Object({
   NEOCLOUD_PREEMPTION_NOTICE_S: Type.Integer({ minimum: 0, maximum: 86_400, description: 'notice a preempted lease gets, seconds' }),
   NEOCLOUD_INTERNAL_POLICY: Type.Union([Type.Literal('sell-first'), Type.Literal('internal-first')]),
   LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l))),
+  NEOCLOUD_CELL: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'this control plane\'s cell (event log partition)' }),
+  NATS_URL: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'publish the event log to NATS JetStream' })),
 }, { additionalProperties: false });
 export type Config = Static<typeof ConfigSchema>;
 
 export const CONFIG_DEFAULTS = {
   PORT: '7070', HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: '300',
-  NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info',
+  NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
 } as const;
 
 const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S']);
@@ -38,6 +40,8 @@ const EXPECT: Record<keyof Config, string> = {
   NEOCLOUD_PREEMPTION_NOTICE_S: 'an integer number of seconds from 0 to 86400',
   NEOCLOUD_INTERNAL_POLICY: 'sell-first or internal-first',
   LOG_LEVEL: LOG_LEVELS.join(', '),
+  NEOCLOUD_CELL: 'lowercase letters, digits and dashes (at most 63)',
+  NATS_URL: 'a nats:// or tls:// URL (or unset)',
 };
 
 export class ConfigError extends Error {

@@ -9,7 +9,8 @@ import { FleetJobs, FleetService, FleetSpecSchema, type FleetSpec } from '../fle
 import { LeaseService, type LeaseEvents } from '../leasing/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { validateOrThrow } from '../shared/validation.js';
-import { openDb, Store, type DbHandle } from '../store/index.js';
+import { DEFAULT_CELL, openDb, Store, type DbHandle } from '../store/index.js';
+import { EventFeed, EventLog } from '../events/index.js';
 import { TenantService } from '../tenancy/index.js';
 
 export const DEMO_FLEET_PATH = fileURLToPath(new URL('../../examples/demo-fleet.yaml', import.meta.url));
@@ -29,6 +30,8 @@ export interface ControlPlaneOptions {
   preemptionNoticeS?: number | undefined;
   /** `internal-first`: the owner's internal leases outrank on-demand and are never preempted. */
   internalPolicy?: 'sell-first' | 'internal-first' | undefined;
+  /** This control plane's cell: whose event log it appends to (default `default`). */
+  cell?: string | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -41,6 +44,8 @@ export class ControlPlane {
   newAdminKey: string | null = null;
   demoFleetLoaded = false;
   readonly fleetJobs: FleetJobs;
+  readonly eventLog: EventLog;
+  readonly eventFeed: EventFeed;
 
   private constructor(
     readonly handle: DbHandle,
@@ -51,12 +56,17 @@ export class ControlPlane {
     readonly fleet: FleetService,
   ) {
     this.fleetJobs = new FleetJobs(fleet, clock, (err) => console.error('fleet apply failed:', err));
+    this.eventLog = new EventLog(handle.db, store.cell);
+    this.eventFeed = new EventFeed(this.eventLog);
   }
 
   static async open(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const clock = opts.clock ?? systemClock;
     const handle = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, pgSchema: opts.pgSchema, poolSize: opts.poolSize });
-    const store = new Store(handle.db);
+    const cell = opts.cell ?? DEFAULT_CELL;
+    const store = new Store(handle.db, cell);
+    const eventLog = new EventLog(handle.db, cell);
+    await eventLog.init();
     const storedFleet = await store.loadFleet();
     const leases = new LeaseService(store, clock, storedFleet, opts.events);
     if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
@@ -85,6 +95,8 @@ export class ControlPlane {
       }
       await store.setSetting('fleet_initialized', true);
     }
+    // Time-driven lease events are written from now on (the first sweep only sets the watermark).
+    await leases.sweep();
     return cp;
   }
 

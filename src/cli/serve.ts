@@ -28,6 +28,7 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     databaseUrl, dataDir: databaseUrl ? undefined : o.dataDir, adminKey: config.NEOCLOUD_ADMIN_KEY,
     preemptionNoticeS: config.NEOCLOUD_PREEMPTION_NOTICE_S,
     internalPolicy: config.NEOCLOUD_INTERNAL_POLICY,
+    cell: config.NEOCLOUD_CELL,
   });
   const app = await buildServer(cp, {
     logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
@@ -48,12 +49,15 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     cp.store.pruneIdempotency(cp.clock.nowMs() - IDEMPOTENCY_RETENTION_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'));
   }, PRUNE_EVERY_MS);
   timer.unref();
-  // Queued requests: capacity also frees without a release (lease ends, preemptions, nodes back).
+  // Time-driven lease events (started, expired, preempted) first, then queued requests: capacity
+  // also frees without a release (lease ends, preemptions, nodes back).
   let running = false;
   const queueTimer = setInterval(() => {
     if (running) return;
     running = true;
-    cp.leases.runQueue()
+    cp.leases.sweep()
+      .catch((err: unknown) => app.log.warn({ err }, 'event sweep failed'))
+      .then(() => cp.leases.runQueue())
       .catch((err: unknown) => app.log.warn({ err }, 'queue pass failed'))
       .finally(() => { running = false; });
   }, QUEUE_EVERY_MS);

@@ -60,7 +60,9 @@ export class FleetService {
         await s.applyFleetPlan(plan, (done) => progress({ phase: 'writing', progress: done }));
         const before = new Map(current.nodes.map((n) => [n.id, n.state]));
         nodesDown = plan.nodes.update.filter((n) => n.state === 'down' && before.get(n.id) !== 'down').map((n) => n.id).sort();
-        return { changed: true, summary: planSummary(plan) };
+        const summary = planSummary(plan);
+        await s.appendEvents([{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: this.clock.nowMs(), data: { summary, nodesDown } }]);
+        return { changed: true, summary };
       });
       if (result.changed) {
         progress({ phase: 'reindexing', progress: 0 });

@@ -19,6 +19,13 @@ import type { LeaseCreateBody, LeaseEventView, LeaseView } from './lease-schemas
 import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
+import { EventLog, TYPE_PREFIX, type NewEvent } from '../events/index.js';
+import { sweepTransitions } from './lease-sweep.js';
+import {
+  leaseFailed, leaseMoved, leasePlaced, leasePreempting, leaseQueued, leaseReleased, leaseRequested, leaseStarted,
+} from './lease-events.js';
+
+const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
 import { capacityReport, fleetOverview, type CapacityReport, type FleetOverview } from './capacity-report.js';
 import type { CapacityQuery } from './lease-schemas.js';
 import { schedulerStatus, type SchedulerStatus } from '../scheduler/index.js';
@@ -40,19 +47,25 @@ interface Decision {
 
 /**
  * Inside the lease's transaction, before its holds are written: victims' holds end at the
- * deadline (so the new holds, which start there, do not overlap) and each gets a `preempting` event.
+ * deadline (so the new holds, which start there, do not overlap). Returns their `preempting`
+ * events, for the caller to append with its own (last in the transaction).
  */
-async function cutVictims(s: Store, lease: Lease, victims: Hold[], deadlineMs: number, nowMs: number): Promise<void> {
+async function cutVictims(s: Store, lease: Lease, victims: Hold[], deadlineMs: number, nowMs: number): Promise<NewEvent[]> {
+  const out: NewEvent[] = [];
   for (const v of victims) {
-    await s.preemptLease(v.leaseId, deadlineMs, lease.id);
-    await s.insertLeaseEvent({ id: newId('evt'), leaseId: v.leaseId, type: 'preempting', atMs: nowMs, detail: { by: lease.id, deadline: new Date(deadlineMs).toISOString() } });
+    const tenantId = await s.preemptLease(v.leaseId, deadlineMs, lease.id);
+    if (tenantId !== undefined) out.push(leasePreempting({ id: v.leaseId, tenantId }, nowMs, deadlineMs, lease.id, 'preemption'));
   }
+  return out;
 }
 
-/** A backfilled lease is preempted when the booking it fills in front of starts: say so from the start. */
-async function noteBackfill(s: Store, lease: Lease, nowMs: number): Promise<void> {
-  if (lease.preemptedAtMs === null) return;
-  await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'preempting', atMs: nowMs, detail: { by: lease.preemptedBy, deadline: new Date(lease.preemptedAtMs).toISOString(), backfill: true } });
+/** A backfilled lease is preempted when the booking it fills in front of starts: its events say so from the start. */
+function placedEvents(lease: Lease, nowMs: number, extra: Record<string, unknown> = {}): NewEvent[] {
+  const out = [leasePlaced(lease, nowMs, extra)];
+  // Starting at once: its start is logged with it (the store marks it so; see Store.insertLease).
+  if (lease.startMs <= nowMs && heldUntilMs(lease) > lease.startMs) out.push(leaseStarted(lease, lease.startMs));
+  if (lease.preemptedAtMs !== null) out.push(leasePreempting(lease, nowMs, lease.preemptedAtMs, lease.preemptedBy, 'backfill'));
+  return out;
 }
 
 /** A preemption candidate: a live spot or internal lease. */
@@ -171,12 +184,14 @@ export class LeaseService {
       const { lease, victims, deadlineMs } = await this.mutex.run(async () => this.decide(req, now));
       const view = leaseView(lease, now);
       const record = idem && { ...idem, statusCode: lease.queuedUntilMs === null ? 201 : 202, body: view, nowMs: now };
-      const write = victims.length === 0 && lease.preemptedAtMs === null
-        ? this.store.insertLease(lease, record)
+      const own = [leaseRequested(lease, now), ...(lease.queuedUntilMs !== null ? [leaseQueued(lease, now)] : placedEvents(lease, now))];
+      // The lease, its holds, its events and the stored response: one statement when nothing is
+      // preempted, one transaction otherwise.
+      const write = victims.length === 0
+        ? this.store.insertLease(lease, record, own)
         : this.store.tx(async (s) => {
-          await cutVictims(s, lease, victims, deadlineMs, now);
-          await s.insertLease(lease, record);
-          await noteBackfill(s, lease, now);
+          const cut = await cutVictims(s, lease, victims, deadlineMs, now);
+          await s.insertLease(lease, record, [...cut, ...own]);
         });
       this.inFlight.add(write);
       try {
@@ -382,8 +397,10 @@ export class LeaseService {
       const released: Lease = { ...lease, releasedAtMs: now };
       const view = leaseView(released, now);
       await this.store.tx(async (s) => {
-        if (!(await s.releaseLease(id, now, scopeOf(principal)))) throw new DomainError('not_found', `lease ${id} not found`);
+        const done = await s.releaseLease(id, now, scopeOf(principal));
+        if (!done) throw new DomainError('not_found', `lease ${id} not found`);
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
+        await s.appendEvents([...(done.startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseReleased(lease, now)]);
       });
       this.bookings.truncate(id, heldUntilMs(released));
       this.spot.delete(id);
@@ -445,10 +462,9 @@ export class LeaseService {
         let outcome: 'placed' | 'gone' | 'stale' = 'placed';
         try {
           await this.store.tx(async (s) => {
-            await cutVictims(s, lease, victims, deadlineMs, now);
-            if (!(await s.placeQueuedLease(lease, now))) throw new NotQueued();
-            await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'placed', atMs: now, detail: { waitedSeconds: Math.round((now - q.createdAtMs) / 1000), nodes: [...new Set(lease.gpus.map((g) => g.nodeId))].sort() } });
-            await noteBackfill(s, lease, now);
+            const cut = await cutVictims(s, lease, victims, deadlineMs, now);
+            const own = placedEvents(lease, now, { waitedSeconds: Math.round((now - q.createdAtMs) / 1000) });
+            if (!(await s.placeQueuedLease(lease, now, [...cut, ...own]))) throw new NotQueued();
           });
         } catch (err) {
           const code = pgErrorCode(err);
@@ -515,15 +531,15 @@ export class LeaseService {
         const toNodes = [...new Set(result.gpus.map((g) => g.nodeId))].sort();
         await this.store.tx(async (s) => {
           await s.moveLeaseGpus(lease, drop, add, now);
-          await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'replaced', atMs: now, detail: { fromNodes, toNodes, downNodes: fromNodes.filter((n) => down.has(n)) } });
+          await s.appendEvents([leaseMoved(lease, now, lease.gpus, result.gpus, fromNodes.filter((n) => down.has(n)))]);
         });
         this.bookings.add({ leaseId: lease.id, startMs, endMs: lease.endMs, gpuUuids: result.gpus.map((g) => g.uuid) });
         out.replaced.push(lease.id);
       } else {
         const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
         await this.store.tx(async (s) => {
-          await s.failLease(lease.id, now, reason);
-          await s.insertLeaseEvent({ id: newId('evt'), leaseId: lease.id, type: 'failed', atMs: now, detail: { reason, nodes: fromNodes } });
+          const startPending = await s.failLease(lease.id, now, reason);
+          await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseFailed(lease, now, reason, fromNodes)]);
         });
         this.spot.delete(lease.id);
         out.failed.push(lease.id);
@@ -534,8 +550,9 @@ export class LeaseService {
 
   async listEvents(principal: Principal, id: string): Promise<LeaseEventView[]> {
     await this.visible(principal, id);
-    return (await this.store.listLeaseEvents(id, scopeOf(principal))).map((e) => ({
-      id: e.id, leaseId: e.leaseId, type: e.type as LeaseEventView['type'], at: new Date(e.atMs).toISOString(), detail: e.detail,
+    // A view of the event log: the lease's own entries (tenant-scoped in SQL).
+    return (await new EventLog(this.store.db, this.store.cell).forSubject(id, scopeOf(principal))).map((e) => ({
+      id: e.id, leaseId: id, type: e.type.slice(LEASE_TYPE_PREFIX.length) as LeaseEventView['type'], at: e.time, sequence: e.sequence, detail: e.data,
     }));
   }
 
@@ -566,6 +583,11 @@ export class LeaseService {
   async schedulerStatus(): Promise<SchedulerStatus> {
     const now = this.clock.nowMs();
     return schedulerStatus(this.topo.fleet, this.bookings.allHolds(), now, await this.store.queuedLeases(now));
+  }
+
+  /** Writes the events of leases that started, ended, were preempted or timed out since the last sweep. */
+  sweep(): Promise<number> {
+    return sweepTransitions(this.store, this.clock.nowMs());
   }
 
   /** Drops expired holds from memory (they cannot affect any window from now on). */

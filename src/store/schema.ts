@@ -6,7 +6,7 @@
  */
 import { sql } from 'drizzle-orm';
 import {
-  bigint, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp,
+  bigint, boolean, customType, doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp,
 } from 'drizzle-orm/pg-core';
 
 /** PostgreSQL tstzrange, written as a range literal such as `[2026-01-01T00:00:00.000Z,2026-01-02T00:00:00.000Z)`. */
@@ -117,7 +117,16 @@ export const leases = pgTable('leases', {
   createdAt: ts('created_at').notNull(),
   /** Queued requests only: waiting for capacity until then (no GPUs); cleared when placed. */
   queuedUntil: ts('queued_until'),
+  /**
+   * Whether the event log has the lease's start (`lease.started`), and its end (`expired`,
+   * `preempted`, `released`, `failed`): the sweep of time-driven events writes each exactly once
+   * and sets these in the same transaction. Set at once where the writer itself logs the change.
+   */
+  startLogged: boolean('start_logged').notNull().default(false),
+  endLogged: boolean('end_logged').notNull().default(false),
 }, (t) => [
+  index('leases_start_unlogged_idx').on(t.startAt).where(sql`NOT start_logged`),
+  index('leases_end_unlogged_idx').on(t.endAt).where(sql`NOT end_logged`),
   index('leases_tenant_idx').on(t.tenantId, t.createdAt),
   index('leases_queued_idx').on(t.createdAt).where(sql`queued_until IS NOT NULL`),
 ]);
@@ -134,15 +143,6 @@ export const leaseGpus = pgTable('lease_gpus', {
   /** Set when the lease moved off this GPU (its node failed): the row stays as history. */
   movedAt: ts('moved_at'),
 }, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
-
-/** What happened to a lease after it was created (re-placed, failed, …), for tenants and billing. */
-export const leaseEvents = pgTable('lease_events', {
-  id: text('id').primaryKey(),
-  leaseId: text('lease_id').notNull().references(() => leases.id),
-  type: text('type').notNull(),
-  at: ts('at').notNull(),
-  detail: jsonb('detail').notNull(),
-}, (t) => [index('lease_events_lease_idx').on(t.leaseId, t.at)]);
 
 /** Stored responses of mutating POSTs, per principal and Idempotency-Key. */
 export const idempotencyKeys = pgTable('idempotency_keys', {

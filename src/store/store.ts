@@ -5,7 +5,11 @@
 import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
+import { appendCtes, EventLog, type NewEvent } from '../events/index.js';
 import type { Db } from './db.js';
+
+/** The cell a store writes events for when none is named. */
+export const DEFAULT_CELL = 'default';
 import * as t from './schema.js';
 
 const CHUNK = 1000;
@@ -144,10 +148,11 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
 }
 
 export class Store {
-  constructor(readonly db: Db) {}
+  /** `cell`: whose event log the writes append to (one control-plane cell; see docs/architecture.md). */
+  constructor(readonly db: Db, readonly cell: string = DEFAULT_CELL) {}
 
   tx<T>(fn: (s: Store) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(new Store(tx as unknown as Db)));
+    return this.db.transaction((tx) => fn(new Store(tx as unknown as Db, this.cell)));
   }
 
   // ---- fleet ----
@@ -322,22 +327,25 @@ export class Store {
    * (data-modifying CTEs): atomic without an explicit transaction, and one round trip. The
    * exclusion constraint or a duplicate idempotency key fails the whole statement.
    */
-  async insertLease(lease: Lease, idem?: IdempotentWrite): Promise<void> {
+  async insertLease(lease: Lease, idem?: IdempotentWrite, events: readonly NewEvent[] = []): Promise<void> {
+    // A lease placed to start at once has its `started` event written with it (see startLogged).
+    const startLogged = lease.queuedUntilMs === null && lease.startMs <= lease.createdAtMs;
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
-        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at, queued_until)
+        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at, queued_until, start_logged)
       VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
         ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
         ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
         ${lease.priceMicrosPerGpuHour.toString()}::bigint, ${lease.totalMicros.toString()}::bigint, ${iso(lease.createdAtMs)}::timestamptz,
-        ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz)
+        ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz, ${startLogged})
       RETURNING id`;
     const gpusCte = holdsFrom(lease);
     const last = idem
       ? sql`INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
           VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
       : sql`SELECT 1`;
-    await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte}) ${last}`);
+    const ev = events.length ? sql`, ${appendCtes(this.cell, events)}` : sql``;
+    await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte})${ev} ${last}`);
   }
 
   /**
@@ -346,14 +354,14 @@ export class Store {
    * `nowMs`). Returns false, writing nothing, otherwise. The exclusion constraint still guards
    * the holds.
    */
-  async placeQueuedLease(lease: Lease, nowMs: number): Promise<boolean> {
+  async placeQueuedLease(lease: Lease, nowMs: number, events: readonly NewEvent[] = []): Promise<boolean> {
     const rows = await this.db.execute(sql`WITH l AS (
         UPDATE leases SET start_at = ${iso(lease.startMs)}::timestamptz, end_at = ${iso(lease.endMs)}::timestamptz,
           preempted_at = ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, preempted_by = ${lease.preemptedBy},
-          total_micros = ${lease.totalMicros.toString()}::bigint, queued_until = NULL
+          total_micros = ${lease.totalMicros.toString()}::bigint, queued_until = NULL, start_logged = ${lease.startMs <= nowMs}
         WHERE id = ${lease.id} AND queued_until > ${iso(nowMs)}::timestamptz AND released_at IS NULL
         RETURNING id),
-      g AS (${holdsFrom(lease)})
+      g AS (${holdsFrom(lease)})${events.length ? sql`, ${appendCtes(this.cell, events, sql`EXISTS (SELECT 1 FROM l)`)}` : sql``}
       SELECT id FROM l`);
     return (rows as unknown as { rows: unknown[] }).rows.length === 1;
   }
@@ -372,22 +380,80 @@ export class Store {
    * Ends the hold at `atMs` (or makes it empty if the lease had not started). Returns false,
    * writing nothing, when no lease `id` exists in `scope`.
    */
-  async releaseLease(id: string, atMs: number, scope: TenantScope): Promise<boolean> {
-    return this.stopLease(id, atMs, { releasedAt: new Date(atMs) }, scope);
+  async releaseLease(id: string, atMs: number, scope: TenantScope): Promise<{ startPending: boolean } | undefined> {
+    return this.endLeaseLogged(id, atMs, { releasedAt: new Date(atMs) }, scope);
   }
 
   /**
    * Marks why a lease stops holding GPUs (`set`) and cuts its live holds at `atMs`; only a lease
-   * of `scope` (null: any tenant's). Returns whether the lease was found.
+   * of `scope` (null: any tenant's). Returns the lease's tenant, or undefined if it was not found.
    */
-  private async stopLease(id: string, atMs: number, set: Partial<typeof t.leases.$inferInsert>, scope: TenantScope): Promise<boolean> {
-    const hit = await this.db.update(t.leases).set(set).where(and(eq(t.leases.id, id), scopeOf(scope))).returning({ id: t.leases.id });
-    if (hit.length === 0) return false;
+  private async stopLease(id: string, atMs: number, set: Partial<typeof t.leases.$inferInsert>, scope: TenantScope): Promise<string | undefined> {
+    const hit = await this.db.update(t.leases).set(set).where(and(eq(t.leases.id, id), scopeOf(scope))).returning({ tenantId: t.leases.tenantId });
+    if (hit.length === 0) return undefined;
+    await this.cutHolds(id, atMs);
+    return hit[0]!.tenantId;
+  }
+
+  /**
+   * Ends a lease now by a change that writes its own event (release, failure): its end, and its
+   * start if not yet written, are marked logged. Returns whether its start still had to be
+   * announced (it began before this change but no `started` event was written yet), or undefined
+   * when no lease `id` exists in `scope`.
+   */
+  async endLeaseLogged(id: string, atMs: number, set: { releasedAt?: Date; failedAt?: Date; stateReason?: string }, scope: TenantScope): Promise<{ tenantId: string; startPending: boolean } | undefined> {
+    const [prev] = await this.db.select({ startLogged: t.leases.startLogged, startAt: t.leases.startAt, queuedUntil: t.leases.queuedUntil }).from(t.leases)
+      .where(and(eq(t.leases.id, id), scopeOf(scope))).for('update');
+    if (!prev) return undefined;
+    const tenantId = await this.stopLease(id, atMs, { ...set, startLogged: true, endLogged: true }, scope);
+    if (tenantId === undefined) return undefined;
+    return { tenantId, startPending: !prev.startLogged && prev.queuedUntil === null && prev.startAt.getTime() <= atMs };
+  }
+
+  /**
+   * Leases with a time-driven transition not yet in the event log at `nowMs` (a start, an end, a
+   * preemption deadline, a queue timeout), locked for this transaction; rows another sweep holds
+   * are skipped. With GPUs (the `started` event lists them). Call inside tx().
+   */
+  async leasesDueTransition(nowMs: number, limit: number): Promise<(Lease & { startLogged: boolean; endLogged: boolean })[]> {
+    const now = sql`${iso(nowMs)}::timestamptz`;
+    const rows = await this.db.select().from(t.leases)
+      .where(sql`(NOT ${t.leases.startLogged} AND ${t.leases.queuedUntil} IS NULL AND ${t.leases.startAt} <= ${now})
+        OR (NOT ${t.leases.endLogged} AND (${t.leases.endAt} <= ${now} OR ${t.leases.preemptedAt} <= ${now} OR ${t.leases.queuedUntil} <= ${now}))`)
+      .orderBy(t.leases.id).limit(limit).for('update', { skipLocked: true });
+    const gpus = await this.gpusOf(rows.map((r) => r.id));
+    return rows.map((r) => ({ ...leaseFromRow(r, gpus.get(r.id) ?? []), startLogged: r.startLogged, endLogged: r.endLogged }));
+  }
+
+  /** Marks the start and/or end of these leases as written to the event log (call inside the sweep's tx). */
+  async markTransitionsLogged(started: string[], ended: string[]): Promise<void> {
+    if (started.length) await this.db.update(t.leases).set({ startLogged: true }).where(inArray(t.leases.id, started));
+    if (ended.length) await this.db.update(t.leases).set({ endLogged: true }).where(inArray(t.leases.id, ended));
+  }
+
+  /** Current GPUs of each lease, by lease id, in one query. */
+  private async gpusOf(ids: string[]): Promise<Map<string, LeaseGpu[]>> {
+    const gpus = new Map<string, LeaseGpu[]>();
+    if (ids.length === 0) return gpus;
+    const held = await this.db
+      .select({ leaseId: t.leaseGpus.leaseId, uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
+      .from(t.leaseGpus)
+      .where(and(inArray(t.leaseGpus.leaseId, ids), isNull(t.leaseGpus.movedAt)))
+      .orderBy(t.leaseGpus.leaseId, t.leaseGpus.nodeId, t.leaseGpus.gpuUuid);
+    for (const g of held) {
+      let list = gpus.get(g.leaseId);
+      if (!list) gpus.set(g.leaseId, (list = []));
+      list.push({ uuid: g.uuid, nodeId: g.nodeId });
+    }
+    return gpus;
+  }
+
+  /** Cuts a lease's live holds at `atMs`. */
+  private async cutHolds(id: string, atMs: number): Promise<void> {
     await this.db
       .update(t.leaseGpus)
       .set({ during: cutAt(atMs) })
       .where(and(eq(t.leaseGpus.leaseId, id), live));
-    return true;
   }
 
   /**
@@ -410,9 +476,9 @@ export class Store {
     }
   }
 
-  /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). */
-  async preemptLease(id: string, atMs: number, byId: string): Promise<void> {
-    await this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId }, null);
+  /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). Returns its tenant. */
+  async preemptLease(id: string, atMs: number, byId: string): Promise<string | undefined> {
+    return this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId }, null);
   }
 
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
@@ -424,23 +490,17 @@ export class Store {
   }
 
   /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
-  async failLease(id: string, nowMs: number, reason: string): Promise<void> {
-    await this.stopLease(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason }, null);
+  /** Marks a lease failed at `nowMs`; returns whether its start still had to be announced (see endLeaseLogged). */
+  async failLease(id: string, nowMs: number, reason: string): Promise<boolean> {
+    return (await this.endLeaseLogged(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason }, null))?.startPending ?? false;
   }
 
-  async insertLeaseEvent(e: { id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }): Promise<void> {
-    await this.db.insert(t.leaseEvents).values({ id: e.id, leaseId: e.leaseId, type: e.type, at: new Date(e.atMs), detail: e.detail });
-  }
-
-  /** A lease's events, oldest first; none when the lease is not in `scope`. */
-  async listLeaseEvents(leaseId: string, scope: TenantScope): Promise<{ id: string; leaseId: string; type: string; atMs: number; detail: Record<string, unknown> }[]> {
-    const rows = await this.db
-      .select({ id: t.leaseEvents.id, leaseId: t.leaseEvents.leaseId, type: t.leaseEvents.type, at: t.leaseEvents.at, detail: t.leaseEvents.detail })
-      .from(t.leaseEvents)
-      .innerJoin(t.leases, eq(t.leases.id, t.leaseEvents.leaseId))
-      .where(and(eq(t.leaseEvents.leaseId, leaseId), scopeOf(scope)))
-      .orderBy(t.leaseEvents.at, t.leaseEvents.id);
-    return rows.map((r) => ({ id: r.id, leaseId: r.leaseId, type: r.type, atMs: r.at.getTime(), detail: r.detail as Record<string, unknown> }));
+  /**
+   * Appends events to this cell's log; call inside tx() with the change they describe (the
+   * transactional outbox). See src/events/event-log.ts.
+   */
+  async appendEvents(list: readonly NewEvent[]): Promise<void> {
+    await new EventLog(this.db, this.cell).append(this.db, list);
   }
 
   /** One lease with its current GPUs, if it exists in `scope` (null: any tenant's). */
@@ -471,19 +531,7 @@ export class Store {
       .where(conds.length ? and(...conds) : undefined)
       .orderBy(desc(t.leases.createdAt), desc(t.leases.id))
       .limit(f.limit);
-    const gpus = new Map<string, LeaseGpu[]>();
-    if (rows.length > 0) {
-      const held = await this.db
-        .select({ leaseId: t.leaseGpus.leaseId, uuid: t.leaseGpus.gpuUuid, nodeId: t.leaseGpus.nodeId })
-        .from(t.leaseGpus)
-        .where(and(inArray(t.leaseGpus.leaseId, rows.map((r) => r.id)), isNull(t.leaseGpus.movedAt)))
-        .orderBy(t.leaseGpus.leaseId, t.leaseGpus.nodeId, t.leaseGpus.gpuUuid);
-      for (const g of held) {
-        let list = gpus.get(g.leaseId);
-        if (!list) gpus.set(g.leaseId, (list = []));
-        list.push({ uuid: g.uuid, nodeId: g.nodeId });
-      }
-    }
+    const gpus = await this.gpusOf(rows.map((r) => r.id));
     return rows.map((r) => leaseFromRow(r, gpus.get(r.id) ?? []));
   }
 

@@ -1,0 +1,130 @@
+/**
+ * The event log: every state change, appended in the same transaction as the change (the
+ * transactional outbox), read by cursor. CloudEvents-shaped (`specversion` 1.0: `id`, `source`,
+ * `type`, `subject`, `time`, `data`), with the gap-free per-cell sequence as the `sequence`
+ * extension attribute. Billing, the market and finance read only this; a relay publishes it to
+ * NATS JetStream (src/events/nats-relay.ts).
+ *
+ * Appends never run alone: a writer passes its transaction's `Db` (or embeds `appendCtes` in its
+ * own statement), so the change and its events commit or roll back together.
+ */
+import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { newId } from '../shared/ids.js';
+import type { Db } from '../store/db.js';
+import { eventLogHeads, events } from './event-schema.js';
+
+/** Every event type. Lease ones describe one lease (subject: its id); fleet ones the fleet. */
+export const EVENT_TYPES = [
+  'lease.requested', 'lease.queued', 'lease.placed', 'lease.started', 'lease.preempting', 'lease.preempted',
+  'lease.released', 'lease.expired', 'lease.failed', 'lease.moved', 'fleet.applied',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The CloudEvents `type` prefix (reverse-DNS of the project). */
+export const TYPE_PREFIX = 'dev.neocloud.';
+
+export interface NewEvent {
+  type: EventType;
+  subject: string;
+  /** The tenant concerned (null: operator-only, e.g. fleet changes and internal leases). */
+  tenantId: string | null;
+  timeMs: number;
+  data: Record<string, unknown>;
+}
+
+/** An event as consumers see it (JSON over HTTP, the NATS payload). */
+export interface CloudEvent {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  /** Extension: the gap-free position in the cell's log (a decimal string, per the CloudEvents sequence extension). */
+  sequence: string;
+  /** Extension: the tenant concerned, or null. */
+  tenantid: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A PostgreSQL text[] literal with NULLs, so both drivers pass arrays the same way. */
+function textArray(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(',')}}`;
+}
+
+export const sourceOf = (cell: string): string => `/cells/${cell}`;
+
+/**
+ * CTEs `eh` (the head update) and `ev` (the insert) that append `list` to `cell`'s log, for a
+ * writer's own statement: `WITH l AS (…), ${appendCtes(…)} SELECT …`. `guard`, if given, is a
+ * boolean SQL expression (e.g. `EXISTS (SELECT 1 FROM l)`): when false, nothing is appended and
+ * no sequence number is taken.
+ */
+export function appendCtes(cell: string, list: readonly NewEvent[], guard?: SQL): SQL {
+  const n = list.length;
+  const ids = list.map(() => newId('evt'));
+  return sql`eh AS (
+      UPDATE event_log_heads SET last_seq = last_seq + ${n} WHERE cell = ${cell} ${guard ? sql`AND ${guard}` : sql``}
+      RETURNING last_seq - ${n} AS base),
+    ev AS (
+      INSERT INTO events (cell, seq, id, type, source, subject, tenant_id, time, data)
+      SELECT ${cell}, eh.base + x.ord, x.id, x.type, ${sourceOf(cell)}, x.subject, x.tenant, x.t::timestamptz, x.d::jsonb
+      FROM eh, unnest(${textArray(ids)}::text[], ${textArray(list.map((e) => TYPE_PREFIX + e.type))}::text[],
+        ${textArray(list.map((e) => e.subject))}::text[], ${textArray(list.map((e) => e.tenantId))}::text[],
+        ${textArray(list.map((e) => new Date(e.timeMs).toISOString()))}::text[], ${textArray(list.map((e) => JSON.stringify(e.data)))}::text[])
+        WITH ORDINALITY AS x(id, type, subject, tenant, t, d, ord)
+      RETURNING seq)`;
+}
+
+type EventRow = typeof events.$inferSelect;
+
+export function cloudEvent(r: EventRow): CloudEvent {
+  return {
+    specversion: '1.0', id: r.id, source: r.source, type: r.type, subject: r.subject, time: r.time.toISOString(),
+    datacontenttype: 'application/json', sequence: String(r.seq), tenantid: r.tenantId, data: r.data as Record<string, unknown>,
+  };
+}
+
+export class EventLog {
+  constructor(private readonly db: Db, readonly cell: string) {}
+
+  /** Creates the cell's head row if it is missing (idempotent; call at start). */
+  async init(): Promise<void> {
+    await this.db.insert(eventLogHeads).values({ cell: this.cell, lastSeq: 0 }).onConflictDoNothing();
+  }
+
+  /**
+   * Appends `list` in order, inside the caller's transaction `tx` (pass the Store's transaction
+   * Db). Throws if the cell has no head (init() not run), rather than dropping events.
+   */
+  async append(tx: Db, list: readonly NewEvent[]): Promise<void> {
+    if (list.length === 0) return;
+    const r = await tx.execute(sql`WITH ${appendCtes(this.cell, list)} SELECT count(*)::int AS n FROM ev`);
+    const n = (r as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0;
+    if (n !== list.length) throw new Error(`event log: cell "${this.cell}" has no head row; ${list.length} event(s) not appended`);
+  }
+
+  /** Events after `afterSeq` in sequence order, at most `limit`; only `tenantId`'s when given. */
+  async read(afterSeq: number, limit: number, tenantId: string | null): Promise<CloudEvent[]> {
+    const rows = await this.db.select().from(events)
+      .where(and(eq(events.cell, this.cell), gt(events.seq, afterSeq), tenantId === null ? undefined : eq(events.tenantId, tenantId)))
+      .orderBy(asc(events.seq))
+      .limit(limit);
+    return rows.map(cloudEvent);
+  }
+
+  /** One subject's events in order (a lease's history), only if it concerns `tenantId` when given. */
+  async forSubject(subject: string, tenantId: string | null): Promise<CloudEvent[]> {
+    const rows = await this.db.select().from(events)
+      .where(and(eq(events.subject, subject), tenantId === null ? undefined : eq(events.tenantId, tenantId)))
+      .orderBy(asc(events.seq));
+    return rows.map(cloudEvent);
+  }
+
+  /** The last sequence number appended in this cell (0: none). */
+  async head(): Promise<number> {
+    const [r] = await this.db.select({ lastSeq: eventLogHeads.lastSeq }).from(eventLogHeads).where(eq(eventLogHeads.cell, this.cell));
+    return r?.lastSeq ?? 0;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The event log's tables (the transactional outbox). Owned by the events domain; generated into
+ * migrations by drizzle-kit with the rest of the schema.
+ *
+ * `events` holds every state change, with a gap-free sequence per cell: `event_log_heads` keeps
+ * each cell's last sequence number, and an append takes the next numbers by updating that row in
+ * the writer's own transaction. The row lock serializes appends of one cell until commit, so
+ * sequence order is commit order and a rolled-back transaction leaves no gap — a consumer that
+ * has read up to N never misses an N' < N committed later.
+ */
+import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+
+export const eventLogHeads = pgTable('event_log_heads', {
+  cell: text('cell').primaryKey(),
+  lastSeq: bigint('last_seq', { mode: 'number' }).notNull(),
+});
+
+export const events = pgTable('events', {
+  cell: text('cell').notNull(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  /** CloudEvents `id`: unique across cells; consumers deduplicate on it. */
+  id: text('id').notNull().unique(),
+  /** CloudEvents `type`, e.g. `dev.neocloud.lease.placed`. */
+  type: text('type').notNull(),
+  /** CloudEvents `source`: `/cells/{cell}`. */
+  source: text('source').notNull(),
+  /** CloudEvents `subject`: the resource the event is about (a lease id, a node id). */
+  subject: text('subject').notNull(),
+  /** The tenant the event concerns, if any: what a tenant's feed is filtered on. */
+  tenantId: text('tenant_id'),
+  time: timestamp('time', { withTimezone: true, mode: 'date' }).notNull(),
+  data: jsonb('data').notNull(),
+}, (t) => [
+  primaryKey({ columns: [t.cell, t.seq] }),
+  index('events_subject_idx').on(t.subject, t.seq),
+  index('events_tenant_idx').on(t.tenantId, t.seq),
+]);

@@ -1,0 +1,3 @@
+export * from './event-schema.js';
+export * from './event-log.js';
+export * from './event-feed.js';
