@@ -375,6 +375,34 @@ describe('node failures', () => {
   });
 });
 
+describe('node failures honour the hold, not the booked end', () => {
+  it('re-places a backfilled spot lease up to its deadline, and holds the new GPUs only until then', async () => {
+    const now = s.clock.nowMs();
+    // A reserved block books all 64 H100s from +2 h; spot work backfills in front of it until then.
+    const block = await lease(acme.key, { gpuCount: 64, class: 'reserved', start: iso(now + 2 * H), durationHours: 8 });
+    expect(block.status).toBe(201);
+    const spot = await lease(beta.key, { gpuCount: 8, class: 'spot', durationHours: 10, placement: 'same-nvlink' });
+    expect(spot.status).toBe(201);
+    expect(spot.body.state).toBe('preempting');
+    const deadline = spot.body.preemptedAt as string;
+    // Its node goes down. Free GPUs exist until the block starts (7 other nodes), not until the spot lease's booked end.
+    const node = spot.body.nodes[0] as string;
+    const down = smallFleet();
+    down.nodeStates = { [node]: 'down' };
+    expect((await s.call('PUT', '/v1/fleet', { body: down })).status).toBe(200);
+    const after = await s.call('GET', `/v1/leases/${spot.body.id}`, { key: beta.key });
+    expect(after.body.state).toBe('preempting'); // moved, not failed
+    expect(after.body.nodes[0]).not.toBe(node);
+    // The new GPUs are held until the deadline only: read the stored hold ranges directly.
+    const holds = await s.cp.store.loadLiveHolds(s.clock.nowMs());
+    const mine = holds.find((h) => h.leaseId === spot.body.id)!;
+    expect(new Date(mine.endMs).toISOString()).toBe(deadline);
+    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    for (const [k, id] of [[acme.key, block.body.id], [beta.key, spot.body.id]] as const) await s.call('POST', `/v1/leases/${id}/release`, { key: k, body: {} });
+    await s.call('PUT', '/v1/fleet', { body: smallFleet() });
+  });
+});
+
 describe('spot preemption', () => {
   it('preempts the cheapest spot lease in the gang’s domain with notice; the new lease starts when it ends', async () => {
     const spot: { body: { id: string; nodes: string[] } }[] = [];

@@ -517,10 +517,13 @@ export class LeaseService {
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
       const lease = await this.store.getLease(leaseId, null);
       if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) continue;
+      // It needs GPUs only until its hold ends: a lease being preempted (or backfilled in front of
+      // a booking) until its deadline, not its booked end.
       const startMs = Math.max(now, lease.startMs);
+      const untilMs = heldUntilMs(lease);
       this.bookings.remove(lease.id);
       const result = place(this.topo, this.bookings, {
-        gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: lease.endMs, placement: lease.placement,
+        gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement,
       });
       const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
       if (result.ok) {
@@ -533,7 +536,7 @@ export class LeaseService {
           await s.moveLeaseGpus(lease, drop, add, now);
           await s.appendEvents([leaseMoved(lease, now, lease.gpus, result.gpus, fromNodes.filter((n) => down.has(n)))]);
         });
-        this.bookings.add({ leaseId: lease.id, startMs, endMs: lease.endMs, gpuUuids: result.gpus.map((g) => g.uuid) });
+        this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: result.gpus.map((g) => g.uuid) });
         out.replaced.push(lease.id);
       } else {
         const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;

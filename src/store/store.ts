@@ -458,7 +458,8 @@ export class Store {
 
   /**
    * Moves a lease to other GPUs from `nowMs` on (its node failed): dropped GPUs' holds end now,
-   * added GPUs are held from max(now, start) to the end; GPUs kept stay as they are.
+   * added GPUs are held from max(now, start) until its hold ends (its preemption deadline if it
+   * has one, else its end); GPUs kept stay as they are.
    */
   async moveLeaseGpus(lease: Lease, drop: string[], add: LeaseGpu[], nowMs: number): Promise<void> {
     if (drop.length) {
@@ -471,7 +472,7 @@ export class Store {
         .where(and(eq(t.leaseGpus.leaseId, lease.id), inArray(t.leaseGpus.gpuUuid, drop), live));
     }
     if (add.length) {
-      const during = rangeLiteral(Math.max(nowMs, lease.startMs), lease.endMs);
+      const during = rangeLiteral(Math.max(nowMs, lease.startMs), heldUntilMs(lease));
       await this.db.insert(t.leaseGpus).values(add.map((g) => ({ leaseId: lease.id, gpuUuid: g.uuid, nodeId: g.nodeId, during })));
     }
   }
