@@ -452,11 +452,23 @@ describe('internal work', () => {
     expect(denied.body.field).toBe('class');
     const internal: { body: { id: string } }[] = [];
     for (let i = 0; i < 8; i++) {
-      const r = await s.call('POST', '/v1/leases', { body: { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', class: 'internal', durationHours: 10 } });
+      const r = await s.call('POST', '/v1/leases', { body: { gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', class: 'internal', durationHours: 10 } });
       expect(r.status).toBe(201);
       expect(r.body.totalMicros).toBe('0');
+      expect(r.body.tenantId).toBe('ten_owner'); // the owner's account, not a customer's
       internal.push(r);
     }
+    // No customer sees the owner's work or its account; the operator cannot book it for a customer.
+    for (const k of [acme.key, beta.key]) {
+      expect((await s.call('GET', '/v1/leases?limit=500', { key: k })).body.leases.some((l: { class: string }) => l.class === 'internal')).toBe(false);
+      expect((await s.call('GET', `/v1/leases/${internal[0]!.body.id}`, { key: k })).status).toBe(404);
+      expect((await s.call('POST', `/v1/leases/${internal[0]!.body.id}/release`, { key: k, body: {} })).status).toBe(404);
+    }
+    expect((await s.call('GET', '/v1/tenants')).body.tenants.some((t: { id: string }) => t.id === 'ten_owner')).toBe(false);
+    const forCustomer = await s.call('POST', '/v1/leases', { body: { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, class: 'internal', durationHours: 1 } });
+    expect(forCustomer.status).toBe(400);
+    expect(forCustomer.body.field).toBe('tenantId');
+    expect((await s.call('POST', '/v1/tenants/ten_owner/keys', { body: {} })).status).toBe(404);
     const now = s.clock.nowMs();
     const od = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', durationHours: 1 });
     expect(od.status).toBe(201);
@@ -500,7 +512,7 @@ describe('spot backfill', () => {
     const start = s.clock.nowMs() + 2 * H;
     const block = await lease(acme.key, { gpuCount: 64, class: 'reserved', start: iso(start), durationHours: 2 });
     expect(block.status).toBe(201);
-    const internal = { tenantId: beta.id, gpuModel: 'H100-SXM', gpuCount: 8, class: 'internal', durationHours: 10 };
+    const internal = { gpuModel: 'H100-SXM', gpuCount: 8, class: 'internal', durationHours: 10 };
     s.cp.leases.internalFirst = true;
     try {
       expect((await s.call('POST', '/v1/leases', { body: internal })).status).toBe(409);

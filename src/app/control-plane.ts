@@ -83,6 +83,7 @@ export class ControlPlane {
     await leases.reload();
     const tenants = new TenantService(store, clock);
     await tenants.watchRevocations(handle);
+    await tenants.ensureOwnerAccount();
     const cp = new ControlPlane(handle, store, clock, tenants, leases, fleet);
     cp.newAdminKey = await tenants.ensureAdminKey(opts.adminKey);
 

@@ -22,7 +22,7 @@ export const LeaseCreateBody = Type.Object({
   durationHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_LEASE_HOURS })),
   placement: Type.Optional(oneOf(PLACEMENTS, 'gang constraint, default any')),
   class: Type.Optional(oneOf(LEASE_CLASSES, 'default on-demand')),
-  tenantId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'operator only: lease on behalf of this tenant' })),
+  tenantId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'operator only: lease on behalf of this tenant (omit for class internal: it belongs to the owner\'s account)' })),
   queue: Type.Optional(Type.Boolean({ description: 'when nothing fits now, wait for capacity (202, state queued) instead of a 409; on-demand, spot and internal, starting now, with durationHours' })),
   maxWaitHours: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_QUEUE_WAIT_HOURS, description: `with queue: give up after this long (default ${DEFAULT_QUEUE_WAIT_HOURS})` })),
 }, { additionalProperties: false });

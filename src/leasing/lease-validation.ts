@@ -1,6 +1,6 @@
 /** Turns a shape-valid request body into a LeaseRequest, checking what a schema cannot. */
 import { invalid, parseTime } from '../shared/errors.js';
-import type { Principal } from '../tenancy/index.js';
+import { OWNER_TENANT_ID, type Principal } from '../tenancy/index.js';
 import { DEFAULT_QUEUE_WAIT_HOURS, MAX_LEASE_HOURS, MAX_START_AHEAD_DAYS, type LeaseCreateBody } from './lease-schemas.js';
 import type { LeaseRequest } from './lease-types.js';
 
@@ -11,8 +11,15 @@ export const MIN_LEASE_MS = 60_000;
 
 export function validateLeaseRequest(body: LeaseCreateBody, principal: Principal, nowMs: number, knownRegions: ReadonlySet<string>): LeaseRequest {
   let tenantId: string;
-  if (principal.kind === 'admin') {
-    if (body.tenantId === undefined) throw invalid('tenantId', 'is required when the operator creates a lease');
+  if (body.class === 'internal' && principal.kind === 'admin') {
+    // The owner's own work belongs to the owner's account, never to a customer.
+    if (body.tenantId !== undefined && body.tenantId !== OWNER_TENANT_ID) {
+      throw invalid('tenantId', `internal work belongs to the owner's account; omit tenantId (or give ${OWNER_TENANT_ID})`);
+    }
+    tenantId = OWNER_TENANT_ID;
+  } else if (principal.kind === 'admin') {
+    if (body.tenantId === undefined) throw invalid('tenantId', 'is required when the operator creates a lease (except class internal)');
+    if (body.tenantId === OWNER_TENANT_ID) throw invalid('tenantId', 'the owner\'s account holds internal work only; use class internal');
     tenantId = body.tenantId;
   } else {
     if (body.tenantId !== undefined && body.tenantId !== principal.tenantId) {

@@ -12,3 +12,10 @@ export interface IdempotencyContext {
   key: string;
   requestHash: string;
 }
+
+/**
+ * The owner's account: the operator's own work (class `internal`) belongs to it, never to a
+ * customer. It has no API keys and is not listed among tenants; the operator acts for it.
+ */
+export const OWNER_TENANT_ID = 'ten_owner';
+export const OWNER_TENANT_NAME = '(owner: internal work)';

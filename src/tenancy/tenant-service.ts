@@ -7,7 +7,7 @@ import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newApiKey, newId } from '../shared/ids.js';
 import type { ApiKeyInfo, DbHandle, Store, TenantRecord } from '../store/index.js';
 import { KEY_REVOKED_CHANNEL, PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
-import type { IdempotencyContext, Principal } from './principal.js';
+import { OWNER_TENANT_ID, OWNER_TENANT_NAME, type IdempotencyContext, type Principal } from './principal.js';
 
 export interface TenantView {
   id: string;
@@ -163,8 +163,19 @@ export class TenantService {
     return { tenant: tenantView(tenant), apiKey };
   }
 
+  /**
+   * Creates the owner's account if it is missing (at start, so it exists before any customer could
+   * take its name). Internal leases belong to it.
+   */
+  async ensureOwnerAccount(): Promise<void> {
+    if (await this.store.getTenant(OWNER_TENANT_ID)) return;
+    const taken = await this.store.getTenantByName(OWNER_TENANT_NAME);
+    await this.store.insertTenant({ id: OWNER_TENANT_ID, name: taken ? `${OWNER_TENANT_NAME} ${OWNER_TENANT_ID}` : OWNER_TENANT_NAME, createdAtMs: this.clock.nowMs() });
+  }
+
   /** The tenant `tenantId` if the principal may manage it: the operator, or the tenant itself. Foreign and missing look alike. */
   private async ownTenant(principal: Principal, tenantId: string, s: Store = this.store): Promise<void> {
+    if (tenantId === OWNER_TENANT_ID) throw notFound('tenant', tenantId); // no keys: the operator acts for it
     if (principal.kind === 'tenant' && principal.tenantId !== tenantId) throw notFound('tenant', tenantId);
     if (!(await s.getTenant(tenantId))) throw notFound('tenant', tenantId);
   }
@@ -231,7 +242,7 @@ export class TenantService {
       const t = await this.store.getTenant(principal.tenantId);
       return t ? [tenantView(t)] : [];
     }
-    return (await this.store.listTenants()).map(tenantView);
+    return (await this.store.listTenants()).filter((t) => t.id !== OWNER_TENANT_ID).map(tenantView);
   }
 
   async exists(id: string): Promise<boolean> {
