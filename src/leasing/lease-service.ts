@@ -36,7 +36,7 @@ const MAX_CAPACITY_WINDOW_MS = 3 * 366 * 24 * HOUR_MS;
 const CAPACITY_LOOKBACK_MS = 366 * 24 * HOUR_MS;
 const CAPACITY_LOOKAHEAD_MS = 5 * 366 * 24 * HOUR_MS;
 import { leaseView } from './lease-view.js';
-import { PriceBook, leaseTotalMicros } from './pricing.js';
+import { PriceBook, PriceBookQuoter, type Quoter } from './pricing.js';
 
 interface Decision {
   lease: Lease;
@@ -97,7 +97,8 @@ export interface LeaseEvents {
 export class LeaseService {
   private topo: Topology;
   private bookings: BookingIndex;
-  private prices: PriceBook;
+  /** Prices come from here, never from decide() itself (the market may supply them later). */
+  private quoter: Quoter;
   private regions: Set<string>;
   private readonly mutex = new Mutex();
   /** Live preemptible leases (spot, internal) by id: preemption candidates. */
@@ -118,7 +119,7 @@ export class LeaseService {
   ) {
     this.topo = new Topology(fleet);
     this.bookings = new BookingIndex(this.topo);
-    this.prices = new PriceBook(fleet.prices);
+    this.quoter = new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regions = new Set(fleet.sites.map((s) => s.region));
   }
 
@@ -159,7 +160,7 @@ export class LeaseService {
   /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
   async setFleet(fleet: Fleet): Promise<void> {
     this.topo = new Topology(fleet);
-    this.prices = new PriceBook(fleet.prices);
+    this.quoter = new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regions = new Set(fleet.sites.map((s) => s.region));
     await this.reload();
   }
@@ -261,7 +262,9 @@ export class LeaseService {
         { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
       );
     }
-    const price = this.prices.priceMicrosPerGpuHour(req.gpuModel, req.leaseClass);
+    const quote = this.quoter.quote({
+      gpuModel: req.gpuModel, leaseClass: req.leaseClass, region: req.region, gpuCount: req.gpuCount, startMs, endMs: backfill ? backfill.untilMs : endMs,
+    });
     const lease: Lease = {
       id: queued?.id ?? newId('lease'),
       tenantId: req.tenantId,
@@ -277,8 +280,8 @@ export class LeaseService {
       stateReason: null,
       preemptedAtMs: backfill ? backfill.untilMs : null,
       preemptedBy: backfill ? backfill.by : null,
-      priceMicrosPerGpuHour: price,
-      totalMicros: leaseTotalMicros(price, req.gpuCount, (backfill ? backfill.untilMs : endMs) - startMs),
+      priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour,
+      totalMicros: quote.totalMicros,
       createdAtMs: queued?.createdAtMs ?? now,
       queuedUntilMs: queueIt ? req.queueUntilMs : null,
       gpus: result.ok ? result.gpus : [],
@@ -287,7 +290,7 @@ export class LeaseService {
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
-    if (req.leaseClass === 'spot' || req.leaseClass === 'internal') this.spot.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: price, gpuCount: req.gpuCount });
+    if (req.leaseClass === 'spot' || req.leaseClass === 'internal') this.spot.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour, gpuCount: req.gpuCount });
     for (const v of victims) {
       this.bookings.truncate(v.leaseId, deadlineMs);
       this.spot.delete(v.leaseId);

@@ -33,3 +33,37 @@ export class PriceBook {
     return this.byKey.get(`${model}/${leaseClass}`) ?? BigInt(GPU_CATALOG[model].listPriceMicrosPerGpuHour[leaseClass]);
   }
 }
+
+/** What a quote is asked for: a class of GPU time on a model, in a region, for a window. */
+export interface QuoteRequest {
+  gpuModel: GpuModelId;
+  leaseClass: LeaseClass;
+  region: string | null;
+  gpuCount: number;
+  startMs: number;
+  /** End of the billed window (a backfilled lease is billed to its preemption, not its booked end). */
+  endMs: number;
+}
+
+export interface Quote {
+  priceMicrosPerGpuHour: bigint;
+  totalMicros: bigint;
+}
+
+/**
+ * Where lease prices come from. The engine asks a Quoter and never computes a price itself, so
+ * the market can supply prices later (a clearing price per model, region and window) without
+ * touching placement.
+ */
+export interface Quoter {
+  quote(q: QuoteRequest): Quote;
+}
+
+/** Today's quoter: the fleet's list prices per model and class, the same for every region and window. */
+export class PriceBookQuoter implements Quoter {
+  constructor(private readonly book: PriceBook) {}
+  quote(q: QuoteRequest): Quote {
+    const priceMicrosPerGpuHour = this.book.priceMicrosPerGpuHour(q.gpuModel, q.leaseClass);
+    return { priceMicrosPerGpuHour, totalMicros: leaseTotalMicros(priceMicrosPerGpuHour, q.gpuCount, q.endMs - q.startMs) };
+  }
+}
