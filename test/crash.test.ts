@@ -10,6 +10,16 @@
  * here from the leases' windows, read through the API and, after a graceful stop, straight from
  * the stored rows, not from the exclusion constraint that is meant to prevent them.
  *
+ * The event log (issue 8: every lease change in it exactly once, in order, across a SIGKILL) is
+ * read back by cursor as the operator, right after the restart and again at the end: sequences
+ * 1..N, ids unique; the leases that exist and the leases the log names are the same set, at
+ * restart (a write the kill cut left neither) and at the end; each lease has exactly requested →
+ * placed (→ started: in the same statement when it starts at once, by the sweep when it started
+ * since), the placed event carrying the GPUs and total it was acknowledged with; retries and
+ * replays add nothing; the tenant's feed, and each lease's own events, are the operator's log
+ * filtered to them; and, after a graceful stop, the stored log agrees (head = N, no event
+ * without its lease, no lease without its events).
+ *
  * The request mix is random; the seed is printed, and CRASH_SEED=<n> replays it.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,6 +32,7 @@ import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LeaseView } from '../src/leasing/index.js';
+import { FLEET, LEASE, bySubject, expectGapFree, leaseEventFaults, readFeed, waitForSweptStarts, type FeedEvent } from './crash-events.js';
 import { killSurvivors, spawnServer } from './server-process.js';
 
 // Not imported from ./helpers.js, which loads the in-process server this test does not need.
@@ -55,7 +66,12 @@ function prng(seed: number): () => number {
 interface Sent { idem: string; body: Record<string, unknown> }
 interface Answer { status: number; body: any; replayed: boolean }
 
-/** Small H100/H200 gangs, mixed placements and classes; four in ten book a window ahead. */
+/**
+ * Small H100/H200 gangs, mixed placements and classes. One in ten starts a second or so ahead:
+ * its `started` event is the sweep's to write, across the kill (mostly the restarted server's
+ * sweep at start-up, else its 5-second one). Three in ten book a window hours ahead; the rest
+ * start at once.
+ */
 function leaseBody(rnd: () => number, nowMs: number): Record<string, unknown> {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const body: Record<string, unknown> = {
@@ -64,7 +80,11 @@ function leaseBody(rnd: () => number, nowMs: number): Record<string, unknown> {
     placement: pick(['any', 'same-nvlink', 'same-fabric', 'same-site'] as const),
     class: pick(['on-demand', 'reserved'] as const),
   };
-  if (rnd() < 0.4) {
+  const when = rnd();
+  if (when < 0.1) {
+    body['start'] = new Date(nowMs + 200 + Math.floor(rnd() * 1000)).toISOString();
+    body['durationHours'] = 1 + Math.floor(rnd() * 2);
+  } else if (when < 0.4) {
     const startMs = nowMs + (1 + Math.floor(rnd() * 48)) * HOUR_MS;
     body['start'] = new Date(startMs).toISOString();
     if (rnd() < 0.5) body['end'] = new Date(startMs + (1 + Math.floor(rnd() * 6)) * HOUR_MS).toISOString();
@@ -139,6 +159,12 @@ async function listAll(url: string, key: string): Promise<LeaseView[]> {
   throw new Error('lease list did not end within 100 pages');
 }
 
+/** How long the sweep (every 5 s in the server) may take to log starts that have passed. */
+const SWEEP_WAIT_MS = 15_000;
+/** Event-feed page sizes: small enough that the cursor is followed over several pages. */
+const OPERATOR_PAGE = 50;
+const TENANT_PAGE = 37;
+
 /** The stored rows, read with SQL after the server stopped: lease windows and their GPUs. */
 const ROWS_SQL = `
   SELECT l.id AS "leaseId", g.gpu_uuid AS "gpuUuid", g.node_id AS "nodeId", g.moved_at IS NOT NULL AS moved,
@@ -147,6 +173,32 @@ const ROWS_SQL = `
   FROM leases l JOIN lease_gpus g ON g.lease_id = l.id
   WHERE l.tenant_id = $1`;
 interface Row extends Hold { nodeId: string; moved: boolean }
+
+/** The stored event log, read with SQL after the server stopped (all tenants, every cell). */
+const LOG_SQL = {
+  heads: `SELECT cell, last_seq::text AS "lastSeq" FROM event_log_heads ORDER BY cell`,
+  events: `SELECT e.cell, e.seq::text AS seq, e.id, e.type, e.subject, e.tenant_id AS "tenantId" FROM events e ORDER BY e.cell, e.seq`,
+  /** Lease events naming no lease. */
+  orphans: `SELECT e.seq::text AS seq, e.type, e.subject FROM events e
+    WHERE e.type LIKE '${LEASE}%' AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.id = e.subject) ORDER BY e.seq`,
+  /** Leases without their request and its outcome (placed or queued) in the log. */
+  bare: `SELECT l.id FROM leases l WHERE
+    (SELECT count(*) FROM events e WHERE e.subject = l.id AND e.type = '${LEASE}requested') <> 1
+    OR (SELECT count(*) FROM events e WHERE e.subject = l.id AND e.type IN ('${LEASE}placed', '${LEASE}queued')) < 1 ORDER BY l.id`,
+};
+interface StoredLog {
+  heads: { cell: string; lastSeq: string }[];
+  events: { cell: string; seq: string; id: string; type: string; subject: string; tenantId: string | null }[];
+  orphans: { seq: string; type: string; subject: string }[];
+  bare: { id: string }[];
+}
+type Query = <T>(text: string, params?: unknown[]) => Promise<T[]>;
+
+async function readStoredLog(q: Query): Promise<StoredLog> {
+  return {
+    heads: await q(LOG_SQL.heads), events: await q(LOG_SQL.events), orphans: await q(LOG_SQL.orphans), bare: await q(LOG_SQL.bare),
+  };
+}
 
 for (const kind of STORE_KINDS) {
   describe(`SIGKILL under load on ${kind}`, () => {
@@ -167,10 +219,10 @@ for (const kind of STORE_KINDS) {
 
     // ~10 s on PGlite (first start loads the demo fleet), ~5 s on PostgreSQL on an idle 2-core
     // machine; the limit leaves room for a loaded one.
-    it('every acknowledged lease survives with its GPUs, none overlap, cut-off requests take effect once', { timeout: 120_000 }, async () => {
+    it('every acknowledged lease survives with its GPUs and its events, none overlap, cut-off requests take effect once', { timeout: 120_000 }, async () => {
       const wallStart = performance.now();
       const env: Record<string, string> = { NEOCLOUD_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn' };
-      let readRows: (tenantId: string) => Promise<Row[]>;
+      let withDb: <T>(fn: (q: Query) => Promise<T>) => Promise<T>;
       if (kind === 'postgres') {
         dbName = `nc_crash_${randomBytes(6).toString('hex')}`;
         const c = admin();
@@ -179,16 +231,16 @@ for (const kind of STORE_KINDS) {
         const u = new URL(TEST_DATABASE_URL!);
         u.pathname = `/${dbName}`;
         env['DATABASE_URL'] = u.toString();
-        readRows = async (tenantId) => {
+        withDb = async (fn) => {
           const db = new pg.Client({ connectionString: u.toString() });
           await db.connect();
-          try { return (await db.query<Row>(ROWS_SQL, [tenantId])).rows; } finally { await db.end(); }
+          try { return await fn(async (text, params) => (await db.query(text, params)).rows); } finally { await db.end(); }
         };
       } else {
         env['NEOCLOUD_DATA_DIR'] = dataDir;
-        readRows = async (tenantId) => {
+        withDb = async (fn) => {
           const db = new PGlite(dataDir, { extensions: { btree_gist } });
-          try { return (await db.query<Row>(ROWS_SQL, [tenantId])).rows; } finally { await db.close(); }
+          try { return await fn(async <T>(text: string, params?: unknown[]) => (await db.query<T>(text, params)).rows); } finally { await db.close(); }
         };
       }
 
@@ -263,6 +315,18 @@ for (const kind of STORE_KINDS) {
       const restart = `restart (SIGKILL → /readyz ok) ${(restartMs / 1000).toFixed(2)} s: process gone ${(goneAt - killedAt!).toFixed(0)} ms, ` +
         `spawn → listening ${((second.listeningAt - second.spawnedAt) / 1000).toFixed(2)} s, listening → ready ${(second.readyAt - second.listeningAt).toFixed(0)} ms`;
 
+      // The event log as the restart found it: gap-free, and naming exactly the leases that exist
+      // (a write the kill cut off left neither the lease nor any of its events).
+      const operatorGet = (path: string): Promise<Answer> => call(second.url, ADMIN_KEY, 'GET', path);
+      const eventsStart = performance.now();
+      const atRestart = await readFeed(operatorGet, OPERATOR_PAGE);
+      expectGapFree(atRestart);
+      const subjectsAtRestart = new Set(bySubject(atRestart).keys());
+      const leasesAtRestart = new Set((await listAll(second.url, ADMIN_KEY)).map((l) => l.id));
+      expect(subjectsAtRestart, 'leases named by the log at restart = leases that exist').toEqual(leasesAtRestart);
+      expect([...acked.keys()].filter((id) => !subjectsAtRestart.has(id)), 'acknowledged leases missing from the log at restart').toEqual([]);
+      let eventChecksMs = performance.now() - eventsStart;
+
       // Every acknowledged lease, exactly as acknowledged.
       for (const [id, view] of acked) {
         const r = await call(second.url, tenantKey, 'GET', `/v1/leases/${id}`);
@@ -273,13 +337,16 @@ for (const kind of STORE_KINDS) {
       // Requests the kill cut off: a retry with the same key replays the committed response or
       // creates the lease now; a second retry replays whichever it was.
       const retried = new Map<string, string>(); // Idempotency-Key → lease id
+      const retriedViews: LeaseView[] = [];
+      const replayedIds = new Set<string>();
       let replayedFromBeforeKill = 0;
       for (const s of cutOff) {
         const r1 = await call(second.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
         expect([201, 409], JSON.stringify(r1.body)).toContain(r1.status);
         if (r1.status !== 201) continue;
-        if (r1.replayed) replayedFromBeforeKill++;
+        if (r1.replayed) { replayedFromBeforeKill++; replayedIds.add(r1.body.id); }
         retried.set(s.idem, r1.body.id);
+        retriedViews.push(r1.body as LeaseView);
         const r2 = await call(second.url, tenantKey, 'POST', '/v1/leases', { body: s.body, idem: s.idem });
         expect(r2.status).toBe(201);
         expect(r2.replayed).toBe(true);
@@ -320,9 +387,56 @@ for (const kind of STORE_KINDS) {
       }
       expect(overlaps(all.flatMap(holdsOf))).toEqual([]);
 
+      // ---- the event log at the end, read as the operator ----
+      // Those the kill cut off are in the log from before the restart exactly when their retry
+      // replayed a committed response; those created now are not.
+      expect(subjectsAtRestart).toEqual(new Set([...acked.keys(), ...replayedIds]));
+      const views = new Map<string, LeaseView>([...acked, ...retriedViews.map((v) => [v.id, v] as const), [fresh.body.id, fresh.body as LeaseView]]);
+      expect(new Set(views.keys())).toEqual(expectedIds);
+      // Starts booked seconds ahead have passed by now, or will within a sweep: wait for it.
+      const sweptStarts = [...views.values()].filter((v) => Date.parse(v.start) > Date.parse(v.createdAt) && Date.parse(v.start) < Date.parse(v.createdAt) + HOUR_MS / 2);
+      const sweepWaitMs = await waitForSweptStarts(operatorGet, sweptStarts, SWEEP_WAIT_MS);
+      const sweptToMs = Date.now();
+      const eventsEnd = performance.now();
+      const log = await readFeed(operatorGet, OPERATOR_PAGE);
+      expectGapFree(log);
+      // Nothing before the restart was rewritten or lost; retries and replays since added only
+      // the events of the leases created now.
+      expect(log.slice(0, atRestart.length), 'the log at restart is a prefix of the log now').toEqual(atRestart);
+      const perLease = bySubject(log);
+      expect(new Set(perLease.keys()), 'leases named by the log = the tenant\'s leases').toEqual(expectedIds);
+      // Each lease the log names exists (as the operator sees it).
+      const named = await Promise.all([...perLease.keys()].map(async (id) => ({ id, status: (await operatorGet(`/v1/leases/${id}`)).status })));
+      expect(named.filter((n) => n.status !== 200), 'leases named by the log that cannot be read').toEqual([]);
+      // Each lease: requested → placed (→ started), once each, matching its acknowledgement.
+      const faults = [...views.values()].flatMap((v) => leaseEventFaults(v, perLease.get(v.id), sweptToMs));
+      expect(faults, `seed ${SEED}`).toEqual([]);
+      // Besides the leases' events, only the fleet's (the demo fleet loaded at first start), for no tenant.
+      const other = log.filter((e) => !e.type.startsWith(LEASE));
+      expect(other.every((e) => e.type.startsWith(FLEET) && e.tenantid === null), JSON.stringify(other)).toBe(true);
+      expect(log.filter((e) => e.type.startsWith(LEASE) && e.tenantid !== tenantId)).toEqual([]);
+      const started = [...views.values()].filter((v) => Date.parse(v.start) <= sweptToMs).length;
+      expect(log.length).toBe(other.length + 2 * views.size + started);
+
+      // The tenant's own feed is the operator's, filtered to the tenant; so is a lease's history
+      // (GET /v1/leases/{id}/events), read for those written across the restart and a few more.
+      const tenantFeed = await readFeed((path) => call(second.url, tenantKey, 'GET', path), TENANT_PAGE);
+      expect(tenantFeed).toEqual(log.filter((e: FeedEvent) => e.tenantid === tenantId));
+      const sampled = [...new Set([...retriedViews.map((v) => v.id), fresh.body.id as string, ...sweptStarts.map((v) => v.id), ...[...acked.keys()].slice(0, 8)])];
+      const histories = await Promise.all(sampled.map((id) => call(second.url, tenantKey, 'GET', `/v1/leases/${id}/events`)));
+      for (const [i, id] of sampled.entries()) {
+        const mine = perLease.get(id) ?? [];
+        expect(histories[i]!.status).toBe(200);
+        expect(histories[i]!.body.events, `events of ${id}`).toEqual(mine.map((e) => ({
+          id: e.id, leaseId: id, type: e.type.slice(LEASE.length), at: e.time, sequence: e.sequence, detail: e.data,
+        })));
+      }
+      eventChecksMs += performance.now() - eventsEnd;
+
       // ---- after a graceful stop: the stored rows, read with SQL ----
       expect(await second.stop(), second.output()).toBe(0);
-      const rows = (await readRows(tenantId)).map((r) => ({ ...r, startMs: Number(r.startMs), endMs: Number(r.endMs) }));
+      const { rows: rawRows, stored } = await withDb(async (q) => ({ rows: await q<Row>(ROWS_SQL, [tenantId]), stored: await readStoredLog(q) }));
+      const rows = rawRows.map((r) => ({ ...r, startMs: Number(r.startMs), endMs: Number(r.endMs) }));
       expect(rows.filter((r) => r.moved)).toEqual([]);
       expect(new Set(rows.map((r) => r.leaseId))).toEqual(expectedIds);
       for (const [id, view] of acked) {
@@ -330,12 +444,20 @@ for (const kind of STORE_KINDS) {
         expect(stored, `stored GPUs of ${id}`).toEqual(essence(view)['gpus']);
       }
       expect(overlaps(rows)).toEqual([]);
+      // The stored log: one cell, its head at N (no sequence taken and left unused), the rows the
+      // API served, no event without its lease and no lease without its events.
+      expect(stored.heads).toEqual([{ cell: 'default', lastSeq: String(log.length) }]);
+      expect(stored.events).toEqual(log.map((e) => ({ cell: 'default', seq: e.sequence, id: e.id, type: e.type, subject: e.subject, tenantId: e.tenantid })));
+      expect(stored.orphans).toEqual([]);
+      expect(stored.bare).toEqual([]);
 
       const totalS = (performance.now() - wallStart) / 1000;
       console.log(`[crash ${kind}] seed ${SEED}: ${sent} requests in ${(loadMs / 1000).toFixed(1)} s, ${acked.size} acknowledged, ${rejected} refused (409); ` +
         `SIGKILL with ${inFlightAtKill} in flight; ${restart}; ` +
         `${cutOff.length} cut off, retried: ${replayedFromBeforeKill} replayed (committed before the kill), ${retried.size - replayedFromBeforeKill} created now, ` +
-        `${cutOff.length - retried.size} refused; ${all.length} leases, no overlap; test ${totalS.toFixed(1)} s`);
+        `${cutOff.length - retried.size} refused; ${all.length} leases, no overlap; ` +
+        `event log: ${log.length} events (${atRestart.length} at restart), ${tenantFeed.length} the tenant's, checked over HTTP in ${eventChecksMs.toFixed(0)} ms, ` +
+        `${sweptStarts.length} starts logged by the sweep (waited ${sweepWaitMs} ms); test ${totalS.toFixed(1)} s`);
     });
   });
 }
