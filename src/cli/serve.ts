@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig, type Config } from '../app/config.js';
 import { ControlPlane } from '../app/control-plane.js';
 import { buildServer } from '../api/server.js';
+import { NatsRelay } from '../events/index.js';
 
 /** How often waiting lease requests are tried again, besides after each release. */
 const QUEUE_EVERY_MS = 5_000;
@@ -62,9 +63,12 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       .finally(() => { running = false; });
   }, QUEUE_EVERY_MS);
   queueTimer.unref();
+  // The event log to NATS JetStream, only when asked for (src/events/nats-relay.ts).
+  const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log }).start() : null;
   const stop = async (): Promise<void> => {
     clearInterval(timer);
     clearInterval(queueTimer);
+    await relay?.stop();
     await app.close();
     await cp.close();
     process.exit(0);

@@ -35,3 +35,18 @@ export const events = pgTable('events', {
   index('events_subject_idx').on(t.subject, t.seq),
   index('events_tenant_idx').on(t.tenantId, t.seq),
 ]);
+
+/**
+ * How far each relay has published a cell's log (src/events/nats-relay.ts), one row per cell and
+ * JetStream stream. `last_seq` only moves forward, after the publish acks. The row is also the
+ * relay's lock: `owner` publishes until `lease_until` (renewed every pass, database clock); a
+ * relay that finds another owner with time left idles.
+ */
+export const natsRelayCursors = pgTable('nats_relay_cursors', {
+  cell: text('cell').notNull(),
+  stream: text('stream').notNull(),
+  lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
+  owner: text('owner'),
+  leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.cell, t.stream] })]);

@@ -1,3 +1,4 @@
 export * from './event-schema.js';
 export * from './event-log.js';
 export * from './event-feed.js';
+export * from './nats-relay.js';
