@@ -212,7 +212,8 @@ for (const kind of STORE_KINDS) {
       const b = relay().start();
       await leaseChurn(2);
       await until('a publishes the new events', () => caughtUp(a));
-      expect(b.metrics()).toMatchObject({ leader: false, published: 0, connected: false });
+      await until('b sees the leader\'s cursor', async () => b.metrics().cursor === await s.cp.eventLog.head());
+      expect(b.metrics()).toMatchObject({ leader: false, published: 0, connected: false, lag: 0 });
 
       await a.stop();
       const toB = await leaseChurn(2);

@@ -227,6 +227,10 @@ export class NatsRelay {
       if (this.m.leader) this.logger.info({ stream: this.stream }, 'another relay holds this cell; idling');
       this.m.leader = false;
       await this.disconnect();
+      // A standby reports the leader's progress, so lag means the same on every control plane.
+      const [row] = await this.db.select({ lastSeq: natsRelayCursors.lastSeq }).from(natsRelayCursors)
+        .where(and(eq(natsRelayCursors.cell, this.log.cell), eq(natsRelayCursors.stream, this.stream)));
+      this.setCursor(row?.lastSeq ?? 0);
       return false;
     }
     this.m.leader = true;
