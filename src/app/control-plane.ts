@@ -96,7 +96,7 @@ export class ControlPlane {
       }
       await store.setSetting('fleet_initialized', true);
     }
-    // Time-driven lease events are written from now on (the first sweep only sets the watermark).
+    // Time-driven lease events that became due while no control plane ran are written now.
     await leases.sweep();
     return cp;
   }

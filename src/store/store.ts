@@ -477,6 +477,18 @@ export class Store {
     }
   }
 
+  /**
+   * Preempts leases in two statements whatever their number: their GPUs go to `byId` at `atMs`
+   * (the end of the notice). Returns each preempted lease's tenant, by id.
+   */
+  async preemptLeases(ids: string[], atMs: number, byId: string): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const hit = await this.db.update(t.leases).set({ preemptedAt: new Date(atMs), preemptedBy: byId })
+      .where(inArray(t.leases.id, ids)).returning({ id: t.leases.id, tenantId: t.leases.tenantId });
+    await this.db.update(t.leaseGpus).set({ during: cutAt(atMs) }).where(and(inArray(t.leaseGpus.leaseId, ids), live));
+    return new Map(hit.map((h) => [h.id, h.tenantId]));
+  }
+
   /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). Returns its tenant. */
   async preemptLease(id: string, atMs: number, byId: string): Promise<string | undefined> {
     return this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId }, null);
