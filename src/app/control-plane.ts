@@ -81,6 +81,14 @@ export class ControlPlane {
     });
     await fleet.load();
     await leases.reload();
+    // Another control plane's fleet change: seen through the event log, read from the store.
+    let seenFleetSeq = await eventLog.lastSeqOf('fleet');
+    leases.fleetChangedElsewhere = async () => {
+      const last = await eventLog.lastSeqOf('fleet');
+      if (last <= seenFleetSeq) return null;
+      seenFleetSeq = last;
+      return fleet.load();
+    };
     const tenants = new TenantService(store, clock);
     await tenants.watchRevocations(handle);
     await tenants.ensureOwnerAccount();

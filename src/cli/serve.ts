@@ -56,7 +56,9 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   const queueTimer = setInterval(() => {
     if (running) return;
     running = true;
-    cp.leases.sweep()
+    cp.leases.refreshFleetIfChanged()
+      .catch((err: unknown) => app.log.warn({ err }, 'fleet refresh failed'))
+      .then(() => cp.leases.sweep())
       .catch((err: unknown) => app.log.warn({ err }, 'event sweep failed'))
       .then(() => cp.leases.runQueue())
       .catch((err: unknown) => app.log.warn({ err }, 'queue pass failed'))

@@ -8,7 +8,7 @@
  * Appends never run alone: a writer passes its transaction's `Db` (or embeds `appendCtes` in its
  * own statement), so the change and its events commit or roll back together.
  */
-import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import { newId } from '../shared/ids.js';
 import type { Db } from '../store/db.js';
 import { eventLogHeads, events } from './event-schema.js';
@@ -120,6 +120,14 @@ export class EventLog {
       .where(and(eq(events.subject, subject), tenantId === null ? undefined : eq(events.tenantId, tenantId)))
       .orderBy(asc(events.seq));
     return rows.map(cloudEvent);
+  }
+
+  /** The sequence of the last event about `subject` in this cell (0: none); an index read. */
+  async lastSeqOf(subject: string): Promise<number> {
+    const [r] = await this.db.select({ seq: events.seq }).from(events)
+      .where(and(eq(events.subject, subject), eq(events.cell, this.cell)))
+      .orderBy(desc(events.seq)).limit(1);
+    return r?.seq ?? 0;
   }
 
   /** The last sequence number appended in this cell (0: none). */

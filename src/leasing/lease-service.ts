@@ -86,6 +86,9 @@ class NotQueued extends Error {}
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
 
+/** A refusal re-reads the store at most this often, so a flood of 409s cannot become a flood of reloads. */
+const STALE_REFRESH_MS = 1_000;
+
 /** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
 const MAX_STALE_RETRIES = 16;
 
@@ -158,6 +161,39 @@ export class LeaseService {
     });
   }
 
+  /**
+   * Set by the composition root: reads the fleet again if another control plane changed it (a
+   * `fleet.applied` event this process has not seen), returning the new fleet or null.
+   */
+  fleetChangedElsewhere: () => Promise<Fleet | null> = async () => null;
+  private lastRefreshMs = -Infinity;
+
+  /**
+   * Re-reads the fleet (if it changed elsewhere) and every hold from the store, at most once per
+   * STALE_REFRESH_MS; call under the mutex. Returns whether it refreshed. This is how
+   * a refusal made on a stale view (capacity freed or a fleet changed by another control plane) is
+   * corrected; a booking made on a stale view is caught by the exclusion constraint instead.
+   */
+  async refreshIfStale(): Promise<boolean> {
+    const t = this.clock.nowMs();
+    if (t - this.lastRefreshMs < STALE_REFRESH_MS) return false;
+    this.lastRefreshMs = t;
+    await Promise.allSettled([...this.inFlight]);
+    const fleet = await this.fleetChangedElsewhere();
+    if (fleet) await this.setFleet(fleet);
+    else await this.reload();
+    return true;
+  }
+
+  /** Picks up a fleet change made by another control plane (cheap when there is none: one index read). */
+  async refreshFleetIfChanged(): Promise<boolean> {
+    return this.exclusive(async () => {
+      const fleet = await this.fleetChangedElsewhere();
+      if (fleet) await this.setFleet(fleet);
+      return fleet !== null;
+    });
+  }
+
   /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
   async setFleet(fleet: Fleet): Promise<void> {
     this.topo = new Topology(fleet);
@@ -183,7 +219,16 @@ export class LeaseService {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
     for (let attempt = 0; ; attempt++) {
-      const { lease, victims, deadlineMs } = await this.mutex.run(async () => this.decide(req, now));
+      const { lease, victims, deadlineMs } = await this.mutex.run(async () => {
+        try {
+          return this.decide(req, now);
+        } catch (err) {
+          // Refused: another control plane may have freed capacity (or changed the fleet) since
+          // this view was loaded. Look again once, at most once a second, before saying no.
+          if (!(err instanceof DomainError && err.code === 'insufficient_capacity') || !(await this.refreshIfStale())) throw err;
+          return this.decide(req, now);
+        }
+      });
       const view = leaseView(lease, now);
       const record = idem && { ...idem, statusCode: lease.queuedUntilMs === null ? 201 : 202, body: view, nowMs: now };
       const own = [leaseRequested(lease, now), ...(lease.queuedUntilMs !== null ? [leaseQueued(lease, now)] : placedEvents(lease, now))];
