@@ -52,7 +52,6 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
     clock,
     adminKey: ADMIN_KEY,
     initialFleet: o.fleet ?? false,
-    events: o.events,
   });
   const app = await buildServer(cp);
   await app.listen({ port: 0, host: '127.0.0.1' });

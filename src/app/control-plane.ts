@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { FleetJobs, FleetService, FleetSpecSchema, type FleetSpec } from '../fleet/index.js';
-import { LeaseService, type LeaseEvents } from '../leasing/index.js';
+import { LeaseService } from '../leasing/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { validateOrThrow } from '../shared/validation.js';
 import { DEFAULT_CELL, openDb, Store, type DbHandle } from '../store/index.js';
@@ -25,7 +25,6 @@ export interface ControlPlaneOptions {
   adminKey?: string | undefined;
   /** Load a fleet spec on first start (default: the demo fleet). `false` starts empty. */
   initialFleet?: FleetSpec | false;
-  events?: LeaseEvents;
   /** Notice a preempted spot lease gets, seconds (default 300; 0 allowed). */
   preemptionNoticeS?: number | undefined;
   /** `internal-first`: the owner's internal leases outrank on-demand and are never preempted. */
@@ -68,7 +67,7 @@ export class ControlPlane {
     const eventLog = new EventLog(handle.db, cell);
     await eventLog.init();
     const storedFleet = await store.loadFleet();
-    const leases = new LeaseService(store, clock, storedFleet, opts.events);
+    const leases = new LeaseService(store, clock, storedFleet);
     if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
     leases.internalFirst = opts.internalPolicy === 'internal-first';
     const fleet = new FleetService(store, clock, {

@@ -92,11 +92,6 @@ const STALE_REFRESH_MS = 1_000;
 /** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
 const MAX_STALE_RETRIES = 16;
 
-export interface LeaseEvents {
-  onLeaseCreated?(lease: Lease): void;
-  onLeaseReleased?(lease: Lease): void;
-  onCapacityRejected?(req: LeaseRequest): void;
-}
 
 export class LeaseService {
   private topo: Topology;
@@ -119,7 +114,6 @@ export class LeaseService {
     private readonly store: Store,
     private readonly clock: Clock,
     fleet: Fleet,
-    private readonly events: LeaseEvents = {},
   ) {
     this.topo = new Topology(fleet);
     this.bookings = new BookingIndex(this.topo);
@@ -261,7 +255,6 @@ export class LeaseService {
         this.inFlight.delete(write);
       }
       this.pending.delete(lease.id);
-      if (lease.queuedUntilMs === null) this.events.onLeaseCreated?.(lease);
       return view;
     }
   }
@@ -299,7 +292,6 @@ export class LeaseService {
     // could not fit even on an empty fleet (more GPUs than the model, domain or power has).
     const queueIt = !result.ok && req.queueUntilMs !== null && place(this.topo, new BookingIndex(this.topo), req).ok;
     if (!result.ok && !queueIt) {
-      if (!queued) this.events.onCapacityRejected?.(req);
       throw new DomainError(
         'insufficient_capacity',
         `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
@@ -611,7 +603,6 @@ export class LeaseService {
       });
       this.bookings.truncate(id, heldUntilMs(released));
       this.spot.delete(id);
-      this.events.onLeaseReleased?.(released);
       return view;
     }).then(async (view) => {
       // Freed GPUs go to waiting requests before the release returns. The release has committed
@@ -693,7 +684,6 @@ export class LeaseService {
           continue;
         }
         placed.push(lease.id);
-        this.events.onLeaseCreated?.(lease);
       }
       return placed;
     });
