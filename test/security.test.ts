@@ -182,6 +182,17 @@ for (const kind of STORE_KINDS) {
       expect((await s.call('POST', `/v1/leases/${l.body.id}/release`, { key: acme.key, body: {} })).body.state).toBe('released');
     });
 
+    it('replays a retried key issue without issuing a second key (a replay never runs the request again)', async () => {
+      const before = (await s.call('GET', `/v1/tenants/${beta.id}/keys`)).body.keys.length as number;
+      const first = await s.call('POST', `/v1/tenants/${beta.id}/keys`, { body: {}, idem: 'issue-once' });
+      const again = await s.call('POST', `/v1/tenants/${beta.id}/keys`, { body: {}, idem: 'issue-once' });
+      expect([first.status, again.status]).toEqual([201, 201]);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.body.key.id).toBe(first.body.key.id);
+      expect(again.body.apiKey).toBeNull();
+      expect((await s.call('GET', `/v1/tenants/${beta.id}/keys`)).body.keys.length).toBe(before + 1);
+    });
+
     it('lists keys (prefix, created, last used; never the secret), issues and revokes them at once', async () => {
       const who = await s.call('GET', '/v1/whoami', { key: acme.key });
       expect(who.body).toMatchObject({ kind: 'tenant', tenantId: acme.id });
@@ -260,6 +271,31 @@ describe.skipIf(!TEST_DATABASE_URL)('revocation across control planes (PostgreSQ
       await appB.close();
       await cpB.close();
       await a.close();
+    }
+  });
+});
+
+describe('idempotent retries are answered, not re-run, and log no errors', () => {
+  it('10 concurrent creates with one key: one lease, ten 201s, no error in the server log', async () => {
+    const logged: string[] = [];
+    const cp = await ControlPlane.open({ adminKey: ADMIN_KEY, initialFleet: smallFleet() });
+    const app = await buildServer(cp, { logger: { level: 'error', stream: { write: (line: string) => { logged.push(line); } } } });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      const post = (path: string, key: string, idem: string, body: unknown) => fetch(url + path, {
+        method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': idem }, body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json() as { id?: string; tenant?: { id: string }; apiKey?: string } }));
+      const t = await post('/v1/tenants', ADMIN_KEY, 't', { name: 'acme' });
+      const rs = await Promise.all(Array.from({ length: 10 }, () => post('/v1/leases', t.body.apiKey!, 'par-1', { gpuModel: 'H100-SXM', gpuCount: 8, durationHours: 2 })));
+      expect(rs.map((r) => r.status)).toEqual(Array(10).fill(201));
+      expect(new Set(rs.map((r) => r.body.id)).size).toBe(1);
+      const keys = await Promise.all(Array.from({ length: 5 }, () => post(`/v1/tenants/${t.body.tenant!.id}/keys`, ADMIN_KEY, 'k-1', {})));
+      expect(keys.map((r) => r.status)).toEqual(Array(5).fill(201));
+      expect(logged.filter((l) => /"level":(50|60)/.test(l))).toEqual([]);
+    } finally {
+      await app.close();
+      await cp.close();
     }
   });
 });

@@ -56,10 +56,10 @@ export class Idempotency {
     const running = this.inFlight.get(slot);
     if (running) await running.catch(() => undefined);
 
-    if (!opts.optimistic) {
-      const replay = await this.replay(principal, key, requestHash, reply);
-      if (replay) return replay;
-    }
+    // Note: replay() answers a boolean, never the reply: a FastifyReply is thenable, and awaiting it
+    // yields undefined once sent (which made a replayed request run again, or log its own success
+    // as an error).
+    if (!opts.optimistic && (await this.replay(principal, key, requestHash, reply))) return reply;
 
     const p = exec({ principal, key, requestHash });
     this.inFlight.set(slot, p);
@@ -70,22 +70,21 @@ export class Idempotency {
       // A stored response wins over this attempt's failure: the same key committed first (here
       // or in another process, and our write rolled back), or an optimistic retry failed where
       // the original had succeeded.
-      if (opts.optimistic || pgErrorCode(err) === PG_UNIQUE_VIOLATION) {
-        const again = await this.replay(principal, key, requestHash, reply);
-        if (again) return again;
-      }
+      if ((opts.optimistic || pgErrorCode(err) === PG_UNIQUE_VIOLATION) && (await this.replay(principal, key, requestHash, reply))) return reply;
       throw err;
     } finally {
       if (this.inFlight.get(slot) === p) this.inFlight.delete(slot);
     }
   }
 
-  private async replay(principal: string, key: string, requestHash: string, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  /** Sends the stored response for (principal, key), if there is one; says whether it did. */
+  private async replay(principal: string, key: string, requestHash: string, reply: FastifyReply): Promise<boolean> {
     const rec = await this.cp.store.getIdempotent(principal, key);
-    if (!rec) return undefined;
+    if (!rec) return false;
     if (rec.requestHash !== requestHash) {
       throw new DomainError('idempotency_mismatch', 'Idempotency-Key: this key was already used for a different request', { field: 'Idempotency-Key' });
     }
-    return reply.code(rec.statusCode).header('idempotent-replayed', 'true').send(rec.body);
+    reply.code(rec.statusCode).header('idempotent-replayed', 'true').send(rec.body);
+    return true;
   }
 }
