@@ -151,6 +151,14 @@ for (const kind of STORE_KINDS) {
       const wrongType = await s.call('POST', '/v1/tenants', { body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(wrongType.status).toBe(415);
       expect(wrongType.body.field).toBe('Content-Type');
+      const text = await s.call('POST', '/v1/tenants', { body: '{"name":"x"}', headers: { 'content-type': 'text/plain' } });
+      expect(text.status).toBe(415);
+      const none = await s.call('POST', '/v1/tenants', {});
+      expect(none.status).toBe(400);
+      expect(none.body).toMatchObject({ field: 'body', detail: expect.stringMatching(/is required/) });
+      const badCursor = await s.call('GET', '/v1/leases?before=lease_nonexistent', { key: acme.key });
+      expect(badCursor.status).toBe(400);
+      expect(badCursor.body.field).toBe('before');
       const emptyJson = await s.call('POST', '/v1/tenants', { body: '', headers: { 'content-type': 'application/json' } });
       expect(emptyJson.status).toBe(400);
       expect(emptyJson.headers.get('content-type')).toMatch(/application\/problem\+json/);

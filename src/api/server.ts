@@ -93,6 +93,10 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
     },
   });
 
+  // JSON only (YAML where a spec is applied, registered by that route): a text/plain body is a 415,
+  // not a string that fails the schema.
+  app.removeContentTypeParser('text/plain');
+
   // Bodies: strict (no coercion, unknown fields rejected). Query strings and params: coerced text.
   app.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object));
@@ -128,7 +132,9 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
       const ctx = err.validationContext ?? 'body';
       const best = [...err.validation].sort((a, b) => b.instancePath.length - a.instancePath.length)[0]!;
       const d = ajvErrorToDomain(best, ctx === 'body' ? '' : '');
-      doc = problem('validation', ctx === 'body' ? d.message : `${ctx} ${d.message}`, d.extensions);
+      doc = ctx === 'body' && req.body === undefined
+        ? problem('validation', 'body: is required: send a JSON object with Content-Type: application/json ({} when there are no fields)', { field: 'body' })
+        : problem('validation', ctx === 'body' ? d.message : `${ctx} ${d.message}`, d.extensions);
     } else {
       const known = frameworkProblem(err, req);
       if (known) {

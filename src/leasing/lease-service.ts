@@ -580,6 +580,8 @@ export class LeaseService {
 
   async list(principal: Principal, limit: number, before?: string): Promise<{ leases: LeaseView[]; nextCursor: string | null }> {
     const now = this.clock.nowMs();
+    // A cursor that is not one of the caller's leases is an error, not a silent first page.
+    if (before !== undefined && !(await this.store.getLease(before, scopeOf(principal)))) throw invalid('before', `"${before}" is not a lease on your list (use nextCursor from the previous page)`);
     const rows = await this.store.listLeases({ tenantId: principal.kind === 'tenant' ? principal.tenantId : null, limit: limit + 1, beforeId: before });
     const page = rows.slice(0, limit);
     return { leases: page.map((l) => leaseView(l, now)), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
