@@ -224,8 +224,10 @@ leases
   .command('show <id>')
   .action(async (id: string) => {
     const l = await client().request<LeaseOut>('GET', `/v1/leases/${encodeURIComponent(id)}`);
-    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nprice: ${usd(l.priceMicrosPerGpuHour)}/GPU-hour\nnodes: ${l.nodes.join(', ')}\n` +
-      table(['gpu', 'node'], l.gpus.map((g) => [g.uuid, g.nodeId])));
+    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nprice: ${usd(l.priceMicrosPerGpuHour)}/GPU-hour\n` +
+      (l.gpus.length === 0
+        ? (l.state === 'queued' ? `no GPUs yet: waiting for capacity until ${l.queuedUntil}` : 'no GPUs held')
+        : `nodes: ${l.nodes.join(', ')}\n${table(['gpu', 'node'], l.gpus.map((g) => [g.uuid, g.nodeId]))}`));
   });
 leases
   .command('release <id>')
