@@ -156,6 +156,12 @@ for (const kind of STORE_KINDS) {
       const none = await s.call('POST', '/v1/tenants', {});
       expect(none.status).toBe(400);
       expect(none.body).toMatchObject({ field: 'body', detail: expect.stringMatching(/is required/) });
+      const proto = await s.call('POST', '/v1/tenants', { body: '{"__proto__":{"admin":true},"name":"x"}' });
+      expect(proto.status).toBe(400);
+      expect(proto.body.field).toBe('__proto__');
+      const broken = await s.call('POST', '/v1/tenants', { body: '{"name":' });
+      expect(broken.status).toBe(400);
+      expect(broken.body).toMatchObject({ field: 'body', detail: expect.stringMatching(/not valid JSON \(/) });
       const badCursor = await s.call('GET', '/v1/leases?before=lease_nonexistent', { key: acme.key });
       expect(badCursor.status).toBe(400);
       expect(badCursor.body.field).toBe('before');

@@ -65,6 +65,8 @@ export function guardInput(value: unknown, root: string, fallbackField: string):
         const k = keys[i]!;
         const why = badString(k);
         if (why) fail(path, `field names ${why}`);
+        // Prototype pollution: never let such a field reach code that merges objects.
+        if (k === '__proto__' || k === 'constructor' || k === 'prototype') fail(join(path, k), 'is not an allowed field name');
         stack.push({ v: (v as Record<string, unknown>)[k], path: join(path, k), depth: depth + 1 });
       }
     }

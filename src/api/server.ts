@@ -96,6 +96,21 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
   // JSON only (YAML where a spec is applied, registered by that route): a text/plain body is a 415,
   // not a string that fails the schema.
   app.removeContentTypeParser('text/plain');
+  // JSON with the parser's own message (where it broke), instead of Fastify's generic one. An own
+  // `__proto__` or `constructor` field is refused by the input guard below, naming it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.length === 0) {
+      done(new DomainError('validation', 'body: is empty; send a JSON object ({} when there are no fields)', { field: 'body' }) as unknown as FastifyError, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new DomainError('validation', `body: not valid JSON (${(err as Error).message.slice(0, 200)})`, { field: 'body' }) as unknown as FastifyError, undefined);
+    }
+  });
 
   // Bodies: strict (no coercion, unknown fields rejected). Query strings and params: coerced text.
   app.setValidatorCompiler(({ schema, httpPart }) =>
