@@ -30,6 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import pg from 'pg';
+import { mulberry32 } from '../src/scheduler/workload.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LeaseView } from '../src/leasing/index.js';
 import { FLEET, LEASE, bySubject, expectGapFree, leaseEventFaults, readFeed, waitForSweptStarts, type FeedEvent } from './crash-events.js';
@@ -51,17 +52,6 @@ const HOUR_MS = 3_600_000;
 
 const SEED = process.env['CRASH_SEED'] ? Number(process.env['CRASH_SEED']) : randomBytes(4).readUInt32LE(0);
 
-/** mulberry32: a small seeded PRNG, so a failing mix can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Sent { idem: string; body: Record<string, unknown> }
 interface Answer { status: number; body: any; replayed: boolean }
@@ -251,7 +241,7 @@ for (const kind of STORE_KINDS) {
       const tenantId: string = tenantRes.body.tenant.id;
       const tenantKey: string = tenantRes.body.apiKey;
 
-      const rnd = prng(SEED);
+      const rnd = mulberry32(SEED);
       const killAfter = KILL_AFTER_MIN + Math.floor(rnd() * (KILL_AFTER_MAX - KILL_AFTER_MIN + 1));
       const acked = new Map<string, LeaseView>();
       const ackedKeys = new Map<string, string>(); // Idempotency-Key → lease id

@@ -43,6 +43,9 @@ const HTTP_ONLY = {
   unsupported_media_type: [415, 'Unsupported media type'],
   payload_too_large: [413, 'Payload too large'],
   uri_too_long: [414, 'URI too long'],
+  bad_request: [400, 'Bad request'],
+  request_timeout: [408, 'Request timeout'],
+  headers_too_large: [431, 'Request header fields too large'],
   route_not_found: [404, 'Not found'],
 } as const satisfies Record<string, readonly [number, string]>;
 

@@ -20,7 +20,7 @@ import { DomainError } from '../shared/errors.js';
 import { ajvErrorToDomain, coercingAjv, strictAjv } from '../shared/validation.js';
 import { guardInput } from './input-guard.js';
 import { Metrics } from './metrics.js';
-import { PROBLEM_BASE, PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.js';
 import { registerRoutes } from './routes/index.js';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
@@ -79,15 +79,14 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
     // Errors Node's HTTP parser meets before Fastify sees a request (431, malformed requests).
     clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const [status, title, detail] = err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request header fields too large', 'headers: larger than the server accepts']
+      const doc = err.code === 'HPE_HEADER_OVERFLOW'
+        ? problem('headers_too_large', 'headers: larger than the server accepts', { field: 'headers' })
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'Request timeout', 'request: not received in time']
-          : [400, 'Bad request', 'request: not a valid HTTP request'];
-      const field = status === 431 ? 'headers' : 'request';
-      const body = JSON.stringify({ type: `${PROBLEM_BASE}${status === 400 ? 'bad-request' : status === 408 ? 'request-timeout' : 'headers-too-large'}`, title, status, detail, field });
+          ? problem('request_timeout', 'request: not received in time', { field: 'request' })
+          : problem('bad_request', 'request: not a valid HTTP request', { field: 'request' });
+      const body = JSON.stringify(doc);
       if (socket.writable) {
-        socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nConnection: close\r\n\r\n${body}`);
+        socket.write(`HTTP/1.1 ${doc.status} ${doc.title}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nConnection: close\r\n\r\n${body}`);
       }
       socket.destroy(err);
     },

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { LeaseView } from '../leasing/lease-schemas.js';
 import type { SchedulerStatus } from '../scheduler/status.js';
+import type { IssuedKey, KeyView, RotatedAdminKey, WhoAmI } from '../tenancy/tenant-service.js';
 import { Command, Option } from 'commander';
 import { ApiClient, ApiError } from './client.js';
 import { mw, table, usd } from './table.js';
@@ -112,12 +113,8 @@ tenants
     print(res, () => table(['id', 'name', 'created'], res.tenants.map((t) => [t.id, t.name, t.createdAt])));
   });
 
-/** GET /v1/whoami and the key views of /v1/tenants/{id}/keys and /v1/admin/keys. */
-interface WhoAmI { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string }
-interface KeyOut {
-  id: string; tenantId: string | null; role: 'admin' | 'tenant'; prefix: string | null;
-  createdAt: string; lastUsedAt: string | null; revokedAt: string | null;
-}
+/** GET /v1/whoami and the key views of /v1/tenants/{id}/keys and /v1/admin/keys: the server's types. */
+type KeyOut = KeyView;
 const keyPath = (tenantId: string, rest = ''): string => `/v1/tenants/${encodeURIComponent(tenantId)}/keys${rest}`;
 const KEY_HEAD = ['id', 'prefix', 'created', 'last used', 'status'];
 const keyRow = (k: KeyOut, inUse: string | null): string[] => [
@@ -153,7 +150,7 @@ keys
   .action(async (o: { tenant?: string }) => {
     const c = client();
     const { tenantId } = await keysTenant(c, o, 'create');
-    const res = await c.request<{ tenantId: string; key: KeyOut; apiKey: string | null }>('POST', keyPath(tenantId), {});
+    const res = await c.request<IssuedKey>('POST', keyPath(tenantId), {});
     print(res, () => `key ${res.key.id} for tenant ${res.tenantId}\n` +
       (res.apiKey ? `api key (shown once, store it now): ${res.apiKey}` : 'the secret was shown by the first answer to this request and cannot be shown again'));
   });
@@ -172,7 +169,7 @@ keys
   .command('rotate-admin')
   .description('operator: a new admin key; the key used for the call is revoked at once')
   .action(async () => {
-    const res = await client().request<{ key: KeyOut; apiKey: string | null; revokedKeyId: string }>('POST', '/v1/admin/keys/rotate', {});
+    const res = await client().request<RotatedAdminKey>('POST', '/v1/admin/keys/rotate', {});
     print(res, () => res.apiKey
       ? `new admin key ${res.key.id}; the key used for this call (${res.revokedKeyId}) is revoked.\n` +
         `api key (shown once, store it now): ${res.apiKey}\nexport NEOCLOUD_API_KEY=${res.apiKey}`

@@ -11,6 +11,7 @@
 import { and, asc, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
 import { newId } from '../shared/ids.js';
 import type { Db } from '../store/db.js';
+import { pgTextArray } from '../store/pg-array.js';
 import { eventLogHeads, events } from './event-schema.js';
 
 /** Every event type. Lease ones describe one lease (subject: its id); fleet ones the fleet. */
@@ -48,10 +49,6 @@ export interface CloudEvent {
   data: Record<string, unknown>;
 }
 
-/** A PostgreSQL text[] literal with NULLs, so both drivers pass arrays the same way. */
-function textArray(values: readonly (string | null)[]): string {
-  return `{${values.map((v) => (v === null ? 'NULL' : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(',')}}`;
-}
 
 export const sourceOf = (cell: string): string => `/cells/${cell}`;
 
@@ -70,9 +67,9 @@ export function appendCtes(cell: string, list: readonly NewEvent[], guard?: SQL)
     ev AS (
       INSERT INTO events (cell, seq, id, type, source, subject, tenant_id, time, data)
       SELECT ${cell}, eh.base + x.ord, x.id, x.type, ${sourceOf(cell)}, x.subject, x.tenant, x.t::timestamptz, x.d::jsonb
-      FROM eh, unnest(${textArray(ids)}::text[], ${textArray(list.map((e) => TYPE_PREFIX + e.type))}::text[],
-        ${textArray(list.map((e) => e.subject))}::text[], ${textArray(list.map((e) => e.tenantId))}::text[],
-        ${textArray(list.map((e) => new Date(e.timeMs).toISOString()))}::text[], ${textArray(list.map((e) => JSON.stringify(e.data)))}::text[])
+      FROM eh, unnest(${pgTextArray(ids)}::text[], ${pgTextArray(list.map((e) => TYPE_PREFIX + e.type))}::text[],
+        ${pgTextArray(list.map((e) => e.subject))}::text[], ${pgTextArray(list.map((e) => e.tenantId))}::text[],
+        ${pgTextArray(list.map((e) => new Date(e.timeMs).toISOString()))}::text[], ${pgTextArray(list.map((e) => JSON.stringify(e.data)))}::text[])
         WITH ORDINALITY AS x(id, type, subject, tenant, t, d, ord)
       RETURNING seq)`;
 }

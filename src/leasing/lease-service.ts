@@ -69,6 +69,16 @@ function placedEvents(lease: Lease, nowMs: number, extra: Record<string, unknown
   return out;
 }
 
+/**
+ * Of the victims cut to make room, those whose GPUs the placement took, and the revenue they
+ * lose ($/h: price × GPUs); null when it took none (it fitted only because it starts later).
+ */
+function victimsUsed(cut: readonly { hold: Hold; price: bigint; gpus: number }[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
+  const chosen = new Set(gpus.map((g) => g.uuid));
+  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
+  return used.length === 0 ? null : { victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
+}
+
 /** A preemption candidate: a live spot or internal lease. */
 interface SpotMeta {
   leaseClass: LeaseClass;
@@ -495,12 +505,11 @@ export class LeaseService {
     try {
       const r = place(this.topo, this.bookings, { ...req, startMs, endMs });
       if (!r.ok) return null;
-      const chosen = new Set(r.gpus.map((g) => g.uuid));
-      const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
-      if (used.length === 0) return null;
+      const used = victimsUsed(cut, r.gpus);
+      if (!used) return null;
       // Exact when each cut victim sits on one node: then a node's cost is its victims' and the cheapest nodes are the cheapest set.
       const exact = cut.every((v) => new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u))).size === 1);
-      return { gpus: r.gpus, victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n), exact };
+      return { gpus: r.gpus, ...used, exact };
     } finally {
       for (const v of cut) this.bookings.add(v.hold);
     }
@@ -522,10 +531,6 @@ export class LeaseService {
     const tryK = (k: number): PlacementResult => {
       cutTo(k);
       return place(this.topo, this.bookings, { ...req, startMs, endMs });
-    };
-    const usedOf = (k: number, gpus: LeaseGpu[]) => {
-      const chosen = new Set(gpus.map((g) => g.uuid));
-      return list.slice(0, k).filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
     };
     try {
       // Exponential search up from the shortest useful prefix (cutting few victims is cheap; cutting
@@ -551,15 +556,14 @@ export class LeaseService {
           lo = mid + 1;
         }
       }
-      let used = usedOf(fit.k, fit.gpus);
+      let used = victimsUsed(list.slice(0, fit.k), fit.gpus);
       // Fits without touching a victim only because it starts later: not a preemption. Rare; take
       // more victims one at a time until the placement uses one (as a linear scan would).
-      for (let more = fit.k + 1; used.length === 0 && more <= list.length; more++) {
+      for (let more = fit.k + 1; !used && more <= list.length; more++) {
         const r = tryK(more);
-        if (r.ok) used = usedOf(more, (fit = { k: more, gpus: r.gpus }).gpus);
+        if (r.ok) used = victimsUsed(list.slice(0, more), (fit = { k: more, gpus: r.gpus }).gpus);
       }
-      if (used.length === 0) return null;
-      return { gpus: fit.gpus, victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
+      return used ? { gpus: fit.gpus, ...used } : null;
     } finally {
       cutTo(0);
     }
@@ -581,7 +585,7 @@ export class LeaseService {
   async list(principal: Principal, limit: number, before?: string): Promise<{ leases: LeaseView[]; nextCursor: string | null }> {
     const now = this.clock.nowMs();
     // A cursor that is not one of the caller's leases is an error, not a silent first page.
-    if (before !== undefined && !(await this.store.getLease(before, scopeOf(principal)))) throw invalid('before', `"${before}" is not a lease on your list (use nextCursor from the previous page)`);
+    if (before !== undefined && !(await this.store.leaseExists(before, scopeOf(principal)))) throw invalid('before', `"${before}" is not a lease on your list (use nextCursor from the previous page)`);
     const rows = await this.store.listLeases({ tenantId: principal.kind === 'tenant' ? principal.tenantId : null, limit: limit + 1, beforeId: before });
     const page = rows.slice(0, limit);
     return { leases: page.map((l) => leaseView(l, now)), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };

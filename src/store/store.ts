@@ -7,6 +7,7 @@ import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js'
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
 import { appendCtes, EventLog, type NewEvent } from '../events/index.js';
 import type { Db } from './db.js';
+import { pgTextArray } from './pg-array.js';
 
 /** The cell a store writes events for when none is named. */
 export const DEFAULT_CELL = 'default';
@@ -52,10 +53,6 @@ export interface IdempotentWrite {
   nowMs: number;
 }
 
-/** A PostgreSQL text[] literal (`{"a","b"}`), so both drivers pass arrays the same way. */
-function pgTextArray(values: readonly string[]): string {
-  return `{${values.map((v) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
 
 /**
  * Whose rows a read or write may touch: a tenant id, or `null` for the operator (every tenant).
@@ -489,10 +486,6 @@ export class Store {
     return new Map(hit.map((h) => [h.id, h.tenantId]));
   }
 
-  /** Preempts a spot lease: its GPUs go to `byId` at `atMs` (the end of the notice). Returns its tenant. */
-  async preemptLease(id: string, atMs: number, byId: string): Promise<string | undefined> {
-    return this.stopLease(id, atMs, { preemptedAt: new Date(atMs), preemptedBy: byId }, null);
-  }
 
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
   async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: bigint; gpuCount: number }[]> {
@@ -514,6 +507,12 @@ export class Store {
    */
   async appendEvents(list: readonly NewEvent[]): Promise<void> {
     await new EventLog(this.db, this.cell).append(this.db, list);
+  }
+
+  /** Whether lease `id` exists in `scope`: one indexed read, no GPUs. */
+  async leaseExists(id: string, scope: TenantScope): Promise<boolean> {
+    const [r] = await this.db.select({ id: t.leases.id }).from(t.leases).where(and(eq(t.leases.id, id), scopeOf(scope)));
+    return r !== undefined;
   }
 
   /** One lease with its current GPUs, if it exists in `scope` (null: any tenant's). */

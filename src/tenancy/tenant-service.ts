@@ -45,6 +45,13 @@ export interface KeyView {
   revokedAt: string | null;
 }
 
+/** GET /v1/whoami. */
+export interface WhoAmI { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string }
+/** An issued key: `apiKey` is the secret, in clear once (null on an idempotent replay). */
+export interface IssuedKey { tenantId: string; key: KeyView; apiKey: string | null }
+/** A rotated admin key: the key that made the call is revoked. */
+export interface RotatedAdminKey { key: KeyView; apiKey: string | null; revokedKeyId: string }
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 export const keyView = (k: ApiKeyInfo): KeyView => ({
   id: k.id, tenantId: k.tenantId, role: k.role, prefix: k.prefix, createdAt: iso(k.createdAtMs)!, lastUsedAt: iso(k.lastUsedAtMs), revokedAt: iso(k.revokedAtMs),
@@ -114,7 +121,7 @@ export class TenantService {
     void this.store.touchApiKey(entry.principal.keyId, now, KEY_TOUCH_EVERY_MS).catch(() => undefined);
   }
 
-  whoami(p: Principal): { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string } {
+  whoami(p: Principal): WhoAmI {
     return { kind: p.kind, tenantId: p.kind === 'tenant' ? p.tenantId : null, keyId: p.keyId };
   }
 
@@ -181,7 +188,7 @@ export class TenantService {
   }
 
   /** Issues another key for a tenant (e.g. to rotate: issue, switch, revoke the old one). */
-  async issueKey(principal: Principal, tenantId: string, idem?: IdempotencyContext): Promise<{ tenantId: string; key: KeyView; apiKey: string | null }> {
+  async issueKey(principal: Principal, tenantId: string, idem?: IdempotencyContext): Promise<IssuedKey> {
     const now = this.clock.nowMs();
     const apiKey = newApiKey('tenant');
     const info: ApiKeyInfo = { id: newId('key'), role: 'tenant', tenantId, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now, lastUsedAtMs: null, revokedAtMs: null };
@@ -223,7 +230,7 @@ export class TenantService {
    * transaction (at once, everywhere). If the answer is lost, restarting the control plane with
    * no live admin key prints a new one (see ensureAdminKey).
    */
-  async rotateAdminKey(principal: Principal, idem?: IdempotencyContext): Promise<{ key: KeyView; apiKey: string | null; revokedKeyId: string }> {
+  async rotateAdminKey(principal: Principal, idem?: IdempotencyContext): Promise<RotatedAdminKey> {
     requireAdmin(principal);
     const now = this.clock.nowMs();
     const apiKey = newApiKey('admin');

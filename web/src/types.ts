@@ -58,20 +58,5 @@ export type LargestGang = SchedulerStatus['largestGang'][number];
 export type SchedulerFabric = SchedulerStatus['fabrics'][number];
 export interface Tenant { id: string; name: string }
 
-/** GET /v1/whoami: the caller's role, tenant and key. */
-export interface WhoAmI { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string }
-
-/** An API key as the API shows it: the prefix is the secret's first characters, never the secret. */
-export interface KeyView {
-  id: string;
-  tenantId: string | null;
-  role: 'admin' | 'tenant';
-  prefix: string | null;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-/** POST /v1/tenants/{id}/keys → 201; `apiKey` is the secret, shown once (null on an idempotent replay). */
-export interface CreatedKey { tenantId: string; key: KeyView; apiKey: string | null }
-/** POST /v1/admin/keys/rotate → 201; the key that made the call is revoked. */
-export interface RotatedAdminKey { key: KeyView; apiKey: string | null; revokedKeyId: string }
+// The key shapes are the server's own (type-only imports, erased by esbuild).
+export type { IssuedKey as CreatedKey, KeyView, RotatedAdminKey, WhoAmI } from '../../src/tenancy/tenant-service.js';
