@@ -73,6 +73,7 @@ export class ControlPlane {
     const fleet = new FleetService(store, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),
+      fence: () => leases.fence(false),
       onApplied: async (f, nodesDown) => {
         await leases.setFleet(f);
         await leases.handleNodesDown(nodesDown);

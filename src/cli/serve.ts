@@ -56,8 +56,8 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   const queueTimer = setInterval(() => {
     if (running) return;
     running = true;
-    cp.leases.refreshFleetIfChanged()
-      .catch((err: unknown) => app.log.warn({ err }, 'fleet refresh failed'))
+    cp.leases.refreshIfChangedElsewhere()
+      .catch((err: unknown) => app.log.warn({ err }, 'refresh from other control planes failed'))
       .then(() => cp.leases.sweep())
       .catch((err: unknown) => app.log.warn({ err }, 'event sweep failed'))
       .then(() => cp.leases.runQueue())

@@ -53,16 +53,43 @@ export interface CloudEvent {
 export const sourceOf = (cell: string): string => `/cells/${cell}`;
 
 /**
+ * A capacity write's fence (docs/decisions.md, "Several control planes"). Every write that
+ * changes what a cell's GPUs and power can take carries one; its append bumps the cell's capacity
+ * version. `viewVersion` is the version the writer's in-memory view was loaded at: the write is
+ * refused (SQLSTATE NC001, nothing kept) if another writer has bumped the version since. Null:
+ * bump without the check, for writes that only free capacity or are themselves the truth (a
+ * release, a failure, a fleet change).
+ */
+export interface CapacityFence {
+  writer: string;
+  viewVersion: number | null;
+}
+
+/** SQLSTATE raised by a fenced write whose view is stale (migration 0010). */
+export const PG_STALE_VIEW = 'NC001';
+
+function fenceSet(fence: CapacityFence): SQL {
+  const ok = fence.viewVersion === null
+    ? sql`TRUE`
+    // No other writer since the view: the version has not moved, or every write since is this writer's run.
+    : sql`(cap_version <= ${fence.viewVersion} OR (cap_writer = ${fence.writer} AND cap_run_start - 1 <= ${fence.viewVersion}))`;
+  return sql`,
+      cap_version = CASE WHEN ${ok} THEN cap_version + 1 ELSE neocloud_capacity_stale(cell, cap_version) END,
+      cap_writer = ${fence.writer},
+      cap_run_start = CASE WHEN cap_writer IS NOT DISTINCT FROM ${fence.writer} THEN cap_run_start ELSE cap_version + 1 END`;
+}
+
+/**
  * CTEs `eh` (the head update) and `ev` (the insert) that append `list` to `cell`'s log, for a
  * writer's own statement: `WITH l AS (…), ${appendCtes(…)} SELECT …`. `guard`, if given, is a
  * boolean SQL expression (e.g. `EXISTS (SELECT 1 FROM l)`): when false, nothing is appended and
- * no sequence number is taken.
+ * no sequence number is taken. `fence`, if given, makes it a capacity write (see CapacityFence).
  */
-export function appendCtes(cell: string, list: readonly NewEvent[], guard?: SQL): SQL {
+export function appendCtes(cell: string, list: readonly NewEvent[], guard?: SQL, fence?: CapacityFence): SQL {
   const n = list.length;
   const ids = list.map(() => newId('evt'));
   return sql`eh AS (
-      UPDATE event_log_heads SET last_seq = last_seq + ${n} WHERE cell = ${cell} ${guard ? sql`AND ${guard}` : sql``}
+      UPDATE event_log_heads SET last_seq = last_seq + ${n}${fence ? fenceSet(fence) : sql``} WHERE cell = ${cell} ${guard ? sql`AND ${guard}` : sql``}
       RETURNING last_seq - ${n} AS base),
     ev AS (
       INSERT INTO events (cell, seq, id, type, source, subject, tenant_id, time, data)
@@ -95,9 +122,9 @@ export class EventLog {
    * Appends `list` in order, inside the caller's transaction `tx` (pass the Store's transaction
    * Db). Throws if the cell has no head (init() not run), rather than dropping events.
    */
-  async append(tx: Db, list: readonly NewEvent[]): Promise<void> {
+  async append(tx: Db, list: readonly NewEvent[], fence?: CapacityFence): Promise<void> {
     if (list.length === 0) return;
-    const r = await tx.execute(sql`WITH ${appendCtes(this.cell, list)} SELECT count(*)::int AS n FROM ev`);
+    const r = await tx.execute(sql`WITH ${appendCtes(this.cell, list, undefined, fence)} SELECT count(*)::int AS n FROM ev`);
     const n = (r as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0;
     if (n !== list.length) throw new Error(`event log: cell "${this.cell}" has no head row; ${list.length} event(s) not appended`);
   }
@@ -125,6 +152,25 @@ export class EventLog {
       .where(and(eq(events.subject, subject), eq(events.cell, this.cell)))
       .orderBy(desc(events.seq)).limit(1);
     return r?.seq ?? 0;
+  }
+
+  /**
+   * Locks the cell's head row until the caller's transaction `tx` ends: capacity writes of every
+   * control plane wait behind it (a fleet change uses this so no booking slips in between its
+   * checks and its commit). Returns the capacity version.
+   */
+  async lockCapacity(tx: Db): Promise<number> {
+    const r = await tx.execute(sql`SELECT cap_version FROM event_log_heads WHERE cell = ${this.cell} FOR UPDATE`);
+    const row = (r as unknown as { rows: { cap_version: number | string }[] }).rows[0];
+    if (!row) throw new Error(`event log: cell "${this.cell}" has no head row`);
+    return Number(row.cap_version);
+  }
+
+  /** The cell's capacity version, its last writer and the start of that writer's run (see CapacityFence). */
+  async capacity(): Promise<{ version: number; writer: string | null; runStart: number }> {
+    const [r] = await this.db.select({ version: eventLogHeads.capVersion, writer: eventLogHeads.capWriter, runStart: eventLogHeads.capRunStart })
+      .from(eventLogHeads).where(eq(eventLogHeads.cell, this.cell));
+    return r ?? { version: 0, writer: null, runStart: 0 };
   }
 
   /** The last sequence number appended in this cell (0: none). */

@@ -13,6 +13,15 @@ import { bigint, index, jsonb, pgTable, primaryKey, text, timestamp } from 'driz
 export const eventLogHeads = pgTable('event_log_heads', {
   cell: text('cell').primaryKey(),
   lastSeq: bigint('last_seq', { mode: 'number' }).notNull(),
+  /**
+   * The capacity fence (docs/decisions.md, "Several control planes"): bumped by every write that
+   * changes what the cell's GPUs and power can take (a booking, a release, a move, a fleet change).
+   * `cap_writer` is the control plane that wrote last and `cap_run_start` the first version of its
+   * current run of writes, so `cap_run_start − 1` is the last version another process wrote.
+   */
+  capVersion: bigint('cap_version', { mode: 'number' }).notNull().default(0),
+  capWriter: text('cap_writer'),
+  capRunStart: bigint('cap_run_start', { mode: 'number' }).notNull().default(0),
 });
 
 export const events = pgTable('events', {

@@ -6,6 +6,7 @@
 import type { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 import type { Store } from '../store/index.js';
+import type { CapacityFence } from '../events/index.js';
 import { diffFleet, planIsEmpty, planSummary, type FleetPlan } from './fleet-diff.js';
 import { expandFleetSpec, type FleetSpec } from './fleet-spec.js';
 import type { Fleet, FleetNode } from './fleet-types.js';
@@ -16,6 +17,8 @@ export interface FleetPorts {
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Leases holding any of these GPUs at some instant from now on, read through `store`. */
   leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]>;
+  /** The capacity fence a fleet change's append carries (it bumps the version other control planes check). */
+  fence(): CapacityFence;
   /** Called (still exclusive) after a change commits, with the nodes that went down in it. */
   onApplied(fleet: Fleet, nodesDown: string[]): Promise<void>;
 }
@@ -52,6 +55,9 @@ export class FleetService {
     return this.ports.exclusive(async () => {
       let nodesDown: string[] = [];
       const result = await this.store.tx(async (s) => {
+        // Every control plane's capacity writes wait behind this lock, so no booking commits between
+        // the held-GPU check below and this commit; their fenced writes then see the fleet changed.
+        await s.lockCapacity();
         progress({ phase: 'diffing', progress: 0 });
         const current = await s.loadFleet();
         const plan = diffFleet(current, desired);
@@ -61,7 +67,7 @@ export class FleetService {
         const before = new Map(current.nodes.map((n) => [n.id, n.state]));
         nodesDown = plan.nodes.update.filter((n) => n.state === 'down' && before.get(n.id) !== 'down').map((n) => n.id).sort();
         const summary = planSummary(plan);
-        await s.appendEvents([{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: this.clock.nowMs(), data: { summary, nodesDown } }]);
+        await s.appendEvents([{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: this.clock.nowMs(), data: { summary, nodesDown } }], this.ports.fence());
         return { changed: true, summary };
       });
       if (result.changed) {

@@ -3,8 +3,11 @@
  * the lease, its GPU holds and the idempotent response → the in-memory view updated after commit.
  *
  * Capacity decisions in this process are serialized by one mutex, so the in-memory view is exact
- * for this process. Another process writing the same database can make it stale: the exclusion
- * constraint then rejects the write, the view is reloaded from the store and the request retried.
+ * for this process. Another control plane writing the same cell makes it stale: every capacity
+ * write carries a fence (the capacity version the view was loaded at; see CapacityFence), the
+ * database refuses a write decided on a view that misses another writer's change, and the view is
+ * refreshed from the store and the request decided again. The exclusion constraint stays as the
+ * last guard against double booking.
  */
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, parseTime } from '../shared/errors.js';
@@ -19,7 +22,7 @@ import type { LeaseCreateBody, LeaseEventView, LeaseView } from './lease-schemas
 import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
-import { EventLog, TYPE_PREFIX, type NewEvent } from '../events/index.js';
+import { EventLog, PG_STALE_VIEW, TYPE_PREFIX, type CapacityFence, type NewEvent } from '../events/index.js';
 import { sweepTransitions } from './lease-sweep.js';
 import {
   leaseFailed, leaseMoved, leasePlaced, leasePreempting, leaseQueued, leaseReleased, leaseRequested, leaseStarted,
@@ -96,8 +99,17 @@ class NotQueued extends Error {}
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
 
-/** A refusal re-reads the store at most this often, so a flood of 409s cannot become a flood of reloads. */
+/**
+ * A refusal reloads the view (when another control plane has written since it was loaded) at
+ * most this often, so a flood of 409s cannot become a flood of reloads.
+ */
 const STALE_REFRESH_MS = 1_000;
+
+/** The database refused a write because this view is stale: another writer booked these GPUs, or changed the cell since the view was loaded. */
+const isStaleWrite = (err: unknown): boolean => {
+  const code = pgErrorCode(err);
+  return code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK || code === PG_STALE_VIEW;
+};
 
 /** Reload-and-retry rounds after the database refuses a booking our stale view allowed. */
 const MAX_STALE_RETRIES = 16;
@@ -119,6 +131,10 @@ export class LeaseService {
   /** Holds decided but not yet committed, by lease id. */
   private readonly pending = new Map<string, Hold>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** This control plane, as a writer of the cell's capacity (see CapacityFence). */
+  readonly writerId = newId('cp');
+  /** The cell's capacity version this view was loaded at. */
+  private viewVersion = 0;
 
   constructor(
     private readonly store: Store,
@@ -140,11 +156,36 @@ export class LeaseService {
    * they are not in the store yet, but they will be unless their write fails.
    */
   async reload(): Promise<void> {
+    // Read before the holds: whatever commits in between is in the holds too (a view may be newer than its version, never older).
+    const version = (await this.store.capacityState()).version;
     const bookings = new BookingIndex(this.topo);
     for (const h of await this.store.loadLiveHolds(this.clock.nowMs())) bookings.add(h);
     for (const h of this.pending.values()) bookings.add(h);
     this.bookings = bookings;
+    this.viewVersion = version;
     await this.reloadSpot();
+  }
+
+  /**
+   * The fence for a capacity write decided on this view: `check` for a write that takes capacity
+   * (refused if another control plane wrote since the view was loaded), none for one that only
+   * frees it.
+   */
+  fence(check: boolean): CapacityFence {
+    return { writer: this.writerId, viewVersion: check ? this.viewVersion : null };
+  }
+
+  /** Whether another control plane has changed the cell's capacity since this view was loaded (one index read). */
+  private async changedElsewhere(): Promise<boolean> {
+    const c = await this.store.capacityState();
+    return c.version > this.viewVersion && !(c.writer === this.writerId && c.runStart - 1 <= this.viewVersion);
+  }
+
+  /** Re-reads the fleet if it changed, else the holds; call under the mutex. */
+  private async refreshView(): Promise<void> {
+    const fleet = await this.fleetChangedElsewhere();
+    if (fleet) await this.setFleet(fleet);
+    else await this.reload();
   }
 
   private async reloadSpot(): Promise<void> {
@@ -173,28 +214,28 @@ export class LeaseService {
   private lastRefreshMs = -Infinity;
 
   /**
-   * Re-reads the fleet (if it changed elsewhere) and every hold from the store, at most once per
-   * STALE_REFRESH_MS; call under the mutex. Returns whether it refreshed. This is how
-   * a refusal made on a stale view (capacity freed or a fleet changed by another control plane) is
-   * corrected; a booking made on a stale view is caught by the exclusion constraint instead.
+   * Re-reads the fleet (if it changed elsewhere) and every hold from the store when another
+   * control plane has written since this view was loaded, at most once per STALE_REFRESH_MS;
+   * call under the mutex. Returns whether it refreshed. This is how a refusal made on a stale view
+   * (capacity freed or a fleet changed by another control plane) is corrected; a booking made on
+   * a stale view is refused by its fence instead.
    */
   async refreshIfStale(): Promise<boolean> {
     const t = this.clock.nowMs();
     if (t - this.lastRefreshMs < STALE_REFRESH_MS) return false;
-    this.lastRefreshMs = t;
     await Promise.allSettled([...this.inFlight]);
-    const fleet = await this.fleetChangedElsewhere();
-    if (fleet) await this.setFleet(fleet);
-    else await this.reload();
+    if (!(await this.changedElsewhere())) return false;
+    this.lastRefreshMs = t;
+    await this.refreshView();
     return true;
   }
 
-  /** Picks up a fleet change made by another control plane (cheap when there is none: one index read). */
-  async refreshFleetIfChanged(): Promise<boolean> {
+  /** Picks up what other control planes changed (the timer's check: one index read when nothing did). */
+  async refreshIfChangedElsewhere(): Promise<boolean> {
     return this.exclusive(async () => {
-      const fleet = await this.fleetChangedElsewhere();
-      if (fleet) await this.setFleet(fleet);
-      return fleet !== null;
+      if (!(await this.changedElsewhere())) return false;
+      await this.refreshView();
+      return true;
     });
   }
 
@@ -238,11 +279,12 @@ export class LeaseService {
       const own = [leaseRequested(lease, now), ...(lease.queuedUntilMs !== null ? [leaseQueued(lease, now)] : placedEvents(lease, now))];
       // The lease, its holds, its events and the stored response: one statement when nothing is
       // preempted, one transaction otherwise.
+      const fence = this.fence(true);
       const write = victims.length === 0
-        ? this.store.insertLease(lease, record, own)
+        ? this.store.insertLease(lease, record, own, fence)
         : this.store.tx(async (s) => {
           const cut = await cutVictims(s, lease, victims, deadlineMs, now);
-          await s.insertLease(lease, record, [...cut, ...own]);
+          await s.insertLease(lease, record, [...cut, ...own], fence);
         });
       this.inFlight.add(write);
       try {
@@ -250,14 +292,13 @@ export class LeaseService {
       } catch (err) {
         this.undo(lease, victims);
         await this.mutex.run(() => this.reloadSpot());
-        const code = pgErrorCode(err);
-        if (code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK) {
+        if (isStaleWrite(err)) {
           if (attempt >= MAX_STALE_RETRIES) {
             throw new DomainError('conflict', 'capacity changed concurrently in another control plane; retry the request');
           }
-          // Another writer booked these GPUs: our view is stale. Reload (which shows its
+          // Another writer changed the cell since our view was loaded. Refresh (which shows its
           // commit, so each retry makes progress) and decide again.
-          await this.mutex.run(() => this.reload());
+          await this.mutex.run(() => this.refreshView());
           continue;
         }
         throw err;
@@ -605,7 +646,7 @@ export class LeaseService {
         const done = await s.releaseLease(id, now, scopeOf(principal));
         if (!done) throw new DomainError('not_found', `lease ${id} not found`);
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
-        await s.appendEvents([...(done.startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseReleased(lease, now)]);
+        await s.appendEvents([...(done.startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseReleased(lease, now)], this.fence(false));
       });
       this.bookings.truncate(id, heldUntilMs(released));
       this.spot.delete(id);
@@ -668,14 +709,13 @@ export class LeaseService {
           await this.store.tx(async (s) => {
             const cut = await cutVictims(s, lease, victims, deadlineMs, now);
             const own = placedEvents(lease, now, { waitedSeconds: Math.round((now - q.createdAtMs) / 1000) });
-            if (!(await s.placeQueuedLease(lease, now, [...cut, ...own]))) throw new NotQueued();
+            if (!(await s.placeQueuedLease(lease, now, [...cut, ...own], this.fence(true)))) throw new NotQueued();
           });
         } catch (err) {
-          const code = pgErrorCode(err);
           // Gone: released, expired or placed by another control plane meanwhile (rolled back).
-          // Stale: another control plane booked these GPUs; see the world as it is now.
+          // Stale: another control plane changed the cell; see the world as it is now.
           if (err instanceof NotQueued) outcome = 'gone';
-          else if (code === PG_EXCLUSION_VIOLATION || code === PG_DEADLOCK) outcome = 'stale';
+          else if (isStaleWrite(err)) outcome = 'stale';
           else {
             this.undo(lease, victims);
             await this.reloadSpot();
@@ -686,7 +726,7 @@ export class LeaseService {
         }
         if (outcome !== 'placed') {
           this.undo(lease, victims);
-          await (outcome === 'stale' ? this.reload() : this.reloadSpot());
+          await (outcome === 'stale' ? this.refreshView() : this.reloadSpot());
           continue;
         }
         placed.push(lease.id);
@@ -718,40 +758,54 @@ export class LeaseService {
     const uuids = this.topo.fleet.gpus.filter((g) => down.has(g.nodeId)).map((g) => g.uuid);
     const held = await this.store.leasesHoldingGpusAfter(uuids, now);
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
-      const lease = await this.store.getLease(leaseId, null);
-      if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) continue;
-      // It needs GPUs only until its hold ends: a lease being preempted (or backfilled in front of
-      // a booking) until its deadline, not its booked end.
-      const startMs = Math.max(now, lease.startMs);
-      const untilMs = heldUntilMs(lease);
-      this.bookings.remove(lease.id);
-      const result = place(this.topo, this.bookings, {
-        gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement,
-      });
-      const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
-      if (result.ok) {
-        const next = new Set(result.gpus.map((g) => g.uuid));
-        const prev = new Set(lease.gpus.map((g) => g.uuid));
-        const drop = lease.gpus.filter((g) => !next.has(g.uuid)).map((g) => g.uuid);
-        const add = result.gpus.filter((g) => !prev.has(g.uuid));
-        const toNodes = [...new Set(result.gpus.map((g) => g.nodeId))].sort();
-        await this.store.tx(async (s) => {
-          await s.moveLeaseGpus(lease, drop, add, now);
-          await s.appendEvents([leaseMoved(lease, now, lease.gpus, result.gpus, fromNodes.filter((n) => down.has(n)))]);
-        });
-        this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: result.gpus.map((g) => g.uuid) });
-        out.replaced.push(lease.id);
-      } else {
-        const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
-        await this.store.tx(async (s) => {
-          const startPending = await s.failLease(lease.id, now, reason);
-          await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseFailed(lease, now, reason, fromNodes)]);
-        });
-        this.spot.delete(lease.id);
-        out.failed.push(lease.id);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const outcome = await this.moveOrFail(leaseId, down, now);
+          if (outcome) out[outcome].push(leaseId);
+          break;
+        } catch (err) {
+          // Another control plane wrote since our view was loaded: look again and redo this lease.
+          if (!isStaleWrite(err) || attempt >= MAX_STALE_RETRIES) throw err;
+          await this.refreshView();
+        }
       }
     }
     return out;
+  }
+
+  /** One lease on nodes that went down: moved to other GPUs, or failed. Null: it no longer holds any. */
+  private async moveOrFail(leaseId: string, down: Set<string>, now: number): Promise<'replaced' | 'failed' | null> {
+    const lease = await this.store.getLease(leaseId, null);
+    if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) return null;
+    // It needs GPUs only until its hold ends: a lease being preempted (or backfilled in front of
+    // a booking) until its deadline, not its booked end.
+    const startMs = Math.max(now, lease.startMs);
+    const untilMs = heldUntilMs(lease);
+    this.bookings.remove(lease.id);
+    const result = place(this.topo, this.bookings, {
+      gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement,
+    });
+    const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
+    if (result.ok) {
+      const next = new Set(result.gpus.map((g) => g.uuid));
+      const prev = new Set(lease.gpus.map((g) => g.uuid));
+      const drop = lease.gpus.filter((g) => !next.has(g.uuid)).map((g) => g.uuid);
+      const add = result.gpus.filter((g) => !prev.has(g.uuid));
+      await this.store.tx(async (s) => {
+        await s.moveLeaseGpus(lease, drop, add, now);
+        await s.appendEvents([leaseMoved(lease, now, lease.gpus, result.gpus, fromNodes.filter((n) => down.has(n)))], this.fence(true));
+      });
+      this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: result.gpus.map((g) => g.uuid) });
+      return 'replaced';
+    } else {
+      const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
+      await this.store.tx(async (s) => {
+        const startPending = await s.failLease(lease.id, now, reason);
+        await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseFailed(lease, now, reason, fromNodes)], this.fence(false));
+      });
+      this.spot.delete(lease.id);
+      return 'failed';
+    }
   }
 
   async listEvents(principal: Principal, id: string): Promise<LeaseEventView[]> {

@@ -5,7 +5,7 @@
 import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
-import { appendCtes, EventLog, type NewEvent } from '../events/index.js';
+import { appendCtes, EventLog, type CapacityFence, type NewEvent } from '../events/index.js';
 import type { Db } from './db.js';
 import { pgTextArray } from './pg-array.js';
 
@@ -324,7 +324,7 @@ export class Store {
    * (data-modifying CTEs): atomic without an explicit transaction, and one round trip. The
    * exclusion constraint or a duplicate idempotency key fails the whole statement.
    */
-  async insertLease(lease: Lease, idem?: IdempotentWrite, events: readonly NewEvent[] = []): Promise<void> {
+  async insertLease(lease: Lease, idem?: IdempotentWrite, events: readonly NewEvent[] = [], fence?: CapacityFence): Promise<void> {
     // A lease placed to start at once has its `started` event written with it (see startLogged).
     const startLogged = lease.queuedUntilMs === null && lease.startMs <= lease.createdAtMs;
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
@@ -341,7 +341,7 @@ export class Store {
       ? sql`INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
           VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
       : sql`SELECT 1`;
-    const ev = events.length ? sql`, ${appendCtes(this.cell, events)}` : sql``;
+    const ev = events.length ? sql`, ${appendCtes(this.cell, events, undefined, fence)}` : sql``;
     await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte})${ev} ${last}`);
   }
 
@@ -351,14 +351,14 @@ export class Store {
    * `nowMs`). Returns false, writing nothing, otherwise. The exclusion constraint still guards
    * the holds.
    */
-  async placeQueuedLease(lease: Lease, nowMs: number, events: readonly NewEvent[] = []): Promise<boolean> {
+  async placeQueuedLease(lease: Lease, nowMs: number, events: readonly NewEvent[] = [], fence?: CapacityFence): Promise<boolean> {
     const rows = await this.db.execute(sql`WITH l AS (
         UPDATE leases SET start_at = ${iso(lease.startMs)}::timestamptz, end_at = ${iso(lease.endMs)}::timestamptz,
           preempted_at = ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, preempted_by = ${lease.preemptedBy},
           total_micros = ${lease.totalMicros.toString()}::bigint, queued_until = NULL, start_logged = ${lease.startMs <= nowMs}
         WHERE id = ${lease.id} AND queued_until > ${iso(nowMs)}::timestamptz AND released_at IS NULL
         RETURNING id),
-      g AS (${holdsFrom(lease)})${events.length ? sql`, ${appendCtes(this.cell, events, sql`EXISTS (SELECT 1 FROM l)`)}` : sql``}
+      g AS (${holdsFrom(lease)})${events.length ? sql`, ${appendCtes(this.cell, events, sql`EXISTS (SELECT 1 FROM l)`, fence)}` : sql``}
       SELECT id FROM l`);
     return (rows as unknown as { rows: unknown[] }).rows.length === 1;
   }
@@ -505,8 +505,18 @@ export class Store {
    * Appends events to this cell's log; call inside tx() with the change they describe (the
    * transactional outbox). See src/events/event-log.ts.
    */
-  async appendEvents(list: readonly NewEvent[]): Promise<void> {
-    await new EventLog(this.db, this.cell).append(this.db, list);
+  /** Locks the cell's capacity until this transaction ends (call inside tx()); returns its version. */
+  lockCapacity(): Promise<number> {
+    return new EventLog(this.db, this.cell).lockCapacity(this.db);
+  }
+
+  /** The cell's capacity version and who wrote it last (see CapacityFence). */
+  capacityState(): Promise<{ version: number; writer: string | null; runStart: number }> {
+    return new EventLog(this.db, this.cell).capacity();
+  }
+
+  async appendEvents(list: readonly NewEvent[], fence?: CapacityFence): Promise<void> {
+    await new EventLog(this.db, this.cell).append(this.db, list, fence);
   }
 
   /** Whether lease `id` exists in `scope`: one indexed read, no GPUs. */
