@@ -109,6 +109,27 @@ describe.skipIf(!TEST_DATABASE_URL)('power caps across two control planes (Postg
     for (const id of (await heldNow()).leases) expect((await p.a.call('POST', `/v1/leases/${id}/release`, { key: t.key, body: {} })).status).toBe(200);
   }
 
+  it('a booking decided on a view that misses the other\'s change is refused by the fence, not admitted past the cap', async () => {
+    const { a, cpB, viaB } = p;
+    const wattsPerGpu = facilityWattsPerGpu('H100-SXM', 1.25);
+    // A books 8 GPUs on one node; B loads that; A releases them (B's view is now stale).
+    const first = await a.call('POST', '/v1/leases', { key: t.key, body: lease(8) });
+    expect(first.status).toBe(201);
+    expect(await cpB.leases.refreshIfChangedElsewhere()).toBe(true);
+    expect((await a.call('POST', `/v1/leases/${first.body.id}/release`, { key: t.key, body: {} })).status).toBe(200);
+    // B, on its stale view (one node taken), would put a 32-GPU same-fabric gang in the other
+    // fabric; A, on its own view, in the first. Disjoint GPUs, so no exclusion constraint stops
+    // the second: 64 GPUs would draw 64 × ${wattsPerGpu} W on a 65 kW hall. The fence must.
+    const gang = { gpuModel: 'H100-SXM', gpuCount: 32, placement: 'same-fabric', durationHours: 2 };
+    const byB = await viaB('POST', '/v1/leases', gang, t.key);
+    expect(byB.status).toBe(201);
+    const byA = await a.call('POST', '/v1/leases', { key: t.key, body: gang });
+    const held = await heldNow();
+    await releaseAll();
+    expect(held.gpus * wattsPerGpu, `${held.gpus} GPUs held`).toBeLessThanOrEqual(HALL_CAP_W);
+    expect(byA.status, JSON.stringify(byA.body)).toBe(409);
+  });
+
   it('interleaved requests on both never draw more than the hall cap, nor more than one control plane admits alone', async () => {
     const wattsPerGpu = facilityWattsPerGpu('H100-SXM', 1.25);
     const byCap = Math.floor(HALL_CAP_W / wattsPerGpu);
