@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFleet, emptyFleet, expandFleetSpec } from '../src/fleet/index.js';
 import type { Lease } from '../src/leasing/index.js';
-import { EventLog } from '../src/events/index.js';
+import { EventLog, PG_STALE_VIEW } from '../src/events/index.js';
 import { openDb, PG_EXCLUSION_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode, Store, type DbHandle } from '../src/store/index.js';
 import { dropSchema, smallFleet, T0, TEST_DATABASE_URL, type StoreKind } from './helpers.js';
 
@@ -221,6 +221,63 @@ export function storeContract(kind: StoreKind): void {
       expect(got.map((x) => x.sequence)).toEqual(rows.map((r) => r.seq));
       expect(got[0]).toMatchObject({ specversion: '1.0', type: 'dev.neocloud.lease.placed', source: `/cells/${store.cell}`, subject: 'a1', tenantid: 'ten_a', data: { n: 'a1' } });
       expect(await log.head()).toBe(start + 10);
+    });
+
+    it('fences capacity writes: one decided on a view older than another writer\'s change is refused whole', async () => {
+      const ev = (subject: string) => [{ type: 'lease.placed' as const, subject, tenantId: 'ten_a', timeMs: T0, data: {} }];
+      const lease = (id: string, gpuIdx: number) => mkLease(id, 'ten_a', T0 + 100 * H, T0 + 101 * H, [gpuIdx]);
+      const version = async () => (await store.capacityState()).version;
+      const refused = async (p: Promise<unknown>) => pgErrorCode(await p.then(() => undefined, (e: unknown) => e));
+      const v0 = await version();
+      // w1 loaded its view at v0 and writes twice (its own run: both pass).
+      await store.insertLease(lease('lease_f1', 20), undefined, ev('lease_f1'), { writer: 'w1', viewVersion: v0 });
+      await store.insertLease(lease('lease_f2', 21), undefined, ev('lease_f2'), { writer: 'w1', viewVersion: v0 });
+      expect(await store.capacityState()).toEqual({ version: v0 + 2, writer: 'w1', runStart: v0 + 1 });
+      // w2 also loaded at v0: it missed w1's writes, so its write is refused and leaves nothing.
+      const head = await new EventLog(handle.db, store.cell).head();
+      expect(await refused(store.insertLease(lease('lease_f3', 22), undefined, ev('lease_f3'), { writer: 'w2', viewVersion: v0 }))).toBe(PG_STALE_VIEW);
+      expect(await store.getLease('lease_f3', null)).toBeUndefined();
+      expect(await new EventLog(handle.db, store.cell).head()).toBe(head);
+      // Reloaded at v0 + 2, w2 writes; now w1 (view v0) has missed w2's write, even though it wrote last before.
+      await store.insertLease(lease('lease_f3', 22), undefined, ev('lease_f3'), { writer: 'w2', viewVersion: v0 + 2 });
+      expect(await refused(store.insertLease(lease('lease_f4', 23), undefined, ev('lease_f4'), { writer: 'w1', viewVersion: v0 }))).toBe(PG_STALE_VIEW);
+      // A write that only frees capacity passes unchecked, and still counts as a change for the others.
+      await store.tx((s) => s.appendEvents(ev('lease_f3'), { writer: 'w2', viewVersion: null }));
+      expect(await refused(store.insertLease(lease('lease_f4', 23), undefined, ev('lease_f4'), { writer: 'w1', viewVersion: v0 + 3 }))).toBe(PG_STALE_VIEW);
+      await store.insertLease(lease('lease_f4', 23), undefined, ev('lease_f4'), { writer: 'w1', viewVersion: v0 + 4 });
+      // A fleet change holds the cell's lock: a capacity write issued meanwhile cannot commit in
+      // between; it waits, then finds the change and is refused (PostgreSQL: separate connections).
+      if (kind === 'postgres') {
+        let locked!: (pid: number) => void;
+        let open!: () => void;
+        const isLocked = new Promise<number>((r) => { locked = r; });
+        const gate = new Promise<void>((r) => { open = r; });
+        const fleetTx = store.tx(async (s) => {
+          expect(await s.lockCapacity()).toBe(v0 + 5);
+          const pid = await s.db.execute(sql`SELECT pg_backend_pid() AS pid`);
+          locked((pid as unknown as { rows: { pid: number }[] }).rows[0]!.pid);
+          await gate;
+          await s.appendEvents([{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: T0, data: {} }], { writer: 'fleet', viewVersion: null });
+        });
+        const holder = await isLocked;
+        const write = refused(store.insertLease(lease('lease_f5', 24), undefined, ev('lease_f5'), { writer: 'w1', viewVersion: v0 + 5 }));
+        // Wait (by polling the server, not by time) until the write is queued behind the lock.
+        for (;;) {
+          const r = await handle.db.execute(sql`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${holder}::int = ANY (pg_blocking_pids(pid))`);
+          if ((r as unknown as { rows: { n: number }[] }).rows[0]!.n > 0) break;
+          await new Promise((res) => setImmediate(res));
+        }
+        open();
+        await fleetTx;
+        expect(await write).toBe(PG_STALE_VIEW);
+        expect(await store.getLease('lease_f5', null)).toBeUndefined();
+      }
+    });
+
+    it('a lease\'s GPU rows reference GPUs the fleet has had: an unknown UUID is refused', async () => {
+      const bad: Lease = { ...mkLease('lease_ghost', 'ten_a', T0 + 200 * H, T0 + 201 * H, [0]), gpus: [{ uuid: 'GPU-not-in-any-fleet', nodeId: gpu(0).nodeId }] };
+      expect(pgErrorCode(await store.insertLease(bad).then(() => undefined, (e: unknown) => e))).toBe('23503');
+      expect(await store.getLease('lease_ghost', null)).toBeUndefined();
     });
 
     it('keeps everything across a restart', async () => {

@@ -62,8 +62,18 @@ export const nodes = pgTable('nodes', {
   state: text('state').notNull(),
 });
 
-export const gpus = pgTable('gpus', {
+/**
+ * Every GPU that was ever in the fleet, by UUID: rows are added by fleet applies and never
+ * removed, so a lease's GPU rows reference a real GPU even after its node left the fleet.
+ */
+export const gpuRegistry = pgTable('gpu_registry', {
   uuid: text('uuid').primaryKey(),
+  model: text('model').notNull(),
+  firstSeenAt: ts('first_seen_at').notNull().default(sql`now()`),
+});
+
+export const gpus = pgTable('gpus', {
+  uuid: text('uuid').primaryKey().references(() => gpuRegistry.uuid),
   nodeId: text('node_id').notNull().references(() => nodes.id),
   index: integer('idx').notNull(),
   model: text('model').notNull(),
@@ -137,7 +147,7 @@ export const leases = pgTable('leases', {
  */
 export const leaseGpus = pgTable('lease_gpus', {
   leaseId: text('lease_id').notNull().references(() => leases.id),
-  gpuUuid: text('gpu_uuid').notNull(),
+  gpuUuid: text('gpu_uuid').notNull().references(() => gpuRegistry.uuid),
   nodeId: text('node_id').notNull(),
   during: tstzrange('during').notNull(),
   /** Set when the lease moved off this GPU (its node failed): the row stays as history. */

@@ -216,7 +216,11 @@ export class Store {
     for (const n of plan.nvlinks.update) await db.update(t.nvlinks).set(n).where(eq(t.nvlinks.id, n.id));
     await ins(plan.nodes.create, (r) => db.insert(t.nodes).values(r));
     for (const n of plan.nodes.update) await db.update(t.nodes).set(n).where(eq(t.nodes.id, n.id));
-    await ins(plan.gpus.create, (r) => db.insert(t.gpus).values(r));
+    // A GPU enters the registry with its first install and stays there (leases' rows reference it).
+    await ins(plan.gpus.create, async (r) => {
+      await db.insert(t.gpuRegistry).values(r.map((g) => ({ uuid: g.uuid, model: g.model }))).onConflictDoNothing();
+      await db.insert(t.gpus).values(r);
+    });
     for (const g of plan.gpus.update) await db.update(t.gpus).set(g).where(eq(t.gpus.uuid, g.uuid));
     await ins(plan.prices.create, (r) => db.insert(t.prices).values(r));
     for (const p of plan.prices.update) {
