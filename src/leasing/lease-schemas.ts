@@ -77,3 +77,24 @@ export const LeaseEventView = Type.Object({
   detail: Type.Record(Type.String(), Type.Any()),
 });
 export type LeaseEventView = Static<typeof LeaseEventView>;
+
+/** What POST /v1/leases would do now, without doing it (POST /v1/leases/quote). */
+export const LeaseQuoteView = Type.Object({
+  outcome: oneOf(['placed', 'queued', 'refused'] as const, 'placed: it fits now (start may be after a preemption notice); queued: it would wait (queue: true); refused: a 409'),
+  gpuModel: Type.String(),
+  gpuCount: Type.Integer(),
+  class: Type.String(),
+  placement: Type.String(),
+  region: Type.Union([Type.String(), Type.Null()]),
+  start: Type.String({ format: 'date-time' }),
+  end: Type.String({ format: 'date-time' }),
+  /** Backfilled preemptible work: preempted then (before end) by the booking it runs in front of. */
+  preemptedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  priceMicrosPerGpuHour: MicrosString('price per GPU-hour'),
+  totalMicros: MicrosString('price × GPUs × booked hours (the backfill window for backfilled work)'),
+  nodes: Type.Integer({ description: 'nodes the gang would span' }),
+  preempts: Type.Integer({ description: 'preemptible leases it would preempt (they get the notice period first)' }),
+  largestSatisfiable: Type.Union([Type.Integer(), Type.Null()], { description: 'refused: the largest request of this shape that fits now' }),
+  detail: Type.Union([Type.String(), Type.Null()]),
+});
+export type LeaseQuoteView = Static<typeof LeaseQuoteView>;

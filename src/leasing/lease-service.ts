@@ -18,7 +18,7 @@ import type { IdempotencyContext, Principal } from '../tenancy/index.js';
 import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store, type TenantScope } from '../store/index.js';
 import { place, type PlacementResult } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
-import type { LeaseCreateBody, LeaseEventView, LeaseView } from './lease-schemas.js';
+import type { LeaseCreateBody, LeaseEventView, LeaseQuoteView, LeaseView } from './lease-schemas.js';
 import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
@@ -317,7 +317,7 @@ export class LeaseService {
    * domain, fabric, or site for same-site/any). They keep their GPUs for the notice period; the
    * new lease starts when it ends and keeps its requested length.
    */
-  private decide(req: LeaseRequest, now: number, queued?: Lease): Decision {
+  private decide(req: LeaseRequest, now: number, queued?: Lease, dry = false): Decision {
     let result = place(this.topo, this.bookings, req);
     let startMs = req.startMs;
     let endMs = req.endMs;
@@ -375,7 +375,8 @@ export class LeaseService {
       queuedUntilMs: queueIt ? req.queueUntilMs : null,
       gpus: result.ok ? result.gpus : [],
     };
-    if (queueIt) return { lease, victims: [], deadlineMs: now };
+    // A dry run (a quote) leaves the view as it was: nothing held, no victim cut.
+    if (queueIt || dry) return { lease, victims, deadlineMs };
     const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
     this.bookings.add(hold);
     this.pending.set(lease.id, hold);
@@ -608,6 +609,47 @@ export class LeaseService {
     } finally {
       cutTo(0);
     }
+  }
+
+  /**
+   * What create() would do now, without doing it: the window, price, nodes and how many leases it
+   * would preempt, or a refusal with the largest request of its shape that fits. The same
+   * decision as create() (one rule, one place), on the same view; nothing is held or written.
+   */
+  async quote(principal: Principal, body: LeaseCreateBody): Promise<LeaseQuoteView> {
+    const now = this.clock.nowMs();
+    const req = validateLeaseRequest(body, principal, now, this.regions);
+    if (principal.kind === 'admin' && !(await this.store.getTenant(req.tenantId))) {
+      throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
+    }
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const shape = { gpuModel: req.gpuModel, gpuCount: req.gpuCount, class: req.leaseClass, placement: req.placement, region: req.region };
+    return this.mutex.run(async () => {
+      let d: Decision;
+      try {
+        try {
+          d = this.decide(req, now, undefined, true);
+        } catch (err) {
+          if (!(err instanceof DomainError && err.code === 'insufficient_capacity') || !(await this.refreshIfStale())) throw err;
+          d = this.decide(req, now, undefined, true);
+        }
+      } catch (err) {
+        if (!(err instanceof DomainError && err.code === 'insufficient_capacity')) throw err;
+        const largest = err.extensions['largestSatisfiable'] as number | undefined;
+        return {
+          outcome: 'refused' as const, ...shape, start: iso(req.startMs), end: iso(req.endMs), preemptedAt: null, priceMicrosPerGpuHour: '0', totalMicros: '0',
+          nodes: 0, preempts: 0, largestSatisfiable: largest ?? null, detail: err.message,
+        };
+      }
+      const l = d.lease;
+      return {
+        outcome: l.queuedUntilMs !== null ? 'queued' as const : 'placed' as const, ...shape, start: iso(l.startMs), end: iso(l.endMs),
+        preemptedAt: l.preemptedAtMs === null ? null : iso(l.preemptedAtMs),
+        priceMicrosPerGpuHour: l.priceMicrosPerGpuHour.toString(), totalMicros: l.totalMicros.toString(),
+        nodes: new Set(l.gpus.map((g) => g.nodeId)).size, preempts: d.victims.length, largestSatisfiable: null,
+        detail: d.victims.length ? `starts after the ${Math.round(this.noticeMs / 1000)} s notice of the leases it preempts` : null,
+      };
+    });
   }
 
   /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ControlPlane } from '../../app/control-plane.js';
-import { CapacityQuery, LeaseCreateBody, LeaseEventView, LeaseListQuery, LeaseView } from '../../leasing/index.js';
+import { CapacityQuery, LeaseCreateBody, LeaseEventView, LeaseListQuery, LeaseQuoteView, LeaseView } from '../../leasing/index.js';
 import { DomainError } from '../../shared/errors.js';
 import { Idempotency, principalOf } from '../http-context.js';
 import type { Metrics } from '../metrics.js';
@@ -28,6 +28,14 @@ export function leaseRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idempo
       throw err;
     }
   }, { optimistic: true }));
+
+  // Changes nothing (a dry run of POST /v1/leases), so it takes no Idempotency-Key.
+  r.post('/v1/leases/quote', {
+    schema: {
+      tags: ['leases'], summary: 'What POST /v1/leases would do now, without doing it: window, price, nodes, leases it would preempt, or the largest request that fits', ...secured,
+      body: LeaseCreateBody, response: { 200: LeaseQuoteView, ...errors(400, 401, 422) },
+    },
+  }, async (req) => cp.leases.quote(principalOf(req), req.body));
 
   r.get('/v1/leases', {
     schema: {
