@@ -5,7 +5,24 @@ import http from "node:http";
 const job = workerData;
 let seed = job.seed;
 const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-const leaseBody = () => JSON.stringify({
+const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+/**
+ * `calendar`: 1–8 GPUs for 1–4 h at a random hour of the next 30 days (the calendar fills).
+ * `loaded` (issue 8): the mix a busy fleet sees — on-demand now (preempts spot when full), spot
+ * now (backfills or is refused), reserved blocks ahead, and on-demand that queues when full.
+ */
+const leaseBody = job.mix === "loaded" ? () => {
+  const r = rand();
+  if (r < 0.45) return JSON.stringify({ gpuModel: "H100-SXM", gpuCount: pick([1, 2, 4, 8]), durationHours: 1 + Math.floor(rand() * 4) });
+  if (r < 0.75) return JSON.stringify({ gpuModel: "H100-SXM", gpuCount: pick([1, 2, 4, 8]), durationHours: 1 + Math.floor(rand() * 8), class: "spot" });
+  if (r < 0.9) {
+    return JSON.stringify({
+      gpuModel: "H100-SXM", gpuCount: pick([8, 16]), durationHours: 24, class: "reserved", placement: "same-fabric",
+      start: new Date(Date.now() + (1 + Math.floor(rand() * 30 * 24)) * 36e5).toISOString()
+    });
+  }
+  return JSON.stringify({ gpuModel: "H100-SXM", gpuCount: pick([1, 2, 4, 8]), durationHours: 1 + Math.floor(rand() * 2), queue: true, maxWaitHours: 1 });
+} : () => JSON.stringify({
   gpuModel: "H100-SXM",
   gpuCount: [1, 2, 4, 8][Math.floor(rand() * 4)],
   durationHours: 1 + Math.floor(rand() * 4),
@@ -31,7 +48,8 @@ function fire(i) {
       res.on("end", () => resolve(res.statusCode ?? 0));
       res.on("error", reject);
     });
-    req.on("error", reject);
+    // A reset or refused connection is an error of this request, counted (status 0), not the end of the run.
+    req.on("error", () => resolve(0));
     req.end(body);
   });
 }
@@ -89,6 +107,7 @@ parentPort.postMessage({
   errors,
   seconds,
   perS: ok / seconds,
+  answeredPerS: (ok + rejected) / seconds,
   p50ms: h.getValueAtPercentile(50) / 1e3,
   p99ms: h.getValueAtPercentile(99) / 1e3,
   maxms: h.maxValue / 1e3

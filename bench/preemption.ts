@@ -68,7 +68,7 @@ export async function main(args: string[]): Promise<void> {
     od8.push(await time(() => cp.leases.create(tenant, { gpuModel: 'H100-SXM', gpuCount: 8, durationHours: 1 })));
     od64.push(await time(() => cp.leases.create(tenant, { gpuModel: 'H100-SXM', gpuCount: 64, durationHours: 1, placement: 'same-fabric' })));
   }
-  if (store === 'postgres') await cp.store.db.execute(`DROP SCHEMA "${schema}" CASCADE`);
+  if (store === 'postgres') await cp.handle.db.execute(`DROP SCHEMA "${schema}" CASCADE`);
   await cp.close();
   const row = (name: string, xs: number[]) => `${name.padEnd(44)} ${pct(xs, 50).toFixed(1).padStart(8)} ${pct(xs, 99).toFixed(1).padStart(8)} ${Math.max(...xs).toFixed(1).padStart(8)}`;
   process.stdout.write(`\npreemption on the lease path, ${store}, 10,000 H100s, ${spotN} two-GPU spot leases, ${requests} requests of each kind\n`);

@@ -355,7 +355,7 @@ describe('node failures', () => {
     expect(ev.body.events.map((e: { type: string }) => e.type)).toEqual(['requested', 'placed', 'started', 'moved']);
     expect(ev.body.events.find((e: { type: string }) => e.type === 'moved')).toMatchObject({ type: 'moved', detail: { fromNodes: [node], toNodes: moved.body.nodes, downNodes: [node] } });
     expect((await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: beta.key })).status).toBe(404);
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
 
     // Fill every other H100, then take the lease's new node down too: nothing fits any more.
     const fill = await lease(beta.key, { gpuCount: 48 });
@@ -394,10 +394,10 @@ describe('node failures honour the hold, not the booked end', () => {
     expect(after.body.state).toBe('preempting'); // moved, not failed
     expect(after.body.nodes[0]).not.toBe(node);
     // The new GPUs are held until the deadline only: read the stored hold ranges directly.
-    const holds = await s.cp.store.loadLiveHolds(s.clock.nowMs());
+    const holds = await s.cp.leaseRepo.loadLiveHolds(s.clock.nowMs());
     const mine = holds.find((h) => h.leaseId === spot.body.id)!;
     expect(new Date(mine.endMs).toISOString()).toBe(deadline);
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     for (const [k, id] of [[acme.key, block.body.id], [beta.key, spot.body.id]] as const) await s.call('POST', `/v1/leases/${id}/release`, { key: k, body: {} });
     await s.call('PUT', '/v1/fleet', { body: smallFleet() });
   });
@@ -437,7 +437,7 @@ describe('spot preemption', () => {
     s.clock.advanceMs(300_000);
     expect((await s.call('GET', `/v1/leases/${victims[0].id}`, { key: beta.key })).body.state).toBe('preempted');
     expect((await s.call('GET', `/v1/leases/${od.body.id}`, { key: acme.key })).body.state).toBe('active');
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     // The view survives a restart of the in-memory index.
     await s.cp.leases.reload();
     expect((await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink', class: 'spot' })).status).toBe(409);
@@ -504,7 +504,7 @@ describe('spot backfill', () => {
     s.clock.advanceMs(4 * H);
     expect((await s.call('GET', `/v1/leases/${spot.body.id}`, { key: beta.key })).body.state).toBe('preempted');
     expect((await s.call('GET', `/v1/leases/${block.body.id}`, { key: acme.key })).body).toMatchObject({ state: 'active', start: iso(start) });
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     await s.call('POST', `/v1/leases/${block.body.id}/release`, { key: acme.key, body: {} });
   });
 

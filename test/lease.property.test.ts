@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseService, type LeaseCreateBody } from '../src/leasing/index.js';
 import { DomainError } from '../src/shared/errors.js';
-import type { Principal } from '../src/tenancy/index.js';
+import { TenantRepo, type Principal } from '../src/tenancy/index.js';
 import { createTenant, smallFleet, startServer, STORE_KINDS, type TestServer } from './helpers.js';
 
 const H = 3_600_000;
@@ -74,14 +74,14 @@ for (const kind of STORE_KINDS) {
             }
           }
         }
-        expect(await s.cp.store.findOverlaps()).toEqual([]);
-        const holds = await s.cp.store.loadLiveHolds(s.clock.nowMs());
+        expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
+        const holds = await s.cp.leaseRepo.loadLiveHolds(s.clock.nowMs());
         for (const t of new Set(holds.map((h) => Math.max(h.startMs, s.clock.nowMs())))) {
           const held = holds.filter((h) => h.startMs <= t && t < h.endMs).reduce((a, h) => a + h.gpuUuids.length, 0);
           expect(held).toBeLessThanOrEqual(installed);
         }
         // A service rebuilt from the store decides exactly as the live one.
-        const fresh = new LeaseService(s.cp.store, s.clock, s.cp.fleet.current());
+        const fresh = new LeaseService(s.cp.leaseRepo, new TenantRepo(s.cp.handle.db), s.clock, s.cp.fleet.current());
         await fresh.reload();
         const probe = { gpuModel: 'H100-SXM' as const, gpuCount: 1, durationHours: 1 };
         const a = await s.cp.leases.create(principal, probe).catch((e: unknown) => e);

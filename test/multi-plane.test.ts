@@ -70,7 +70,7 @@ describe.skipIf(!TEST_DATABASE_URL)('two control planes on one database (Postgre
     const ok = await a.call('POST', '/v1/leases', { key: t.key, body: lease(64) });
     expect(ok.status).toBe(201);
     expect((await a.call('POST', `/v1/leases/${ok.body.id}/release`, { key: t.key, body: {} })).status).toBe(200);
-    expect(await a.cp.store.findOverlaps()).toEqual([]);
+    expect(await a.cp.leaseRepo.findOverlaps()).toEqual([]);
   });
 
   it('a fleet change on one is seen by the other through the event log', async () => {

@@ -92,7 +92,7 @@ describe('preemption victim search', () => {
         if (!got || expected === null) return;
         expect(cost).toBeLessThanOrEqual(expected);
         // The GPUs it got are held by no one else from its start (stored holds, read back).
-        const holds = await s.cp.store.loadLiveHolds(now);
+        const holds = await s.cp.leaseRepo.loadLiveHolds(now);
         const mine = new Set(got.gpus.map((g) => g.uuid));
         const startMs = Date.parse(got.start);
         for (const h of holds) {

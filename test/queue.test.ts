@@ -48,7 +48,7 @@ describe('queued requests', () => {
     expect(ev.body.events.map((e: { type: string }) => e.type)).toEqual(['requested', 'queued', 'placed', 'started']);
     expect(ev.body.events[2]).toEqual(expect.objectContaining({ type: 'placed', detail: expect.objectContaining({ waitedSeconds: 3600 }) }));
     expect((await s.call('GET', '/v1/scheduler/status')).body.queue).toMatchObject({ queuedRequests: 0, queuedGpus: 0, oldestQueuedSince: null });
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     await release(beta.key, q.body.id);
   });
 
@@ -72,7 +72,7 @@ describe('queued requests', () => {
     expect(g.body.state).toBe('scheduled'); // starts when the spot lease's notice ends
     expect((await get(acme.key, spot.body.id)).body).toMatchObject({ state: 'preempting', preemptedBy: big.body.id, preemptedAt: g.body.start });
     expect((await get(acme.key, small.body.id)).body.state).toBe('queued');
-    expect(await s.cp.store.findOverlaps()).toEqual([]);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     for (const [k, id] of [[beta.key, big.body.id], [acme.key, small.body.id], [acme.key, spot.body.id]] as const) await release(k, id);
   });
 

@@ -35,7 +35,7 @@ for (const kind of STORE_KINDS) {
       expect(lost.every((r) => r.body.largestSatisfiable === 0)).toBe(true);
       const uuids = won.flatMap((r) => r.body.gpus.map((g: { uuid: string }) => g.uuid));
       expect(new Set(uuids).size).toBe(LAST);
-      expect(await s.cp.store.findOverlaps()).toEqual([]);
+      expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     });
 
     it('gang requests for the last node: exactly one wins', async () => {
@@ -47,7 +47,7 @@ for (const kind of STORE_KINDS) {
         s.call('POST', '/v1/leases', { key: t.key, body: { gpuModel: 'H100-SXM', gpuCount: 8, placement: 'same-nvlink', durationHours: 1 } })));
       expect(results.filter((r) => r.status === 201)).toHaveLength(1);
       expect(results.filter((r) => r.status === 409)).toHaveLength(CLIENTS - 1);
-      expect(await s.cp.store.findOverlaps()).toEqual([]);
+      expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
     });
 
     if (kind === 'postgres') {
@@ -73,7 +73,7 @@ for (const kind of STORE_KINDS) {
           expect(results.filter((r) => r.status !== 201 && r.status !== 409)).toEqual([]);
           expect(won).toHaveLength(16); // 64 GPUs / 4
           expect(new Set(won.flatMap((r) => r.body.gpus!.map((g) => g.uuid))).size).toBe(64);
-          expect(await a.cp.store.findOverlaps()).toEqual([]);
+          expect(await a.cp.leaseRepo.findOverlaps()).toEqual([]);
         } finally {
           await appB.close();
           await cpB.close();

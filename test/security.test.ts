@@ -30,7 +30,7 @@ function raw(url: string, request: string): Promise<{ status: number; headers: s
 async function rowCounts(s: TestServer): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of ['tenants', 'api_keys', 'leases', 'lease_gpus', 'events', 'idempotency_keys', 'nodes', 'gpus']) {
-    const r = await s.cp.store.db.execute((await import('drizzle-orm')).sql.raw(`SELECT count(*)::int AS n FROM ${t}`));
+    const r = await s.cp.handle.db.execute((await import('drizzle-orm')).sql.raw(`SELECT count(*)::int AS n FROM ${t}`));
     out[t] = (r as unknown as { rows: { n: number }[] }).rows[0]!.n;
   }
   return out;

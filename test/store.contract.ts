@@ -11,7 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFleet, emptyFleet, expandFleetSpec } from '../src/fleet/index.js';
 import type { Lease } from '../src/leasing/index.js';
 import { EventLog, PG_STALE_VIEW } from '../src/events/index.js';
-import { openDb, PG_EXCLUSION_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode, Store, type DbHandle } from '../src/store/index.js';
+import { openDb, PG_EXCLUSION_VIOLATION, PG_FOREIGN_KEY_VIOLATION, PG_UNIQUE_VIOLATION, pgErrorCode, type DbHandle } from '../src/store/index.js';
+import { FleetRepo } from '../src/fleet/index.js';
+import { LeaseRepo } from '../src/leasing/index.js';
+import { IdempotencyRepo, TenantRepo } from '../src/tenancy/index.js';
+import { Settings } from '../src/app/settings.js';
+import { DEFAULT_CELL } from '../src/events/index.js';
 import { dropSchema, smallFleet, T0, TEST_DATABASE_URL, type StoreKind } from './helpers.js';
 
 const H = 3_600_000;
@@ -19,7 +24,12 @@ const H = 3_600_000;
 export function storeContract(kind: StoreKind): void {
   describe(`store contract on ${kind}`, () => {
     let handle: DbHandle;
-    let store: Store;
+    // Each domain's repository over one connection (or transaction), as the services use them.
+    let fleetRepo: FleetRepo;
+    let tenants: TenantRepo;
+    let store: LeaseRepo;
+    let idem: IdempotencyRepo;
+    let settings: Settings;
     let dir: string | undefined;
     const schema = `t_${randomBytes(6).toString('hex')}`;
     const open = () => openDb(kind === 'postgres' ? { databaseUrl: TEST_DATABASE_URL, pgSchema: schema } : { dataDir: dir });
@@ -29,10 +39,14 @@ export function storeContract(kind: StoreKind): void {
     beforeAll(async () => {
       if (kind === 'pglite') dir = mkdtempSync(join(tmpdir(), 'nc-store-'));
       handle = await open();
-      store = new Store(handle.db);
-      await store.tx((s) => s.applyFleetPlan(diffFleet(emptyFleet(), fleet)));
-      await store.insertTenant({ id: 'ten_a', name: 'a', createdAtMs: T0 });
-      await store.insertTenant({ id: 'ten_b', name: 'b', createdAtMs: T0 });
+      fleetRepo = new FleetRepo(handle.db);
+      tenants = new TenantRepo(handle.db);
+      store = new LeaseRepo(handle.db, DEFAULT_CELL);
+      idem = new IdempotencyRepo(handle.db);
+      settings = new Settings(handle.db);
+      await fleetRepo.tx((s) => s.applyFleetPlan(diffFleet(emptyFleet(), fleet)));
+      await tenants.insertTenant({ id: 'ten_a', name: 'a', createdAtMs: T0 });
+      await tenants.insertTenant({ id: 'ten_b', name: 'b', createdAtMs: T0 });
     });
     afterAll(async () => {
       await handle?.close();
@@ -47,7 +61,7 @@ export function storeContract(kind: StoreKind): void {
     });
 
     it('round-trips the fleet exactly', async () => {
-      const loaded = await store.loadFleet();
+      const loaded = await fleetRepo.loadFleet();
       const plan = diffFleet(loaded, fleet);
       for (const k of Object.keys(plan) as (keyof typeof plan)[]) {
         expect({ k, ...plan[k] }).toEqual({ k, create: [], update: [], delete: [] });
@@ -124,24 +138,24 @@ export function storeContract(kind: StoreKind): void {
     });
 
     it('stores idempotent responses once per principal and key', async () => {
-      await store.saveIdempotent('tenant:a', 'k1', { requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } }, T0);
-      expect(await store.getIdempotent('tenant:a', 'k1')).toEqual({ requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } });
-      expect(await store.getIdempotent('tenant:b', 'k1')).toBeUndefined();
+      await idem.save('tenant:a', 'k1', { requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } }, T0);
+      expect(await idem.get('tenant:a', 'k1')).toEqual({ requestHash: 'h', statusCode: 201, body: { id: 'x', n: 1 } });
+      expect(await idem.get('tenant:b', 'k1')).toBeUndefined();
       let err: unknown;
       try {
-        await store.saveIdempotent('tenant:a', 'k1', { requestHash: 'h2', statusCode: 201, body: {} }, T0);
+        await idem.save('tenant:a', 'k1', { requestHash: 'h2', statusCode: 201, body: {} }, T0);
       } catch (e) {
         err = e;
       }
       expect(pgErrorCode(err)).toBe(PG_UNIQUE_VIOLATION);
-      await store.pruneIdempotency(T0 + 1);
-      expect(await store.getIdempotent('tenant:a', 'k1')).toBeUndefined();
+      await idem.prune(T0 + 1);
+      expect(await idem.get('tenant:a', 'k1')).toBeUndefined();
     });
 
     it('authenticates only live keys', async () => {
-      await store.insertApiKey({ id: 'key_1', keyHash: 'abc', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_abcd', createdAtMs: T0 });
-      expect(await store.findApiKey('abc')).toEqual({ id: 'key_1', role: 'tenant', tenantId: 'ten_a' });
-      expect(await store.findApiKey('nope')).toBeUndefined();
+      await tenants.insertApiKey({ id: 'key_1', keyHash: 'abc', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_abcd', createdAtMs: T0 });
+      expect(await tenants.findApiKey('abc')).toEqual({ id: 'key_1', role: 'tenant', tenantId: 'ten_a' });
+      expect(await tenants.findApiKey('nope')).toBeUndefined();
     });
 
     it('scopes lease reads and writes to a tenant in SQL: a foreign tenant finds and changes nothing', async () => {
@@ -177,27 +191,27 @@ export function storeContract(kind: StoreKind): void {
     });
 
     it('lists, revokes and touches API keys within their owner, never exposing the hash', async () => {
-      await store.insertApiKey({ id: 'key_a1', keyHash: 'h-a1', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_a1a1', createdAtMs: T0 });
-      await store.insertApiKey({ id: 'key_b1', keyHash: 'h-b1', role: 'tenant', tenantId: 'ten_b', prefix: 'nc_live_b1b1', createdAtMs: T0 + 1 });
-      const listed = await store.listApiKeys('ten_a');
+      await tenants.insertApiKey({ id: 'key_a1', keyHash: 'h-a1', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_a1a1', createdAtMs: T0 });
+      await tenants.insertApiKey({ id: 'key_b1', keyHash: 'h-b1', role: 'tenant', tenantId: 'ten_b', prefix: 'nc_live_b1b1', createdAtMs: T0 + 1 });
+      const listed = await tenants.listApiKeys('ten_a');
       expect(listed.map((k) => k.id)).toContain('key_a1');
       expect(listed.map((k) => k.id)).not.toContain('key_b1');
       expect(JSON.stringify(listed)).not.toContain('h-a1');
       // Another tenant cannot revoke it: the tenant is in the WHERE.
-      expect(await store.revokeApiKey('ten_b', 'key_a1', T0 + 5)).toBeUndefined();
-      expect(await store.findApiKey('h-a1')).toMatchObject({ id: 'key_a1' });
-      const revoked = await store.revokeApiKey('ten_a', 'key_a1', T0 + 5);
+      expect(await tenants.revokeApiKey('ten_b', 'key_a1', T0 + 5)).toBeUndefined();
+      expect(await tenants.findApiKey('h-a1')).toMatchObject({ id: 'key_a1' });
+      const revoked = await tenants.revokeApiKey('ten_a', 'key_a1', T0 + 5);
       expect(revoked).toMatchObject({ id: 'key_a1', revokedAtMs: T0 + 5 });
-      expect(await store.findApiKey('h-a1')).toBeUndefined();
-      expect(await store.apiKeyKnown('h-a1')).toEqual({ revoked: true });
+      expect(await tenants.findApiKey('h-a1')).toBeUndefined();
+      expect(await tenants.apiKeyKnown('h-a1')).toEqual({ revoked: true });
       // Revoking again keeps the first time.
-      expect((await store.revokeApiKey('ten_a', 'key_a1', T0 + 9))!.revokedAtMs).toBe(T0 + 5);
+      expect((await tenants.revokeApiKey('ten_a', 'key_a1', T0 + 9))!.revokedAtMs).toBe(T0 + 5);
       // last_used_at: written at most once per gap.
-      await store.touchApiKey('key_b1', T0 + 1_000, 60_000);
-      await store.touchApiKey('key_b1', T0 + 2_000, 60_000);
-      expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 1_000);
-      await store.touchApiKey('key_b1', T0 + 70_000, 60_000);
-      expect((await store.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 70_000);
+      await tenants.touchApiKey('key_b1', T0 + 1_000, 60_000);
+      await tenants.touchApiKey('key_b1', T0 + 2_000, 60_000);
+      expect((await tenants.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 1_000);
+      await tenants.touchApiKey('key_b1', T0 + 70_000, 60_000);
+      expect((await tenants.getApiKey('ten_b', 'key_b1'))!.lastUsedAtMs).toBe(T0 + 70_000);
     });
 
     it('appends events with a gap-free sequence in commit order; a rolled-back append leaves no gap', async () => {
@@ -276,18 +290,22 @@ export function storeContract(kind: StoreKind): void {
 
     it('a lease\'s GPU rows reference GPUs the fleet has had: an unknown UUID is refused', async () => {
       const bad: Lease = { ...mkLease('lease_ghost', 'ten_a', T0 + 200 * H, T0 + 201 * H, [0]), gpus: [{ uuid: 'GPU-not-in-any-fleet', nodeId: gpu(0).nodeId }] };
-      expect(pgErrorCode(await store.insertLease(bad).then(() => undefined, (e: unknown) => e))).toBe('23503');
+      expect(pgErrorCode(await store.insertLease(bad).then(() => undefined, (e: unknown) => e))).toBe(PG_FOREIGN_KEY_VIOLATION);
       expect(await store.getLease('lease_ghost', null)).toBeUndefined();
     });
 
     it('keeps everything across a restart', async () => {
-      await store.setSetting('probe', { v: 1 });
+      await settings.set('probe', { v: 1 });
       await handle.close();
       handle = await open();
-      store = new Store(handle.db);
-      expect(await store.getSetting('probe')).toEqual({ v: 1 });
+      fleetRepo = new FleetRepo(handle.db);
+      tenants = new TenantRepo(handle.db);
+      store = new LeaseRepo(handle.db, DEFAULT_CELL);
+      idem = new IdempotencyRepo(handle.db);
+      settings = new Settings(handle.db);
+      expect(await settings.get('probe')).toEqual({ v: 1 });
       expect((await store.getLease('lease_1', null))!.gpus).toHaveLength(2);
-      expect((await store.loadFleet()).gpus).toHaveLength(fleet.gpus.length);
+      expect((await fleetRepo.loadFleet()).gpus).toHaveLength(fleet.gpus.length);
     });
   });
 }

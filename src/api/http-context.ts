@@ -79,7 +79,7 @@ export class Idempotency {
 
   /** Sends the stored response for (principal, key), if there is one; says whether it did. */
   private async replay(principal: string, key: string, requestHash: string, reply: FastifyReply): Promise<boolean> {
-    const rec = await this.cp.store.getIdempotent(principal, key);
+    const rec = await this.cp.idempotency.get(principal, key);
     if (!rec) return false;
     if (rec.requestHash !== requestHash) {
       throw new DomainError('idempotency_mismatch', 'Idempotency-Key: this key was already used for a different request', { field: 'Idempotency-Key' });

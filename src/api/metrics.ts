@@ -1,7 +1,6 @@
 /** Prometheus metrics (prom-client), one registry per server so tests do not share counters. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControlPlane } from '../app/control-plane.js';
-import { usageNow } from '../leasing/index.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -28,7 +27,7 @@ export class Metrics {
         const c = cp();
         if (!c) return;
         this.reset();
-        for (const u of usageNow(c.leases.topology, c.leases.index, c.clock.nowMs())) {
+        for (const u of c.leases.usageNow()) {
           for (const [model, v] of Object.entries(u.byModel)) {
             this.set({ site: u.siteId, gpu_model: model, leased: 'true' }, v.leased);
             this.set({ site: u.siteId, gpu_model: model, leased: 'false' }, v.installed - v.leased);

@@ -198,7 +198,7 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
   app.get('/healthz', open, async () => ({ status: 'ok' }));
   app.get('/readyz', open, async (_req: FastifyRequest, reply: FastifyReply) => {
     try {
-      await cp.store.getSetting('fleet_initialized');
+      await cp.settings.get('fleet_initialized');
       return { status: 'ready', store: cp.handle.kind };
     } catch {
       return reply.code(503).type(PROBLEM_CONTENT_TYPE).send({ ...problem('internal', 'store not reachable'), status: 503 });

@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { FleetJobs, FleetService, FleetSpecSchema, type FleetSpec } from '../fleet/index.js';
-import { LeaseService } from '../leasing/index.js';
+import { FleetJobs, FleetRepo, FleetService, FleetSpecSchema, type FleetSpec } from '../fleet/index.js';
+import { LeaseRepo, LeaseService } from '../leasing/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { validateOrThrow } from '../shared/validation.js';
-import { DEFAULT_CELL, openDb, Store, type DbHandle } from '../store/index.js';
-import { EventFeed, EventLog } from '../events/index.js';
-import { TenantService } from '../tenancy/index.js';
+import { openDb, type DbHandle } from '../store/index.js';
+import { DEFAULT_CELL, EventFeed, EventLog } from '../events/index.js';
+import { IdempotencyRepo, TenantRepo, TenantService } from '../tenancy/index.js';
+import { Settings } from './settings.js';
 
 export const DEMO_FLEET_PATH = fileURLToPath(new URL('../../examples/demo-fleet.yaml', import.meta.url));
 
@@ -48,14 +49,17 @@ export class ControlPlane {
 
   private constructor(
     readonly handle: DbHandle,
-    readonly store: Store,
+    /** Leases and their holds, read straight from the database (tests and tools; services go through LeaseService). */
+    readonly leaseRepo: LeaseRepo,
+    readonly idempotency: IdempotencyRepo,
+    readonly settings: Settings,
     readonly clock: Clock,
     readonly tenants: TenantService,
     readonly leases: LeaseService,
     readonly fleet: FleetService,
   ) {
     this.fleetJobs = new FleetJobs(fleet, clock, (err) => console.error('fleet apply failed:', err));
-    this.eventLog = new EventLog(handle.db, store.cell);
+    this.eventLog = new EventLog(handle.db, leaseRepo.cell);
     this.eventFeed = new EventFeed(this.eventLog);
   }
 
@@ -63,14 +67,17 @@ export class ControlPlane {
     const clock = opts.clock ?? systemClock;
     const handle = await openDb({ databaseUrl: opts.databaseUrl, dataDir: opts.dataDir, pgSchema: opts.pgSchema, poolSize: opts.poolSize });
     const cell = opts.cell ?? DEFAULT_CELL;
-    const store = new Store(handle.db, cell);
+    const leaseRepo = new LeaseRepo(handle.db, cell);
+    const fleetRepo = new FleetRepo(handle.db);
+    const tenantRepo = new TenantRepo(handle.db);
+    const settings = new Settings(handle.db);
     const eventLog = new EventLog(handle.db, cell);
     await eventLog.init();
-    const storedFleet = await store.loadFleet();
-    const leases = new LeaseService(store, clock, storedFleet);
+    const storedFleet = await fleetRepo.loadFleet();
+    const leases = new LeaseService(leaseRepo, tenantRepo, clock, storedFleet);
     if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
     leases.internalFirst = opts.internalPolicy === 'internal-first';
-    const fleet = new FleetService(store, clock, {
+    const fleet = new FleetService(fleetRepo, cell, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),
       fence: () => leases.fence(false),
@@ -89,20 +96,20 @@ export class ControlPlane {
       seenFleetSeq = last;
       return fleet.load();
     };
-    const tenants = new TenantService(store, clock);
+    const tenants = new TenantService(tenantRepo, clock);
     await tenants.watchRevocations(handle);
     await tenants.ensureOwnerAccount();
-    const cp = new ControlPlane(handle, store, clock, tenants, leases, fleet);
+    const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet);
     cp.newAdminKey = await tenants.ensureAdminKey(opts.adminKey);
 
     const initial = opts.initialFleet === undefined ? readFleetSpecFile(DEMO_FLEET_PATH) : opts.initialFleet;
-    const initialized = await store.getSetting<boolean>('fleet_initialized');
+    const initialized = await settings.get<boolean>('fleet_initialized');
     if (!initialized) {
       if (initial !== false && storedFleet.sites.length === 0) {
         await fleet.apply(initial);
         cp.demoFleetLoaded = true;
       }
-      await store.setSetting('fleet_initialized', true);
+      await settings.set('fleet_initialized', true);
     }
     // Time-driven lease events that became due while no control plane ran are written now.
     await leases.sweep();

@@ -47,7 +47,7 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   }
   const timer = setInterval(() => {
     cp.leases.prune();
-    cp.store.pruneIdempotency(cp.clock.nowMs() - IDEMPOTENCY_RETENTION_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'));
+    cp.idempotency.prune(cp.clock.nowMs() - IDEMPOTENCY_RETENTION_MS).catch((err: unknown) => app.log.warn({ err }, 'idempotency prune failed'));
   }, PRUNE_EVERY_MS);
   timer.unref();
   // Time-driven lease events (started, expired, preempted) first, then queued requests: capacity

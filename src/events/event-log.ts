@@ -50,6 +50,9 @@ export interface CloudEvent {
 }
 
 
+/** The cell a control plane writes events for when none is named. */
+export const DEFAULT_CELL = 'default';
+
 export const sourceOf = (cell: string): string => `/cells/${cell}`;
 
 /**

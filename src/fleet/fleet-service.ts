@@ -5,8 +5,9 @@
  */
 import type { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
-import type { Store } from '../store/index.js';
-import type { CapacityFence } from '../events/index.js';
+import type { Db } from '../store/index.js';
+import { EventLog, type CapacityFence } from '../events/index.js';
+import type { FleetRepo } from './fleet-repo.js';
 import { diffFleet, planIsEmpty, planSummary, type FleetPlan } from './fleet-diff.js';
 import { expandFleetSpec, type FleetSpec } from './fleet-spec.js';
 import type { Fleet, FleetNode } from './fleet-types.js';
@@ -15,8 +16,8 @@ import type { Fleet, FleetNode } from './fleet-types.js';
 export interface FleetPorts {
   /** Runs `fn` with capacity decisions paused. */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
-  /** Leases holding any of these GPUs at some instant from now on, read through `store`. */
-  leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]>;
+  /** Leases holding any of these GPUs at some instant from now on, read through `db` (the apply's transaction). */
+  leasesHolding(db: Db, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]>;
   /** The capacity fence a fleet change's append carries (it bumps the version other control planes check). */
   fence(): CapacityFence;
   /** Called (still exclusive) after a change commits, with the nodes that went down in it. */
@@ -35,7 +36,8 @@ const WIRING: (keyof FleetNode)[] = ['siteId', 'hallId', 'fabricId', 'nvlinkId',
 export class FleetService {
   private fleet: Fleet | undefined;
 
-  constructor(private readonly store: Store, private readonly clock: Clock, private readonly ports: FleetPorts) {}
+  /** `cell`: whose event log a fleet change is appended to, and whose capacity it locks. */
+  constructor(private readonly store: FleetRepo, private readonly cell: string, private readonly clock: Clock, private readonly ports: FleetPorts) {}
 
   async load(): Promise<Fleet> {
     this.fleet = await this.store.loadFleet();
@@ -57,7 +59,8 @@ export class FleetService {
       const result = await this.store.tx(async (s) => {
         // Every control plane's capacity writes wait behind this lock, so no booking commits between
         // the held-GPU check below and this commit; their fenced writes then see the fleet changed.
-        await s.lockCapacity();
+        const log = new EventLog(s.db, this.cell);
+        await log.lockCapacity(s.db);
         progress({ phase: 'diffing', progress: 0 });
         const current = await s.loadFleet();
         const plan = diffFleet(current, desired);
@@ -67,7 +70,7 @@ export class FleetService {
         const before = new Map(current.nodes.map((n) => [n.id, n.state]));
         nodesDown = plan.nodes.update.filter((n) => n.state === 'down' && before.get(n.id) !== 'down').map((n) => n.id).sort();
         const summary = planSummary(plan);
-        await s.appendEvents([{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: this.clock.nowMs(), data: { summary, nodesDown } }], this.ports.fence());
+        await log.append(s.db, [{ type: 'fleet.applied', subject: 'fleet', tenantId: null, timeMs: this.clock.nowMs(), data: { summary, nodesDown } }], this.ports.fence());
         return { changed: true, summary };
       });
       if (result.changed) {
@@ -79,7 +82,7 @@ export class FleetService {
     });
   }
 
-  private async refuseIfHeld(s: Store, current: Fleet, plan: FleetPlan): Promise<void> {
+  private async refuseIfHeld(s: FleetRepo, current: Fleet, plan: FleetPlan): Promise<void> {
     const curNodes = new Map(current.nodes.map((n) => [n.id, n]));
     const touched = new Set<string>(plan.nodes.delete.map((n) => n.id));
     for (const n of plan.nodes.update) {
@@ -90,7 +93,7 @@ export class FleetService {
     for (const g of plan.gpus.update) uuids.add(g.uuid);
     for (const g of current.gpus) if (touched.has(g.nodeId)) uuids.add(g.uuid);
     if (uuids.size === 0) return;
-    const held = await this.ports.leasesHolding(s, [...uuids]);
+    const held = await this.ports.leasesHolding(s.db, [...uuids]);
     if (held.length === 0) return;
     const gpuNode = new Map(current.gpus.map((g) => [g.uuid, g.nodeId]));
     const nodes = [...new Set(held.map((h) => gpuNode.get(h.gpuUuid) ?? h.gpuUuid))].sort();

@@ -6,3 +6,5 @@ export * from './fleet-capacity.js';
 export * from './topology.js';
 export * from './fleet-service.js';
 export * from './fleet-jobs.js';
+export * from './fleet-schema.js';
+export * from './fleet-repo.js';

@@ -7,3 +7,5 @@ export * from './booking-index.js';
 export * from './allocator.js';
 export * from './capacity-report.js';
 export * from './lease-service.js';
+export * from './lease-schema.js';
+export * from './lease-repo.js';

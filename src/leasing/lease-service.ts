@@ -15,7 +15,9 @@ import { newId } from '../shared/ids.js';
 import { Mutex } from '../shared/mutex.js';
 import { Topology, type Fleet } from '../fleet/index.js';
 import type { IdempotencyContext, Principal } from '../tenancy/index.js';
-import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Store, type TenantScope } from '../store/index.js';
+import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Db } from '../store/index.js';
+import type { TenantRepo, TenantScope } from '../tenancy/index.js';
+import { LeaseRepo } from './lease-repo.js';
 import { place, type PlacementResult } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import type { LeaseCreateBody, LeaseEventView, LeaseQuoteView, LeaseView } from './lease-schemas.js';
@@ -29,7 +31,7 @@ import {
 } from './lease-events.js';
 
 const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
-import { capacityReport, fleetOverview, type CapacityReport, type FleetOverview } from './capacity-report.js';
+import { capacityReport, fleetOverview, usageNow, type CapacityReport, type FleetOverview } from './capacity-report.js';
 import type { CapacityQuery } from './lease-schemas.js';
 import { schedulerStatus, type SchedulerStatus } from '../scheduler/index.js';
 
@@ -53,7 +55,7 @@ interface Decision {
  * deadline (so the new holds, which start there, do not overlap). Returns their `preempting`
  * events, for the caller to append with its own (last in the transaction).
  */
-async function cutVictims(s: Store, lease: Lease, victims: Hold[], deadlineMs: number, nowMs: number): Promise<NewEvent[]> {
+async function cutVictims(s: LeaseRepo, lease: Lease, victims: Hold[], deadlineMs: number, nowMs: number): Promise<NewEvent[]> {
   const tenants = await s.preemptLeases(victims.map((v) => v.leaseId), deadlineMs, lease.id);
   const out: NewEvent[] = [];
   for (const v of victims) {
@@ -137,7 +139,8 @@ export class LeaseService {
   private viewVersion = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: LeaseRepo,
+    private readonly tenants: TenantRepo,
     private readonly clock: Clock,
     fleet: Fleet,
   ) {
@@ -248,8 +251,8 @@ export class LeaseService {
   }
 
   /** GPUs (of these) held at some instant after now, by lease id. From the store, not memory. */
-  async leasesHolding(store: Store, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]> {
-    return store.leasesHoldingGpusAfter(gpuUuids, this.clock.nowMs());
+  async leasesHolding(db: Db, gpuUuids: string[]): Promise<{ leaseId: string; gpuUuid: string }[]> {
+    return new LeaseRepo(db, this.store.cell).leasesHoldingGpusAfter(gpuUuids, this.clock.nowMs());
   }
 
   /**
@@ -260,7 +263,7 @@ export class LeaseService {
   async create(principal: Principal, body: LeaseCreateBody, idem?: IdempotencyContext): Promise<LeaseView> {
     const now = this.clock.nowMs();
     const req = validateLeaseRequest(body, principal, now, this.regions);
-    if (principal.kind === 'admin' && !(await this.store.getTenant(req.tenantId))) {
+    if (principal.kind === 'admin' && !(await this.tenants.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
     for (let attempt = 0; ; attempt++) {
@@ -619,7 +622,7 @@ export class LeaseService {
   async quote(principal: Principal, body: LeaseCreateBody): Promise<LeaseQuoteView> {
     const now = this.clock.nowMs();
     const req = validateLeaseRequest(body, principal, now, this.regions);
-    if (principal.kind === 'admin' && !(await this.store.getTenant(req.tenantId))) {
+    if (principal.kind === 'admin' && !(await this.tenants.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
     const iso = (ms: number): string => new Date(ms).toISOString();
@@ -879,6 +882,11 @@ export class LeaseService {
   /** The operator's fleet overview: installed and power-runnable GPUs, what is leased now, prices (money as strings). */
   fleetOverview(): FleetOverview {
     return fleetOverview(this.topo, this.bookings, this.clock.nowMs());
+  }
+
+  /** GPUs leased and power drawn now, per site and model (the metrics gauges). */
+  usageNow(): ReturnType<typeof usageNow> {
+    return usageNow(this.topo, this.bookings, this.clock.nowMs());
   }
 
   /** Utilization, fragmentation, power per hall, the calendar ahead and the queue. */

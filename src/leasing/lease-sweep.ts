@@ -8,7 +8,7 @@
  * release, failure) marks the flags itself.
  */
 import type { NewEvent } from '../events/index.js';
-import type { Store } from '../store/index.js';
+import type { LeaseRepo } from './lease-repo.js';
 import { leaseExpired, leasePreempted, leaseStarted } from './lease-events.js';
 import { heldUntilMs, type Lease } from './lease-types.js';
 
@@ -53,7 +53,7 @@ export function dueTransitions(lease: Lease, logged: { startLogged: boolean; end
 }
 
 /** Appends what happened by `nowMs` and is not yet logged. Returns how many events were written. */
-export async function sweepTransitions(store: Store, nowMs: number): Promise<number> {
+export async function sweepTransitions(store: LeaseRepo, nowMs: number): Promise<number> {
   let total = 0;
   for (;;) {
     const { written, more } = await store.tx(async (s) => {

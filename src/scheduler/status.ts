@@ -4,7 +4,6 @@
  * fleet and the leases' holds (the store is the source of truth; this is a snapshot).
  */
 import { Topology, type Fleet } from '../fleet/index.js';
-import type { Hold } from '../leasing/index.js';
 import { layoutFromFleet } from './fleet-layout.js';
 import { EngineFleet, FAB, HALL, PlacementIndex, SITE } from './placement-index.js';
 
@@ -37,7 +36,14 @@ export interface QueuedRequest {
   createdAtMs: number;
 }
 
-export function schedulerStatus(fleet: Fleet, holds: Iterable<Hold>, nowMs: number, queued: readonly QueuedRequest[] = []): SchedulerStatus {
+/** GPUs held over a window (a lease's hold, as the lease service's booking index keeps it). */
+export interface HeldGpus {
+  startMs: number;
+  endMs: number;
+  gpuUuids: readonly string[];
+}
+
+export function schedulerStatus(fleet: Fleet, holds: Iterable<HeldGpus>, nowMs: number, queued: readonly QueuedRequest[] = []): SchedulerStatus {
   const topo = new Topology(fleet);
   const layout = layoutFromFleet(fleet);
   const ef = new EngineFleet(layout);

@@ -13,9 +13,12 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
-import * as schema from './schema.js';
-
-export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/**
+ * A connection or transaction. Each domain owns its tables (src/fleet/fleet-schema.ts, …) and
+ * queries them through its repository; relational queries (`db.query.*`) are not used, so the
+ * handle carries no schema.
+ */
+export type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>;
 
 /**
  * A subscription to a NOTIFY channel. `onState(true)` means notifications are flowing (and
@@ -106,7 +109,7 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
       options: `-c search_path=${schemaName},public`,
     });
     if (schemaName !== 'public') await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schemaName}"`);
-    const db = drizzlePg(pool, { schema }) as unknown as Db;
+    const db = drizzlePg(pool) as unknown as Db;
     await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: schemaName === 'public' ? 'drizzle' : schemaName });
     const url = opts.databaseUrl;
     const listeners: (() => Promise<void>)[] = [];
@@ -131,7 +134,7 @@ export async function openDb(opts: OpenOptions): Promise<DbHandle> {
   // memory on PGlite").
   const pgliteOptions = { extensions: { btree_gist }, startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] };
   const client = opts.dataDir ? new PGlite(opts.dataDir, pgliteOptions) : new PGlite(pgliteOptions);
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const db = drizzlePglite(client) as unknown as Db;
   await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
   return {
     db, kind: 'pglite',

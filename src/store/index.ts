@@ -1,2 +1,4 @@
 export { openDb, MIGRATIONS_DIR, type Db, type DbHandle, type OpenOptions } from './db.js';
-export * from './store.js';
+export * from './pg.js';
+export { pgTextArray } from './pg-array.js';
+export * from './columns.js';

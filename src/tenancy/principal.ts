@@ -19,3 +19,10 @@ export interface IdempotencyContext {
  */
 export const OWNER_TENANT_ID = 'ten_owner';
 export const OWNER_TENANT_NAME = '(owner: internal work)';
+
+/**
+ * Whose rows a read or write may touch: a tenant id, or `null` for the operator (every tenant).
+ * Tenant-facing queries put it in the SQL WHERE, so a foreign id finds nothing even if a
+ * service-level check were missed.
+ */
+export type TenantScope = string | null;

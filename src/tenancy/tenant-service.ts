@@ -5,8 +5,9 @@
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newApiKey, newId } from '../shared/ids.js';
-import type { ApiKeyInfo, DbHandle, Store, TenantRecord } from '../store/index.js';
-import { KEY_REVOKED_CHANNEL, PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
+import type { DbHandle } from '../store/index.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
+import { KEY_REVOKED_CHANNEL, type ApiKeyInfo, type TenantRecord, TenantRepo } from './tenant-repo.js';
 import { OWNER_TENANT_ID, OWNER_TENANT_NAME, type IdempotencyContext, type Principal } from './principal.js';
 
 export interface TenantView {
@@ -69,7 +70,7 @@ export class TenantService {
   /** Whether revocations reach this process (the NOTIFY channel is up); nothing is cached otherwise. */
   private cacheTrusted = false;
 
-  constructor(private readonly store: Store, private readonly clock: Clock) {}
+  constructor(private readonly store: TenantRepo, private readonly clock: Clock) {}
 
   /**
    * Starts hearing revocations from every control plane on the database; until this is called
@@ -181,7 +182,7 @@ export class TenantService {
   }
 
   /** The tenant `tenantId` if the principal may manage it: the operator, or the tenant itself. Foreign and missing look alike. */
-  private async ownTenant(principal: Principal, tenantId: string, s: Store = this.store): Promise<void> {
+  private async ownTenant(principal: Principal, tenantId: string, s: TenantRepo = this.store): Promise<void> {
     if (tenantId === OWNER_TENANT_ID) throw notFound('tenant', tenantId); // no keys: the operator acts for it
     if (principal.kind === 'tenant' && principal.tenantId !== tenantId) throw notFound('tenant', tenantId);
     if (!(await s.getTenant(tenantId))) throw notFound('tenant', tenantId);

@@ -1,65 +1,16 @@
 /**
- * Repository over the Drizzle schema: translates rows to domain values (epoch ms, integers) and
- * back. The same code runs on PGlite and PostgreSQL. `tx()` gives a Store bound to a transaction.
+ * Leases and their GPU holds: rows to domain values and back, the one-statement writes of the
+ * lease path (data-modifying CTEs carrying the lease's events and capacity fence), and the reads
+ * the booking index, the sweep and the API need. Tenant-facing reads and writes take a
+ * TenantScope that goes into the SQL WHERE.
  */
-import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
-import type { Fleet, GpuModelId, NodeState, FleetPlan } from '../fleet/index.js';
-import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from '../leasing/lease-types.js';
+import { and, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import type { GpuModelId } from '../fleet/index.js';
 import { appendCtes, EventLog, type CapacityFence, type NewEvent } from '../events/index.js';
-import type { Db } from './db.js';
-import { pgTextArray } from './pg-array.js';
-
-/** The cell a store writes events for when none is named. */
-export const DEFAULT_CELL = 'default';
-import * as t from './schema.js';
-
-const CHUNK = 1000;
-
-export interface ApiKeyRecord {
-  id: string;
-  role: 'admin' | 'tenant';
-  tenantId: string | null;
-}
-
-/** A key as listed: never its secret or hash. */
-export interface ApiKeyInfo extends ApiKeyRecord {
-  prefix: string | null;
-  createdAtMs: number;
-  lastUsedAtMs: number | null;
-  revokedAtMs: number | null;
-}
-
-/** The channel on which a revocation is announced to every control plane sharing the database. */
-export const KEY_REVOKED_CHANNEL = 'neocloud_key_revoked';
-
-export interface TenantRecord {
-  id: string;
-  name: string;
-  createdAtMs: number;
-}
-
-export interface IdempotencyRecord {
-  requestHash: string;
-  statusCode: number;
-  body: unknown;
-}
-
-export interface IdempotentWrite {
-  principal: string;
-  key: string;
-  requestHash: string;
-  statusCode: number;
-  body: unknown;
-  nowMs: number;
-}
-
-
-/**
- * Whose rows a read or write may touch: a tenant id, or `null` for the operator (every tenant).
- * Tenant-facing queries put it in the SQL WHERE, so a foreign id finds nothing even if a
- * service-level check were missed.
- */
-export type TenantScope = string | null;
+import { IdempotencyRepo, idempotencyInsert, type IdempotencyRecord, type IdempotentWrite, type TenantScope } from '../tenancy/index.js';
+import { CHUNK, iso, pgTextArray, rangeLiteral, type Db } from '../store/index.js';
+import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type Placement } from './lease-types.js';
+import * as t from './lease-schema.js';
 
 export interface LeaseListFilter {
   tenantId: TenantScope;
@@ -67,9 +18,6 @@ export interface LeaseListFilter {
   /** Return leases created strictly before this lease (keyset pagination, newest first). */
   beforeId?: string | undefined;
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-export const rangeLiteral = (startMs: number, endMs: number): string => `[${iso(startMs)},${iso(endMs)})`;
 
 /**
  * Rows a truncation may touch: not empty (lower() of an empty range is NULL, which would make an
@@ -89,33 +37,7 @@ const holdsFrom = (lease: Lease) => sql`INSERT INTO lease_gpus (lease_id, gpu_uu
   SELECT l.id, u, n, ${rangeLiteral(lease.startMs, heldUntilMs(lease))}::tstzrange
   FROM l, unnest(${pgTextArray(lease.gpus.map((g) => g.uuid))}::text[], ${pgTextArray(lease.gpus.map((g) => g.nodeId))}::text[]) AS x(u, n)`;
 
-/** SQLSTATE codes the services react to. */
-export const PG_EXCLUSION_VIOLATION = '23P01';
-/**
- * Two writers inserting overlapping GPU holds each wait on the other's uncommitted rows for the
- * exclusion check; PostgreSQL breaks the cycle by aborting one with deadlock_detected.
- */
-export const PG_DEADLOCK = '40P01';
-export const PG_UNIQUE_VIOLATION = '23505';
-
-export function pgErrorCode(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 type LeaseRow = typeof t.leases.$inferSelect;
-
-function keyInfo(r: typeof t.apiKeys.$inferSelect): ApiKeyInfo {
-  return {
-    id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId, prefix: r.prefix, createdAtMs: r.createdAt.getTime(),
-    lastUsedAtMs: r.lastUsedAt ? r.lastUsedAt.getTime() : null, revokedAtMs: r.revokedAt ? r.revokedAt.getTime() : null,
-  };
-}
 
 /** The WHERE term that limits leases to a tenant (none for the operator's scope). */
 const scopeOf = (scope: TenantScope) => (scope === null ? undefined : eq(t.leases.tenantId, scope));
@@ -144,88 +66,17 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
   };
 }
 
-export class Store {
+export class LeaseRepo {
   /** `cell`: whose event log the writes append to (one control-plane cell; see docs/architecture.md). */
-  constructor(readonly db: Db, readonly cell: string = DEFAULT_CELL) {}
+  constructor(readonly db: Db, readonly cell: string) {}
 
-  tx<T>(fn: (s: Store) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(new Store(tx as unknown as Db, this.cell)));
+  tx<T>(fn: (r: LeaseRepo) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new LeaseRepo(tx as unknown as Db, this.cell)));
   }
 
-  // ---- fleet ----
-
-  async loadFleet(): Promise<Fleet> {
-    // Sequential: inside a transaction all queries share one connection.
-    const sites = await this.db.select().from(t.sites).orderBy(t.sites.id);
-    const powerSources = await this.db.select().from(t.powerSources).orderBy(t.powerSources.id);
-    const halls = await this.db.select().from(t.halls).orderBy(t.halls.id);
-    const fabrics = await this.db.select().from(t.fabrics).orderBy(t.fabrics.id);
-    const nvlinks = await this.db.select().from(t.nvlinks).orderBy(t.nvlinks.id);
-    const nodes = await this.db.select().from(t.nodes).orderBy(t.nodes.id);
-    const gpus = await this.db.select().from(t.gpus).orderBy(t.gpus.nodeId, t.gpus.index);
-    const prices = await this.db.select().from(t.prices).orderBy(t.prices.gpuModel, t.prices.leaseClass);
-    return {
-      sites,
-      powerSources: powerSources.map((p) => ({ ...p, kind: p.kind as Fleet['powerSources'][number]['kind'] })),
-      halls,
-      fabrics: fabrics.map((f) => ({ ...f, kind: f.kind as Fleet['fabrics'][number]['kind'] })),
-      nvlinks: nvlinks.map((n) => ({ ...n, kind: n.kind as Fleet['nvlinks'][number]['kind'] })),
-      nodes: nodes.map((n) => ({ ...n, gpuModel: n.gpuModel as GpuModelId, state: n.state as NodeState })),
-      gpus: gpus.map((g) => ({ ...g, model: g.model as GpuModelId })),
-      prices: prices.map((p) => ({ ...p, gpuModel: p.gpuModel as GpuModelId, leaseClass: p.leaseClass as LeaseClass })),
-    };
-  }
-
-  /** Writes a plan; call inside tx(). Deletes children first, inserts parents first. */
-  async applyFleetPlan(plan: FleetPlan, progress: (shareDone: number) => void = () => undefined): Promise<void> {
-    const db = this.db;
-    const total = Object.values(plan).reduce((a, p) => a + p.create.length + p.update.length + p.delete.length, 0) || 1;
-    let written = 0;
-    // Chunked, with a macrotask turn between chunks so a large apply never holds the event
-    // loop (an embedded PGlite runs each statement on the main thread).
-    const chunked = async <T>(rows: T[], go: (chunk: T[]) => Promise<unknown>): Promise<void> => {
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        await go(rows.slice(i, i + CHUNK));
-        written += Math.min(CHUNK, rows.length - i);
-        progress(written / total);
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    };
-    const del = chunked;
-    const ins = chunked;
-    for (const p of plan.prices.delete) {
-      await db.delete(t.prices).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
-    }
-    await del(plan.gpus.delete, (r) => db.delete(t.gpus).where(inArray(t.gpus.uuid, r.map((g) => g.uuid))));
-    await del(plan.nodes.delete, (r) => db.delete(t.nodes).where(inArray(t.nodes.id, r.map((x) => x.id))));
-    await del(plan.nvlinks.delete, (r) => db.delete(t.nvlinks).where(inArray(t.nvlinks.id, r.map((x) => x.id))));
-    await del(plan.fabrics.delete, (r) => db.delete(t.fabrics).where(inArray(t.fabrics.id, r.map((x) => x.id))));
-    await del(plan.halls.delete, (r) => db.delete(t.halls).where(inArray(t.halls.id, r.map((x) => x.id))));
-    await del(plan.powerSources.delete, (r) => db.delete(t.powerSources).where(inArray(t.powerSources.id, r.map((x) => x.id))));
-    await del(plan.sites.delete, (r) => db.delete(t.sites).where(inArray(t.sites.id, r.map((x) => x.id))));
-
-    await ins(plan.sites.create, (r) => db.insert(t.sites).values(r));
-    for (const s of plan.sites.update) await db.update(t.sites).set(s).where(eq(t.sites.id, s.id));
-    await ins(plan.powerSources.create, (r) => db.insert(t.powerSources).values(r));
-    for (const p of plan.powerSources.update) await db.update(t.powerSources).set(p).where(eq(t.powerSources.id, p.id));
-    await ins(plan.halls.create, (r) => db.insert(t.halls).values(r));
-    for (const h of plan.halls.update) await db.update(t.halls).set(h).where(eq(t.halls.id, h.id));
-    await ins(plan.fabrics.create, (r) => db.insert(t.fabrics).values(r));
-    for (const f of plan.fabrics.update) await db.update(t.fabrics).set(f).where(eq(t.fabrics.id, f.id));
-    await ins(plan.nvlinks.create, (r) => db.insert(t.nvlinks).values(r));
-    for (const n of plan.nvlinks.update) await db.update(t.nvlinks).set(n).where(eq(t.nvlinks.id, n.id));
-    await ins(plan.nodes.create, (r) => db.insert(t.nodes).values(r));
-    for (const n of plan.nodes.update) await db.update(t.nodes).set(n).where(eq(t.nodes.id, n.id));
-    // A GPU enters the registry with its first install and stays there (leases' rows reference it).
-    await ins(plan.gpus.create, async (r) => {
-      await db.insert(t.gpuRegistry).values(r.map((g) => ({ uuid: g.uuid, model: g.model }))).onConflictDoNothing();
-      await db.insert(t.gpus).values(r);
-    });
-    for (const g of plan.gpus.update) await db.update(t.gpus).set(g).where(eq(t.gpus.uuid, g.uuid));
-    await ins(plan.prices.create, (r) => db.insert(t.prices).values(r));
-    for (const p of plan.prices.update) {
-      await db.update(t.prices).set(p).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
-    }
+  /** Stores the response of an idempotent request in this repository's transaction. */
+  saveIdempotent(principal: string, key: string, rec: IdempotencyRecord, nowMs: number): Promise<void> {
+    return new IdempotencyRepo(this.db).save(principal, key, rec, nowMs);
   }
 
   /** Leases holding any of these GPUs at some instant after `afterMs` (not released earlier). */
@@ -240,88 +91,6 @@ export class Store {
     }
     return out;
   }
-
-  // ---- tenants and keys ----
-
-  async insertTenant(tenant: TenantRecord): Promise<void> {
-    await this.db.insert(t.tenants).values({ id: tenant.id, name: tenant.name, createdAt: new Date(tenant.createdAtMs) });
-  }
-
-  async getTenant(id: string): Promise<TenantRecord | undefined> {
-    const [r] = await this.db.select().from(t.tenants).where(eq(t.tenants.id, id));
-    return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
-  }
-
-  async getTenantByName(name: string): Promise<TenantRecord | undefined> {
-    const [r] = await this.db.select().from(t.tenants).where(eq(t.tenants.name, name));
-    return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
-  }
-
-  async listTenants(): Promise<TenantRecord[]> {
-    const rows = await this.db.select().from(t.tenants).orderBy(t.tenants.createdAt, t.tenants.id);
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() }));
-  }
-
-  async insertApiKey(k: ApiKeyRecord & { keyHash: string; prefix: string | null; createdAtMs: number }): Promise<void> {
-    await this.db.insert(t.apiKeys).values({
-      id: k.id, keyHash: k.keyHash, role: k.role, tenantId: k.tenantId, prefix: k.prefix, createdAt: new Date(k.createdAtMs),
-    });
-  }
-
-  /** The live (not revoked) key with this hash: one indexed read (key_hash is unique). */
-  async findApiKey(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    const [r] = await this.db.select().from(t.apiKeys).where(and(eq(t.apiKeys.keyHash, keyHash), isNull(t.apiKeys.revokedAt)));
-    return r ? { id: r.id, role: r.role as ApiKeyRecord['role'], tenantId: r.tenantId } : undefined;
-  }
-
-  /** Whether a key with this hash was ever registered, revoked or not. */
-  async apiKeyKnown(keyHash: string): Promise<{ revoked: boolean } | undefined> {
-    const [r] = await this.db.select({ revokedAt: t.apiKeys.revokedAt }).from(t.apiKeys).where(eq(t.apiKeys.keyHash, keyHash));
-    return r ? { revoked: r.revokedAt !== null } : undefined;
-  }
-
-  /** Admin keys that still work. */
-  async countAdminKeys(): Promise<number> {
-    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(t.apiKeys).where(and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.revokedAt)));
-    return r?.n ?? 0;
-  }
-
-  /** Keys of one tenant (`tenantId`), or the admin keys (`null`), oldest first. */
-  async listApiKeys(tenantId: string | null): Promise<ApiKeyInfo[]> {
-    const rows = await this.db.select().from(t.apiKeys)
-      .where(tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : and(eq(t.apiKeys.role, 'tenant'), eq(t.apiKeys.tenantId, tenantId)))
-      .orderBy(t.apiKeys.createdAt, t.apiKeys.id);
-    return rows.map(keyInfo);
-  }
-
-  /** One key of `tenantId` (null: an admin key), or undefined. */
-  async getApiKey(tenantId: string | null, keyId: string): Promise<ApiKeyInfo | undefined> {
-    const [r] = await this.db.select().from(t.apiKeys)
-      .where(and(eq(t.apiKeys.id, keyId), tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : eq(t.apiKeys.tenantId, tenantId)));
-    return r ? keyInfo(r) : undefined;
-  }
-
-  /**
-   * Revokes key `keyId` of `tenantId` (null: an admin key) at `atMs`, unless already revoked, and
-   * announces it on KEY_REVOKED_CHANNEL (delivered at commit) so every control plane drops it
-   * from its authentication cache. Returns the key as it now is, or undefined if not found.
-   */
-  async revokeApiKey(tenantId: string | null, keyId: string, atMs: number): Promise<ApiKeyInfo | undefined> {
-    await this.db.update(t.apiKeys).set({ revokedAt: new Date(atMs) })
-      .where(and(eq(t.apiKeys.id, keyId), isNull(t.apiKeys.revokedAt),
-        tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : eq(t.apiKeys.tenantId, tenantId)));
-    const key = await this.getApiKey(tenantId, keyId);
-    if (key) await this.db.execute(sql`SELECT pg_notify(${KEY_REVOKED_CHANNEL}, ${keyId})`);
-    return key;
-  }
-
-  /** Records that a key was used at `atMs` (skipped when it was recorded less than `minGapMs` before). */
-  async touchApiKey(keyId: string, atMs: number, minGapMs: number): Promise<void> {
-    await this.db.update(t.apiKeys).set({ lastUsedAt: new Date(atMs) })
-      .where(and(eq(t.apiKeys.id, keyId), sql`(${t.apiKeys.lastUsedAt} IS NULL OR ${t.apiKeys.lastUsedAt} < ${iso(atMs - minGapMs)}::timestamptz)`));
-  }
-
-  // ---- leases ----
 
   /**
    * Writes a lease, its GPU holds and (optionally) the idempotent response as ONE statement
@@ -341,10 +110,7 @@ export class Store {
         ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz, ${startLogged})
       RETURNING id`;
     const gpusCte = holdsFrom(lease);
-    const last = idem
-      ? sql`INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
-          VALUES (${idem.principal}, ${idem.key}, ${idem.requestHash}, ${idem.statusCode}, ${JSON.stringify(idem.body)}::jsonb, ${iso(idem.nowMs)}::timestamptz)`
-      : sql`SELECT 1`;
+    const last = idem ? idempotencyInsert(idem) : sql`SELECT 1`;
     const ev = events.length ? sql`, ${appendCtes(this.cell, events, undefined, fence)}` : sql``;
     await this.db.execute(sql`WITH l AS (${leaseCte}), g AS (${gpusCte})${ev} ${last}`);
   }
@@ -490,7 +256,6 @@ export class Store {
     return new Map(hit.map((h) => [h.id, h.tenantId]));
   }
 
-
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
   async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: bigint; gpuCount: number }[]> {
     return this.db
@@ -499,16 +264,11 @@ export class Store {
       .where(and(inArray(t.leases.leaseClass, ['spot', 'internal']), isNull(t.leases.releasedAt), isNull(t.leases.failedAt), isNull(t.leases.preemptedAt), sql`${t.leases.endAt} > ${iso(nowMs)}::timestamptz`));
   }
 
-  /** Marks a lease failed at `nowMs`; its GPUs are free from then. */
   /** Marks a lease failed at `nowMs`; returns whether its start still had to be announced (see endLeaseLogged). */
   async failLease(id: string, nowMs: number, reason: string): Promise<boolean> {
     return (await this.endLeaseLogged(id, nowMs, { failedAt: new Date(nowMs), stateReason: reason }, null))?.startPending ?? false;
   }
 
-  /**
-   * Appends events to this cell's log; call inside tx() with the change they describe (the
-   * transactional outbox). See src/events/event-log.ts.
-   */
   /** Locks the cell's capacity until this transaction ends (call inside tx()); returns its version. */
   lockCapacity(): Promise<number> {
     return new EventLog(this.db, this.cell).lockCapacity(this.db);
@@ -519,6 +279,10 @@ export class Store {
     return new EventLog(this.db, this.cell).capacity();
   }
 
+  /**
+   * Appends events to this cell's log; call inside tx() with the change they describe (the
+   * transactional outbox). See src/events/event-log.ts.
+   */
   async appendEvents(list: readonly NewEvent[], fence?: CapacityFence): Promise<void> {
     await new EventLog(this.db, this.cell).append(this.db, list, fence);
   }
@@ -591,40 +355,5 @@ export class Store {
       FROM lease_gpus x JOIN lease_gpus y
         ON x.gpu_uuid = y.gpu_uuid AND x.lease_id < y.lease_id AND x.during && y.during`);
     return ((r as unknown as { rows: { gpuUuid: string; a: string; b: string }[] }).rows);
-  }
-
-  // ---- idempotency ----
-
-  async getIdempotent(principal: string, key: string): Promise<IdempotencyRecord | undefined> {
-    const [r] = await this.db
-      .select()
-      .from(t.idempotencyKeys)
-      .where(and(eq(t.idempotencyKeys.principal, principal), eq(t.idempotencyKeys.key, key)));
-    return r ? { requestHash: r.requestHash, statusCode: r.statusCode, body: r.body } : undefined;
-  }
-
-  async saveIdempotent(principal: string, key: string, rec: IdempotencyRecord, nowMs: number): Promise<void> {
-    await this.db.insert(t.idempotencyKeys).values({
-      principal, key, requestHash: rec.requestHash, statusCode: rec.statusCode, body: rec.body, createdAt: new Date(nowMs),
-    });
-  }
-
-  /** Forgets idempotency records older than the retention window. */
-  async pruneIdempotency(beforeMs: number): Promise<void> {
-    await this.db.delete(t.idempotencyKeys).where(lt(t.idempotencyKeys.createdAt, new Date(beforeMs)));
-  }
-
-  // ---- settings ----
-
-  async getSetting<T>(key: string): Promise<T | undefined> {
-    const [r] = await this.db.select().from(t.settings).where(eq(t.settings.key, key));
-    return r ? (r.value as T) : undefined;
-  }
-
-  async setSetting(key: string, value: unknown): Promise<void> {
-    await this.db
-      .insert(t.settings)
-      .values({ key, value, updatedAt: new Date() })
-      .onConflictDoUpdate({ target: t.settings.key, set: { value, updatedAt: new Date() } });
   }
 }
