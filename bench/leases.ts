@@ -205,8 +205,8 @@ async function runStore(store: 'pglite' | 'postgres', pgUrl: string, o: { n: num
 }
 
 export async function main(args: string[]): Promise<void> {
-  const n = Number(arg(args, 'requests', '5000'));
-  const nDecisions = Number(arg(args, 'decisions', '20000'));
+  const n = Number(arg(args, 'requests', '2000'));
+  const nDecisions = Number(arg(args, 'decisions', '2000'));
   const concurrency = Number(arg(args, 'concurrency', '16'));
   const mix = arg(args, 'mix', 'loaded');
   const stores = arg(args, 'stores', 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];

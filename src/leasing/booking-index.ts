@@ -32,14 +32,38 @@ export interface Hold {
 export class BookingIndex {
   private readonly byGpu: (Interval[] | undefined)[];
   /**
-   * Per hall or site: power intervals sorted by start, and the longest interval ever added, so a
-   * window only scans intervals starting in [start − longest, end).
+   * The placement hot path asks "is GPU g free over [s, e)?" for every GPU of a model: most GPUs
+   * have no live interval or exactly one, so those answer from typed arrays without touching the
+   * interval objects. `gpuN`: live intervals on the GPU (saturating); `gpuS`/`gpuE`: the only
+   * interval when gpuN = 1.
    */
-  private readonly powerByScope = new Map<string, { list: PowerInterval[]; longestMs: number }>();
+  private readonly gpuN: Uint16Array;
+  private readonly gpuS: Float64Array;
+  private readonly gpuE: Float64Array;
+  /**
+   * Per hall or site: power intervals sorted by start and by end, and the facility draw over time
+   * as a step function (built from the two by one merge, and dropped when an interval is added or
+   * removed), so a window's peak is a binary search and a scan of the steps inside it.
+   */
+  private readonly powerByScope = new Map<string, PowerScope>();
   private readonly holds = new Map<string, { hold: Hold; scopes: string[] }>();
 
   constructor(private readonly topo: Topology) {
     this.byGpu = new Array<Interval[] | undefined>(topo.gpuUuidAt.length);
+    this.gpuN = new Uint16Array(topo.gpuUuidAt.length);
+    this.gpuS = new Float64Array(topo.gpuUuidAt.length);
+    this.gpuE = new Float64Array(topo.gpuUuidAt.length);
+  }
+
+  /** Refreshes the typed summary of GPU `gi` after its interval list changed. */
+  private syncGpu(gi: number): void {
+    const list = this.byGpu[gi];
+    const n = list ? list.length : 0;
+    this.gpuN[gi] = Math.min(n, 0xffff);
+    if (n === 1) {
+      this.gpuS[gi] = list![0]!.startMs;
+      this.gpuE[gi] = list![0]!.endMs;
+    }
   }
 
   get size(): number {
@@ -57,6 +81,7 @@ export class BookingIndex {
       if (!list) this.byGpu[gi] = list = [];
       const iv = { startMs: hold.startMs, endMs: hold.endMs, leaseId: hold.leaseId };
       list.splice(upperBoundByStart(list, iv.startMs), 0, iv);
+      this.syncGpu(gi);
       const node = this.topo.gpuNodeAt[gi]!;
       for (const scope of [node.node.hallId, node.node.siteId]) {
         wattsByScope.set(scope, (wattsByScope.get(scope) ?? 0) + node.wattsPerGpu);
@@ -64,10 +89,11 @@ export class BookingIndex {
     }
     for (const [scope, watts] of wattsByScope) {
       let entry = this.powerByScope.get(scope);
-      if (!entry) this.powerByScope.set(scope, (entry = { list: [], longestMs: 0 }));
+      if (!entry) this.powerByScope.set(scope, (entry = { list: [], byEnd: [], step: null }));
       const iv = { startMs: hold.startMs, endMs: hold.endMs, watts, leaseId: hold.leaseId };
       entry.list.splice(upperBoundByStart(entry.list, iv.startMs), 0, iv);
-      entry.longestMs = Math.max(entry.longestMs, iv.endMs - iv.startMs);
+      entry.byEnd.splice(upperBoundByEnd(entry.byEnd, iv.endMs), 0, iv);
+      entry.step = null;
     }
     this.holds.set(hold.leaseId, { hold, scopes: [...wattsByScope.keys()] });
   }
@@ -82,14 +108,21 @@ export class BookingIndex {
       const i = list.findIndex((iv) => iv.leaseId === leaseId);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.byGpu[gi!] = undefined;
+      this.syncGpu(gi!);
     }
     for (const scope of entry.scopes) {
-      const list = this.powerByScope.get(scope)?.list;
-      if (!list) continue;
-      // Same start as the hold: binary search to the first such, then scan the few ties.
+      const power = this.powerByScope.get(scope);
+      if (!power) continue;
+      // Same start (end) as the hold: binary search to the first such, then scan the few ties.
+      const list = power.list;
       let i = lowerBoundByStart(list, entry.hold.startMs);
       while (i < list.length && list[i]!.leaseId !== leaseId) i++;
       if (i < list.length) list.splice(i, 1);
+      const byEnd = power.byEnd;
+      let j = lowerBoundByEnd(byEnd, entry.hold.endMs);
+      while (j < byEnd.length && byEnd[j]!.leaseId !== leaseId) j++;
+      if (j < byEnd.length) byEnd.splice(j, 1);
+      power.step = null;
     }
     this.holds.delete(leaseId);
   }
@@ -127,8 +160,10 @@ export class BookingIndex {
 
   /** isFree by dense GPU index (Topology.gpuIndex): the placement hot path. */
   isFreeAt(gpuIdx: number, startMs: number, endMs: number): boolean {
-    const list = this.byGpu[gpuIdx];
-    if (!list) return true;
+    const n = this.gpuN[gpuIdx]!;
+    if (n === 0) return true;
+    if (n === 1) return this.gpuE[gpuIdx]! <= startMs || this.gpuS[gpuIdx]! >= endMs;
+    const list = this.byGpu[gpuIdx]!;
     // Intervals on one GPU never overlap, so sorted by start they are sorted by end too.
     let lo = 0;
     let hi = list.length;
@@ -144,24 +179,18 @@ export class BookingIndex {
   peakWatts(scopeId: string, startMs: number, endMs: number): number {
     const entry = this.powerByScope.get(scopeId);
     if (!entry || entry.list.length === 0) return 0;
-    const list = entry.list;
-    const events: [number, number][] = [];
-    const stop = lowerBoundByStart(list, endMs);
-    for (let i = lowerBoundByStart(list, startMs - entry.longestMs); i < stop; i++) {
-      const iv = list[i]!;
-      if (iv.endMs > startMs) {
-        events.push([Math.max(iv.startMs, startMs), iv.watts], [Math.min(iv.endMs, endMs), -iv.watts]);
-      }
+    const step = entry.step ?? (entry.step = buildStep(entry));
+    const { times, levels, n } = step;
+    // The level at startMs: after the last step at or before it (none: nothing held yet).
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (times[mid]! <= startMs) lo = mid + 1;
+      else hi = mid;
     }
-    if (events.length === 0) return 0;
-    // Ends sort before starts at the same instant: [a,b) and [b,c) do not overlap.
-    events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    let cur = 0;
-    let peak = 0;
-    for (const [, d] of events) {
-      cur += d;
-      if (cur > peak) peak = cur;
-    }
+    let peak = lo > 0 ? levels[lo - 1]! : 0;
+    for (let k = lo; k < n && times[k]! < endMs; k++) if (levels[k]! > peak) peak = levels[k]!;
     return peak;
   }
 
@@ -174,6 +203,61 @@ export class BookingIndex {
     }
     return out;
   }
+}
+
+interface PowerScope {
+  /** Intervals sorted by start, and the same sorted by end. */
+  list: PowerInterval[];
+  byEnd: PowerInterval[];
+  /** The draw over time, or null when an interval changed since it was built. */
+  step: { times: Float64Array; levels: Float64Array; n: number } | null;
+}
+
+/**
+ * The draw of a scope over time: `levels[k]` watts from `times[k]` until `times[k + 1]`. Merges
+ * starts (+) and ends (−); at one instant ends apply first, so [a, b) and [b, c) never add up.
+ */
+function buildStep(scope: PowerScope): { times: Float64Array; levels: Float64Array; n: number } {
+  const { list, byEnd } = scope;
+  const times = new Float64Array(list.length + byEnd.length);
+  const levels = new Float64Array(list.length + byEnd.length);
+  let i = 0;
+  let j = 0;
+  let cur = 0;
+  let n = 0;
+  while (i < list.length || j < byEnd.length) {
+    const t = Math.min(i < list.length ? list[i]!.startMs : Infinity, j < byEnd.length ? byEnd[j]!.endMs : Infinity);
+    for (; j < byEnd.length && byEnd[j]!.endMs === t; j++) cur -= byEnd[j]!.watts;
+    for (; i < list.length && list[i]!.startMs === t; i++) cur += list[i]!.watts;
+    times[n] = t;
+    levels[n] = cur;
+    n++;
+  }
+  return { times, levels, n };
+}
+
+/** First index whose end is ≥ endMs. */
+function lowerBoundByEnd(list: readonly { endMs: number }[], endMs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.endMs < endMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose end is > endMs. */
+function upperBoundByEnd(list: readonly { endMs: number }[], endMs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.endMs <= endMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** First index whose start is ≥ startMs. */
