@@ -34,6 +34,14 @@ export interface ModelTree {
   readonly sitePowerCapW: readonly number[];
   readonly siteWattsPerGpu: readonly number[];
   readonly hallPowerCapW: readonly number[];
+  /**
+   * Per node of this tree, as typed arrays for the placement hot path: whether it is ready, its
+   * site's index, its GPU count, and its first dense GPU index (a node's GPUs are consecutive).
+   */
+  readonly nodeReady: Uint8Array;
+  readonly nodeSite: Int32Array;
+  readonly nodeSize: Int32Array;
+  readonly nodeFirstGpu: Int32Array;
 }
 
 export const SITE = 0;
@@ -136,9 +144,22 @@ export class Topology {
       parent[NODE]!.push(last[NVLINK]!);
       children[NVLINK]![last[NVLINK]!]!.push(ni);
     }
+    const nodeReady = new Uint8Array(nodes.length);
+    const nodeSite = new Int32Array(nodes.length);
+    const nodeSize = new Int32Array(nodes.length);
+    const nodeFirstGpu = new Int32Array(nodes.length);
+    for (let ni = 0; ni < nodes.length; ni++) {
+      const n = nodes[ni]!;
+      nodeReady[ni] = n.node.state === 'ready' ? 1 : 0;
+      nodeSite[ni] = parent[HALL]![parent[FABRIC]![parent[NVLINK]![parent[NODE]![ni]!]!]!]!;
+      nodeSize[ni] = n.gpuIdx.length;
+      // Dense GPU indexes are handed out node by node, so they are consecutive within a node.
+      nodeFirstGpu[ni] = n.gpuIdx.length ? n.gpuIdx[0]! : 0;
+      for (let k = 1; k < n.gpuIdx.length; k++) if (n.gpuIdx[k] !== n.gpuIdx[0]! + k) throw new Error(`topology: GPUs of node ${n.node.id} are not consecutive`);
+    }
     const tree: ModelTree = {
       model, nodeGpus: GPU_CATALOG[model].nodeGpus, ids, parent, children, nodes,
-      siteRegion, sitePowerCapW, siteWattsPerGpu, hallPowerCapW,
+      siteRegion, sitePowerCapW, siteWattsPerGpu, hallPowerCapW, nodeReady, nodeSite, nodeSize, nodeFirstGpu,
     };
     this.trees.set(model, tree);
     return tree;

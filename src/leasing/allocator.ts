@@ -65,12 +65,10 @@ class Search {
       }
     }
     this.free = new Int32Array(t.nodes.length);
-    const nodeSite = (ni: number): number => t.parent[HALL]![t.parent[FABRIC]![t.parent[NVLINK]![t.parent[NODE]![ni]!]!]!]!;
+    const { nodeReady, nodeSite, nodeSize, nodeFirstGpu } = t;
     for (let ni = 0; ni < t.nodes.length; ni++) {
-      const n = t.nodes[ni]!;
-      if (n.node.state !== 'ready' || this.sitePow[nodeSite(ni)] === -1) continue;
-      let f = 0;
-      for (const gi of n.gpuIdx) if (bookings.isFreeAt(gi, q.startMs, q.endMs)) f++;
+      if (nodeReady[ni] === 0 || this.sitePow[nodeSite[ni]!] === -1) continue;
+      const f = bookings.countFree(nodeFirstGpu[ni]!, nodeSize[ni]!, q.startMs, q.endMs);
       this.free[ni] = f;
       this.freeGpus += f;
     }

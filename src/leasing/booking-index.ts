@@ -175,6 +175,19 @@ export class BookingIndex {
     return lo === list.length || list[lo]!.startMs >= endMs;
   }
 
+  /** How many of the GPUs with dense indexes [first, first + count) are free over the window (one node's, in placement). */
+  countFree(first: number, count: number, startMs: number, endMs: number): number {
+    const N = this.gpuN;
+    const S = this.gpuS;
+    const E = this.gpuE;
+    let f = 0;
+    for (let gi = first, end = first + count; gi < end; gi++) {
+      const n = N[gi]!;
+      if (n === 0 || (n === 1 ? E[gi]! <= startMs || S[gi]! >= endMs : this.isFreeAt(gi, startMs, endMs))) f++;
+    }
+    return f;
+  }
+
   /** Highest facility draw, in watts, that held GPUs put on a hall or site at any instant of the window. */
   peakWatts(scopeId: string, startMs: number, endMs: number): number {
     const entry = this.powerByScope.get(scopeId);
