@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LeaseView } from '../leasing/lease-schemas.js';
-import type { SchedulerStatus } from '../scheduler/status.js';
+import type { SchedulerStatus } from '../leasing/status.js';
 import type { IssuedKey, KeyView, RotatedAdminKey, WhoAmI } from '../tenancy/tenant-service.js';
 import { Command, Option } from 'commander';
 import { ApiClient, ApiError } from './client.js';

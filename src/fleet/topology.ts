@@ -44,6 +44,17 @@ export interface ModelTree {
   readonly nodeFirstGpu: Int32Array;
 }
 
+/**
+ * How big a node is and what one running GPU on it draws, for fleets whose models are not in the
+ * catalog (a trace's node list): GPUs on the node, and facility watts per GPU (0: power not modelled).
+ */
+export type NodeShape = (n: FleetNode) => { size: number; wattsPerGpu: number };
+
+const catalogShape = (pueOf: (siteId: string) => number): NodeShape => (n) => ({
+  size: GPU_CATALOG[n.gpuModel].nodeGpus,
+  wattsPerGpu: facilityWattsPerGpu(n.gpuModel, pueOf(n.siteId)),
+});
+
 export const SITE = 0;
 export const HALL = 1;
 export const FABRIC = 2;
@@ -63,7 +74,11 @@ export class Topology {
   readonly gpuNodeAt: TopoNode[] = [];
   private readonly trees = new Map<GpuModelId, ModelTree>();
 
-  constructor(readonly fleet: Fleet) {
+  private readonly shape: NodeShape;
+
+  /** `shape` defaults to the GPU catalog's node size and TDP × overhead × the site's PUE. */
+  constructor(readonly fleet: Fleet, shape?: NodeShape) {
+    this.shape = shape ?? catalogShape((id) => this.sites.get(id)!.pue);
     for (const s of fleet.sites) this.sites.set(s.id, s);
     for (const h of fleet.halls) this.halls.set(h.id, h);
     const uuidsByNode = new Map<string, string[]>();
@@ -85,14 +100,8 @@ export class Topology {
         this.gpuIndex.set(u, i);
         return i;
       });
-      const t: TopoNode = {
-        node: n,
-        region: site.region,
-        gpuUuids: uuids,
-        gpuIdx,
-        wattsPerGpu: facilityWattsPerGpu(n.gpuModel, site.pue),
-        size: GPU_CATALOG[n.gpuModel].nodeGpus,
-      };
+      const sh = this.shape(n);
+      const t: TopoNode = { node: n, region: site.region, gpuUuids: uuids, gpuIdx, wattsPerGpu: sh.wattsPerGpu, size: sh.size };
       for (let k = 0; k < gpuIdx.length; k++) this.gpuNodeAt.push(t);
       this.nodes.set(n.id, t);
       let list = this.nodesByModel.get(n.gpuModel);
@@ -158,7 +167,7 @@ export class Topology {
       for (let k = 1; k < n.gpuIdx.length; k++) if (n.gpuIdx[k] !== n.gpuIdx[0]! + k) throw new Error(`topology: GPUs of node ${n.node.id} are not consecutive`);
     }
     const tree: ModelTree = {
-      model, nodeGpus: GPU_CATALOG[model].nodeGpus, ids, parent, children, nodes,
+      model, nodeGpus: nodes[0]!.size, ids, parent, children, nodes,
       siteRegion, sitePowerCapW, siteWattsPerGpu, hallPowerCapW, nodeReady, nodeSite, nodeSize, nodeFirstGpu,
     };
     this.trees.set(model, tree);

@@ -58,10 +58,10 @@ class Search {
       }
       const w = t.siteWattsPerGpu[si]!;
       const headroomW = t.sitePowerCapW[si]! - bookings.peakWatts(t.ids[SITE]![si]!, q.startMs, q.endMs);
-      this.sitePow[si] = Math.max(0, Math.floor(headroomW / w));
+      this.sitePow[si] = gpusUnder(headroomW, w);
       for (const hi of t.children[SITE]![si]!) {
         const hw = t.hallPowerCapW[hi]! - bookings.peakWatts(t.ids[HALL]![hi]!, q.startMs, q.endMs);
-        this.hallPow[hi] = Math.max(0, Math.floor(hw / w));
+        this.hallPow[hi] = gpusUnder(hw, w);
       }
     }
     this.free = new Int32Array(t.nodes.length);
@@ -180,6 +180,14 @@ class Search {
       left -= c;
     }
   }
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** GPUs drawing `w` watts each that fit in `headroomW` (an Int32Array holds it: no cap or no draw is "unbounded", not 0). */
+function gpusUnder(headroomW: number, w: number): number {
+  if (w <= 0) return INT32_MAX;
+  return Math.max(0, Math.min(INT32_MAX, Math.floor(headroomW / w)));
 }
 
 function roundDown(gpus: number, wholeNodes: boolean, size: number): number {

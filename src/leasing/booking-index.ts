@@ -137,8 +137,13 @@ export class BookingIndex {
   }
 
   /** Every hold in the index (callers must not change them). */
-  allHolds(): Iterable<Hold> {
-    return [...this.holds.values()].map((e) => e.hold);
+  *allHolds(): Iterable<Hold> {
+    for (const e of this.holds.values()) yield e.hold;
+  }
+
+  /** One lease's hold, if it has one (callers must not change it). */
+  holdOf(leaseId: string): Hold | undefined {
+    return this.holds.get(leaseId)?.hold;
   }
 
   /** Drops holds that ended at or before `nowMs`; they cannot affect any window from now on. */

@@ -7,5 +7,8 @@ export * from './booking-index.js';
 export * from './allocator.js';
 export * from './capacity-report.js';
 export * from './lease-service.js';
+export * from './engine.js';
+export * from './rules.js';
+export * from './status.js';
 export * from './lease-schema.js';
 export * from './lease-repo.js';

@@ -13,15 +13,14 @@ import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, parseTime } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { Mutex } from '../shared/mutex.js';
-import { Topology, type Fleet } from '../fleet/index.js';
+import type { Fleet, Topology } from '../fleet/index.js';
 import type { IdempotencyContext, Principal } from '../tenancy/index.js';
 import { PG_DEADLOCK, PG_EXCLUSION_VIOLATION, pgErrorCode, type Db } from '../store/index.js';
 import type { TenantRepo, TenantScope } from '../tenancy/index.js';
 import { LeaseRepo } from './lease-repo.js';
-import { place, type PlacementResult } from './allocator.js';
-import { BookingIndex, type Hold } from './booking-index.js';
+import type { BookingIndex, Hold } from './booking-index.js';
+import { LeaseEngine, holdOf, type Decision } from './engine.js';
 import type { LeaseCreateBody, LeaseEventView, LeaseQuoteView, LeaseView } from './lease-schemas.js';
-import type { LeaseGpu } from './lease-types.js';
 import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest } from './lease-types.js';
 import { validateLeaseRequest } from './lease-validation.js';
 import { EventLog, PG_STALE_VIEW, TYPE_PREFIX, type CapacityFence, type NewEvent } from '../events/index.js';
@@ -33,7 +32,7 @@ import {
 const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
 import { capacityReport, fleetOverview, usageNow, type CapacityReport, type FleetOverview } from './capacity-report.js';
 import type { CapacityQuery } from './lease-schemas.js';
-import { schedulerStatus, type SchedulerStatus } from '../scheduler/index.js';
+import { schedulerStatus, type SchedulerStatus } from './status.js';
 
 const HOUR_MS = 3_600_000;
 /** The longest window a capacity query may span (3 years). */
@@ -41,14 +40,6 @@ const MAX_CAPACITY_WINDOW_MS = 3 * 366 * 24 * HOUR_MS;
 const CAPACITY_LOOKBACK_MS = 366 * 24 * HOUR_MS;
 const CAPACITY_LOOKAHEAD_MS = 5 * 366 * 24 * HOUR_MS;
 import { leaseView } from './lease-view.js';
-import { PriceBook, PriceBookQuoter, type Quoter } from './pricing.js';
-
-interface Decision {
-  lease: Lease;
-  /** Spot leases whose holds were cut at `deadlineMs` to make room (original holds). */
-  victims: Hold[];
-  deadlineMs: number;
-}
 
 /**
  * Inside the lease's transaction, before its holds are written: victims' holds end at the
@@ -74,32 +65,11 @@ function placedEvents(lease: Lease, nowMs: number, extra: Record<string, unknown
   return out;
 }
 
-/**
- * Of the victims cut to make room, those whose GPUs the placement took, and the revenue they
- * lose ($/h: price × GPUs); null when it took none (it fitted only because it starts later).
- */
-function victimsUsed(cut: readonly { hold: Hold; price: bigint; gpus: number }[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
-  const chosen = new Set(gpus.map((g) => g.uuid));
-  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
-  return used.length === 0 ? null : { victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
-}
-
-/** A preemption candidate: a live spot or internal lease. */
-interface SpotMeta {
-  leaseClass: LeaseClass;
-  priceMicrosPerGpuHour: bigint;
-  gpuCount: number;
-}
-
 /** The store scope of what a principal may see: its own tenant, or everything for the operator. */
 const scopeOf = (p: Principal): TenantScope => (p.kind === 'tenant' ? p.tenantId : null);
 
 /** Thrown inside a transaction to roll it back: the queued request was no longer waiting. */
 class NotQueued extends Error {}
-
-/** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
-const MIN_BACKFILL_MS = 10 * 60_000;
-const MAX_BACKFILL_TRIES = 32;
 
 /**
  * A refusal reloads the view (when another control plane has written since it was loaded) at
@@ -118,18 +88,9 @@ const MAX_STALE_RETRIES = 16;
 
 
 export class LeaseService {
-  private topo: Topology;
-  private bookings: BookingIndex;
-  /** Prices come from here, never from decide() itself (the market may supply them later). */
-  private quoter: Quoter;
-  private regions: Set<string>;
+  /** Every capacity decision is the engine's; this service adds storage, the fence and the mutex. */
+  readonly engine: LeaseEngine;
   private readonly mutex = new Mutex();
-  /** Live preemptible leases (spot, internal) by id: preemption candidates. */
-  private readonly spot = new Map<string, SpotMeta>();
-  /** true: internal work outranks on-demand and is never preempted; false: it fills what is unsold. */
-  internalFirst = false;
-  /** Preemption notice for spot leases, milliseconds (default 5 minutes; 0 allowed). */
-  noticeMs = 300_000;
   /** Holds decided but not yet committed, by lease id. */
   private readonly pending = new Map<string, Hold>();
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -144,14 +105,27 @@ export class LeaseService {
     private readonly clock: Clock,
     fleet: Fleet,
   ) {
-    this.topo = new Topology(fleet);
-    this.bookings = new BookingIndex(this.topo);
-    this.quoter = new PriceBookQuoter(new PriceBook(fleet.prices));
-    this.regions = new Set(fleet.sites.map((s) => s.region));
+    this.engine = new LeaseEngine(fleet);
   }
 
   get topology(): Topology {
-    return this.topo;
+    return this.engine.topology;
+  }
+
+  /** true: internal work outranks on-demand and is never preempted; false: it fills what is unsold (rules.ts). */
+  get internalFirst(): boolean {
+    return this.engine.policy.internalFirst;
+  }
+  set internalFirst(v: boolean) {
+    this.engine.policy.internalFirst = v;
+  }
+
+  /** Preemption notice, milliseconds (default 5 minutes; 0 allowed). */
+  get noticeMs(): number {
+    return this.engine.policy.noticeMs;
+  }
+  set noticeMs(v: number) {
+    this.engine.policy.noticeMs = v;
   }
 
   /**
@@ -161,10 +135,8 @@ export class LeaseService {
   async reload(): Promise<void> {
     // Read before the holds: whatever commits in between is in the holds too (a view may be newer than its version, never older).
     const version = (await this.store.capacityState()).version;
-    const bookings = new BookingIndex(this.topo);
-    for (const h of await this.store.loadLiveHolds(this.clock.nowMs())) bookings.add(h);
-    for (const h of this.pending.values()) bookings.add(h);
-    this.bookings = bookings;
+    const holds = await this.store.loadLiveHolds(this.clock.nowMs());
+    this.engine.loadHolds([...holds, ...this.pending.values()]);
     this.viewVersion = version;
     await this.reloadSpot();
   }
@@ -192,10 +164,8 @@ export class LeaseService {
   }
 
   private async reloadSpot(): Promise<void> {
-    this.spot.clear();
-    for (const l of await this.store.livePreemptibleLeases(this.clock.nowMs())) {
-      this.spot.set(l.id, { leaseClass: l.leaseClass as LeaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount });
-    }
+    const live = await this.store.livePreemptibleLeases(this.clock.nowMs());
+    this.engine.loadVictims(live.map((l) => ({ id: l.id, leaseClass: l.leaseClass as LeaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount })));
   }
 
   /**
@@ -244,9 +214,7 @@ export class LeaseService {
 
   /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
   async setFleet(fleet: Fleet): Promise<void> {
-    this.topo = new Topology(fleet);
-    this.quoter = new PriceBookQuoter(new PriceBook(fleet.prices));
-    this.regions = new Set(fleet.sites.map((s) => s.region));
+    this.engine.setFleet(fleet);
     await this.reload();
   }
 
@@ -262,12 +230,12 @@ export class LeaseService {
    */
   async create(principal: Principal, body: LeaseCreateBody, idem?: IdempotencyContext): Promise<LeaseView> {
     const now = this.clock.nowMs();
-    const req = validateLeaseRequest(body, principal, now, this.regions);
+    const req = validateLeaseRequest(body, principal, now, this.engine.regions);
     if (principal.kind === 'admin' && !(await this.tenants.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
     for (let attempt = 0; ; attempt++) {
-      const { lease, victims, deadlineMs } = await this.mutex.run(async () => {
+      const d = await this.mutex.run(async () => {
         try {
           return this.decide(req, now);
         } catch (err) {
@@ -277,6 +245,7 @@ export class LeaseService {
           return this.decide(req, now);
         }
       });
+      const { lease, victims, deadlineMs } = d;
       const view = leaseView(lease, now);
       const record = idem && { ...idem, statusCode: lease.queuedUntilMs === null ? 201 : 202, body: view, nowMs: now };
       const own = [leaseRequested(lease, now), ...(lease.queuedUntilMs !== null ? [leaseQueued(lease, now)] : placedEvents(lease, now))];
@@ -293,7 +262,7 @@ export class LeaseService {
       try {
         await write;
       } catch (err) {
-        this.undo(lease, victims);
+        this.undo(d);
         await this.mutex.run(() => this.reloadSpot());
         if (isStaleWrite(err)) {
           if (attempt >= MAX_STALE_RETRIES) {
@@ -313,305 +282,11 @@ export class LeaseService {
     }
   }
 
-  /**
-   * Places the request on the in-memory view and holds the GPUs there; call under the mutex.
-   * When nothing fits and the request is reserved or on-demand, spot leases are preempted: the
-   * cheapest set (lost $/h, then fewest leases) inside one domain of the gang's level (NVLink
-   * domain, fabric, or site for same-site/any). They keep their GPUs for the notice period; the
-   * new lease starts when it ends and keeps its requested length.
-   */
-  private decide(req: LeaseRequest, now: number, queued?: Lease, dry = false): Decision {
-    let result = place(this.topo, this.bookings, req);
-    let startMs = req.startMs;
-    let endMs = req.endMs;
-    let victims: Hold[] = [];
-    let deadlineMs = now;
-    if (!result.ok && req.leaseClass !== 'spot' && (req.leaseClass !== 'internal' || this.internalFirst)) {
-      const pre = this.preemptFor(req, now);
-      if (pre) {
-        result = { ok: true, gpus: pre.gpus };
-        ({ startMs, endMs, victims, deadlineMs } = pre);
-      }
-    }
-    let backfill: { untilMs: number; by: string } | null = null;
-    // Preemptible work backfills: spot always, internal when it only fills what is unsold.
-    if (!result.ok && (req.leaseClass === 'spot' || (req.leaseClass === 'internal' && !this.internalFirst))) {
-      const bf = this.backfill(req);
-      if (bf) {
-        result = { ok: true, gpus: bf.gpus };
-        backfill = { untilMs: bf.untilMs, by: bf.by };
-      }
-    }
-    // Nothing fits now: the request waits (no GPUs held) until runQueue() places it — unless it
-    // could not fit even on an empty fleet (more GPUs than the model, domain or power has).
-    const queueIt = !result.ok && req.queueUntilMs !== null && place(this.topo, new BookingIndex(this.topo), req).ok;
-    if (!result.ok && !queueIt) {
-      throw new DomainError(
-        'insufficient_capacity',
-        `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
-          `for ${new Date(req.startMs).toISOString()}–${new Date(req.endMs).toISOString()}: ` +
-          `the largest request that fits is ${result.largestSatisfiable} GPUs`,
-        { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
-      );
-    }
-    const quote = this.quoter.quote({
-      gpuModel: req.gpuModel, leaseClass: req.leaseClass, region: req.region, gpuCount: req.gpuCount, startMs, endMs: backfill ? backfill.untilMs : endMs,
-    });
-    const lease: Lease = {
-      id: queued?.id ?? newId('lease'),
-      tenantId: req.tenantId,
-      gpuModel: req.gpuModel,
-      gpuCount: req.gpuCount,
-      leaseClass: req.leaseClass,
-      placement: req.placement,
-      region: req.region,
-      startMs,
-      endMs,
-      releasedAtMs: null,
-      failedAtMs: null,
-      stateReason: null,
-      preemptedAtMs: backfill ? backfill.untilMs : null,
-      preemptedBy: backfill ? backfill.by : null,
-      priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour,
-      totalMicros: quote.totalMicros,
-      createdAtMs: queued?.createdAtMs ?? now,
-      queuedUntilMs: queueIt ? req.queueUntilMs : null,
-      gpus: result.ok ? result.gpus : [],
-    };
-    // A dry run (a quote) leaves the view as it was: nothing held, no victim cut.
-    if (queueIt || dry) return { lease, victims, deadlineMs };
-    const hold: Hold = { leaseId: lease.id, startMs: lease.startMs, endMs: heldUntilMs(lease), gpuUuids: lease.gpus.map((g) => g.uuid) };
-    this.bookings.add(hold);
-    this.pending.set(lease.id, hold);
-    if (req.leaseClass === 'spot' || req.leaseClass === 'internal') this.spot.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour, gpuCount: req.gpuCount });
-    for (const v of victims) {
-      this.bookings.truncate(v.leaseId, deadlineMs);
-      this.spot.delete(v.leaseId);
-    }
-    return { lease, victims, deadlineMs };
-  }
-
-  /**
-   * EASY-style backfill for preemptible work: GPUs idle now but booked later (a future reservation) may run
-   * spot work until that booking starts. The longest such window of at least MIN_BACKFILL_MS wins;
-   * the lease is created with its preemption already set, so the booking is never delayed.
-   */
-  private backfill(req: LeaseRequest): { gpus: LeaseGpu[]; untilMs: number; by: string } | null {
-    const starts = new Map<number, string>();
-    for (const h of this.bookings.allHolds()) {
-      if (h.startMs > req.startMs + MIN_BACKFILL_MS && h.startMs < req.endMs && !starts.has(h.startMs)) starts.set(h.startMs, h.leaseId);
-    }
-    const candidates = [...starts.keys()].sort((a, b) => b - a).slice(0, MAX_BACKFILL_TRIES);
-    for (const untilMs of candidates) {
-      const r = place(this.topo, this.bookings, { ...req, endMs: untilMs });
-      if (!r.ok) continue;
-      // The booking that ends the window: one that starts then on a chosen GPU.
-      const chosen = new Set(r.gpus.map((g) => g.uuid));
-      let by = starts.get(untilMs)!;
-      let first = Infinity;
-      for (const h of this.bookings.allHolds()) {
-        if (h.startMs >= untilMs && h.startMs < first && h.gpuUuids.some((u) => chosen.has(u))) {
-          by = h.leaseId;
-          first = h.startMs;
-        }
-      }
-      return { gpus: r.gpus, untilMs, by };
-    }
-    return null;
-  }
-
-  /**
-   * The cheapest spot victims in one domain that make room; the index is left unchanged.
-   *
-   * Per domain (NVLink domain, fabric, site: from the finest that could hold the gang up to the
-   * gang's own level), victims are ordered cheapest first (lost $/h, then more GPUs, then id) and the shortest prefix whose preemption lets the
-   * gang fit is found by binary search — feasibility only grows as more victims are cut (more
-   * free GPUs, less drawn power) — so a domain costs O(log victims) placements, not one per
-   * victim. Domains are tried in order of a lower bound on their cost (the GPUs the domain lacks
-   * × its cheapest victim's price per GPU-hour; then the fewest victims; then the finer domain) and
-   * skipped once that bound cannot beat the best found: the lost revenue is at least that, since the gang's GPUs beyond the domain's free ones
-   * must come from victims. On a saturated fleet this costs about one normal placement per
-   * request instead of a placement per victim per domain.
-   */
-  private preemptFor(req: LeaseRequest, now: number): { gpus: LeaseGpu[]; startMs: number; endMs: number; victims: Hold[]; deadlineMs: number } | null {
-    const deadlineMs = now + this.noticeMs;
-    const startMs = Math.max(req.startMs, deadlineMs);
-    const endMs = startMs + (req.endMs - req.startMs);
-    type Victim = { hold: Hold; price: bigint; gpus: number };
-    type NodeIds = { nvlinkId: string; fabricId: string; siteId: string };
-    // Victims are grouped per domain at every level from the finest that could hold the gang up to
-    // the gang's own level: the tightest domain needs the fewest victims, and the placement rule
-    // prefers it anyway (`any` tries an NVLink domain first); coarser domains can still win on price.
-    const own = req.placement === 'same-nvlink' ? 0 : req.placement === 'same-fabric' ? 1 : 2;
-    const levels = [0, 1, 2].filter((l) => l <= own);
-    const keyAt = (l: number, n: NodeIds): string => (l === 0 ? n.nvlinkId : l === 1 ? n.fabricId : n.siteId);
-    const groups = new Map<string, { level: number; list: Victim[] }>();
-    const external = req.leaseClass === 'reserved' || req.leaseClass === 'on-demand';
-    for (const h of this.bookings.allHolds()) {
-      const meta = this.spot.get(h.leaseId);
-      // Victims: spot always; internal only for external work, unless internal work comes first.
-      if (!meta || (meta.leaseClass === 'internal' && (!external || this.internalFirst))) continue;
-      if (h.endMs <= startMs || h.startMs >= endMs || h.gpuUuids.length === 0) continue;
-      const node = this.topo.nodes.get(this.topo.gpuToNode.get(h.gpuUuids[0]!) ?? '');
-      if (!node || node.node.gpuModel !== req.gpuModel || (req.region !== null && node.region !== req.region)) continue;
-      const v: Victim = { hold: { ...h }, price: meta.priceMicrosPerGpuHour, gpus: h.gpuUuids.length };
-      for (const l of levels) {
-        const key = `${l}/${keyAt(l, node.node)}`;
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { level: l, list: [] }));
-        g.list.push(v);
-      }
-    }
-    if (groups.size === 0) return null;
-    // GPUs of the model per domain; those free for the window (for the cost bound: any gang GPU
-    // beyond them must come from a victim); and those usable as they are (only whole free nodes
-    // when the gang is a multiple of the node size: the allocator's whole-node rule).
-    const size = new Map<string, number>();
-    const free = new Map<string, number>();
-    const usableFree = new Map<string, number>();
-    for (const n of this.topo.nodesByModel.get(req.gpuModel) ?? []) {
-      if (n.node.state !== 'ready' || (req.region !== null && n.region !== req.region)) continue;
-      let f = 0;
-      for (const gi of n.gpuIdx) if (this.bookings.isFreeAt(gi, startMs, endMs)) f++;
-      const usable = req.gpuCount % n.size === 0 ? (f === n.size ? f : 0) : f;
-      for (const l of levels) {
-        const key = `${l}/${keyAt(l, n.node)}`;
-        if (!groups.has(key)) continue;
-        size.set(key, (size.get(key) ?? 0) + n.size);
-        free.set(key, (free.get(key) ?? 0) + f);
-        usableFree.set(key, (usableFree.get(key) ?? 0) + usable);
-      }
-    }
-    const candidates: { key: string; level: number; list: Victim[]; lbCost: bigint; lbVictims: number; from: number }[] = [];
-    for (const [key, { level, list }] of groups) {
-      const need = Math.max(0, req.gpuCount - (free.get(key) ?? 0));
-      const victimGpus = list.reduce((a, v) => a + v.gpus, 0);
-      if ((size.get(key) ?? 0) < req.gpuCount || need > victimGpus) continue; // cannot fit even with every victim cut
-      list.sort((a, b) => (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
-      let maxGpus = 0;
-      for (const v of list) if (v.gpus > maxGpus) maxGpus = v.gpus;
-      // The fewest victims that could free `need` GPUs: the shortest prefix worth trying.
-      let from = 0;
-      for (let freed = 0; from < list.length && freed < need; from++) freed += list[from]!.gpus;
-      candidates.push({ key, level, list, lbCost: BigInt(need) * list[0]!.price, lbVictims: Math.max(1, Math.ceil(need / maxGpus)), from: Math.max(1, from) });
-    }
-    candidates.sort((a, b) => (a.lbCost < b.lbCost ? -1 : a.lbCost > b.lbCost ? 1 : 0) || a.lbVictims - b.lbVictims || a.level - b.level || (a.key < b.key ? -1 : 1));
-
-    let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
-    for (const c of candidates) {
-      if (best && (c.lbCost > best.cost || (c.lbCost === best.cost && c.lbVictims >= best.victims.length))) break;
-      // Node-wise is exact (and one placement) when no victim it cuts spans nodes; otherwise the
-      // prefix search runs too and the cheaper answer wins.
-      const byNodes = this.cheapestNodes(req, c.list, usableFree.get(c.key) ?? 0, startMs, endMs, deadlineMs);
-      const byPrefix = byNodes?.exact ? null : this.cheapestPrefix(req, c.list, c.from, startMs, endMs, deadlineMs);
-      const found = !byNodes ? byPrefix : !byPrefix ? byNodes
-        : byPrefix.cost < byNodes.cost || (byPrefix.cost === byNodes.cost && byPrefix.victims.length < byNodes.victims.length) ? byPrefix : byNodes;
-      if (found && (!best || found.cost < best.cost || (found.cost === best.cost && found.victims.length < best.victims.length))) best = found;
-    }
-    if (!best) return null;
-    return { gpus: best.gpus, startMs, endMs, victims: best.victims, deadlineMs };
-  }
-
-  /**
-   * Whole-node gangs (a multiple of the node size): the unit to free is a node, so pick the
-   * cheapest nodes whose free GPUs plus victims' GPUs make the whole node, cut their victims and
-   * place once. Null when the gang is not whole-node or that placement fails (the caller then
-   * searches victim prefixes). The index is restored before returning.
-   */
-  private cheapestNodes(
-    req: LeaseRequest, list: { hold: Hold; price: bigint; gpus: number }[], freeUsable: number, startMs: number, endMs: number, deadlineMs: number,
-  ): { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint; exact: boolean } | null {
-    const nodeSize = this.topo.nodesByModel.get(req.gpuModel)?.[0]?.size ?? 0;
-    if (nodeSize === 0 || req.gpuCount % nodeSize !== 0) return null;
-    const needNodes = Math.ceil(Math.max(0, req.gpuCount - freeUsable) / nodeSize);
-    if (needNodes === 0) return null;
-    const byNode = new Map<string, { victims: typeof list; victimGpus: number; cost: bigint }>();
-    for (const v of list) {
-      for (const nodeId of new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u) ?? ''))) {
-        let e = byNode.get(nodeId);
-        if (!e) byNode.set(nodeId, (e = { victims: [], victimGpus: 0, cost: 0n }));
-        e.victims.push(v);
-        e.victimGpus += v.hold.gpuUuids.filter((u) => this.topo.gpuToNode.get(u) === nodeId).length;
-        e.cost += v.price * BigInt(v.gpus);
-      }
-    }
-    const freeable: { nodeId: string; victims: typeof list; cost: bigint }[] = [];
-    for (const [nodeId, e] of byNode) {
-      const n = this.topo.nodes.get(nodeId);
-      if (!n || n.node.state !== 'ready') continue;
-      let f = 0;
-      for (const gi of n.gpuIdx) if (this.bookings.isFreeAt(gi, startMs, endMs)) f++;
-      if (f + e.victimGpus >= n.size && f < n.size) freeable.push({ nodeId, victims: e.victims, cost: e.cost });
-    }
-    if (freeable.length < needNodes) return null;
-    freeable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0) || a.victims.length - b.victims.length || (a.nodeId < b.nodeId ? -1 : 1));
-    const cut = [...new Set(freeable.slice(0, needNodes).flatMap((f) => f.victims))];
-    for (const v of cut) this.bookings.truncate(v.hold.leaseId, deadlineMs);
-    try {
-      const r = place(this.topo, this.bookings, { ...req, startMs, endMs });
-      if (!r.ok) return null;
-      const used = victimsUsed(cut, r.gpus);
-      if (!used) return null;
-      // Exact when each cut victim sits on one node: then a node's cost is its victims' and the cheapest nodes are the cheapest set.
-      const exact = cut.every((v) => new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u))).size === 1);
-      return { gpus: r.gpus, ...used, exact };
-    } finally {
-      for (const v of cut) this.bookings.add(v.hold);
-    }
-  }
-
-  /**
-   * In one domain: the shortest prefix of `list` (from at least `from` victims) whose preemption
-   * at `deadlineMs` lets the request fit, by binary search; then the victims whose GPUs the
-   * placement actually uses. The index is restored before returning.
-   */
-  private cheapestPrefix(
-    req: LeaseRequest, list: { hold: Hold; price: bigint; gpus: number }[], from: number, startMs: number, endMs: number, deadlineMs: number,
-  ): { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null {
-    let cut = 0; // victims currently truncated in the index: list[0..cut)
-    const cutTo = (k: number): void => {
-      for (; cut < k; cut++) this.bookings.truncate(list[cut]!.hold.leaseId, deadlineMs);
-      for (; cut > k; cut--) this.bookings.add(list[cut - 1]!.hold);
-    };
-    const tryK = (k: number): PlacementResult => {
-      cutTo(k);
-      return place(this.topo, this.bookings, { ...req, startMs, endMs });
-    };
-    try {
-      // Exponential search up from the shortest useful prefix (cutting few victims is cheap; cutting
-      // a whole site's is not), then binary search inside the last step.
-      let lo = Math.min(from, list.length);
-      let k = lo;
-      let last = tryK(k);
-      while (!last.ok && k < list.length) {
-        lo = k + 1;
-        k = Math.min(list.length, k * 2);
-        last = tryK(k);
-      }
-      if (!last.ok) return null;
-      let hi = k;
-      let fit = { k, gpus: last.gpus };
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        last = tryK(mid);
-        if (last.ok) {
-          fit = { k: mid, gpus: last.gpus };
-          hi = mid;
-        } else {
-          lo = mid + 1;
-        }
-      }
-      let used = victimsUsed(list.slice(0, fit.k), fit.gpus);
-      // Fits without touching a victim only because it starts later: not a preemption. Rare; take
-      // more victims one at a time until the placement uses one (as a linear scan would).
-      for (let more = fit.k + 1; !used && more <= list.length; more++) {
-        const r = tryK(more);
-        if (r.ok) used = victimsUsed(list.slice(0, more), (fit = { k: more, gpus: r.gpus }).gpus);
-      }
-      return used ? { gpus: fit.gpus, ...used } : null;
-    } finally {
-      cutTo(0);
-    }
+  /** The engine's decision on the in-memory view; call under the mutex. A held decision is pending until its write commits. */
+  private decide(req: LeaseRequest, now: number): Decision {
+    const d = this.engine.decide(req, now);
+    if (d.lease.queuedUntilMs === null) this.pending.set(d.lease.id, holdOf(d.lease));
+    return d;
   }
 
   /**
@@ -621,7 +296,7 @@ export class LeaseService {
    */
   async quote(principal: Principal, body: LeaseCreateBody): Promise<LeaseQuoteView> {
     const now = this.clock.nowMs();
-    const req = validateLeaseRequest(body, principal, now, this.regions);
+    const req = validateLeaseRequest(body, principal, now, this.engine.regions);
     if (principal.kind === 'admin' && !(await this.tenants.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
@@ -631,10 +306,10 @@ export class LeaseService {
       let d: Decision;
       try {
         try {
-          d = this.decide(req, now, undefined, true);
+          d = this.engine.decide(req, now, { dry: true });
         } catch (err) {
           if (!(err instanceof DomainError && err.code === 'insufficient_capacity') || !(await this.refreshIfStale())) throw err;
-          d = this.decide(req, now, undefined, true);
+          d = this.engine.decide(req, now, { dry: true });
         }
       } catch (err) {
         if (!(err instanceof DomainError && err.code === 'insufficient_capacity')) throw err;
@@ -693,8 +368,7 @@ export class LeaseService {
         if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: view }, now);
         await s.appendEvents([...(done.startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseReleased(lease, now)], this.fence(false));
       });
-      this.bookings.truncate(id, heldUntilMs(released));
-      this.spot.delete(id);
+      this.engine.ended(id, heldUntilMs(released));
       return view;
     }).then(async (view) => {
       // Freed GPUs go to waiting requests before the release returns. The release has committed
@@ -704,51 +378,21 @@ export class LeaseService {
     });
   }
 
-  /** Queue order: class rank (internal per policy), then age. */
-  private rank(c: LeaseClass): number {
-    return c === 'reserved' ? 4 : c === 'on-demand' ? 3 : c === 'internal' ? (this.internalFirst ? 3.5 : 2) : 1;
-  }
-
-  /** Whether a request of class `by` may preempt a lease of class `victim` (the rules of decide()). */
-  private mayPreempt(by: LeaseClass, victim: LeaseClass): boolean {
-    if (by === 'spot' || (by === 'internal' && !this.internalFirst)) return false;
-    if (victim === 'spot') return true;
-    return victim === 'internal' && (by === 'reserved' || by === 'on-demand') && !this.internalFirst;
-  }
-
   /**
-   * Places waiting requests that fit now, in queue order (class rank, then age), each as a new
-   * request would be placed (preempting or backfilling by its class); its window starts now and
-   * keeps the length asked for. A request that still does not fit holds back later requests of
-   * its GPU model that it could not preempt, so small requests behind a large gang do not starve
-   * it; preemptible ones may still run, since it can take their GPUs back. Called after a release
-   * and by the control plane's timer (ends, preemptions, fleet changes). Returns the ids placed.
+   * Places waiting requests that fit now, in the engine's queue order (queuePass: class rank, then
+   * age; a request that does not fit holds back later ones it could not preempt). Each placement
+   * is its own transaction. Called after a release and by the control plane's timer (ends,
+   * preemptions, fleet changes). Returns the ids placed.
    */
   async runQueue(): Promise<string[]> {
     return this.mutex.run(async () => {
       const now = this.clock.nowMs();
       const waiting = await this.store.queuedLeases(now);
       if (waiting.length === 0) return [];
-      waiting.sort((a, b) => this.rank(b.leaseClass) - this.rank(a.leaseClass) || a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : 1));
-      const blocked: Lease[] = [];
       const placed: string[] = [];
-      for (const q of waiting) {
-        if (blocked.some((b) => b.gpuModel === q.gpuModel && !this.mayPreempt(b.leaseClass, q.leaseClass))) continue;
-        const req: LeaseRequest = {
-          tenantId: q.tenantId, gpuModel: q.gpuModel, gpuCount: q.gpuCount, leaseClass: q.leaseClass, placement: q.placement,
-          region: q.region, startMs: now, endMs: now + (q.endMs - q.startMs), queueUntilMs: null,
-        };
-        let d: Decision;
-        try {
-          d = this.decide(req, now, q);
-        } catch (err) {
-          if (err instanceof DomainError && err.code === 'insufficient_capacity') {
-            blocked.push(q);
-            continue;
-          }
-          throw err;
-        }
+      for (const d of this.engine.queuePass(waiting, now)) {
         const { lease, victims, deadlineMs } = d;
+        const q = waiting.find((w) => w.id === lease.id)!;
         let outcome: 'placed' | 'gone' | 'stale' = 'placed';
         try {
           await this.store.tx(async (s) => {
@@ -762,30 +406,27 @@ export class LeaseService {
           if (err instanceof NotQueued) outcome = 'gone';
           else if (isStaleWrite(err)) outcome = 'stale';
           else {
-            this.undo(lease, victims);
+            this.engine.undo(d);
             await this.reloadSpot();
             throw err;
           }
-        } finally {
-          this.pending.delete(lease.id);
         }
-        if (outcome !== 'placed') {
-          this.undo(lease, victims);
-          await (outcome === 'stale' ? this.refreshView() : this.reloadSpot());
+        if (outcome === 'placed') {
+          placed.push(lease.id);
           continue;
         }
-        placed.push(lease.id);
+        // Taken back before the pass goes on (the next decision sees the world without it).
+        this.engine.undo(d);
+        await (outcome === 'stale' ? this.refreshView() : this.reloadSpot());
       }
       return placed;
     });
   }
 
   /** Takes back a decision whose write did not happen. */
-  private undo(lease: Lease, victims: Hold[]): void {
-    this.pending.delete(lease.id);
-    this.bookings.remove(lease.id);
-    this.spot.delete(lease.id);
-    for (const v of victims) this.bookings.add(v); // the preemption did not happen
+  private undo(d: Decision): void {
+    this.pending.delete(d.lease.id);
+    this.engine.undo(d);
   }
 
   /**
@@ -800,7 +441,7 @@ export class LeaseService {
     if (nodeIds.length === 0) return out;
     const now = this.clock.nowMs();
     const down = new Set(nodeIds);
-    const uuids = this.topo.fleet.gpus.filter((g) => down.has(g.nodeId)).map((g) => g.uuid);
+    const uuids = this.engine.topology.fleet.gpus.filter((g) => down.has(g.nodeId)).map((g) => g.uuid);
     const held = await this.store.leasesHoldingGpusAfter(uuids, now);
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
       for (let attempt = 0; ; attempt++) {
@@ -822,25 +463,19 @@ export class LeaseService {
   private async moveOrFail(leaseId: string, down: Set<string>, now: number): Promise<'replaced' | 'failed' | null> {
     const lease = await this.store.getLease(leaseId, null);
     if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) return null;
-    // It needs GPUs only until its hold ends: a lease being preempted (or backfilled in front of
-    // a booking) until its deadline, not its booked end.
-    const startMs = Math.max(now, lease.startMs);
-    const untilMs = heldUntilMs(lease);
-    this.bookings.remove(lease.id);
-    const result = place(this.topo, this.bookings, {
-      gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement,
-    });
+    // It needs GPUs only until its hold ends (a lease being preempted, or backfilled in front of
+    // a booking, until its deadline, not its booked end): the engine's replan.
     const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
-    if (result.ok) {
-      const next = new Set(result.gpus.map((g) => g.uuid));
+    const r = this.engine.replan(lease, now);
+    if (r.ok) {
+      const next = new Set(r.gpus.map((g) => g.uuid));
       const prev = new Set(lease.gpus.map((g) => g.uuid));
       const drop = lease.gpus.filter((g) => !next.has(g.uuid)).map((g) => g.uuid);
-      const add = result.gpus.filter((g) => !prev.has(g.uuid));
+      const add = r.gpus.filter((g) => !prev.has(g.uuid));
       await this.store.tx(async (s) => {
         await s.moveLeaseGpus(lease, drop, add, now);
-        await s.appendEvents([leaseMoved(lease, now, lease.gpus, result.gpus, fromNodes.filter((n) => down.has(n)))], this.fence(true));
+        await s.appendEvents([leaseMoved(lease, now, lease.gpus, r.gpus, fromNodes.filter((n) => down.has(n)))], this.fence(true));
       });
-      this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: result.gpus.map((g) => g.uuid) });
       return 'replaced';
     } else {
       const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
@@ -848,7 +483,6 @@ export class LeaseService {
         const startPending = await s.failLease(lease.id, now, reason);
         await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseFailed(lease, now, reason, fromNodes)], this.fence(false));
       });
-      this.spot.delete(lease.id);
       return 'failed';
     }
   }
@@ -876,23 +510,23 @@ export class LeaseService {
     }
     if (endMs <= startMs) throw invalid('end', 'must be after start');
     if (endMs - startMs > MAX_CAPACITY_WINDOW_MS) throw invalid('end', 'window is at most 3 years');
-    return capacityReport(this.topo, this.bookings, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
+    return capacityReport(this.engine.topology, this.engine.index, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
   }
 
   /** The operator's fleet overview: installed and power-runnable GPUs, what is leased now, prices (money as strings). */
   fleetOverview(): FleetOverview {
-    return fleetOverview(this.topo, this.bookings, this.clock.nowMs());
+    return fleetOverview(this.engine.topology, this.engine.index, this.clock.nowMs());
   }
 
   /** GPUs leased and power drawn now, per site and model (the metrics gauges). */
   usageNow(): ReturnType<typeof usageNow> {
-    return usageNow(this.topo, this.bookings, this.clock.nowMs());
+    return usageNow(this.engine.topology, this.engine.index, this.clock.nowMs());
   }
 
   /** Utilization, fragmentation, power per hall, the calendar ahead and the queue. */
   async schedulerStatus(): Promise<SchedulerStatus> {
     const now = this.clock.nowMs();
-    return schedulerStatus(this.topo.fleet, this.bookings.allHolds(), now, await this.store.queuedLeases(now));
+    return schedulerStatus(this.engine, now, await this.store.queuedLeases(now));
   }
 
   /** Writes the events of leases that started, ended, were preempted or timed out since the last sweep. */
@@ -902,12 +536,12 @@ export class LeaseService {
 
   /** Drops expired holds from memory (they cannot affect any window from now on). */
   prune(): number {
-    return this.bookings.prune(this.clock.nowMs());
+    return this.engine.prune(this.clock.nowMs());
   }
 
   /** Read access for capacity views; callers must not mutate. */
   get index(): BookingIndex {
-    return this.bookings;
+    return this.engine.index;
   }
 
   get nowMs(): number {

@@ -3,9 +3,9 @@
  * expanded fleet, one synthetic generator for large benchmarks (up to millions of GPUs).
  * Pure functions: no I/O, no randomness, same input → same layout.
  */
-import { GPU_CATALOG, NVL72_RACK_GPUS, facilityWattsPerGpu } from '../fleet/gpu-catalog.js';
+import { GPU_CATALOG, NVL72_RACK_GPUS, facilityWattsPerGpu, type GpuModelId } from '../fleet/gpu-catalog.js';
 import type { Fleet } from '../fleet/fleet-types.js';
-import { Topology } from '../fleet/topology.js';
+import { Topology, type NodeShape } from '../fleet/topology.js';
 import type { FleetLayout } from './scheduler-types.js';
 
 type LayoutNode = FleetLayout['nodes'][number];
@@ -164,4 +164,35 @@ function evenShare(total: number, parts: number, i: number): number {
 
 function pad(n: number, width: number): string {
   return String(n).padStart(width, '0');
+}
+
+/**
+ * A layout as a Fleet the engine reads, and the node shape that goes with it (a trace's models are
+ * not in the GPU catalog, so sizes and watts come from the layout). GPU UUIDs are `<node>/<k>`;
+ * every node is `ready`; regions are the site ids; no prices (the simulator gives each request
+ * its own). Lean at scale: one object per GPU, one short string per UUID.
+ */
+export function fleetFromLayout(layout: FleetLayout): { fleet: Fleet; shape: NodeShape } {
+  const byId = new Map<string, LayoutNode>();
+  const fleet: Fleet = {
+    powerSources: [],
+    sites: layout.sites.map((s) => ({ id: s.id, name: s.id, region: s.id, powerCapW: s.powerCapW, pue: s.pue })),
+    halls: layout.halls.map((h) => ({ ...h })),
+    fabrics: [],
+    nvlinks: [],
+    nodes: [],
+    gpus: [],
+    prices: [],
+  };
+  for (const n of layout.nodes) {
+    byId.set(n.id, n);
+    const model = n.model as GpuModelId;
+    fleet.nodes.push({ id: n.id, siteId: n.siteId, hallId: n.hallId, fabricId: n.fabricId, nvlinkId: n.nvlinkId, gpuModel: model, state: 'ready' });
+    for (let k = 0; k < n.gpus; k++) fleet.gpus.push({ uuid: `${n.id}/${k}`, nodeId: n.id, index: k, model });
+  }
+  const shape: NodeShape = (n) => {
+    const l = byId.get(n.id)!;
+    return { size: l.gpus, wattsPerGpu: l.wattsPerGpu };
+  };
+  return { fleet, shape };
 }

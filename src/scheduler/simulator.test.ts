@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { POLICIES } from './scheduler.js';
 import { resolveFleet, resolveWorkload } from './sim-inputs.js';
-import { formatReport, htmlReport, inflateWorkload, simulate } from './simulator.js';
+import { POLICIES, formatReport, htmlReport, inflateWorkload, simulate } from './simulator.js';
 import { importOpenbNodes, importOpenbPods, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir, TRACE_FILES } from './traces.js';
 
 const haveTraces = existsSync(join(tracesDir(), TRACE_FILES.openbPodsDefault));

@@ -48,8 +48,8 @@ export type LeaseState = LeaseView['state'];
 export interface LeasePage { leases: Lease[]; nextCursor: string | null }
 
 export type { CapacityReport, FabricCapacity, SiteWindowCapacity as SiteCapacity } from '../../src/leasing/capacity-report.js';
-export type { SchedulerStatus } from '../../src/scheduler/status.js';
-import type { SchedulerStatus } from '../../src/scheduler/status.js';
+export type { SchedulerStatus } from '../../src/leasing/status.js';
+import type { SchedulerStatus } from '../../src/leasing/status.js';
 
 export type SchedulerSite = SchedulerStatus['sites'][number];
 export type SchedulerHall = SchedulerStatus['halls'][number];
