@@ -38,6 +38,8 @@ const LEVEL_OF: Record<Exclude<Placement, 'any'>, number> = { 'same-nvlink': NVL
 /** `any` tries one NVLink domain, one fabric, one hall, one site, then the whole fleet. */
 const ANY_LEVELS = [NVLINK, FABRIC, HALL, SITE, ROOT];
 
+const SCRATCH = new WeakMap<ModelTree, { cap: Int32Array[]; sitePow: Int32Array; hallPow: Int32Array; free: Int32Array }>();
+
 /** Per-request state over a ModelTree: free GPUs per node and capacities per domain. */
 class Search {
   readonly free: Int32Array;
@@ -48,9 +50,18 @@ class Search {
   freeGpus = 0;
 
   constructor(readonly t: ModelTree, private readonly bookings: BookingIndex, private readonly q: PlacementQuery) {
-    this.cap = t.ids.map((ids) => new Int32Array(ids.length));
-    this.sitePow = new Int32Array(t.ids[SITE]!.length);
-    this.hallPow = new Int32Array(t.ids[HALL]!.length);
+    // Scratch arrays are reused per tree: place() is synchronous and one Search is live at a time.
+    let sc = SCRATCH.get(t);
+    if (!sc) {
+      sc = {
+        cap: t.ids.map((ids) => new Int32Array(ids.length)), sitePow: new Int32Array(t.ids[SITE]!.length),
+        hallPow: new Int32Array(t.ids[HALL]!.length), free: new Int32Array(t.nodes.length),
+      };
+      SCRATCH.set(t, sc);
+    }
+    this.cap = sc.cap;
+    this.sitePow = sc.sitePow.fill(0);
+    this.hallPow = sc.hallPow.fill(0);
     for (let si = 0; si < this.sitePow.length; si++) {
       if (q.region !== null && t.siteRegion[si] !== q.region) {
         this.sitePow[si] = -1;
@@ -64,7 +75,7 @@ class Search {
         this.hallPow[hi] = gpusUnder(hw, w);
       }
     }
-    this.free = new Int32Array(t.nodes.length);
+    this.free = sc.free.fill(0);
     const { nodeReady, nodeSite, nodeSize, nodeFirstGpu } = t;
     for (let ni = 0; ni < t.nodes.length; ni++) {
       if (nodeReady[ni] === 0 || this.sitePow[nodeSite[ni]!] === -1) continue;

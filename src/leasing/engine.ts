@@ -68,13 +68,19 @@ const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
 
 /**
- * Of the victims cut to make room, those whose GPUs the placement took, and the revenue they
- * lose ($/h: price × GPUs); null when it took none (it fitted only because it starts later).
+ * Of the victims cut to make room, those the placement needs, and the revenue they lose ($/h:
+ * price × GPUs): every victim whose GPUs it takes, and every victim in a site it draws power
+ * from — cutting that victim may be what freed the power (a hall's or site's cap), so it must stay
+ * cut. Victims elsewhere touch neither its GPUs nor its power and are spared. Null when it takes
+ * no victim's GPUs (it fitted only because it starts later: not a preemption).
  */
-function victimsUsed(cut: readonly { hold: Hold; price: bigint; gpus: number }[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
+function victimsUsed(topo: Topology, cut: readonly { hold: Hold; price: bigint; gpus: number }[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
   const chosen = new Set(gpus.map((g) => g.uuid));
-  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)));
-  return used.length === 0 ? null : { victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
+  const sites = new Set(gpus.map((g) => topo.nodes.get(g.nodeId)?.node.siteId));
+  if (!cut.some((c) => c.hold.gpuUuids.some((u) => chosen.has(u)))) return null;
+  const siteOf = (c: { hold: Hold }): string | undefined => topo.nodes.get(topo.gpuToNode.get(c.hold.gpuUuids[0] ?? '') ?? '')?.node.siteId;
+  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)) || sites.has(siteOf(c)));
+  return { victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
 }
 
 export class LeaseEngine {
@@ -153,7 +159,12 @@ export class LeaseEngine {
    * `insufficient_capacity` with the largest request of its shape that fits.
    */
   decide(req: LeaseRequest, now: number, o: DecideOptions = {}): Decision {
-    let result = place(this.topo, this.bookings, req);
+    return this.decideFrom(req, now, o, place(this.topo, this.bookings, req));
+  }
+
+  /** decide(), given the request's plain placement on the current view (so a caller that already placed it does not place twice). */
+  private decideFrom(req: LeaseRequest, now: number, o: DecideOptions, first: PlacementResult): Decision {
+    let result = first;
     let startMs = req.startMs;
     let endMs = req.endMs;
     let victims: Hold[] = [];
@@ -230,7 +241,8 @@ export class LeaseEngine {
   decideAny(req: LeaseRequest, models: readonly GpuModelId[], now: number, o: DecideOptions = {}): Decision {
     if (models.length <= 1) return this.decide(models.length === 1 ? { ...req, gpuModel: models[0]! } : req, now, o);
     for (const m of models) {
-      if (place(this.topo, this.bookings, { ...req, gpuModel: m }).ok) return this.decide({ ...req, gpuModel: m }, now, o);
+      const r = place(this.topo, this.bookings, { ...req, gpuModel: m });
+      if (r.ok) return this.decideFrom({ ...req, gpuModel: m }, now, o, r);
     }
     let refusal: DomainError | null = null;
     let largest = -1;
@@ -480,7 +492,7 @@ export class LeaseEngine {
     try {
       const r = place(this.topo, this.bookings, { ...req, startMs, endMs });
       if (!r.ok) return null;
-      const used = victimsUsed(cut, r.gpus);
+      const used = victimsUsed(this.topo, cut, r.gpus);
       if (!used) return null;
       // Exact when each cut victim sits on one node: then a node's cost is its victims' and the cheapest nodes are the cheapest set.
       const exact = cut.every((v) => new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u))).size === 1);
@@ -531,12 +543,12 @@ export class LeaseEngine {
           lo = mid + 1;
         }
       }
-      let used = victimsUsed(list.slice(0, fit.k), fit.gpus);
+      let used = victimsUsed(this.topo, list.slice(0, fit.k), fit.gpus);
       // Fits without touching a victim only because it starts later: not a preemption. Rare; take
       // more victims one at a time until the placement uses one (as a linear scan would).
       for (let more = fit.k + 1; !used && more <= list.length; more++) {
         const r = tryK(more);
-        if (r.ok) used = victimsUsed(list.slice(0, more), (fit = { k: more, gpus: r.gpus }).gpus);
+        if (r.ok) used = victimsUsed(this.topo, list.slice(0, more), (fit = { k: more, gpus: r.gpus }).gpus);
       }
       return used ? { gpus: fit.gpus, ...used } : null;
     } finally {

@@ -53,7 +53,14 @@ export interface SimOptions {
   sampleEveryS?: number;
   /** Called now and then with jobs submitted so far. */
   onProgress?: (done: number, total: number) => void;
+  /** Hears every placement and every cut (for tests that check the run from the outside). */
+  trace?: (e: SimTraceEvent) => void;
 }
+
+/** What the engine decided, as the simulator applied it; times in virtual seconds. */
+export type SimTraceEvent =
+  | { type: 'placed'; t: number; id: string; job: JobSpec; gpuModel: string; gpus: readonly string[]; startS: number; untilS: number }
+  | { type: 'cut'; t: number; id: string; untilS: number };
 
 /**
  * The "inflation" replay of Weng et al. (ATC'23) for the openb traces: tasks arrive one second
@@ -208,6 +215,7 @@ export function simulate(o: SimOptions): SimReport {
     const job = requests.get(l.id)!.job;
     const r: Running = { lease: l, job, startS: l.startMs / MS, untilS: holdOf(l).endMs / MS, started: false, gen: 0 };
     running.set(l.id, r);
+    o.trace?.({ type: 'placed', t: nowS, id: l.id, job, gpuModel: l.gpuModel, gpus: l.gpus.map((g) => g.uuid), startS: r.startS, untilS: r.untilS });
     if (r.startS <= nowS) begin(r, nowS);
     else heap.push(r.startS, START, l.id, 0);
     heap.push(r.untilS, END, l.id, 0);
@@ -228,6 +236,7 @@ export function simulate(o: SimOptions): SimReport {
     st.preemptions++;
     r.gen++;
     r.untilS = Math.max(r.startS, Math.min(r.untilS, deadlineS));
+    o.trace?.({ type: 'cut', t: nowS, id, untilS: r.untilS });
     if (!r.started && r.startS <= nowS) begin(r, nowS);
     if (r.startS < r.untilS && !r.started) heap.push(r.startS, START, id, r.gen);
     heap.push(r.untilS, END, id, r.gen);
