@@ -375,6 +375,30 @@ describe('node failures', () => {
   });
 });
 
+describe('a lease moved off a GPU can move back onto it', () => {
+  it('keeps both spans of the same GPU as history (moved off, moved back later)', async () => {
+    const a = await lease(acme.key, { gpuCount: 8, placement: 'same-nvlink' });
+    const n1 = a.body.nodes[0] as string;
+    const fill = await lease(beta.key, { gpuCount: 48 }); // leaves exactly one other H100 node free
+    expect(fill.status).toBe(201);
+    const spec = smallFleet();
+    spec.nodeStates = { [n1]: 'down' };
+    expect((await s.call('PUT', '/v1/fleet', { body: spec })).status).toBe(200);
+    const n2 = (await s.call('GET', `/v1/leases/${a.body.id}`, { key: acme.key })).body.nodes[0] as string;
+    expect(n2).not.toBe(n1);
+    s.clock.advanceMs(60_000);
+    spec.nodeStates = { [n2]: 'down' }; // n1 is back; it is the only place left
+    const back = await s.call('PUT', '/v1/fleet', { body: spec });
+    expect(back.status).toBe(200);
+    const after = await s.call('GET', `/v1/leases/${a.body.id}`, { key: acme.key });
+    expect(after.body).toMatchObject({ state: 'active', nodes: [n1] });
+    const ev = await s.call('GET', `/v1/leases/${a.body.id}/events`, { key: acme.key });
+    expect(ev.body.events.map((e: { type: string }) => e.type).filter((t: string) => t === 'moved')).toEqual(['moved', 'moved']);
+    expect(await s.cp.leaseRepo.findOverlaps()).toEqual([]);
+    for (const [k, id] of [[acme.key, a.body.id], [beta.key, fill.body.id]] as const) await s.call('POST', `/v1/leases/${id}/release`, { key: k, body: {} });
+    await s.call('PUT', '/v1/fleet', { body: smallFleet() });
+  });
+});
 describe('node failures honour the hold, not the booked end', () => {
   it('re-places a backfilled spot lease up to its deadline, and holds the new GPUs only until then', async () => {
     const now = s.clock.nowMs();

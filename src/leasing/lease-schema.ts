@@ -55,4 +55,5 @@ export const leaseGpus = pgTable('lease_gpus', {
   during: tstzrange('during').notNull(),
   /** Set when the lease moved off this GPU (its node failed): the row stays as history. */
   movedAt: ts('moved_at'),
-}, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
+  // A lease may hold one GPU in several disjoint spans (moved off when its node failed, moved back later): the span is part of the key.
+}, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid, t.during] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);

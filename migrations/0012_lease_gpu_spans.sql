@@ -1,0 +1,2 @@
+ALTER TABLE "lease_gpus" DROP CONSTRAINT "lease_gpus_lease_id_gpu_uuid_pk";--> statement-breakpoint
+ALTER TABLE "lease_gpus" ADD CONSTRAINT "lease_gpus_lease_id_gpu_uuid_during_pk" PRIMARY KEY("lease_id","gpu_uuid","during");
