@@ -1,2 +1,3 @@
 ALTER TABLE "lease_gpus" DROP CONSTRAINT "lease_gpus_lease_id_gpu_uuid_pk";--> statement-breakpoint
-ALTER TABLE "lease_gpus" ADD CONSTRAINT "lease_gpus_lease_id_gpu_uuid_during_pk" PRIMARY KEY("lease_id","gpu_uuid","during");
+ALTER TABLE "lease_gpus" ADD COLUMN "id" bigint PRIMARY KEY NOT NULL GENERATED ALWAYS AS IDENTITY (sequence name "lease_gpus_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1);--> statement-breakpoint
+CREATE INDEX "lease_gpus_lease_idx" ON "lease_gpus" USING btree ("lease_id");

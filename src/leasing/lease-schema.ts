@@ -3,7 +3,7 @@
  * that makes double-booking impossible (btree_gist) is a hand-written migration (0001).
  */
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { gpuRegistry } from '../fleet/fleet-schema.js';
 import { tenants } from '../tenancy/tenancy-schema.js';
 import { ts, tstzrange } from '../store/columns.js';
@@ -49,11 +49,16 @@ export const leases = pgTable('leases', {
  * shortens it. The exclusion constraint (migration 0001) forbids two overlapping rows per GPU.
  */
 export const leaseGpus = pgTable('lease_gpus', {
+  /**
+   * A lease may hold one GPU in several disjoint spans (moved off when its node failed, moved back
+   * later), and spans cut before they started are empty ranges that compare equal: each row has its
+   * own key.
+   */
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
   leaseId: text('lease_id').notNull().references(() => leases.id),
   gpuUuid: text('gpu_uuid').notNull().references(() => gpuRegistry.uuid),
   nodeId: text('node_id').notNull(),
   during: tstzrange('during').notNull(),
   /** Set when the lease moved off this GPU (its node failed): the row stays as history. */
   movedAt: ts('moved_at'),
-  // A lease may hold one GPU in several disjoint spans (moved off when its node failed, moved back later): the span is part of the key.
-}, (t) => [primaryKey({ columns: [t.leaseId, t.gpuUuid, t.during] }), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
+}, (t) => [index('lease_gpus_lease_idx').on(t.leaseId), index('lease_gpus_gpu_idx').on(t.gpuUuid)]);
