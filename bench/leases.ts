@@ -12,7 +12,7 @@
  *    at a steady 500/s, with the HTTP floor (`GET /healthz`, same load) measured in the same run.
  *    Targets on PostgreSQL: ≥ 1,000 leases/s closed loop, p99 ≤ 20 ms at 500/s.
  *
- *   npm run bench -- leases [--requests N] [--decisions N] [--concurrency C] [--stores pglite,postgres] [--mix loaded|calendar]
+ *   npm run bench -- leases [--requests N] [--decisions N] [--prefill SHARE] [--concurrency C] [--stores pglite,postgres] [--mix loaded|calendar]
  * PostgreSQL: BENCH_DATABASE_URL, TEST_DATABASE_URL or DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test.
  */
 import { randomBytes } from 'node:crypto';
@@ -40,8 +40,12 @@ const NODES_PER_FABRIC = 250;
 const HALL_GPUS = 5 * NODES_PER_FABRIC * 8;
 /** Share of a hall's GPUs its power cap runs. */
 const POWER_SHARE = 0.95;
-/** Booked share of installed GPUs before measuring. */
-const PREFILL_SHARE = 0.9;
+/**
+ * Booked share of installed GPUs before measuring (`--prefill`). Above POWER_SHARE, so power binds:
+ * the prefill's own on-demand work starts preempting spot work near the end, and the measured
+ * on-demand requests must preempt.
+ */
+let PREFILL_SHARE = 0.97;
 
 /** 100,000 H100s: 5 sites × 2 halls × 5 fabrics × 250 nodes × 8 GPUs; power runs 95% of each hall. */
 function benchFleet(): FleetSpec {
@@ -210,6 +214,7 @@ export async function main(args: string[]): Promise<void> {
   const concurrency = Number(arg(args, 'concurrency', '16'));
   const mix = arg(args, 'mix', 'loaded');
   const stores = arg(args, 'stores', 'pglite,postgres').split(',') as ('pglite' | 'postgres')[];
+  PREFILL_SHARE = Number(arg(args, 'prefill', String(PREFILL_SHARE)));
   const pgUrl = process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'] || process.env['DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/test';
   const out = (s: string) => process.stdout.write(s);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

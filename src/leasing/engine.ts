@@ -412,22 +412,40 @@ export class LeaseEngine {
     const size = new Map<string, number>();
     const free = new Map<string, number>();
     const usableFree = new Map<string, number>();
+    // Power the gang lacks in each domain's hall (levels below the site) and site, in GPUs of the
+    // model: victims in the domain must free at least that much, so it raises the cost bound when
+    // power binds before GPUs do (without it every domain's bound is 0 and none is pruned).
+    const powerShort = new Map<string, number>();
+    const shortMemo = new Map<string, number>();
+    const shortIn = (memoKey: string, scopeId: string, capW: number, wattsPerGpu: number): number => {
+      let v = shortMemo.get(memoKey);
+      if (v === undefined) {
+        const headroomW = capW > 0 && Number.isFinite(capW) ? capW - this.bookings.peakWatts(scopeId, startMs, endMs) : Infinity;
+        v = wattsPerGpu > 0 ? Math.max(0, Math.ceil((req.gpuCount * wattsPerGpu - headroomW) / wattsPerGpu - 1e-9)) : 0;
+        shortMemo.set(memoKey, v);
+      }
+      return v;
+    };
     for (const n of this.topo.nodesByModel.get(req.gpuModel) ?? []) {
       if (n.node.state !== 'ready' || (req.region !== null && n.region !== req.region)) continue;
       const keys = levels.map((l) => `${l}/${keyAt(l, n.node)}`);
       if (!keys.some((k) => groups.has(k))) continue;
       const f = n.gpuIdx.length ? this.bookings.countFree(n.gpuIdx[0]!, n.gpuIdx.length, startMs, endMs) : 0;
       const usable = req.gpuCount % n.size === 0 ? (f === n.size ? f : 0) : f;
-      for (const key of keys) {
+      const siteShort = shortIn(`s/${n.node.siteId}`, n.node.siteId, this.topo.sites.get(n.node.siteId)?.powerCapW ?? 0, n.wattsPerGpu);
+      const hallShort = Math.max(siteShort, shortIn(`h/${n.node.hallId}`, n.node.hallId, this.topo.halls.get(n.node.hallId)?.powerCapW ?? 0, n.wattsPerGpu));
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
         if (!groups.has(key)) continue;
         size.set(key, (size.get(key) ?? 0) + n.size);
         free.set(key, (free.get(key) ?? 0) + f);
         usableFree.set(key, (usableFree.get(key) ?? 0) + usable);
+        if (!powerShort.has(key)) powerShort.set(key, levels[i]! < 2 ? hallShort : siteShort);
       }
     }
     const candidates: { key: string; level: number; list: Victim[]; lbCost: bigint; lbVictims: number; from: number }[] = [];
     for (const [key, { level, list }] of groups) {
-      const need = Math.max(0, req.gpuCount - (free.get(key) ?? 0));
+      const need = Math.max(0, req.gpuCount - (free.get(key) ?? 0), powerShort.get(key) ?? 0);
       const victimGpus = list.reduce((a, v) => a + v.gpus, 0);
       if ((size.get(key) ?? 0) < req.gpuCount || need > victimGpus) continue; // cannot fit even with every victim cut
       list.sort((a, b) => (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
