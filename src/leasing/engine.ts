@@ -66,6 +66,20 @@ export interface QueuePassOptions {
 /** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
+/**
+ * Domains tried for preemption after the first one where the request fits. Domains are tried in
+ * order of their cost bound, so on a fleet where many domains tie (power binds everywhere) this
+ * bounds a decision at a few placements; a cheaper set further down the order is then missed.
+ */
+const MAX_PREEMPT_DOMAINS_AFTER_FIT = 8;
+
+/** Victim-group keys of a node at the three domain levels (NVLink, fabric, site), built once per node. */
+const DOMAIN_KEYS = new WeakMap<object, [string, string, string]>();
+function domainKeys(n: { nvlinkId: string; fabricId: string; siteId: string }): [string, string, string] {
+  let k = DOMAIN_KEYS.get(n);
+  if (!k) DOMAIN_KEYS.set(n, (k = [`0/${n.nvlinkId}`, `1/${n.fabricId}`, `2/${n.siteId}`]));
+  return k;
+}
 
 /**
  * Of the victims cut to make room, those the placement needs, and the revenue they lose ($/h:
@@ -386,10 +400,8 @@ export class LeaseEngine {
     const startMs = Math.max(req.startMs, deadlineMs);
     const endMs = startMs + (req.endMs - req.startMs);
     type Victim = { hold: Hold; price: bigint; gpus: number };
-    type NodeIds = { nvlinkId: string; fabricId: string; siteId: string };
     const own = req.placement === 'same-nvlink' ? 0 : req.placement === 'same-fabric' ? 1 : 2;
     const levels = [0, 1, 2].filter((l) => l <= own);
-    const keyAt = (l: number, n: NodeIds): string => (l === 0 ? n.nvlinkId : l === 1 ? n.fabricId : n.siteId);
     const groups = new Map<string, { level: number; list: Victim[] }>();
     for (const [leaseId, meta] of this.victims) {
       if (!mayPreempt(req.leaseClass, meta.leaseClass, this.policy)) continue;
@@ -399,7 +411,7 @@ export class LeaseEngine {
       if (!node || node.node.gpuModel !== req.gpuModel || (req.region !== null && node.region !== req.region)) continue;
       const v: Victim = { hold: { ...h }, price: meta.priceMicrosPerGpuHour, gpus: h.gpuUuids.length };
       for (const l of levels) {
-        const key = `${l}/${keyAt(l, node.node)}`;
+        const key = domainKeys(node.node)[l]!;
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { level: l, list: [] }));
         g.list.push(v);
@@ -428,7 +440,7 @@ export class LeaseEngine {
     };
     for (const n of this.topo.nodesByModel.get(req.gpuModel) ?? []) {
       if (n.node.state !== 'ready' || (req.region !== null && n.region !== req.region)) continue;
-      const keys = levels.map((l) => `${l}/${keyAt(l, n.node)}`);
+      const keys = domainKeys(n.node).slice(0, levels.length);
       if (!keys.some((k) => groups.has(k))) continue;
       const f = n.gpuIdx.length ? this.bookings.countFree(n.gpuIdx[0]!, n.gpuIdx.length, startMs, endMs) : 0;
       const usable = req.gpuCount % n.size === 0 ? (f === n.size ? f : 0) : f;
@@ -459,8 +471,10 @@ export class LeaseEngine {
     candidates.sort((a, b) => (a.lbCost < b.lbCost ? -1 : a.lbCost > b.lbCost ? 1 : 0) || a.lbVictims - b.lbVictims || a.level - b.level || (a.key < b.key ? -1 : 1));
 
     let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
+    let triedAfterFit = 0;
     for (const c of candidates) {
       if (best && (c.lbCost > best.cost || (c.lbCost === best.cost && c.lbVictims >= best.victims.length))) break;
+      if (best && ++triedAfterFit > MAX_PREEMPT_DOMAINS_AFTER_FIT) break;
       // Node-wise is exact (and one placement) when no victim it cuts spans nodes; otherwise the
       // prefix search runs too and the cheaper answer wins.
       const byNodes = this.cheapestNodes(req, c.list, usableFree.get(c.key) ?? 0, startMs, endMs, deadlineMs);
