@@ -194,3 +194,41 @@ export function fleetOverview(topo: Topology, bookings: BookingIndex, nowMs: num
     prices: fleet.prices.map((p) => ({ gpuModel: p.gpuModel, leaseClass: p.leaseClass, priceMicrosPerGpuHour: String(p.priceMicrosPerGpuHour) })),
   };
 }
+
+/** One node now, for the operator's drill-down: GPUs leased and the facility power they may draw. */
+export interface NodeNow {
+  id: string; siteId: string; hallId: string; fabricId: string; gpuModel: GpuModelId; state: string;
+  gpus: number; leasedGpus: number; leasedW: number;
+}
+
+export interface FleetNodesNow {
+  asOf: string;
+  halls: { hallId: string; siteId: string; powerCapW: number; leasedW: number }[];
+  nodes: NodeNow[];
+}
+
+/**
+ * The fleet down to the node at `nowMs` (optionally one site), with each hall's power cap and the
+ * power its leases may draw now, counted as usageNow does (GPUs held × facility watts per GPU).
+ */
+export function fleetNodesNow(topo: Topology, bookings: BookingIndex, nowMs: number, siteId: string | null): FleetNodesNow {
+  const halls = new Map<string, { hallId: string; siteId: string; powerCapW: number; leasedW: number }>();
+  for (const h of topo.halls.values()) {
+    if (siteId !== null && h.siteId !== siteId) continue;
+    halls.set(h.id, { hallId: h.id, siteId: h.siteId, powerCapW: h.powerCapW, leasedW: 0 });
+  }
+  const nodes: NodeNow[] = [];
+  for (const n of topo.nodes.values()) {
+    if (siteId !== null && n.node.siteId !== siteId) continue;
+    let leased = 0;
+    for (const uuid of n.gpuUuids) if (!bookings.isFree(uuid, nowMs, nowMs + 1)) leased++;
+    const leasedW = leased * n.wattsPerGpu;
+    const hall = halls.get(n.node.hallId);
+    if (hall) hall.leasedW += leasedW;
+    nodes.push({
+      id: n.node.id, siteId: n.node.siteId, hallId: n.node.hallId, fabricId: n.node.fabricId, gpuModel: n.node.gpuModel,
+      state: n.node.state, gpus: n.gpuUuids.length, leasedGpus: leased, leasedW,
+    });
+  }
+  return { asOf: new Date(nowMs).toISOString(), halls: [...halls.values()], nodes };
+}

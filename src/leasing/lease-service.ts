@@ -30,7 +30,7 @@ import {
 } from './lease-events.js';
 
 const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
-import { capacityReport, fleetOverview, tenantCapacityView, usageNow, type CapacityReport, type FleetOverview, type TenantCapacityView } from './capacity-report.js';
+import { capacityReport, fleetNodesNow, fleetOverview, tenantCapacityView, type FleetNodesNow, usageNow, type CapacityReport, type FleetOverview, type TenantCapacityView } from './capacity-report.js';
 import type { CapacityQuery } from './lease-schemas.js';
 import { schedulerStatus, type SchedulerStatus } from './status.js';
 
@@ -521,6 +521,11 @@ export class LeaseService {
   }
 
   /** GPUs leased and power drawn now, per site and model (the metrics gauges). */
+  /** The operator's drill-down: every node (or one site's) now, with its halls' power against cap. */
+  fleetNodes(siteId: string | null): FleetNodesNow {
+    return fleetNodesNow(this.engine.topology, this.engine.index, this.clock.nowMs(), siteId);
+  }
+
   usageNow(): ReturnType<typeof usageNow> {
     return usageNow(this.engine.topology, this.engine.index, this.clock.nowMs());
   }

@@ -31,3 +31,9 @@ export function byId<T extends HTMLElement>(id: string): T {
   if (!el) throw new Error(`#${id} is missing from index.html`);
   return el as T;
 }
+
+/** replaceChildren that skips null/false/undefined children (as h does). */
+export function setChildren(el: Element, ...children: Child[]): void {
+  el.replaceChildren();
+  fill(el, {}, children);
+}
