@@ -110,8 +110,17 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
       .catch(ctx.onError)
       .finally(() => { more.disabled = false; });
   });
-  filters.addEventListener('input', draw);
-  filters.addEventListener('change', draw);
+  // Redraw only when a filter's value changed: a search field's `change` on blur (e.g. when a row's
+  // link is clicked) must not replace the row under the pointer.
+  let lastFilters = '';
+  const onFilter = (): void => {
+    const now = JSON.stringify([search.value, tenant.value, state.value, klass.value, model.value]);
+    if (now === lastFilters) return;
+    lastFilters = now;
+    draw();
+  };
+  filters.addEventListener('input', onFilter);
+  filters.addEventListener('change', onFilter);
   filters.addEventListener('submit', (ev) => ev.preventDefault());
   ctx.onEvents((events) => {
     if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) reload().catch(ctx.onError);
