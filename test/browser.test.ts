@@ -377,7 +377,8 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     expect(await q.locator('td[data-col="tenant"]').textContent()).toBe('cal-lab');
     const quote = (await s.call('POST', '/v1/leases/quote', { body: { tenantId: lab.id, gpuModel: 'GB200', gpuCount: 288, durationHours: 3 } })).body;
     expect(quote.outcome).toBe('refused');
-    expect(await q.locator('td[data-col="why"]').textContent()).toContain(`largest that fits now: ${quote.largestSatisfiable} GPUs`);
+    expect(await q.locator('td[data-col="why"]').textContent()).toContain(quote.detail);
+    expect(await q.locator('td[data-col="why"] [data-largest]').getAttribute('data-largest')).toBe(String(quote.largestSatisfiable));
     const nodes = (await s.call('GET', '/v1/fleet/nodes')).body.nodes as { id: string; siteId: string }[];
     const site = nodes.find((n) => n.id === later.nodes[0])!.siteId;
     await page.locator(`.cal-site[data-site="${site}"] .cal-row[data-lease="${later.id}"]`).waitFor();
@@ -577,7 +578,7 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
               for (const col of ['state', 'booked', 'accrued', 'ran']) expect(await r.locator(`td[data-col="${col}"]`).isVisible(), `${col}: ${tag}`).toBe(true);
             }
           }
-          await page.screenshot({ path: `${SCREENS}/${who}-${route.replace(/\//g, '_').replace(/lse_[0-9a-z]+/i, 'detail')}-${size.width}.png`, fullPage: true });
+          await page.screenshot({ path: `${SCREENS}/${who}-${route.replace(/\//g, '_').replace(/lease_[0-9a-f]+/, 'detail')}-${size.width}.png`, fullPage: true });
         }
         // Sign out stays on screen.
         const box = await page.getByRole('link', { name: 'Sign out' }).boundingBox();

@@ -113,3 +113,38 @@ describe('capacity as a tenant sees it', () => {
     expect(t.body.sites[0].freeByModel).toEqual(byModel);
   });
 });
+
+describe('GET /v1/fleet/nodes (the operator\'s drill-down)', () => {
+  it('operator only; a bad siteId is a 400 naming it; an unknown site has no nodes', async () => {
+    expect((await s.call('GET', '/v1/fleet/nodes', { key: acme.key })).status).toBe(403);
+    expect((await s.call('GET', '/v1/fleet/nodes', { key: null })).status).toBe(401);
+    const bad = await s.call('GET', '/v1/fleet/nodes?siteId=%00');
+    expect(bad.status).toBe(400);
+    expect(bad.body.field).toBe('siteId');
+    expect((await s.call('GET', '/v1/fleet/nodes?nope=1')).status).toBe(400);
+    expect((await s.call('GET', '/v1/fleet/nodes?siteId=nowhere')).body).toMatchObject({ halls: [], nodes: [] });
+  });
+
+  it('every node with its GPUs leased now, adding up to what the leases hold and to the fleet overview', async () => {
+    const a = await s.call('POST', '/v1/leases', { key: acme.key, body: { gpuModel: 'H100-SXM', gpuCount: 12, durationHours: 1 } });
+    const b = await s.call('POST', '/v1/leases', { key: acme.key, body: { gpuModel: 'GB200', gpuCount: 4, durationHours: 1, start: new Date(s.clock.nowMs() + H).toISOString() } });
+    expect([a.status, b.status]).toEqual([201, 201]);
+    const r = await s.call('GET', '/v1/fleet/nodes');
+    expect(r.status).toBe(200);
+    const nodes = r.body.nodes as { id: string; hallId: string; leasedGpus: number; gpus: number; leasedW: number }[];
+    // Leased now per node, counted from the live leases' GPU lists (the future lease holds nothing yet).
+    const live = (await s.call('GET', '/v1/leases?limit=500')).body.leases.filter((l: { state: string }) => l.state === 'active' || l.state === 'preempting');
+    const perNode = new Map<string, number>();
+    for (const l of live) for (const g of l.gpus as { nodeId: string }[]) perNode.set(g.nodeId, (perNode.get(g.nodeId) ?? 0) + 1);
+    for (const n of nodes) expect(n.leasedGpus, n.id).toBe(perNode.get(n.id) ?? 0);
+    const overview = (await s.call('GET', '/v1/fleet')).body;
+    expect(nodes.reduce((x, n) => x + n.leasedGpus, 0)).toBe(overview.totals.leasedGpus);
+    expect(nodes.reduce((x, n) => x + n.gpus, 0)).toBe(overview.totals.installedGpus);
+    const halls = r.body.halls as { hallId: string; leasedW: number; powerCapW: number }[];
+    expect(halls.map((hl) => hl.hallId).sort()).toEqual(['hall-1', 'hall-2']);
+    for (const hl of halls) expect(hl.leasedW).toBe(nodes.filter((n) => n.hallId === hl.hallId).reduce((x, n) => x + n.leasedW, 0));
+    expect(halls.reduce((x, hl) => x + hl.leasedW, 0)).toBe(overview.totals.leasedW);
+    await s.call('POST', `/v1/leases/${a.body.id}/release`, { key: acme.key, body: {} });
+    await s.call('POST', `/v1/leases/${b.body.id}/release`, { key: acme.key, body: {} });
+  });
+});

@@ -80,7 +80,7 @@ export function heatmap(o: { label: string; key: string; rows: string[]; cols: s
     tooltip: { textStyle, formatter: (p: { value: [number, number, number] }) => `${o.rows[p.value[1]]} · ${o.cols[p.value[0]]}: ${p.value[2]}% ${o.valueName}` },
     grid: { top: 8, left: 8, right: 8, bottom: 44, containLabel: true },
     xAxis: { type: 'category', data: o.cols, axisLabel: { ...textStyle, hideOverlap: true }, splitArea: { show: true } },
-    yAxis: { type: 'category', data: o.rows, axisLabel: textStyle, splitArea: { show: true } },
+    yAxis: { type: 'category', data: o.rows, axisLabel: textStyle, splitArea: { show: true }, inverse: true },
     visualMap: { min: 0, max: 100, calculable: false, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, textStyle, text: ['100%', '0%'], inRange: { color: ['#e0f2fe', '#2563a8', '#7c2d12'] } },
     series: [{ type: 'heatmap', name: o.valueName, data, label: { show: o.cols.length <= 8, ...textStyle, formatter: (p: { value: [number, number, number] }) => `${p.value[2]}%` } }],
   });

@@ -19,7 +19,7 @@ const DAY_MS = 86_400_000;
 interface Quote { outcome: string; detail: string | null; largestSatisfiable: number | null }
 
 /** Why a queued request is not placed yet: the same request quoted now, without the queue. */
-async function whyWaiting(l: Lease): Promise<string> {
+async function whyWaiting(l: Lease): Promise<{ text: string; largest: number | null }> {
   const body: Record<string, unknown> = {
     gpuModel: l.gpuModel, gpuCount: l.gpuCount, placement: l.placement, class: l.class,
     durationHours: (Date.parse(l.end) - Date.parse(l.start)) / 3_600_000,
@@ -28,10 +28,12 @@ async function whyWaiting(l: Lease): Promise<string> {
   if (l.region) body['region'] = l.region;
   try {
     const q = await api<Quote>('POST', '/v1/leases/quote', body);
-    if (q.outcome !== 'refused') return 'fits now: placed at the next queue pass';
-    return `${q.detail ?? 'not enough free capacity'}${q.largestSatisfiable !== null ? ` (largest that fits now: ${count(q.largestSatisfiable)} GPUs)` : ''}`;
+    if (q.outcome !== 'refused') return { text: 'fits now: placed at the next queue pass', largest: null };
+    const largest = q.largestSatisfiable;
+    const text = q.detail ?? 'not enough free capacity';
+    return { text: largest !== null && !/largest/.test(text) ? `${text} (largest that fits now: ${count(largest)} GPUs)` : text, largest };
   } catch (err) {
-    return err instanceof ApiError ? `${err.title}: ${err.detail}` : String(err);
+    return { text: err instanceof ApiError ? `${err.title}: ${err.detail}` : String(err), largest: null };
   }
 }
 
@@ -57,7 +59,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
         { label: 'GPUs', key: 'gpus', cls: 'nowrap', cell: ({ l }) => [gpusText(l), h('br'), h('span', { class: 'muted' }, `${l.class} · ${l.placement}`)] },
         { label: 'Age', key: 'age', cls: 'nowrap', cell: ({ l }) => span(now - Date.parse(l.createdAt)) },
         { label: 'Waits until (UTC)', key: 'until', cls: 'nowrap', cell: ({ l }) => (l.queuedUntil ? [utc(l.queuedUntil, false), h('br'), h('span', { class: 'muted' }, `${span(Date.parse(l.queuedUntil) - now)} left`)] : '—') },
-        { label: 'Why not placed yet', key: 'why', cell: ({ why: w }) => w },
+        { label: 'Why not placed yet', key: 'why', cell: ({ why: w }) => h('span', { 'data-largest': w.largest ?? undefined }, w.text) },
       ],
     });
 
