@@ -498,6 +498,18 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     expect(sched).toContain('Power leased now');
     expect(sched).not.toContain('Power used');
     expect(await page.locator('[data-total="utilization"] dt').textContent()).toBe('Utilization (of in-service GPUs)');
+    // The figures are the API's: totals, per-site leased GPUs, largest gang per model.
+    const st = (await s.call('GET', '/v1/scheduler/status')).body;
+    expect(await text(page, '[data-total="inServiceGpus"] dd')).toBe(st.inServiceGpus.toLocaleString('en-US'));
+    expect(await text(page, '[data-total="leasedGpus"] dd')).toBe(st.leasedGpus.toLocaleString('en-US'));
+    expect(await text(page, '[data-total="utilization"] dd')).toBe(`${(st.utilization * 100).toFixed(1)}%`);
+    const chart = page.locator('[data-chart="scheduler-sites"]');
+    expect(JSON.parse((await chart.getAttribute('data-categories'))!)).toEqual(fleetSites);
+    const leased = JSON.parse((await chart.getAttribute('data-series'))!)['Leased now'] as number[];
+    expect(leased.reduce((a, b) => a + b, 0)).toBe(st.leasedGpus);
+    for (const g of st.largestGang as { gpuModel: string; nvlink: number }[]) {
+      expect(await page.locator(`table.gangs tr[data-model="${g.gpuModel}"] td[data-col="nvlink"]`).textContent()).toBe(g.nvlink.toLocaleString('en-US'));
+    }
     await page.context().close();
     expect(pageErrors).toEqual([]);
   });

@@ -87,7 +87,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     draw(l, ev.events);
   };
   ctx.onEvents((events) => {
-    if (events.some((e) => e.subject === id || e.type.startsWith('dev.neocloud.fleet.'))) reload().catch(ctx.onError);
+    if (events.length === 0 || events.some((e) => e.subject === id || e.type.startsWith('dev.neocloud.fleet.'))) reload().catch(ctx.onError);
   });
   await reload();
 }

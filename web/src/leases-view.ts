@@ -123,7 +123,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   filters.addEventListener('change', onFilter);
   filters.addEventListener('submit', (ev) => ev.preventDefault());
   ctx.onEvents((events) => {
-    if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) reload().catch(ctx.onError);
+    if (events.length === 0 || events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) reload().catch(ctx.onError);
   });
 
   await reload();

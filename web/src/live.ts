@@ -8,6 +8,11 @@
 import { api } from './api.js';
 
 export const POLL_MS = 2_000;
+/**
+ * Time-derived figures (a lease's hours used and accrued money, its state at its start or end)
+ * change with no event: every TICK_MS the feed hands pages an empty batch, which means "re-read".
+ */
+export const TICK_MS = 30_000;
 const PAGE = 1_000;
 
 export interface LiveEvent { id: string; type: string; subject: string; time: string; sequence: string; data: Record<string, unknown> }
@@ -17,6 +22,7 @@ export class LiveFeed {
   private readonly listeners = new Set<(events: LiveEvent[]) => void>();
   private stopped = true;
   private running = false;
+  private lastTick = Date.now();
   private again = false;
 
   constructor(private cursor: string, private readonly onStatus: (asOfMs: number | null, error?: unknown) => void) {}
@@ -70,7 +76,11 @@ export class LiveFeed {
       }
       if (this.stopped) return;
       this.onStatus(Date.now());
-      if (batch.length) for (const fn of [...this.listeners]) fn(batch);
+      const tick = Date.now() - this.lastTick >= TICK_MS;
+      if (batch.length || tick) {
+        this.lastTick = Date.now();
+        for (const fn of [...this.listeners]) fn(batch);
+      }
     } catch (err) {
       if (this.stopped) return;
       this.onStatus(null, err);

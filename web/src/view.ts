@@ -32,6 +32,7 @@ export interface ViewContext {
   /**
    * Calls `fn` with each batch of new events from the log while this page is shown (dropped on
    * navigation): the page re-reads what it shows, so changes made elsewhere appear without a reload.
+   * An empty batch (every 30 s) means time passed: re-read what derives from the clock.
    */
   onEvents(fn: (events: LiveEvent[]) => void): void;
   /** This console changed something: look for events now rather than at the next poll. */
