@@ -87,7 +87,8 @@ function tenantReport(r: TenantCapacity): HTMLElement[] {
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   const operator = ctx.session().role === 'operator';
-  const now = Math.floor(Date.now() / 60_000) * 60_000;
+  // The default window is the next hour on the control plane's clock.
+  const now = Math.floor(ctx.serverNowMs() / 60_000) * 60_000;
   const model = h('select', { name: 'gpuModel' }, h('option', { value: '' }, 'any'), ...GPU_MODELS.map((m) => h('option', { value: m }, m)));
   const region = h('input', { name: 'region', type: 'text', placeholder: 'any', autocomplete: 'off' });
   const start = h('input', { name: 'start', type: 'text', value: toUtcInput(now), autocomplete: 'off', spellcheck: 'false', placeholder: 'YYYY-MM-DD HH:MM' });

@@ -15,6 +15,8 @@ import type { Page, ViewContext } from './view.js';
 
 const QUOTE_DELAY_MS = 250;
 const INTERNAL = '__internal__';
+/** Up to this many nodes the GPU list is shown unfolded. */
+const MAX_OPEN_NODES = 8;
 
 interface Quote {
   outcome: 'placed' | 'queued' | 'refused';
@@ -32,9 +34,12 @@ export function gpusByNode(l: Lease): HTMLElement {
   const byNode = new Map<string, string[]>();
   for (const g of l.gpus) byNode.set(g.nodeId, [...(byNode.get(g.nodeId) ?? []), g.uuid]);
   if (byNode.size === 0) return h('p', { class: 'muted' }, 'No GPUs held.');
-  return h('ul', { class: 'nodes' }, ...[...byNode].map(([node, uuids]) =>
+  const list = h('ul', { class: 'nodes' }, ...[...byNode].map(([node, uuids]) =>
     h('li', { 'data-node': node }, h('strong', { class: 'mono' }, node), ` · ${uuids.length} GPU${uuids.length === 1 ? '' : 's'}`,
       h('div', { class: 'gpu-ids mono' }, uuids.join(' ')))));
+  // A large gang's GPU ids run to pages: folded, one click away.
+  return h('details', { class: 'gpu-list', open: byNode.size <= MAX_OPEN_NODES },
+    h('summary', {}, `${byNode.size} node${byNode.size === 1 ? '' : 's'}, ${l.gpus.length} GPU${l.gpus.length === 1 ? '' : 's'}: node and GPU ids`), list);
 }
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
@@ -69,7 +74,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
       field('Duration (hours)', duration), field('End (UTC)', end, 'instead of a duration'),
       field('Region', region)),
     h('label', { class: 'check' }, queue, h('span', {}, 'Queue if full: wait for capacity instead of being refused (starting now, with a duration)')),
-    field('Wait at most (hours)', maxWait),
+    h('div', { class: 'narrow' }, field('Wait at most (hours)', maxWait)),
     h('div', { class: 'form-actions' }, submit));
 
   /** The request body from the form, or a message naming the field that is wrong. */

@@ -11,7 +11,7 @@ import { PAGES, homeOf } from './pages.js';
 import type { Tenant } from './types.js';
 import type { Page, Session, ViewContext } from './view.js';
 
-interface Me { role: 'operator' | 'tenant'; tenantId: string | null; tenantName: string | null; keyId: string; eventCursor: string }
+interface Me { role: 'operator' | 'tenant'; tenantId: string | null; tenantName: string | null; keyId: string; eventCursor: string; asOf: string }
 
 const signIn = byId<HTMLElement>('sign-in');
 const signInForm = byId<HTMLFormElement>('sign-in-form');
@@ -27,6 +27,8 @@ const view = byId<HTMLElement>('view');
 let session: Session | null = null;
 let feed: LiveFeed | null = null;
 let tenants = new Map<string, string>();
+/** The control plane's clock minus the browser's, from GET /v1/me (ms). */
+let clockOffsetMs = 0;
 /** The open page's event listeners: dropped on navigation. */
 let pageListeners: ((events: LiveEvent[]) => void)[] = [];
 
@@ -77,6 +79,7 @@ function makeContext(params: string[]): ViewContext {
       return tenants.get(id) ?? id;
     },
     reloadTenants: loadTenants,
+    serverNowMs: () => Date.now() + clockOffsetMs,
   };
 }
 
@@ -99,6 +102,7 @@ function signOut(clearBanner: boolean): void {
 
 async function whoAmI(): Promise<{ session: Session; cursor: string }> {
   const me = await api<Me>('GET', '/v1/me');
+  clockOffsetMs = Date.parse(me.asOf) - Date.now();
   return { session: { role: me.role, tenantId: me.tenantId, tenantName: me.tenantName, keyId: me.keyId }, cursor: me.eventCursor };
 }
 

@@ -39,6 +39,8 @@ export interface ViewContext {
   poke(): void;
   /** A tenant's name by id (operator; the tenant's own name for a tenant), or the id when unknown. */
   tenantName(id: string): string;
+  /** The control plane's clock now (its time at sign-in, moved on by the browser's clock), ms. */
+  serverNowMs(): number;
   /** Re-reads the tenant list (after creating a tenant). */
   reloadTenants(): Promise<void>;
 }
