@@ -86,13 +86,19 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     tenant.value = ids.includes(v) ? v : '';
   };
 
-  /** Reads the newest leases again, as many as are loaded (a live refresh keeps older pages). */
+  /** Adds leases to those loaded (a lease read again replaces its older copy), newest first. */
+  const merge = (fresh: Lease[]): void => {
+    const byId = new Map(leases.map((l) => [l.id, l]));
+    for (const l of fresh) byId.set(l.id, l);
+    leases = [...byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  };
+  let olderLoaded = false;
+
+  /** Reads the newest page again (a live refresh keeps the older pages already loaded). */
   const reload = async (): Promise<void> => {
-    const page = await api<LeasePage>('GET', `/v1/leases?limit=${Math.max(PAGE_SIZE, Math.min(500, leases.length))}`);
-    const older = leases.length > page.leases.length ? leases.slice(page.leases.length) : [];
-    const fresh = new Set(page.leases.map((l) => l.id));
-    leases = [...page.leases, ...older.filter((l) => !fresh.has(l.id))];
-    if (older.length === 0) cursor = page.nextCursor;
+    const page = await api<LeasePage>('GET', `/v1/leases?limit=${PAGE_SIZE}`);
+    merge(page.leases);
+    if (!olderLoaded) cursor = page.nextCursor;
     if (operator) refillTenants();
     draw();
   };
@@ -102,7 +108,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     more.disabled = true;
     api<LeasePage>('GET', `/v1/leases?limit=${PAGE_SIZE}&before=${encodeURIComponent(cursor)}`)
       .then((page) => {
-        leases = [...leases, ...page.leases];
+        olderLoaded = true;
+        merge(page.leases);
         cursor = page.nextCursor;
         if (operator) refillTenants();
         draw();
