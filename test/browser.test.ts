@@ -526,6 +526,11 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     const me = await s.call('GET', '/v1/me', { key });
     expect(me.body).toMatchObject({ role: 'tenant', tenantName: 'console-made' });
     await page.locator(`tr[data-tenant="${me.body.tenantId}"]`).waitFor();
+    // Its keys are one click away: the key just shown is listed there by id, never the secret.
+    await page.locator(`tr[data-tenant="${me.body.tenantId}"]`).getByRole('link', { name: 'Keys' }).click();
+    const keys = page.locator(`[data-keys="tenant"][data-tenant="${me.body.tenantId}"]`);
+    await keys.locator(`tr[data-key="${me.body.keyId}"]`).waitFor();
+    expect(await page.locator('[data-view="keys"]').textContent()).not.toContain(key);
 
     await page.getByRole('link', { name: 'New lease' }).click();
     await page.getByLabel('Lease for').selectOption(me.body.tenantId);
