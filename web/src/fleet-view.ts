@@ -7,7 +7,7 @@
  */
 import { api } from './api.js';
 import { barChart, heatmap } from './charts.js';
-import { h } from './dom.js';
+import { coalesce, h } from './dom.js';
 import { count, megawatts, percent, utc } from './format.js';
 import { dataTable } from './tables.js';
 import type { FleetOverview, FleetSite } from './types.js';
@@ -148,7 +148,8 @@ async function fabricPage(el: HTMLElement, siteId: string, fabricId: string): Pr
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   const [site, fabric] = ctx.params;
   const draw = (): Promise<void> => (site && fabric ? fabricPage(el, site, fabric) : site ? sitePage(el, site) : overview(el));
-  ctx.onEvents(() => { draw().catch(ctx.onError); });
+  const refresh = coalesce(draw, ctx.onError);
+  ctx.onEvents(refresh);
   await draw();
 }
 

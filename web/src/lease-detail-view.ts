@@ -4,7 +4,7 @@
  * timeline from the event log (GET /v1/leases/{id}/events). Re-read when the log moves.
  */
 import { api } from './api.js';
-import { h, setChildren } from './dom.js';
+import { coalesce, h, setChildren } from './dom.js';
 import { dollars, hours, utc } from './format.js';
 import { gpusByNode } from './lease-new-view.js';
 import { gpusText, releaseButton, stateBadge } from './lease-ui.js';
@@ -86,8 +86,9 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     const [l, ev] = await Promise.all([api<Lease>('GET', path), api<{ events: LeaseEvent[] }>('GET', `${path}/events`)]);
     draw(l, ev.events);
   };
+  const refresh = coalesce(reload, ctx.onError);
   ctx.onEvents((events) => {
-    if (events.length === 0 || events.some((e) => e.subject === id || e.type.startsWith('dev.neocloud.fleet.'))) reload().catch(ctx.onError);
+    if (events.length === 0 || events.some((e) => e.subject === id || e.type.startsWith('dev.neocloud.fleet.'))) refresh();
   });
   await reload();
 }

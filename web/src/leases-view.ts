@@ -6,7 +6,7 @@
  * (the newest 500, then "Load older"): see docs/decisions.md.
  */
 import { api } from './api.js';
-import { h } from './dom.js';
+import { coalesce, h } from './dom.js';
 import { dollars } from './format.js';
 import { gpusText, ranText, releaseButton, stateBadge, windowText } from './lease-ui.js';
 import { dataTable, type Column } from './tables.js';
@@ -129,8 +129,9 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   filters.addEventListener('input', onFilter);
   filters.addEventListener('change', onFilter);
   filters.addEventListener('submit', (ev) => ev.preventDefault());
+  const refresh = coalesce(reload, ctx.onError);
   ctx.onEvents((events) => {
-    if (events.length === 0 || events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) reload().catch(ctx.onError);
+    if (events.length === 0 || events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) refresh();
   });
 
   await reload();

@@ -6,7 +6,7 @@
  * timeline from now. "Now" is the control plane's clock (the scheduler status' asOf).
  */
 import { ApiError, api } from './api.js';
-import { h } from './dom.js';
+import { coalesce, h } from './dom.js';
 import { count, span, utc } from './format.js';
 import { gpusText } from './lease-ui.js';
 import { leaseLink } from './leases-view.js';
@@ -15,6 +15,8 @@ import type { Lease, LeasePage, SchedulerStatus } from './types.js';
 import type { Page, ViewContext } from './view.js';
 
 const DAY_MS = 86_400_000;
+/** Quotes asked per refresh, for the oldest waiting requests. */
+const MAX_WHY = 25;
 
 interface Quote { outcome: string; detail: string | null; largestSatisfiable: number | null }
 
@@ -48,7 +50,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     const siteOf = new Map(nodes.nodes.map((n) => [n.id, n.siteId]));
     const queued = page.leases.filter((l) => l.state === 'queued').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     const ahead = page.leases.filter((l) => l.state === 'scheduled').sort((a, b) => a.start.localeCompare(b.start));
-    const why = await Promise.all(queued.map(whyWaiting));
+    // The engine's reason for the oldest MAX_WHY requests (one quote each); the rest say so.
+    const why = await Promise.all(queued.map((l, i) => (i < MAX_WHY ? whyWaiting(l) : Promise.resolve({ text: `not asked (only the oldest ${MAX_WHY} are quoted)`, largest: null }))));
 
     const queueTable = dataTable({
       cls: 'queue', rows: queued.map((l, i) => ({ l, why: why[i]! })), rowAttrs: ({ l }) => ({ 'data-lease': l.id }),
@@ -102,7 +105,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
       h('section', { class: 'panel flush' }, h('h2', { class: 'pad' }, 'Queue'), queueTable),
       h('section', { class: 'panel' }, h('h2', {}, `Calendar: the next ${days} days (UTC)`), calendar));
   };
-  ctx.onEvents((events) => { if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) draw().catch(ctx.onError); });
+  const refresh = coalesce(draw, ctx.onError);
+  ctx.onEvents((events) => { if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) refresh(); });
   await draw();
 }
 

@@ -5,7 +5,7 @@
  */
 import { api } from './api.js';
 import { barChart } from './charts.js';
-import { h } from './dom.js';
+import { coalesce, h } from './dom.js';
 import { count, percent, utc } from './format.js';
 import type { LargestGang, SchedulerFabric, SchedulerHall, SchedulerSite, SchedulerStatus } from './types.js';
 import { powerMeter, stat } from './widgets.js';
@@ -55,7 +55,7 @@ function fabricRow(f: SchedulerFabric): HTMLTableRowElement {
 }
 
 async function renderScheduler(el: HTMLElement, ctx: ViewContext): Promise<void> {
-  ctx.onEvents(() => { void draw().catch(ctx.onError); });
+  ctx.onEvents(() => refresh());
   const draw = async (): Promise<void> => {
     const st = await api<SchedulerStatus>('GET', '/v1/scheduler/status');
     const q = st.queue;
@@ -99,6 +99,7 @@ async function renderScheduler(el: HTMLElement, ctx: ViewContext): Promise<void>
           st.fabrics.map(fabricRow))),
     );
   };
+  const refresh = coalesce(draw, ctx.onError);
   await draw();
 }
 

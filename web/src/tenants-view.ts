@@ -3,7 +3,7 @@
  * (its first API key is shown once). Each tenant links to its keys (issue, list, revoke) and its leases.
  */
 import { api } from './api.js';
-import { h } from './dom.js';
+import { coalesce, h } from './dom.js';
 import { count, utc } from './format.js';
 import { secretBox } from './keys-view.js';
 import { isLive } from './lease-ui.js';
@@ -66,7 +66,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
       .catch(ctx.onError)
       .finally(() => { create.disabled = false; });
   });
-  ctx.onEvents((events) => { if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) load().catch(ctx.onError); });
+  const refresh = coalesce(load, ctx.onError);
+  ctx.onEvents((events) => { if (events.some((e) => e.type.startsWith('dev.neocloud.lease.'))) refresh(); });
 
   await load();
   el.replaceChildren(
