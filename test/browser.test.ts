@@ -346,6 +346,17 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     expect(await ids()).not.toContain(a.id);
     await page.getByLabel('Search leases').fill(a.id);
     await expect.poll(ids, WAIT).toEqual([a.id]);
+    // A lease not among those loaded (the list answers empty here) is still found by its id.
+    const page2 = await signedIn(s.adminKey, 'leases');
+    await row(page2, a.id).waitFor();
+    await page2.route('**/v1/leases?*', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ leases: [], nextCursor: null }) }));
+    await page2.evaluate(() => { location.hash = '#/tenants'; });
+    await page2.locator('[data-view="tenants"] table').waitFor();
+    await page2.evaluate(() => { location.hash = '#/leases'; });
+    await page2.locator('[data-view="leases"] .empty').waitFor();
+    await page2.getByLabel('Search leases').fill(a.id);
+    await row(page2, a.id).waitFor();
+    await page2.context().close();
 
     await row(page, a.id).getByRole('link', { name: a.id }).click();
     const detail = page.locator(`[data-view="lease"][data-lease="${a.id}"]`);

@@ -63,8 +63,18 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
       || l.nodes.some((n) => n.toLowerCase().includes(q)) || l.gpus.some((g) => g.uuid.toLowerCase().includes(q));
   };
 
+  /** Ids already looked up directly (a search for a lease id not among those loaded). */
+  const lookedUp = new Set<string>();
   const draw = (): void => {
     const rows = leases.filter(matches);
+    const q = search.value.trim();
+    if (rows.length === 0 && /^lease_[0-9a-f]{8,}$/i.test(q) && !lookedUp.has(q)) {
+      // Any lease is findable by id, loaded or not: ask for it.
+      lookedUp.add(q);
+      api<Lease>('GET', `/v1/leases/${encodeURIComponent(q)}`)
+        .then((l) => { merge([l]); draw(); })
+        .catch(() => undefined);
+    }
     listSlot.replaceChildren(dataTable({
       cls: 'leases', columns, rows,
       rowAttrs: (l) => ({ 'data-lease': l.id, 'data-state': l.state }),
