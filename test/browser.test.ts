@@ -408,7 +408,7 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
       const q = (await own.call('POST', '/v1/leases/quote', { body: { tenantId: lab.id, gpuModel: 'H200', gpuCount: 100000, durationHours: 1, region: 'ap-northeast' } })).body;
       const big = await own.call('POST', '/v1/leases', { body: { tenantId: lab.id, gpuModel: 'H200', gpuCount: q.largestSatisfiable, durationHours: 1, region: 'ap-northeast' } });
       expect(big.status).toBe(201);
-      const data = (await own.call('GET', '/v1/fleet/nodes?siteId=jp-osaka')).body as { halls: { hallId: string; powerCapW: number; leasedW: number }[]; nodes: { id: string; fabricId: string; leasedGpus: number; gpus: number }[] };
+      const data = (await own.call('GET', '/v1/fleet/nodes?siteId=jp-osaka')).body as { halls: { hallId: string; powerCapW: number; leasedW: number }[]; nodes: { id: string; hallId: string; fabricId: string; leasedGpus: number; gpus: number }[] };
       const nearHalls = data.halls.filter((hl) => hl.leasedW / hl.powerCapW >= 0.9).map((hl) => hl.hallId).sort();
 
       const page = await signedIn(ADMIN_KEY, 'fleet', { server: own });
@@ -427,7 +427,13 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
       const fabNodes = data.nodes.filter((n) => n.fabricId === fab).sort((a, b) => a.id.localeCompare(b.id));
       expect(cells[0]!.slice(0, fabNodes.length)).toEqual(fabNodes.map((n) => n.leasedGpus / n.gpus));
 
-      await page.locator(`tr[data-fabric="${fab}"] a`).click();
+      // Down to the hall, then the fabric domain.
+      const hallOf = (await own.call('GET', '/v1/fleet/nodes?siteId=jp-osaka')).body.nodes.find((n: { fabricId: string }) => n.fabricId === fab).hallId as string;
+      await page.locator(`tr[data-fabric="${fab}"] td[data-col="hall"] a`).click();
+      await page.locator(`[data-view="fleet"] h1:text-is("Hall ${hallOf}")`).waitFor();
+      expect(await page.locator('tr[data-fabric]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-fabric')))).toEqual(
+        [...new Set(data.nodes.filter((n) => n.hallId === hallOf).map((n) => n.fabricId))].sort());
+      await page.locator(`tr[data-fabric="${fab}"] td[data-col="fabric"] a`).click();
       await page.locator('tr[data-node]').first().waitFor();
       expect(await page.locator('tr[data-node]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-node')))).toEqual(fabNodes.map((n) => n.id));
       const n0 = fabNodes[0]!;
@@ -573,7 +579,7 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
       await lease({ tenantId: lab.id, gpuModel: 'H200', gpuCount: 16, start: new Date(T0 + 3 * 86_400_000).toISOString(), durationHours: 48, class: 'reserved' }),
       await lease({ tenantId: lab.id, gpuModel: 'GB200', gpuCount: 288, durationHours: 2, queue: true }),
     ];
-    const routes = ['fleet', 'fleet/jp-osaka', 'fleet/jp-osaka/os-h1-roce1', 'leases', `lease/${made[0]!.id}`, 'new-lease', 'capacity', 'queue', 'scheduler', 'tenants', 'keys'];
+    const routes = ['fleet', 'fleet/jp-osaka', 'fleet/jp-osaka/os-h1', 'fleet/jp-osaka/os-h1/os-h1-roce1', 'leases', `lease/${made[0]!.id}`, 'new-lease', 'capacity', 'queue', 'scheduler', 'tenants', 'keys'];
     const tenantRoutes = ['leases', `lease/${made[1]!.id}`, 'new-lease', 'capacity', 'keys'];
     for (const [who, key, list] of [['operator', s.adminKey, routes], ['tenant', lab.key, tenantRoutes]] as const) {
       for (const size of [DESKTOP, PHONE]) {

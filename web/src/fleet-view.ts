@@ -1,13 +1,13 @@
 /**
  * Fleet (operator), drilled down: the fleet (#/fleet: totals, GPUs per site, one card per site) →
  * a site (#/fleet/SITE: halls with power leased now against cap, a heatmap of how much of each
- * node is leased per fabric domain, fabric domains) → a fabric domain (#/fleet/SITE/FABRIC: its
- * nodes). Halls and sites at or above NEAR_CAP of their power cap are flagged. Power figures are
+ * node is leased per fabric domain, fabric domains) → a hall (#/fleet/SITE/HALL: the same for its
+ * fabric domains) → a fabric domain (#/fleet/SITE/HALL/FABRIC: its nodes). Halls and sites at or above NEAR_CAP of their power cap are flagged. Power figures are
  * "power leased now": GPUs held × facility watts per GPU (the same figure the Scheduler page shows).
  */
 import { api } from './api.js';
 import { barChart, heatmap } from './charts.js';
-import { coalesce, h } from './dom.js';
+import { coalesce, h, setChildren } from './dom.js';
 import { count, megawatts, percent, utc } from './format.js';
 import { dataTable } from './tables.js';
 import type { FleetOverview, FleetSite } from './types.js';
@@ -24,6 +24,7 @@ const nearCap = (usedW: number, capW: number): boolean => capW > 0 && usedW / ca
 const capWarning = (what: string, usedW: number, capW: number): HTMLElement | null =>
   nearCap(usedW, capW) ? h('span', { class: 'badge warn-badge', 'data-warning': 'near-cap' }, `${what} at ${percent(usedW / capW)} of its power cap`) : null;
 const siteHref = (s: string): string => `#/fleet/${encodeURIComponent(s)}`;
+const hallHref = (s: string, hl: string): string => `${siteHref(s)}/${encodeURIComponent(hl)}`;
 
 function siteCard(s: FleetSite): HTMLElement {
   const leased = s.usage?.leasedGpus ?? 0;
@@ -81,24 +82,27 @@ async function overview(el: HTMLElement): Promise<void> {
 const breadcrumb = (...parts: [string, string | null][]): HTMLElement => h('nav', { class: 'crumbs', 'aria-label': 'Fleet drill-down' },
   ...parts.flatMap(([label, href], i) => [i ? h('span', { class: 'muted' }, ' › ') : null, href ? h('a', { href }, label) : h('span', { 'aria-current': 'page' }, label)]));
 
-async function sitePage(el: HTMLElement, siteId: string): Promise<void> {
+/** A site (hallId null) or one hall of it: halls' power, the heatmap and the fabric domains. */
+async function sitePage(el: HTMLElement, siteId: string, hallId: string | null): Promise<void> {
   const data = await api<NodesNow>('GET', `/v1/fleet/nodes?siteId=${encodeURIComponent(siteId)}`);
-  const halls = [...data.halls].sort((a, b) => a.hallId.localeCompare(b.hallId));
-  const fabricIds = [...new Set(data.nodes.map((n) => n.fabricId))].sort();
+  const halls = data.halls.filter((hl) => hallId === null || hl.hallId === hallId).sort((a, b) => a.hallId.localeCompare(b.hallId));
+  const inScope = data.nodes.filter((n) => hallId === null || n.hallId === hallId);
+  const fabricIds = [...new Set(inScope.map((n) => n.fabricId))].sort();
   const fabrics = fabricIds.map((id) => {
-    const nodes = data.nodes.filter((n) => n.fabricId === id).sort((a, b) => a.id.localeCompare(b.id));
+    const nodes = inScope.filter((n) => n.fabricId === id).sort((a, b) => a.id.localeCompare(b.id));
     const gpus = nodes.reduce((a, n) => a + n.gpus, 0);
     const leased = nodes.reduce((a, n) => a + n.leasedGpus, 0);
     return { id, hallId: nodes[0]!.hallId, gpuModel: nodes[0]!.gpuModel, nodes, gpus, leased };
   }).sort((a, b) => a.hallId.localeCompare(b.hallId) || a.id.localeCompare(b.id));
   const width = Math.max(0, ...fabrics.map((f) => f.nodes.length));
-  el.replaceChildren(
-    breadcrumb(['Fleet', '#/fleet'], [siteId, null]),
-    h('div', { class: 'view-head' }, h('h1', {}, `Site ${siteId}`), h('span', { class: 'muted' }, `control plane time ${utc(data.asOf)}`)),
+  setChildren(el, 
+    hallId === null ? breadcrumb(['Fleet', '#/fleet'], [siteId, null]) : breadcrumb(['Fleet', '#/fleet'], [siteId, siteHref(siteId)], [hallId, null]),
+    h('div', { class: 'view-head' }, h('h1', {}, hallId === null ? `Site ${siteId}` : `Hall ${hallId}`), h('span', { class: 'muted' }, `control plane time ${utc(data.asOf)}`)),
+    halls.length === 0 ? h('p', { class: 'muted' }, 'No such site or hall.') : null,
     h('section', { class: 'panel' },
       h('h2', {}, 'Halls: power leased now vs cap'),
       h('div', { class: 'halls' }, ...halls.map((hl) => h('div', { class: 'hall', 'data-hall': hl.hallId },
-        h('div', { class: 'hall-head' }, h('strong', {}, hl.hallId), capWarning('Hall', hl.leasedW, hl.powerCapW)),
+        h('div', { class: 'hall-head' }, h('a', { href: hallHref(siteId, hl.hallId) }, h('strong', {}, hl.hallId)), capWarning('Hall', hl.leasedW, hl.powerCapW)),
         powerMeter('Power leased now vs cap', hl.leasedW, hl.powerCapW))))),
     h('section', { class: 'panel' },
       h('h2', {}, 'Share of each node leased, per fabric domain'),
@@ -115,8 +119,8 @@ async function sitePage(el: HTMLElement, siteId: string): Promise<void> {
       dataTable({
         cls: 'fabric-list', rows: fabrics, rowAttrs: (f) => ({ 'data-fabric': f.id }),
         columns: [
-          { label: 'Fabric', key: 'fabric', cell: (f) => h('a', { href: `${siteHref(siteId)}/${encodeURIComponent(f.id)}`, class: 'mono' }, f.id) },
-          { label: 'Hall', key: 'hall', cell: (f) => f.hallId },
+          { label: 'Fabric', key: 'fabric', cell: (f) => h('a', { href: `${hallHref(siteId, f.hallId)}/${encodeURIComponent(f.id)}`, class: 'mono' }, f.id) },
+          { label: 'Hall', key: 'hall', cell: (f) => h('a', { href: hallHref(siteId, f.hallId) }, f.hallId) },
           { label: 'Model', key: 'model', cell: (f) => f.gpuModel },
           { label: 'Nodes (ready)', key: 'nodes', cls: 'num', cell: (f) => `${count(f.nodes.length)} (${count(f.nodes.filter((n) => n.state === 'ready').length)})` },
           { label: 'GPUs leased / installed', key: 'gpus', cls: 'num', cell: (f) => `${count(f.leased)} / ${count(f.gpus)}` },
@@ -125,12 +129,11 @@ async function sitePage(el: HTMLElement, siteId: string): Promise<void> {
       })));
 }
 
-async function fabricPage(el: HTMLElement, siteId: string, fabricId: string): Promise<void> {
+async function fabricPage(el: HTMLElement, siteId: string, hallId: string, fabricId: string): Promise<void> {
   const data = await api<NodesNow>('GET', `/v1/fleet/nodes?siteId=${encodeURIComponent(siteId)}`);
-  const nodes = data.nodes.filter((n) => n.fabricId === fabricId).sort((a, b) => a.id.localeCompare(b.id));
-  const hall = nodes[0]?.hallId ?? '';
+  const nodes = data.nodes.filter((n) => n.fabricId === fabricId && n.hallId === hallId).sort((a, b) => a.id.localeCompare(b.id));
   el.replaceChildren(
-    breadcrumb(['Fleet', '#/fleet'], [siteId, siteHref(siteId)], [hall, siteHref(siteId)], [fabricId, null]),
+    breadcrumb(['Fleet', '#/fleet'], [siteId, siteHref(siteId)], [hallId, hallHref(siteId, hallId)], [fabricId, null]),
     h('div', { class: 'view-head' }, h('h1', {}, `Fabric ${fabricId}`), h('span', { class: 'muted' }, `${nodes.length} nodes · ${nodes[0]?.gpuModel ?? ''}`)),
     h('section', { class: 'panel flush' }, dataTable({
       cls: 'nodes-table', rows: nodes, rowAttrs: (n) => ({ 'data-node': n.id, 'data-state': n.state }),
@@ -146,8 +149,9 @@ async function fabricPage(el: HTMLElement, siteId: string, fabricId: string): Pr
 }
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
-  const [site, fabric] = ctx.params;
-  const draw = (): Promise<void> => (site && fabric ? fabricPage(el, site, fabric) : site ? sitePage(el, site) : overview(el));
+  // #/fleet, #/fleet/SITE, #/fleet/SITE/HALL, #/fleet/SITE/HALL/FABRIC
+  const [site, hall, fabric] = ctx.params;
+  const draw = (): Promise<void> => (site && hall && fabric ? fabricPage(el, site, hall, fabric) : site ? sitePage(el, site, hall ?? null) : overview(el));
   const refresh = coalesce(draw, ctx.onError);
   ctx.onEvents(refresh);
   await draw();
