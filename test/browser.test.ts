@@ -597,6 +597,11 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
             .filter((b) => b.offsetParent !== null && (b.scrollWidth > b.clientWidth + 1 || b.getBoundingClientRect().right > document.documentElement.clientWidth + 1) && !b.closest('nav'))
             .map((b) => b.textContent));
           expect(clipped, `clipped: ${tag}`).toEqual([]);
+          // Every table fits its container: nothing hidden behind a sideways scroll (defect 3: the
+          // phone showed only ID and State).
+          const wide = await page.evaluate(() => Array.from(document.querySelectorAll('#view table'))
+            .filter((t) => t.scrollWidth > t.parentElement!.clientWidth + 1).map((t) => t.className));
+          expect(wide, `tables wider than their container: ${tag}`).toEqual([]);
           const m = await chartMetrics(page);
           if (m.charts > 0) {
             expect(m.minTextPx, `chart text: ${tag}`).toBeGreaterThanOrEqual(11);

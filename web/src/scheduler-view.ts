@@ -14,8 +14,10 @@ import type { Page, ViewContext } from './view.js';
 const GANG_LEVELS = [['nvlink', 'NVLink'], ['fabric', 'Fabric'], ['site', 'Site'], ['any', 'Any']] as const;
 
 function table(cls: string, columns: [string, string][], rows: HTMLTableRowElement[]): HTMLElement {
+  // Each cell names its column, so on a phone the rows stack into labelled cards (tables.ts).
+  for (const r of rows) Array.from(r.cells).forEach((td, i) => { td.dataset['label'] = columns[i]?.[0] ?? ''; });
   return h('div', { class: 'table-wrap' },
-    h('table', { class: cls },
+    h('table', { class: `stack ${cls}` },
       h('thead', {}, h('tr', {}, ...columns.map(([c, align]) => h('th', { scope: 'col', class: align || undefined }, c)))),
       h('tbody', {}, ...rows)));
 }
