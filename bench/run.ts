@@ -1,6 +1,7 @@
 /** `npm run bench -- NAME [args]`: one script per claim in bench/. */
 const name = process.argv[2];
 const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
+  console: () => import('./console.js'),
   leases: () => import('./leases.js'),
   preemption: () => import('./preemption.js'),
   scheduler: () => import('./scheduler.js'),

@@ -13,6 +13,11 @@ export interface EventPage {
 export class EventFeed {
   constructor(private readonly log: EventLog) {}
 
+  /** The log's last sequence now: a reader that starts here sees only what happens next. */
+  async head(): Promise<string> {
+    return String(await this.log.head());
+  }
+
   async read(principal: Principal, afterSeq: number, limit: number): Promise<EventPage> {
     const events = await this.log.read(afterSeq, Math.min(limit, MAX_EVENTS_PER_PAGE), principal.kind === 'tenant' ? principal.tenantId : null);
     return { events, next: events.length ? events[events.length - 1]!.sequence : String(afterSeq) };

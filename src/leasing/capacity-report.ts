@@ -9,6 +9,8 @@ import type { BookingIndex } from './booking-index.js';
 export interface FabricCapacity {
   fabricId: string;
   hallId: string;
+  /** The GPU model of the fabric domain's nodes (a domain holds one model, as the scheduler status reports it). */
+  gpuModel: GpuModelId;
   installedGpus: number;
   freeGpus: number;
   /** Whole nodes free for the window (gangs of whole servers). */
@@ -22,6 +24,8 @@ export interface SiteWindowCapacity {
   freeGpus: number;
   /** Free GPUs the power headroom can actually run over the window. */
   availableGpus: number;
+  /** Free GPUs for the window per GPU model. */
+  freeByModel: Partial<Record<GpuModelId, number>>;
   powerCapW: number;
   peakLeasedW: number;
   fabrics: FabricCapacity[];
@@ -53,14 +57,14 @@ export function capacityReport(
     if (!site) {
       const s = topo.sites.get(n.node.siteId)!;
       site = {
-        siteId: s.id, region: s.region, installedGpus: 0, freeGpus: 0, availableGpus: 0, powerCapW: s.powerCapW,
+        siteId: s.id, region: s.region, installedGpus: 0, freeGpus: 0, availableGpus: 0, freeByModel: {}, powerCapW: s.powerCapW,
         peakLeasedW: bookings.peakWatts(s.id, q.startMs, q.endMs), fabrics: [],
       };
       sites.set(s.id, site);
     }
     let fab = fabrics.get(n.node.fabricId);
     if (!fab) {
-      fab = { fabricId: n.node.fabricId, hallId: n.node.hallId, installedGpus: 0, freeGpus: 0, freeNodes: 0 };
+      fab = { fabricId: n.node.fabricId, hallId: n.node.hallId, gpuModel: n.node.gpuModel, installedGpus: 0, freeGpus: 0, freeNodes: 0 };
       fabrics.set(n.node.fabricId, fab);
       site.fabrics.push(fab);
     }
@@ -71,6 +75,7 @@ export function capacityReport(
     let free = 0;
     for (const uuid of n.gpuUuids) if (bookings.isFree(uuid, q.startMs, q.endMs)) free++;
     site.freeGpus += free;
+    site.freeByModel[n.node.gpuModel] = (site.freeByModel[n.node.gpuModel] ?? 0) + free;
     fab.freeGpus += free;
     if (free === size) fab.freeNodes++;
     let byW = hallFree.get(n.node.hallId);
@@ -102,6 +107,27 @@ export function capacityReport(
     freeGpus: list.reduce((a, s) => a + s.freeGpus, 0),
     availableGpus: list.reduce((a, s) => a + s.availableGpus, 0),
     sites: list,
+  };
+}
+
+/**
+ * What a tenant may see of a capacity report: what it can buy (free and power-runnable GPUs per
+ * site, region and model), never fleet internals (halls, fabric domains, installed counts, power).
+ */
+export interface TenantCapacityView {
+  gpuModel: GpuModelId | null;
+  region: string | null;
+  start: string;
+  end: string;
+  freeGpus: number;
+  availableGpus: number;
+  sites: { siteId: string; region: string; freeGpus: number; availableGpus: number; freeByModel: Partial<Record<GpuModelId, number>> }[];
+}
+
+export function tenantCapacityView(r: CapacityReport): TenantCapacityView {
+  return {
+    gpuModel: r.gpuModel, region: r.region, start: r.start, end: r.end, freeGpus: r.freeGpus, availableGpus: r.availableGpus,
+    sites: r.sites.map((s) => ({ siteId: s.siteId, region: s.region, freeGpus: s.freeGpus, availableGpus: s.availableGpus, freeByModel: { ...s.freeByModel } })),
   };
 }
 
@@ -167,4 +193,42 @@ export function fleetOverview(topo: Topology, bookings: BookingIndex, nowMs: num
     sites,
     prices: fleet.prices.map((p) => ({ gpuModel: p.gpuModel, leaseClass: p.leaseClass, priceMicrosPerGpuHour: String(p.priceMicrosPerGpuHour) })),
   };
+}
+
+/** One node now, for the operator's drill-down: GPUs leased and the facility power they may draw. */
+export interface NodeNow {
+  id: string; siteId: string; hallId: string; fabricId: string; gpuModel: GpuModelId; state: string;
+  gpus: number; leasedGpus: number; leasedW: number;
+}
+
+export interface FleetNodesNow {
+  asOf: string;
+  halls: { hallId: string; siteId: string; powerCapW: number; leasedW: number }[];
+  nodes: NodeNow[];
+}
+
+/**
+ * The fleet down to the node at `nowMs` (optionally one site), with each hall's power cap and the
+ * power its leases may draw now, counted as usageNow does (GPUs held × facility watts per GPU).
+ */
+export function fleetNodesNow(topo: Topology, bookings: BookingIndex, nowMs: number, siteId: string | null): FleetNodesNow {
+  const halls = new Map<string, { hallId: string; siteId: string; powerCapW: number; leasedW: number }>();
+  for (const h of topo.halls.values()) {
+    if (siteId !== null && h.siteId !== siteId) continue;
+    halls.set(h.id, { hallId: h.id, siteId: h.siteId, powerCapW: h.powerCapW, leasedW: 0 });
+  }
+  const nodes: NodeNow[] = [];
+  for (const n of topo.nodes.values()) {
+    if (siteId !== null && n.node.siteId !== siteId) continue;
+    let leased = 0;
+    for (const uuid of n.gpuUuids) if (!bookings.isFree(uuid, nowMs, nowMs + 1)) leased++;
+    const leasedW = leased * n.wattsPerGpu;
+    const hall = halls.get(n.node.hallId);
+    if (hall) hall.leasedW += leasedW;
+    nodes.push({
+      id: n.node.id, siteId: n.node.siteId, hallId: n.node.hallId, fabricId: n.node.fabricId, gpuModel: n.node.gpuModel,
+      state: n.node.state, gpus: n.gpuUuids.length, leasedGpus: leased, leasedW,
+    });
+  }
+  return { asOf: new Date(nowMs).toISOString(), halls: [...halls.values()], nodes };
 }

@@ -30,7 +30,7 @@ import {
 } from './lease-events.js';
 
 const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
-import { capacityReport, fleetOverview, usageNow, type CapacityReport, type FleetOverview } from './capacity-report.js';
+import { capacityReport, fleetNodesNow, fleetOverview, tenantCapacityView, type FleetNodesNow, usageNow, type CapacityReport, type FleetOverview, type TenantCapacityView } from './capacity-report.js';
 import type { CapacityQuery } from './lease-schemas.js';
 import { schedulerStatus, type SchedulerStatus } from './status.js';
 
@@ -497,9 +497,10 @@ export class LeaseService {
 
   /**
    * Free GPUs per site and fabric domain for a window (default: the next hour from now), for
-   * any principal: it shows capacity, never whose leases hold it.
+   * any principal: it shows capacity, never whose leases hold it. A tenant gets what it may buy
+   * (tenantCapacityView), never halls, fabric domains or power.
    */
-  capacity(q: CapacityQuery): CapacityReport {
+  capacity(q: CapacityQuery, principal?: Principal): CapacityReport | TenantCapacityView {
     const now = this.clock.nowMs();
     const startMs = q.start ? parseTime('start', q.start) : now;
     const endMs = q.end ? parseTime('end', q.end) : startMs + HOUR_MS;
@@ -510,7 +511,8 @@ export class LeaseService {
     }
     if (endMs <= startMs) throw invalid('end', 'must be after start');
     if (endMs - startMs > MAX_CAPACITY_WINDOW_MS) throw invalid('end', 'window is at most 3 years');
-    return capacityReport(this.engine.topology, this.engine.index, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
+    const report = capacityReport(this.engine.topology, this.engine.index, { gpuModel: q.gpuModel ?? null, region: q.region ?? null, startMs, endMs });
+    return principal?.kind === 'tenant' ? tenantCapacityView(report) : report;
   }
 
   /** The operator's fleet overview: installed and power-runnable GPUs, what is leased now, prices (money as strings). */
@@ -519,6 +521,11 @@ export class LeaseService {
   }
 
   /** GPUs leased and power drawn now, per site and model (the metrics gauges). */
+  /** The operator's drill-down: every node (or one site's) now, with its halls' power against cap. */
+  fleetNodes(siteId: string | null): FleetNodesNow {
+    return fleetNodesNow(this.engine.topology, this.engine.index, this.clock.nowMs(), siteId);
+  }
+
   usageNow(): ReturnType<typeof usageNow> {
     return usageNow(this.engine.topology, this.engine.index, this.clock.nowMs());
   }

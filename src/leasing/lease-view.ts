@@ -1,10 +1,29 @@
 import type { LeaseView } from './lease-schemas.js';
-import { leaseState, type Lease } from './lease-types.js';
+import { heldUntilMs, leaseState, type Lease } from './lease-types.js';
+import { leaseTotalMicros } from './pricing.js';
+
+/**
+ * What a lease has actually run by `nowMs`, beside what it booked: the milliseconds its GPUs have
+ * been held ([start, min(now, held until)), 0 for a request that never left the queue), the money
+ * that time comes to at the lease's price (the same pricing rule as the booked total), and the
+ * time its hold actually stopped (release, preemption, failure or its end) once that has passed.
+ */
+export function leaseUsage(l: Lease, nowMs: number): { actualEnd: number | null; usedMs: number; accruedMicros: bigint } {
+  if (l.queuedUntilMs !== null) return { actualEnd: null, usedMs: 0, accruedMicros: 0n };
+  const stop = heldUntilMs(l);
+  const usedMs = Math.max(0, Math.min(nowMs, stop) - l.startMs);
+  return {
+    actualEnd: stop <= nowMs ? stop : null,
+    usedMs,
+    accruedMicros: usedMs === 0 ? 0n : leaseTotalMicros(l.priceMicrosPerGpuHour, l.gpuCount, usedMs),
+  };
+}
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** The API representation of a lease at `nowMs`. */
 export function leaseView(l: Lease, nowMs: number): LeaseView {
+  const used = leaseUsage(l, nowMs);
   return {
     id: l.id,
     tenantId: l.tenantId,
@@ -23,6 +42,9 @@ export function leaseView(l: Lease, nowMs: number): LeaseView {
     preemptedBy: l.preemptedBy,
     priceMicrosPerGpuHour: l.priceMicrosPerGpuHour.toString(),
     totalMicros: l.totalMicros.toString(),
+    actualEnd: used.actualEnd === null ? null : iso(used.actualEnd),
+    usedMs: used.usedMs,
+    accruedMicros: used.accruedMicros.toString(),
     createdAt: iso(l.createdAtMs),
     queuedUntil: l.queuedUntilMs === null ? null : iso(l.queuedUntilMs),
     nodes: [...new Set(l.gpus.map((g) => g.nodeId))].sort(),

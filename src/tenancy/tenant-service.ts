@@ -48,6 +48,11 @@ export interface KeyView {
 
 /** GET /v1/whoami. */
 export interface WhoAmI { kind: 'admin' | 'tenant'; tenantId: string | null; keyId: string }
+/**
+ * GET /v1/me: who the caller is, for a client deciding what to show (the console never probes an
+ * operator route to learn its role). `role` is the console's word for `kind`.
+ */
+export interface Me { role: 'operator' | 'tenant'; tenantId: string | null; tenantName: string | null; keyId: string }
 /** An issued key: `apiKey` is the secret, in clear once (null on an idempotent replay). */
 export interface IssuedKey { tenantId: string; key: KeyView; apiKey: string | null }
 /** A rotated admin key: the key that made the call is revoked. */
@@ -120,6 +125,12 @@ export class TenantService {
     if (now - entry.touchedAtMs < KEY_TOUCH_EVERY_MS) return;
     entry.touchedAtMs = now;
     void this.store.touchApiKey(entry.principal.keyId, now, KEY_TOUCH_EVERY_MS).catch(() => undefined);
+  }
+
+  async me(p: Principal): Promise<Me> {
+    if (p.kind === 'admin') return { role: 'operator', tenantId: null, tenantName: null, keyId: p.keyId };
+    const t = await this.store.getTenant(p.tenantId);
+    return { role: 'tenant', tenantId: p.tenantId, tenantName: t?.name ?? null, keyId: p.keyId };
   }
 
   whoami(p: Principal): WhoAmI {

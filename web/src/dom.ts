@@ -31,3 +31,33 @@ export function byId<T extends HTMLElement>(id: string): T {
   if (!el) throw new Error(`#${id} is missing from index.html`);
   return el as T;
 }
+
+/** replaceChildren that skips null/false/undefined children (as h does). */
+export function setChildren(el: Element, ...children: Child[]): void {
+  el.replaceChildren();
+  fill(el, {}, children);
+}
+
+/**
+ * Wraps an async refresh so that calls while one runs collapse into one more run after it: a burst
+ * of events re-reads a page at most twice, never once per event.
+ */
+export function coalesce(fn: () => Promise<void>, onError: (err: unknown) => void): () => void {
+  let running = false;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    fn().catch(onError).finally(() => {
+      running = false;
+      if (again) {
+        again = false;
+        run();
+      }
+    });
+  };
+  return run;
+}

@@ -1,4 +1,4 @@
-/** Display formatting. Times are shown in UTC, as the API speaks them. */
+/** Display formatting. Times are shown and entered in UTC, 24-hour, as the API speaks them. */
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -20,6 +20,9 @@ export const megawatts = (watts: number): string => `${(watts / 1_000_000).toFix
 
 export const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
+/** Hours from milliseconds, two decimals ("0.05 h"). */
+export const hours = (ms: number): string => `${(ms / 3_600_000).toFixed(2)} h`;
+
 /** "2026-12-01 00:00 UTC" (the suffix left out where a column header says UTC). */
 export function utc(iso: string, suffix = true): string {
   const d = new Date(iso);
@@ -27,17 +30,33 @@ export function utc(iso: string, suffix = true): string {
   return `${d.toISOString().slice(0, 16).replace('T', ' ')}${suffix ? ' UTC' : ''}`;
 }
 
-const pad = (n: number): string => String(n).padStart(2, '0');
+/** "14:03:09 UTC" for an instant in ms. */
+export const utcClock = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 
-/** A `datetime-local` input value (local wall time, minutes) for an instant. */
-export function toLocalInput(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+/** A UTC time field's value for an instant: "2026-12-01 09:30" (24-hour, minutes). */
+export const toUtcInput = (ms: number): string => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+
+/**
+ * A UTC time field's value ("YYYY-MM-DD HH:MM", a "T" also accepted) as RFC 3339; null when empty,
+ * undefined when it does not parse (the caller names the field).
+ */
+export function fromUtcInput(value: string): string | null | undefined {
+  const v = value.trim();
+  if (v === '') return null;
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})$/.exec(v);
+  if (!m) return undefined;
+  const [y, mo, d, hh, mm] = m.slice(1).map(Number) as [number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, hh, mm);
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || hh > 23 || mm > 59) return undefined;
+  return back.toISOString();
 }
 
-/** A `datetime-local` value read as local time, as RFC 3339 UTC; null when empty or invalid. */
-export function fromLocalInput(value: string): string | null {
-  if (value === '') return null;
-  const ms = new Date(value).getTime();
-  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+/** "3 min", "2 h 5 min", "1 d 4 h": an age or a wait. */
+export function span(ms: number): string {
+  const min = Math.max(0, Math.floor(ms / 60_000));
+  if (min < 60) return `${min} min`;
+  const hr = Math.floor(min / 60);
+  if (hr < 48) return `${hr} h${min % 60 ? ` ${min % 60} min` : ''}`;
+  return `${Math.floor(hr / 24)} d${hr % 24 ? ` ${hr % 24} h` : ''}`;
 }

@@ -9,7 +9,7 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { utc } from './format.js';
 import type { CreatedKey, KeyView, RotatedAdminKey, Tenant } from './types.js';
-import type { ViewContext } from './view.js';
+import type { Page, ViewContext } from './view.js';
 import { confirmDialog } from './widgets.js';
 
 const COLUMNS: [string, string][] = [
@@ -61,7 +61,7 @@ async function copy(text: string, field: HTMLInputElement): Promise<boolean> {
 }
 
 /** The secret of a new key, shown once, with a copy button; Done forgets it. */
-function secretBox(title: string, secret: string, note: string): HTMLElement {
+export function secretBox(title: string, secret: string, note: string): HTMLElement {
   const field = h('input', { type: 'text', readonly: true, class: 'mono', value: secret, 'aria-label': 'New API key', spellcheck: 'false', autocomplete: 'off' });
   const copyButton = h('button', { type: 'button', class: 'secondary' }, 'Copy');
   const done = h('button', { type: 'button', class: 'secondary' }, 'Done');
@@ -189,6 +189,11 @@ async function renderOperator(el: HTMLElement, ctx: ViewContext): Promise<void> 
     section.load().catch(ctx.onError);
   });
 
+  const preset = ctx.params[0];
+  if (preset && tenants.some((t) => t.id === preset)) {
+    picker.value = preset;
+    picker.dispatchEvent(new Event('change'));
+  }
   await loadAdmin();
   el.replaceChildren(
     h('div', { class: 'view-head' }, h('h1', {}, 'API keys')),
@@ -200,6 +205,8 @@ async function renderOperator(el: HTMLElement, ctx: ViewContext): Promise<void> 
     tenantSlot);
 }
 
-export async function renderKeys(el: HTMLElement, ctx: ViewContext): Promise<void> {
+async function renderKeys(el: HTMLElement, ctx: ViewContext): Promise<void> {
   await (ctx.session().role === 'operator' ? renderOperator(el, ctx) : renderTenant(el, ctx));
 }
+
+export const keysPage: Page = { route: 'keys', title: 'API keys', roles: ['operator', 'tenant'], render: renderKeys };

@@ -29,8 +29,8 @@ export function powerMeter(label: string, usedW: number, capW: number): HTMLElem
  * A modal confirmation (a native <dialog>: focus trapped, Escape cancels). Resolves true when the
  * user confirms, false on Cancel or Escape; the dialog removes itself either way.
  */
-export function confirmDialog(o: { title: string; body: Child[]; confirm: string }): Promise<boolean> {
-  const cancel = h('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
+export function confirmDialog(o: { title: string; body: Child[]; confirm: string; cancel?: string }): Promise<boolean> {
+  const cancel = h('button', { type: 'button', class: 'secondary', value: 'cancel' }, o.cancel ?? 'Cancel');
   const ok = h('button', { type: 'button', class: 'danger-solid', value: 'confirm' }, o.confirm);
   const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
     h('h2', { id: 'confirm-title' }, o.title),

@@ -7,7 +7,7 @@ import { FleetSpecSchema, gpuModelSummary, type FleetSpec } from '../../fleet/in
 import { requireAdmin } from '../../tenancy/index.js';
 import { principalOf } from '../http-context.js';
 import { parseYamlBounded } from '../yaml-body.js';
-import { IdParam, errors, secured } from './common.js';
+import { Id, IdParam, errors, secured } from './common.js';
 
 /** A fleet spec with explicit GPU uuids for 200,000 GPUs is ~12 MB of JSON. */
 export const FLEET_JSON_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -76,6 +76,18 @@ export function fleetRoutes(app: FastifyInstance, cp: ControlPlane): void {
   }, async (req) => {
     requireAdmin(principalOf(req));
     return cp.leases.fleetOverview();
+  });
+
+  r.get('/v1/fleet/nodes', {
+    schema: {
+      tags: ['fleet'], ...secured,
+      summary: 'Operator: every node now (or one site\'s): hall, fabric, model, state, GPUs leased and the power they may draw, with each hall\'s power cap',
+      querystring: Type.Object({ siteId: Type.Optional(Id) }, { additionalProperties: false }),
+      response: { 200: Type.Unknown({ description: 'halls and nodes now' }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => {
+    requireAdmin(principalOf(req));
+    return cp.leases.fleetNodes(req.query.siteId ?? null);
   });
 
   r.get('/v1/gpu-models', { schema: { tags: ['fleet'], summary: 'The GPU catalog', ...secured } }, async () => gpuModelSummary());

@@ -64,9 +64,6 @@ export function leaseRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idempo
   }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await cp.leases.release(principalOf(req), req.params.id, ctx) })));
 
   r.get('/v1/capacity', {
-    schema: { tags: ['leases'], summary: 'Free GPUs per site and fabric domain for a window (default: the next hour)', ...secured, querystring: CapacityQuery, response: { 200: Type.Unknown({ description: 'capacity report' }), ...errors(400, 401) } },
-  }, async (req) => {
-    principalOf(req);
-    return cp.leases.capacity(req.query);
-  });
+    schema: { tags: ['leases'], summary: 'Free GPUs per site and fabric domain for a window (default: the next hour); a tenant gets free and runnable GPUs per site and model, never halls, fabrics or power', ...secured, querystring: CapacityQuery, response: { 200: Type.Unknown({ description: 'capacity report' }), ...errors(400, 401) } },
+  }, async (req) => cp.leases.capacity(req.query, principalOf(req)));
 }

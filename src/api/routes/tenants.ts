@@ -29,6 +29,22 @@ export function tenantRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idemp
     },
   }, async (req) => cp.tenants.whoami(principalOf(req)));
 
+  r.get('/v1/me', {
+    schema: {
+      tags: ['tenants'], summary: 'Who the caller is and where the event log stands: a client decides what to show from this, and follows /v1/events from `eventCursor`', ...secured,
+      response: {
+        200: Type.Object({
+          role: Type.Union([Type.Literal('operator'), Type.Literal('tenant')]),
+          tenantId: Type.Union([Type.String(), Type.Null()]),
+          tenantName: Type.Union([Type.String(), Type.Null()]),
+          keyId: Type.String(),
+          eventCursor: Type.String({ description: 'the event log\'s last sequence now: pass as `after` to GET /v1/events to see only what happens next' }),
+          asOf: Type.String({ format: 'date-time' }),
+        }), ...errors(401),
+      },
+    },
+  }, async (req) => ({ ...await cp.tenants.me(principalOf(req)), eventCursor: await cp.eventFeed.head(), asOf: new Date(cp.clock.nowMs()).toISOString() }));
+
   r.post('/v1/tenants', {
     schema: {
       tags: ['tenants'], summary: 'Create a tenant; the response carries its API key once', ...secured, headers: idemHeader,
