@@ -54,3 +54,34 @@ export interface FleetLayout {
     wattsPerGpu: number;
   }[];
 }
+
+/**
+ * A node as the share-aware placement core (share-cluster.ts, the inflation protocol) reads it:
+ * GPUs that tasks may share in 1/1000 units, CPU and memory. A task fits only where its CPU,
+ * memory, GPU share and GPU model all fit (Weng et al., ATC'23, §2: a node whose CPUs are taken
+ * strands its GPUs).
+ */
+export interface ShareNode {
+  id: string;
+  /** GPU model label ('' for a CPU-only node). */
+  model: string;
+  /** GPUs on the node, 0..64 (0: a CPU-only node). */
+  gpus: number;
+  /** CPU in millicores; Infinity when the node list does not say (not modelled). */
+  cpuMilli: number;
+  /** Memory in MiB; Infinity when the node list does not say (not modelled). */
+  memoryMib: number;
+}
+
+/** One task of the inflation protocol (an openb pod): what it needs on one node. */
+export interface ShareTask {
+  id: string;
+  cpuMilli: number;
+  memoryMib: number;
+  /** GPUs, 0..8 (0: a CPU-only task). */
+  gpus: number;
+  /** Share of each GPU in 1/1000: 1..1000 when gpus = 1 (below 1000: GPU-sharing), 1000 when gpus > 1, 0 when gpus = 0. */
+  gpuMilli: number;
+  /** Allowed GPU models (any one of them); empty = any model. */
+  models: string[];
+}

@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FleetLayout, JobClass, JobSpec } from './scheduler-types.js';
+import type { FleetLayout, JobClass, JobSpec, ShareNode, ShareTask } from './scheduler-types.js';
 import { mulberry32 } from './workload.js';
 
 type LayoutNode = FleetLayout['nodes'][number];
@@ -85,9 +85,12 @@ export interface OpenbPodsImport {
 }
 
 /**
- * Tasks from `openb_pod_list_default.csv` / `openb_pod_list_gpuspec33.csv`:
+ * Tasks for the timed replay, from any openb pod list:
  * `name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time`.
- * (`openb_pod_list_multigpu20.csv` has no time columns and is rejected.)
+ * Absent columns take OPENB_POD_DEFAULTS, except `creation_time` and `deletion_time`: the replay
+ * needs them, and a file without them (`openb_pod_list_multigpu20.csv`, the published
+ * `…_gpushare*` files) is refused with a message pointing at the inflation protocol
+ * (`importOpenbTasks`, `--mode fill`), which needs neither.
  *
  * - `id` = `name`; `submitS` = `creation_time`; `durationS` = `deletion_time − creation_time`
  *   (seconds). Tasks still running at the end of the trace have `deletion_time` = the trace's
@@ -100,8 +103,13 @@ export interface OpenbPodsImport {
  * - `jobClass` from `qos` via OPENB_QOS_CLASS (an unknown qos throws); price from OPENB_PRICE_MICROS.
  */
 export function importOpenbPods(csv: string): OpenbPodsImport {
-  const t = parseCsv(csv, ['name', 'num_gpu', 'gpu_milli', 'gpu_spec', 'qos', 'creation_time', 'deletion_time']);
+  const t = parseCsv(csv, ['num_gpu']);
   const c = t.col;
+  const noTimes = ['creation_time', 'deletion_time'].filter((k) => c[k] === undefined);
+  if (noTimes.length > 0) {
+    throw new Error(`this pod list has no ${noTimes.join(', ')} column(s): the timed replay needs them; ` +
+      'the inflation protocol (simulate --mode fill or --compare) needs only num_gpu (name, cpu_milli, memory_mib, gpu_milli, gpu_spec default)');
+  }
   const jobs: JobSpec[] = [];
   let skipped = 0;
   let cpuOnly = 0;
@@ -120,12 +128,12 @@ export function importOpenbPods(csv: string): OpenbPodsImport {
       skipped++;
       continue;
     }
-    const qos = field(r, c['qos']!);
+    const qos = c['qos'] === undefined ? OPENB_POD_DEFAULTS.qos : field(r, c['qos']);
     const jobClass = OPENB_QOS_CLASS[qos];
     if (jobClass === undefined) throw new RangeError(`line ${r.line}: unknown qos "${qos}"`);
-    const spec = field(r, c['gpu_spec']!);
+    const spec = c['gpu_spec'] === undefined ? '' : field(r, c['gpu_spec']);
     const job: JobSpec = {
-      id: field(r, c['name']!),
+      id: c['name'] === undefined ? `row-${r.line}` : field(r, c['name']),
       submitS,
       durationS,
       gpuModels: spec === '' ? [] : spec.split('|'),
@@ -134,8 +142,8 @@ export function importOpenbPods(csv: string): OpenbPodsImport {
       jobClass,
       priceMicrosPerGpuHour: OPENB_PRICE_MICROS[jobClass],
     };
-    if (gpus === 1) {
-      const milli = intField(r, c['gpu_milli']!, 'gpu_milli');
+    if (gpus === 1 && c['gpu_milli'] !== undefined) {
+      const milli = intField(r, c['gpu_milli'], 'gpu_milli');
       if (milli < 1 || milli > 1000) throw new RangeError(`line ${r.line}: gpu_milli must be 1..1000, got ${milli}`);
       if (milli < 1000) job.gpuMilli = milli;
     }
@@ -143,6 +151,97 @@ export function importOpenbPods(csv: string): OpenbPodsImport {
   }
   jobs.sort((a, b) => a.submitS - b.submitS || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return { jobs, skipped, cpuOnly };
+}
+
+/**
+ * What an openb pod list's absent column means (the published multi-GPU and GPU-sharing files
+ * carry only `name,cpu_milli,memory_mib,num_gpu,gpu_milli`):
+ * - `name` → `row-<line>`; `cpu_milli`, `memory_mib` → 0 (the task asks for none: it cannot be
+ *   refused for CPU or memory); `gpu_milli` → 1000 per GPU (whole GPUs);
+ * - `gpu_spec` → empty (any model); `qos` → `LS` (on-demand: the trace's most common class);
+ * - `creation_time`, `deletion_time` → none: only the timed replay needs them, and it says so.
+ */
+export const OPENB_POD_DEFAULTS = { cpuMilli: 0, memoryMib: 0, gpuMilli: 1000, gpuSpec: '', qos: 'LS' } as const;
+
+/**
+ * Every row of an openb pod list as a task of the inflation protocol (ATC'23 §6.1): CPU-only
+ * tasks included (they take CPU and memory, and can strand a node's GPUs), times ignored.
+ * Only `num_gpu` is required; other absent columns take OPENB_POD_DEFAULTS.
+ * - `num_gpu` 0..8 (else RangeError); `gpu_milli` 1..1000 for one-GPU tasks (the share of the GPU),
+ *   taken as 1000 for multi-GPU tasks (the trace gives 1000 there) and 0 for CPU-only tasks;
+ * - `gpu_spec` split on `|` (empty = any model).
+ */
+export function importOpenbTasks(csv: string): ShareTask[] {
+  const t = parseCsv(csv, ['num_gpu']);
+  const c = t.col;
+  const out: ShareTask[] = [];
+  const num = (r: Row, k: string, dflt: number): number => (c[k] === undefined ? dflt : intField(r, c[k], k));
+  for (const r of t.rows) {
+    const gpus = intField(r, c['num_gpu']!, 'num_gpu');
+    if (gpus < 0 || gpus > 8) throw new RangeError(`line ${r.line}: num_gpu must be 0..8, got ${gpus}`);
+    let gpuMilli = gpus === 0 ? 0 : 1000;
+    if (gpus === 1) {
+      gpuMilli = num(r, 'gpu_milli', OPENB_POD_DEFAULTS.gpuMilli);
+      if (gpuMilli < 1 || gpuMilli > 1000) throw new RangeError(`line ${r.line}: gpu_milli must be 1..1000, got ${gpuMilli}`);
+    }
+    const cpuMilli = num(r, 'cpu_milli', OPENB_POD_DEFAULTS.cpuMilli);
+    const memoryMib = num(r, 'memory_mib', OPENB_POD_DEFAULTS.memoryMib);
+    if (cpuMilli < 0 || memoryMib < 0) throw new RangeError(`line ${r.line}: cpu_milli and memory_mib must be ≥ 0`);
+    const spec = c['gpu_spec'] === undefined ? OPENB_POD_DEFAULTS.gpuSpec : field(r, c['gpu_spec']);
+    out.push({
+      id: c['name'] === undefined ? `row-${r.line}` : field(r, c['name']),
+      cpuMilli, memoryMib, gpus, gpuMilli, models: spec === '' || gpus === 0 ? [] : spec.split('|'),
+    });
+  }
+  return out;
+}
+
+/**
+ * Every node of an openb node list (`sn,cpu_milli,memory_mib,gpu,model`), CPU-only nodes
+ * included (gpu 0, model ''), for the inflation protocol. `gpu` 0..8, else RangeError. A missing
+ * `cpu_milli` or `memory_mib` column means Infinity (not modelled).
+ */
+export function importOpenbShareNodes(csv: string): ShareNode[] {
+  const t = parseCsv(csv, ['sn', 'gpu']);
+  const c = t.col;
+  return t.rows.map((r) => {
+    const gpus = intField(r, c['gpu']!, 'gpu');
+    if (gpus < 0 || gpus > 8) throw new RangeError(`line ${r.line}: gpu must be 0..8, got ${gpus}`);
+    return {
+      id: field(r, c['sn']!),
+      model: gpus === 0 || c['model'] === undefined ? '' : field(r, c['model']),
+      gpus,
+      cpuMilli: c['cpu_milli'] === undefined ? Infinity : intField(r, c['cpu_milli'], 'cpu_milli'),
+      memoryMib: c['memory_mib'] === undefined ? Infinity : intField(r, c['memory_mib'], 'memory_mib'),
+    };
+  });
+}
+
+/**
+ * The spot trace's node list (`gpu_model,gpu_capacity_num,cpu_num,node_name`) for the inflation
+ * protocol: `cpu_num` cores → ×1000 millicores; the file gives no memory, so memory is Infinity
+ * (not modelled); node id `spot-n<node_name>`, in file order, GPU-less nodes kept.
+ */
+export function importSpotShareNodes(csv: string): ShareNode[] {
+  const t = parseCsv(csv, ['gpu_model', 'gpu_capacity_num', 'node_name']);
+  const c = t.col;
+  return t.rows.map((r) => {
+    const gpus = intField(r, c['gpu_capacity_num']!, 'gpu_capacity_num');
+    if (gpus < 0 || gpus > 64) throw new RangeError(`line ${r.line}: gpu_capacity_num must be 0..64, got ${gpus}`);
+    return {
+      id: `spot-n${field(r, c['node_name']!)}`,
+      model: gpus === 0 ? '' : field(r, c['gpu_model']!),
+      gpus,
+      cpuMilli: c['cpu_num'] === undefined ? Infinity : intField(r, c['cpu_num'], 'cpu_num') * 1000,
+      memoryMib: Infinity,
+    };
+  });
+}
+
+/** Node lists of either family, told apart by header: openb (`sn,…`) or the spot trace (`gpu_model,…`). */
+export function importShareNodes(csv: string): ShareNode[] {
+  const head = csv.slice(0, csv.indexOf('\n') >>> 0).split(',').map((h) => h.trim());
+  return head.includes('gpu_capacity_num') ? importSpotShareNodes(csv) : importOpenbShareNodes(csv);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +344,7 @@ export const TRACE_FILES = {
   openbAllNodes: 'alibaba-gpu-v2023/openb_node_list_all_node.csv',
   openbPodsDefault: 'alibaba-gpu-v2023/openb_pod_list_default.csv',
   openbPodsGpuspec33: 'alibaba-gpu-v2023/openb_pod_list_gpuspec33.csv',
+  openbPodsMultigpu20: 'alibaba-gpu-v2023/openb_pod_list_multigpu20.csv',
   spotNodes: 'alibaba-spot-gpu-v2026/node_info_df.csv',
 } as const;
 
