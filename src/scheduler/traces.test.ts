@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { FleetLayout, JobSpec } from './scheduler-types.js';
 import {
-  OPENB_PRICE_MICROS, TRACE_FABRIC_NODES, TRACE_FILES, importOpenbNodes, importOpenbPods, importSpotNodes,
-  importSpotNodesDetailed, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir,
+  OPENB_POD_DEFAULTS, OPENB_PRICE_MICROS, TRACE_FABRIC_NODES, TRACE_FILES, importOpenbNodes, importOpenbPods, importOpenbTasks,
+  importShareNodes, importSpotNodes, importSpotNodesDetailed, openbPodListFiles, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir,
 } from './traces.js';
 
 const dir = tracesDir();
@@ -173,7 +173,7 @@ describe('importOpenbPods', () => {
       { id: 'p2', submitS: 100, durationS: 300, gpuModels: ['V100M16', 'V100M32'], gpus: 1, gpuMilli: 460, placement: 'any', jobClass: 'spot', priceMicrosPerGpuHour: 800_000 },
     ]);
     expect(() => importOpenbPods(`${head}\np,1,1,1,1000,,XX,Running,0,1,0\n`)).toThrow(/unknown qos "XX"/);
-    expect(() => importOpenbPods('name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,1000\n')).toThrow(/missing column/);
+    expect(() => importOpenbPods('name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,1000\n')).toThrow(/timed replay needs them/);
   });
 });
 
@@ -245,5 +245,66 @@ describe('tracesDir and samples', () => {
     expect(sampleOpenbNodesCsv().trim().split('\n')).toHaveLength(41);
     expect(sampleOpenbPodsCsv().trim().split('\n')).toHaveLength(301);
     expect(rowsOf(sampleOpenbPodsCsv(1_000)).length).toBe(1_000);
+  });
+});
+
+describe('every file of the openb family loads for the inflation protocol', () => {
+  const files = openbPodListFiles();
+
+  it(`reads ${files.length ? files.map((f) => f.split('/').pop()).join(', ') : 'the generated sample (traces absent)'}`, () => {
+    const texts = files.length ? files.map(read) : [sampleOpenbPodsCsv()];
+    for (const csv of texts) {
+      const tasks = importOpenbTasks(csv);
+      const rows = rowsOf(csv);
+      expect(tasks).toHaveLength(rows.length);
+      tasks.forEach((t, i) => {
+        const r = rows[i]!;
+        expect(t.id).toBe(r['name']);
+        expect(t.gpus).toBe(Number(r['num_gpu']));
+        expect(t.cpuMilli).toBe(Number(r['cpu_milli']));
+        expect(t.memoryMib).toBe(Number(r['memory_mib']));
+        expect(t.gpuMilli).toBe(t.gpus === 0 ? 0 : t.gpus === 1 ? Number(r['gpu_milli']) : 1000);
+        expect(t.models).toEqual(t.gpus && r['gpu_spec'] ? r['gpu_spec'].split('|') : []);
+      });
+    }
+    if (files.some((f) => f.endsWith('multigpu20.csv'))) {
+      const csv = read(files.find((f) => f.endsWith('multigpu20.csv'))!);
+      const tasks = importOpenbTasks(csv);
+      expect(tasks).toHaveLength(8_324);
+      expect(tasks.filter((t) => t.gpus > 1)).toHaveLength(247);
+      // The timed replay needs the times this file does not have, and says so.
+      expect(() => importOpenbPods(csv)).toThrow(/no creation_time, deletion_time column\(s\): the timed replay needs them/);
+    }
+  });
+
+  it('gives absent columns their documented defaults', () => {
+    const tasks = importOpenbTasks('num_gpu,gpu_milli\n1,300\n2,1000\n0,0\n1,1000\n');
+    expect(tasks).toEqual([
+      { id: 'row-2', cpuMilli: 0, memoryMib: 0, gpus: 1, gpuMilli: 300, models: [] },
+      { id: 'row-3', cpuMilli: 0, memoryMib: 0, gpus: 2, gpuMilli: 1000, models: [] },
+      { id: 'row-4', cpuMilli: 0, memoryMib: 0, gpus: 0, gpuMilli: 0, models: [] },
+      { id: 'row-5', cpuMilli: 0, memoryMib: 0, gpus: 1, gpuMilli: 1000, models: [] },
+    ]);
+    expect(importOpenbTasks('num_gpu\n1\n')[0]!.gpuMilli).toBe(OPENB_POD_DEFAULTS.gpuMilli);
+    expect(() => importOpenbTasks('num_gpu,gpu_milli\n9,1000\n')).toThrow(/num_gpu must be 0..8/);
+    expect(() => importOpenbTasks('num_gpu,gpu_milli\n1,0\n')).toThrow(/gpu_milli must be 1..1000/);
+    expect(() => importOpenbTasks('name,cpu_milli\np,1\n')).toThrow(/missing column\(s\) num_gpu/);
+    // The replay importer takes qos and gpu_spec defaults but needs times.
+    const { jobs } = importOpenbPods('num_gpu,creation_time,deletion_time\n1,0,10\n');
+    expect(jobs).toEqual([{ id: 'row-2', submitS: 0, durationS: 10, gpuModels: [], gpus: 1, placement: 'any', jobClass: 'on-demand', priceMicrosPerGpuHour: 2_000_000 }]);
+  });
+
+  it('node lists keep CPU and memory (openb) and CPU (spot), CPU-only nodes included', () => {
+    const openb = realPath('openbAllNodes');
+    const nodes = importShareNodes(openb ? read(openb) : sampleOpenbNodesCsv());
+    const rows = rowsOf(openb ? read(openb) : sampleOpenbNodesCsv());
+    expect(nodes.map((n) => [n.id, n.gpus, n.cpuMilli, n.memoryMib, n.model])).toEqual(rows.map((r) => [r['sn'], Number(r['gpu']), Number(r['cpu_milli']), Number(r['memory_mib']), r['gpu'] === '0' ? '' : r['model']]));
+    if (openb) expect([nodes.length, nodes.reduce((a, n) => a + n.gpus, 0), nodes.filter((n) => n.gpus === 0).length]).toEqual([1_523, 6_212, 310]);
+    const spot = realPath('spotNodes');
+    const spotCsv = spot ? read(spot) : 'gpu_model,gpu_capacity_num,cpu_num,node_name\nA10,1,128,0\nH800,8,192,1\n';
+    const sn = importShareNodes(spotCsv);
+    const srows = rowsOf(spotCsv);
+    expect(sn.map((n) => [n.id, n.gpus, n.cpuMilli, n.memoryMib])).toEqual(srows.map((r) => [`spot-n${r['node_name']}`, Number(r['gpu_capacity_num']), Number(r['cpu_num']) * 1000, Infinity]));
+    if (spot) expect([sn.length, sn.reduce((a, n) => a + n.gpus, 0)]).toEqual([4_278, 10_412]);
   });
 });

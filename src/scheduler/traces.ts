@@ -9,7 +9,7 @@
  * CSV dialect of these files: comma-separated, a header row, no quoting, LF or CRLF line ends.
  * Columns are found by header name, so extra or reordered columns are fine; a missing one throws.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FleetLayout, JobClass, JobSpec, ShareNode, ShareTask } from './scheduler-types.js';
@@ -347,6 +347,13 @@ export const TRACE_FILES = {
   openbPodsMultigpu20: 'alibaba-gpu-v2023/openb_pod_list_multigpu20.csv',
   spotNodes: 'alibaba-spot-gpu-v2026/node_info_df.csv',
 } as const;
+
+/** Every openb pod list under the traces folder (`alibaba-gpu-v2023/openb_pod_list_*.csv`), absolute paths sorted by name; [] when absent. */
+export function openbPodListFiles(dir = tracesDir()): string[] {
+  const d = join(dir, 'alibaba-gpu-v2023');
+  if (!existsSync(d)) return [];
+  return readdirSync(d).filter((f) => /^openb_pod_list_.+\.csv$/.test(f)).sort().map((f) => join(d, f));
+}
 
 export function readOpenbNodesFile(path: string): FleetLayout {
   return importOpenbNodes(readFileSync(path, 'utf8'));
