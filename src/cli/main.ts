@@ -279,14 +279,18 @@ sched
 
 program
   .command('simulate')
-  .description('replay a workload on a fleet with the scheduler, on a virtual clock')
-  .requiredOption('--fleet <fleet>', 'openb | spot | demo | synthetic:GPUS | fleet.yaml | nodes.csv')
-  .requiredOption('--workload <trace>', 'openb | openb:gpuspec33 | synthetic:JOBS[:SEED] | pods.csv | jobs.json')
-  .option('--policy <name>', 'revenue | internal-first | fifo', 'revenue')
-  .option('--mode <mode>', 'replay (trace times) | fill (arrivals without departures, until demand = fleet)', 'replay')
-  .option('--html <file>', 'also write an HTML report with charts')
+  .description('replay a workload on a fleet with the scheduler (virtual clock), or compare placement policies with the ATC\'23 inflation protocol')
+  .requiredOption('--fleet <fleet>', 'openb | openb:gpu | spot | demo | synthetic:GPUS | fleet.yaml | nodes.csv')
+  .requiredOption('--workload <trace>', 'openb | openb:NAME (openb_pod_list_NAME.csv) | synthetic:JOBS[:SEED] | pods.csv | jobs.json')
+  .option('--policy <name>', 'replay: revenue | internal-first | fifo', 'revenue')
+  .option('--mode <mode>', 'replay (trace times) | fill (inflation protocol: random arrivals to --max-load, no departures)', 'replay')
+  .option('--compare <policies>', 'fill mode with these placement policies side by side: bestfit,packing,fgd,neocloud')
+  .option('--seeds <list>', 'fill mode: seeds of the random arrivals, comma-separated (means over seeds)', '1,2,3')
+  .option('--max-load <x>', 'fill mode: highest arrival load, × GPU capacity', '1.3')
+  .option('--html <file>', 'also write an HTML report with charts (fill mode: and an SVG next to it)')
+  .option('--svg <file>', 'fill mode: write the allocation-vs-load chart as a standalone SVG')
   .option('--no-progress', 'no progress bar')
-  .action(async (o: { fleet: string; workload: string; policy: string; mode: string; html?: string; progress: boolean }) => {
+  .action(async (o: { fleet: string; workload: string; policy: string; mode: string; compare?: string; seeds: string; maxLoad: string; html?: string; svg?: string; progress: boolean }) => {
     const { runSimulateCommand } = await import('./simulate.js');
     await runSimulateCommand({ ...o, json: asJson() });
   });

@@ -4,3 +4,6 @@ export * from './workload.js';
 export * from './traces.js';
 export * from './fleet-layout.js';
 export * from './sim-inputs.js';
+export * from './share-cluster.js';
+export * from './inflation.js';
+export * from './inflation-report.js';
