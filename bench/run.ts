@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   leases: () => import('./leases.js'),
   preemption: () => import('./preemption.js'),
   scheduler: () => import('./scheduler.js'),
+  traces: () => import('./traces.js'),
 };
 const load = name ? benches[name] : undefined;
 if (!load) {

@@ -101,8 +101,8 @@ interface State {
   freeSum: number;
   /** F_n(M), GPUs in 1/1000 (computed on first use). */
   frag: number;
-  /** Per (policy, task shape): the scored choice on this state, or null when the task does not fit. */
-  memo: Map<number, Choice | null>;
+  /** Per (policy, task shape) index: the scored choice on this state, or null when the task does not fit. */
+  memo: (Choice | null | undefined)[];
 }
 
 interface Choice {
@@ -199,6 +199,8 @@ export class ShareCluster {
   private readonly groups = new Map<State, Group>();
   /** The same groups by GPU model. */
   private readonly byModel = new Map<string, Map<State, Group>>();
+  /** Groups with some GPU capacity free (what a GPU task can use). */
+  private readonly withGpu = new Map<State, Group>();
   private readonly stateOf: State[];
   private readonly shapeIds = new Map<string, number>();
 
@@ -253,11 +255,8 @@ export class ShareCluster {
     for (const map of this.candidates(task)) for (const g of map.values()) {
       const st = g.state;
       if (st.freeSum < need || st.cpu < task.cpuMilli || st.mem < task.memoryMib || !fitsFree(task, st.model, st.cpu, st.mem, st.frees)) continue;
-      let c = st.memo.get(memoKey);
-      if (c === undefined) {
-        c = this.score(g.state, task, policy);
-        g.state.memo.set(memoKey, c);
-      }
+      let c = st.memo[memoKey];
+      if (c === undefined) st.memo[memoKey] = c = this.score(st, task, policy);
       if (c === null) continue;
       if (!bestC || better(c, bestC) || (!better(bestC, c) && g.nodes[0]! < best!.nodes[0]!)) {
         best = g;
@@ -273,7 +272,8 @@ export class ShareCluster {
 
   /** The group maps a task may fit in: those of its allowed models, or all groups. */
   private candidates(task: ShareTask): Map<State, Group>[] {
-    if (task.gpus === 0 || task.models.length === 0) return [this.groups];
+    if (task.gpus === 0) return [this.groups];
+    if (task.models.length === 0) return [this.withGpu];
     const out: Map<State, Group>[] = [];
     for (const m of task.models) {
       const byState = this.byModel.get(m);
@@ -306,7 +306,7 @@ export class ShareCluster {
     const key = `${model}|${cpu}|${mem}|${frees.join(',')}`;
     let s = this.states.get(key);
     if (!s) {
-      s = { key, model, cpu, mem, frees, freeSum: frees.reduce((a, b) => a + b, 0), frag: NaN, memo: new Map() };
+      s = { key, model, cpu, mem, frees, freeSum: frees.reduce((a, b) => a + b, 0), frag: NaN, memo: [] };
       this.states.set(key, s);
     }
     return s;
@@ -320,6 +320,7 @@ export class ShareCluster {
       let m = this.byModel.get(s.model);
       if (!m) this.byModel.set(s.model, (m = new Map()));
       m.set(s, g);
+      if (s.freeSum > 0) this.withGpu.set(s, g);
     }
     // Binary insert keeps node order (the tie-break).
     let lo = 0;
@@ -340,6 +341,7 @@ export class ShareCluster {
     if (g.nodes.length === 0) {
       this.groups.delete(s);
       this.byModel.get(s.model)!.delete(s);
+      this.withGpu.delete(s);
     }
   }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveFleet, resolveWorkload } from './sim-inputs.js';
-import { POLICIES, formatReport, htmlReport, inflateWorkload, simulate } from './simulator.js';
+import { POLICIES, formatReport, htmlReport, simulate } from './simulator.js';
 import { importOpenbNodes, importOpenbPods, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir, TRACE_FILES } from './traces.js';
 
 const haveTraces = existsSync(join(tracesDir(), TRACE_FILES.openbPodsDefault));
@@ -21,16 +21,37 @@ describe('simulator', () => {
     expect(htmlReport(r)).toContain('<svg');
   });
 
-  it('fills the fleet in the inflation replay and allocates most of it', () => {
-    const layout = haveTraces ? resolveFleet('openb') : importOpenbNodes(sampleOpenbNodesCsv());
-    const jobs = haveTraces ? resolveWorkload('openb', 0) : importOpenbPods(sampleOpenbPodsCsv()).jobs;
-    const gpus = layout.nodes.reduce((a, n) => a + n.gpus, 0);
-    const inflated = inflateWorkload(jobs, gpus);
-    const asked = inflated.reduce((a, j) => a + (j.gpus * (j.gpuMilli ?? 1000)) / 1000, 0);
-    expect(asked).toBeGreaterThanOrEqual(gpus);
-    const r = simulate({ layout, jobs: inflated, policy: POLICIES['fifo'] });
-    expect(r.allocationRateAtEnd).toBeGreaterThan(0.5);
-    expect(r.allocationRateAtEnd).toBeLessThanOrEqual(1);
+  it('states one utilization: busy GPU-time over the arrival window', () => {
+    const layout = resolveFleet('synthetic:2048');
+    // 8 GPUs busy over [0, 100) and 8 over [50, 150): the window is [0, 50] (first to last arrival).
+    const job = (id: string, submitS: number) => ({ id, submitS, durationS: 100, gpuModels: [], gpus: 8, placement: 'nvlink' as const, jobClass: 'on-demand' as const, priceMicrosPerGpuHour: 1 });
+    const r = simulate({ layout, jobs: [job('a', 0), job('b', 50)] });
+    expect(r.utilization.windowS).toBe(50);
+    expect(r.utilization.mean).toBeCloseTo((8 * 50) / (2048 * 50), 9);
+    expect(r.utilization.peak).toBeCloseTo(16 / 2048, 9);
+    expect(formatReport(r)).toContain('busy GPU-time ÷ GPU-time from first to last arrival');
+  });
+
+  it('refuses a gang larger than any domain at submission instead of queueing it', () => {
+    const layout = resolveFleet('synthetic:2048');
+    const big = { id: 'big', submitS: 0, durationS: 3600, gpuModels: [], gpus: 4096, placement: 'site' as const, jobClass: 'on-demand' as const, priceMicrosPerGpuHour: 1 };
+    const r = simulate({ layout, jobs: [big] });
+    expect(r.jobs).toMatchObject({ submitted: 1, started: 0, rejected: 1, neverStarted: 0 });
+  });
+
+  it('a departure lets every queued request that now fits start (no scan limit strands them)', () => {
+    // 128 eight-GPU nodes without power caps (power cannot be what holds them back).
+    const layout = {
+      sites: [{ id: 's', powerCapW: Infinity, pue: 1 }], halls: [{ id: 'h', siteId: 's', powerCapW: Infinity }],
+      nodes: Array.from({ length: 256 }, (_, i) => ({ id: `n${i}`, model: 'H100-SXM', gpus: 8, siteId: 's', hallId: 'h', fabricId: `f${i >> 5}`, nvlinkId: `n${i}`, wattsPerGpu: 0 })),
+    };
+    const models = ['H100-SXM'];
+    // One job holds the whole fleet for an hour; 600 one-GPU jobs queue behind it, then all fit.
+    const hog = { id: 'hog', submitS: 0, durationS: 3600, gpuModels: models, gpus: 2048, placement: 'any' as const, jobClass: 'on-demand' as const, priceMicrosPerGpuHour: 1 };
+    const small = Array.from({ length: 600 }, (_, i) => ({ id: `s${i}`, submitS: 1 + i, durationS: 60, gpuModels: models, gpus: 1, placement: 'any' as const, jobClass: 'on-demand' as const, priceMicrosPerGpuHour: 1 }));
+    const r = simulate({ layout, jobs: [hog, ...small] });
+    expect(r.jobs.started).toBe(601);
+    expect(r.jobs.neverStarted).toBe(0);
   });
 
   it('is deterministic for a seed, and policies differ where they should', () => {

@@ -62,36 +62,22 @@ export type SimTraceEvent =
   | { type: 'placed'; t: number; id: string; job: JobSpec; gpuModel: string; gpus: readonly string[]; startS: number; untilS: number }
   | { type: 'cut'; t: number; id: string; untilS: number };
 
-/**
- * The "inflation" replay of Weng et al. (ATC'23) for the openb traces: tasks arrive one second
- * apart in trace order, cycling through the list, and never leave, until the GPUs they ask for
- * reach `demand` × the fleet's GPUs. The score is the allocation rate: GPUs allocated ÷ GPUs in
- * the fleet when arrivals stop. Times and durations in the trace are ignored.
- */
-export function inflateWorkload(jobs: JobSpec[], fleetGpus: number, demand = 1.0): JobSpec[] {
-  const out: JobSpec[] = [];
-  if (jobs.length === 0) return out;
-  let asked = 0;
-  for (let i = 0; asked < demand * fleetGpus; i++) {
-    const j = jobs[i % jobs.length]!;
-    asked += (j.gpus * (j.gpuMilli ?? 1000)) / 1000;
-    const { startS: _ignored, ...rest } = j;
-    out.push({ ...rest, id: `${j.id}#${Math.floor(i / jobs.length)}`, submitS: i, durationS: 1e12 });
-  }
-  return out;
-}
-
 export interface SimReport {
   policy: string;
   fleet: { nodes: number; gpus: number; models: string[] };
   jobs: { submitted: number; started: number; finished: number; preempted: number; failed: number; rejected: number; neverStarted: number; replaced: number };
   /** Share of submitted jobs that ever started. */
   placedShare: number;
-  /** GPUs allocated at the end ÷ GPUs in the fleet (the inflation replay's score). */
+  /** GPUs allocated at the end ÷ GPUs in the fleet. */
   allocationRateAtEnd: number;
   /** Virtual seconds from the first submission to the last event. */
   spanS: number;
-  utilization: { mean: number; peak: number; timeline: [number, number][] };
+  /**
+   * GPU utilization, one definition (the bench uses it too): busy GPU-seconds ÷ (GPUs × the
+   * arrival window, from the first submission to the last; when every job arrives at once, to the
+   * last event instead). `windowS` is that window. `peak`: the most GPUs running at once ÷ GPUs.
+   */
+  utilization: { mean: number; peak: number; windowS: number; timeline: [number, number][] };
   fragmentation: { mean: number; timeline: [number, number][] };
   queueWaitS: { p50: number; p90: number; p99: number; max: number; mean: number };
   preemptions: number;
@@ -203,6 +189,9 @@ export function simulate(o: SimOptions): SimReport {
   const revenue: Record<JobClass, bigint> = { reserved: 0n, 'on-demand': 0n, internal: 0n, spot: 0n };
   const st = { submitted: 0, finished: 0, preemptions: 0, preempted: 0, rejected: 0, reservationsDelayed: 0, busyGpuSeconds: 0 };
   let runningGpus = 0;
+  let peakGpus = 0;
+  /** Busy GPU-seconds inside the arrival window [first, last]. */
+  let busyInWindow = 0;
   let resubmits = 0;
   let endsSincePrune = 0;
 
@@ -225,6 +214,7 @@ export function simulate(o: SimOptions): SimReport {
   const begin = (r: Running, nowS: number): void => {
     r.started = true;
     runningGpus += r.lease.gpuCount;
+    if (runningGpus > peakGpus) peakGpus = runningGpus;
     const root = rootOf(r.lease.id);
     if (!firstStart.has(root)) firstStart.set(root, nowS);
     if (r.job.jobClass === 'reserved' && r.job.startS !== undefined && nowS > r.job.startS) st.reservationsDelayed++;
@@ -332,6 +322,8 @@ export function simulate(o: SimOptions): SimReport {
       sample(nextSample);
       nextSample += sampleEvery;
     }
+    // runningGpus held over [nowS, t): count what falls inside the arrival window.
+    if (nowS < last) busyInWindow += runningGpus * (Math.min(t, last) - nowS);
     nowS = t;
     // Everything at time t: departures and starts first, then arrivals, then one queue pass.
     let freed = false;
@@ -381,6 +373,8 @@ export function simulate(o: SimOptions): SimReport {
     revTotal += revenue[c];
   }
   const spanS = Math.max(0, nowS - first);
+  const windowS = last > first ? last - first : spanS;
+  const busyS = last > first ? busyInWindow : st.busyGpuSeconds;
   const started = waits.length;
   return {
     policy: policy.name,
@@ -393,8 +387,9 @@ export function simulate(o: SimOptions): SimReport {
     allocationRateAtEnd: total === 0 ? 0 : runningGpus / total,
     spanS,
     utilization: {
-      mean: spanS === 0 || total === 0 ? 0 : st.busyGpuSeconds / (spanS * total),
-      peak: util.reduce((m, [, u]) => Math.max(m, u), 0),
+      mean: windowS === 0 || total === 0 ? 0 : busyS / (windowS * total),
+      peak: total === 0 ? 0 : peakGpus / total,
+      windowS,
       timeline: util,
     },
     fragmentation: { mean: frag.length ? frag.reduce((a, [, f]) => a + f, 0) / frag.length : 0, timeline: frag },
@@ -423,7 +418,7 @@ export function formatReport(r: SimReport): string {
     ['policy', r.policy],
     ['fleet', `${r.fleet.gpus.toLocaleString('en-US')} GPUs on ${r.fleet.nodes.toLocaleString('en-US')} nodes (${r.fleet.models.join(', ')})`],
     ['jobs', `${r.jobs.submitted} submitted, ${r.jobs.started} started (${pct(r.placedShare)}), ${r.jobs.finished} finished, ${r.jobs.neverStarted} never started, ${r.jobs.rejected} rejected`],
-    ['utilization', `mean ${pct(r.utilization.mean)}, peak ${pct(r.utilization.peak)} over ${dur(r.spanS)}`],
+    ['utilization', `mean ${pct(r.utilization.mean)} (busy GPU-time ÷ GPU-time from first to last arrival, ${dur(r.utilization.windowS)}), peak ${pct(r.utilization.peak)}; run ${dur(r.spanS)}`],
     ['queue wait', `p50 ${dur(r.queueWaitS.p50)}, p90 ${dur(r.queueWaitS.p90)}, p99 ${dur(r.queueWaitS.p99)}, max ${dur(r.queueWaitS.max)}`],
     ['preemptions', `${r.preemptions} (${r.jobs.preempted} completed), ${r.reservationsDelayed} reservations delayed`],
     ['failures', `${r.jobs.failed} failed, ${r.jobs.replaced} re-placed`],
