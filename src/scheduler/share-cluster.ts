@@ -37,15 +37,19 @@ export type SharePolicyName = (typeof SHARE_POLICIES)[number];
  *   in use where one fits, else to a free GPU on a node already in use, else to an idle node; first
  *   fit (node order) inside each tier.
  * - `fgd`: fragmentation gradient descent (§5): the least growth of F_n(M); ties by node order.
- * - `neocloud`: the default — FGD's least growth of F_n(M), ties broken by best fit (least free
- *   GPU capacity, then CPU, left on the node) rather than node order, so equal-cost choices still
- *   pack, keeping whole nodes for the whole-node gangs the engine's topology rules place.
+ * - `neocloud`: the default — FGD's measure plus what it misses: F_n(m) asks whether one task of
+ *   each shape fits, so a node with four free GPUs and CPU for one task counts all four usable.
+ *   neocloud adds the node's stranded GPU capacity (free GPU beyond what its free CPU and memory
+ *   can feed at the mean CPU and memory per GPU of the tasks that may run on its model) and
+ *   places where the sum grows least; ties go to best fit (least free GPU capacity, then CPU,
+ *   left), not node order. With a type-constrained population (≥ STRAND_CONSTRAINED_LIMIT of GPU
+ *   tasks name models) the stranding term is off and neocloud is FGD with the best-fit tie-break.
  */
 export const SHARE_POLICY_DESCRIPTIONS: Readonly<Record<SharePolicyName, string>> = {
   bestfit: 'best fit: least free GPU (then CPU) left on the node',
   packing: 'GPU packing: used GPUs, then used nodes, then idle nodes; first fit',
   fgd: 'fragmentation gradient descent (Weng et al., ATC\'23): least growth of expected fragmentation',
-  neocloud: 'neocloud default: FGD, ties broken by best fit',
+  neocloud: 'neocloud default: FGD plus CPU/memory stranding (off for type-constrained populations), ties broken by best fit',
 };
 
 export function isSharePolicy(name: string): name is SharePolicyName {
@@ -58,6 +62,8 @@ export function isSharePolicy(name: string): name is SharePolicyName {
  */
 export interface Population {
   classes: { task: ShareTask; weight: number }[];
+  /** Share of the GPU tasks that name GPU models. */
+  constrainedShare: number;
   gpuShapes: { gpus: number; milli: number; models: ReadonlySet<string> | null; weight: number; cpu: Float64Array; mem: Float64Array; w: Float64Array }[];
 }
 
@@ -88,7 +94,8 @@ export function taskPopulation(tasks: readonly ShareTask[]): Population {
     weight: e.list.reduce((a, x) => a + x.w, 0),
     cpu: Float64Array.from(e.list.map((x) => x.cpu)), mem: Float64Array.from(e.list.map((x) => x.mem)), w: Float64Array.from(e.list.map((x) => x.w)),
   }));
-  return { classes, gpuShapes };
+  const constrainedShare = classes.reduce((a, c) => a + (c.task.models.length > 0 ? c.weight : 0), 0);
+  return { classes, gpuShapes, constrainedShare };
 }
 
 /** One node state; shared by every node in it. `frees` sorted high to low, 1/1000 GPU. */
@@ -186,6 +193,13 @@ export function nodeFragmentationFast(pop: Population, model: string, cpu: numbe
 
 /** Scores round to this many 1/1000 GPU, so float noise does not decide a tie. */
 const EPS = 1e6;
+/**
+ * neocloud weighs CPU/memory stranding (strandOf) with FGD's measure unless at least this share of
+ * the GPU tasks name GPU models: with many type constraints, steering work by CPU balance moved
+ * unconstrained tasks onto the models constrained tasks need (measured on gpuspec33: 28% fewer
+ * unallocated GPUs than best fit at saturation with the term, 36% without; docs/decisions.md).
+ */
+export const STRAND_CONSTRAINED_LIMIT = 0.2;
 const round = (x: number): number => Math.round(x * EPS) / EPS;
 
 export class ShareCluster {
@@ -204,7 +218,11 @@ export class ShareCluster {
   private readonly stateOf: State[];
   private readonly shapeIds = new Map<string, number>();
 
+  /** Whether neocloud adds CPU/memory stranding to FGD's measure (see STRAND_CONSTRAINED_LIMIT). */
+  private readonly strandWeight: boolean;
+
   constructor(nodes: readonly ShareNode[], readonly population: Population) {
+    this.strandWeight = population.constrainedShare < STRAND_CONSTRAINED_LIMIT;
     this.nodes = nodes;
     this.cpuFree = Float64Array.from(nodes.map((n) => n.cpuMilli));
     this.memFree = Float64Array.from(nodes.map((n) => n.memoryMib));
@@ -287,6 +305,32 @@ export class ShareCluster {
     let id = this.shapeIds.get(k);
     if (id === undefined) this.shapeIds.set(k, (id = this.shapeIds.size));
     return id;
+  }
+
+  /** GPU capacity (1/1000) the node's free CPU and memory cannot feed at the population's mean CPU and memory per GPU. */
+  private strandOf(s: State): number {
+    const r = this.perGpuOf(s.model);
+    const feedable = Math.min(r.cpu > 0 ? (s.cpu / r.cpu) * 1000 : Infinity, r.mem > 0 ? (s.mem / r.mem) * 1000 : Infinity);
+    return Math.max(0, s.freeSum - feedable);
+  }
+
+  private readonly perGpuByModel = new Map<string, { cpu: number; mem: number }>();
+  /** Mean CPU and memory per GPU over the GPU tasks that may run on this model. */
+  private perGpuOf(model: string): { cpu: number; mem: number } {
+    let r = this.perGpuByModel.get(model);
+    if (!r) {
+      let gpu = 0;
+      let cpu = 0;
+      let mem = 0;
+      for (const c of this.population.classes) {
+        if (c.task.models.length > 0 && !c.task.models.includes(model)) continue;
+        gpu += (c.weight * c.task.gpus * c.task.gpuMilli) / 1000;
+        cpu += c.weight * c.task.cpuMilli;
+        mem += c.weight * c.task.memoryMib;
+      }
+      this.perGpuByModel.set(model, (r = { cpu: gpu ? cpu / gpu : 0, mem: gpu ? mem / gpu : 0 }));
+    }
+    return r;
   }
 
   private fragOf(s: State): number {
@@ -382,7 +426,7 @@ export class ShareCluster {
           c = { a: round(this.fragOf(next) - this.fragOf(s)), b: 0, c: take, take };
           break;
         case 'neocloud':
-          c = { a: round(this.fragOf(next) - this.fragOf(s)), b: next.freeSum, c: next.cpu, take };
+          c = { a: round(this.fragOf(next) - this.fragOf(s) + (this.strandWeight ? this.strandOf(next) - this.strandOf(s) : 0)), b: next.freeSum, c: next.cpu, take };
           break;
       }
       if (!best || better(c, best)) best = c;
