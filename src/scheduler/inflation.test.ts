@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compareInflation, demandGpus, inflationRun, sampleArrivals } from './inflation.js';
 import { SHARE_POLICIES } from './share-cluster.js';
+import { comparisonHtml, comparisonSvg, formatComparison, versusBestFit } from './inflation-report.js';
 import { importOpenbShareNodes, importOpenbTasks, openbPodListFiles, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir, TRACE_FILES } from './traces.js';
 
 const nodesPath = join(tracesDir(), TRACE_FILES.openbAllNodes);
@@ -60,6 +61,24 @@ describe('inflation protocol', () => {
       const at = (k: number): number => (p.runs[0]!.points[k]!.unallocatedGpus + p.runs[1]!.points[k]!.unallocatedGpus) / 2;
       expect(p.mean[20]!.unallocatedGpus).toBeCloseTo(at(20), 9);
     }
+  });
+
+  it('prints the table and draws allocation against load (a standalone SVG, and HTML)', () => {
+    const c = compareInflation({ nodes, tasks: sampleTasks, policies: ['bestfit', 'neocloud'], seeds: [1], maxLoad: 1.3 });
+    const table = formatComparison(c, 'title');
+    expect(table).toMatch(/^title\n/);
+    expect(table).toContain('seeds 1');
+    const bf = c.policies[0]!.mean.find((p) => p.load === 1)!.unallocatedGpus;
+    const ours = c.policies[1]!.mean.find((p) => p.load === 1)!.unallocatedGpus;
+    expect(versusBestFit(c, 'neocloud')).toBeCloseTo(ours / bf - 1, 9);
+    expect(table).toContain(bf.toFixed(1));
+    const svg = comparisonSvg(c);
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // The ideal line, then one curve per policy with a point per checkpoint.
+    const curves = [...svg.matchAll(/<path d="(M[^"]*)" fill="none" stroke="#(?!d1d5db)/g)];
+    expect(curves).toHaveLength(2);
+    expect(curves[0]![1]!.split(' ')).toHaveLength(131);
+    expect(comparisonHtml(c, 'x')).toContain(svg.trim().slice(0, 40));
   });
 
   it(`runs on every shared openb trace (${openbPodListFiles().length} files)`, () => {
