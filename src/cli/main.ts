@@ -282,7 +282,7 @@ program
   .description('replay a workload on a fleet with the scheduler (virtual clock), or compare placement policies with the ATC\'23 inflation protocol')
   .requiredOption('--fleet <fleet>', 'openb | openb:gpu | spot | demo | synthetic:GPUS | fleet.yaml | nodes.csv')
   .requiredOption('--workload <trace>', 'openb | openb:NAME (openb_pod_list_NAME.csv) | synthetic:JOBS[:SEED] | pods.csv | jobs.json')
-  .option('--policy <name>', 'replay: revenue | internal-first | fifo', 'revenue')
+  .option('--policy <name>', 'replay: revenue | revenue-fgd | internal-first | fifo', 'revenue')
   .option('--mode <mode>', 'replay (trace times) | fill (inflation protocol: random arrivals to --max-load, no departures)', 'replay')
   .option('--compare <policies>', 'fill mode with these placement policies side by side: bestfit,packing,fgd,neocloud')
   .option('--seeds <list>', 'fill mode: seeds of the random arrivals, comma-separated (means over seeds)', '1,2,3')

@@ -85,7 +85,11 @@ function check(topo: Topology, booked: Booked[]): void {
 
 describe('placement properties', () => {
   it('holds its invariants over random fleets and request streams', () => {
-    fc.assert(fc.property(arbFleet, fc.array(arbOp, { minLength: 1, maxLength: 40 }), (spec, ops) => {
+    // Half the runs place by FGD over a random gang-size population: the same invariants hold.
+    const arbGangs = fc.option(fc.uniqueArray(fc.integer({ min: 1, max: 16 }), { minLength: 1, maxLength: 4 }).map((sizes) => ({
+      sizes: [...sizes].sort((a, b) => a - b), weights: sizes.map(() => 1 / sizes.length),
+    })), { nil: undefined });
+    fc.assert(fc.property(arbFleet, fc.array(arbOp, { minLength: 1, maxLength: 40 }), arbGangs, (spec, ops, gangs) => {
       const topo = new Topology(expandFleetSpec(spec));
       const index = new BookingIndex(topo);
       const booked: Booked[] = [];
@@ -100,7 +104,9 @@ describe('placement properties', () => {
           continue;
         }
         const q: PlacementQuery = { gpuModel: op.model, gpuCount: op.count, region: op.region, startMs: op.start, endMs: op.start + op.len, placement: op.placement };
-        const r = place(topo, index, q);
+        const r = place(topo, index, q, gangs);
+        // FGD only chooses among domains that fit: it fits exactly when best fit does.
+        if (gangs) expect(r.ok).toBe(place(topo, index, q).ok);
         if (!r.ok) {
           // The answer to "how much would fit" must itself fit (and be no more than what is free).
           // A larger request can only fit where the whole-node rule blocked this one

@@ -122,3 +122,22 @@ describe('place', () => {
     }
   });
 });
+
+describe('place with a gang-size population (FGD, Weng et al. ATC\'23)', () => {
+  it('keeps a domain able to take the gangs that arrive, where best fit would not', () => {
+    const { topo, bookings, q } = setup();
+    const [a, b] = topo.nodesByModel.get('H100-SXM')!;
+    // Node a has 5 GPUs free, node b 6; every other node is empty.
+    bookings.add({ leaseId: 'x', startMs: 0, endMs: H, gpuUuids: a!.gpuUuids.slice(0, 3) });
+    bookings.add({ leaseId: 'y', startMs: 0, endMs: H, gpuUuids: b!.gpuUuids.slice(0, 2) });
+    const two = q({ gpuCount: 2, placement: 'same-nvlink' });
+    // Best fit: the least capacity that fits, a (5 → 3, and a 4-GPU gang no longer fits there).
+    expect(nodesOf(place(topo, bookings, two))).toEqual([a!.node.id]);
+    // FGD over {1: ½, 4: ½}: F(f) = f·P(gang > f); on a F grows 0 → 1.5, on b 0 → 0 (6 → 4),
+    // on an empty node 0 → 0 too: the tie goes to best fit, b.
+    const gangs = { sizes: [1, 4], weights: [0.5, 0.5] };
+    expect(nodesOf(place(topo, bookings, two, gangs))).toEqual([b!.node.id]);
+    // A population of 1-GPU gangs only: no growth anywhere, so best fit decides.
+    expect(nodesOf(place(topo, bookings, two, { sizes: [1], weights: [1] }))).toEqual([a!.node.id]);
+  });
+});

@@ -8,7 +8,9 @@
  * - Whole nodes: when the count is a multiple of the node size, only fully free nodes count, so
  *   a 16-GPU job gets two whole HGX servers rather than scraps of five.
  * - Placement `same-X`: the gang must fit inside one domain of level X; among those that fit, the
- *   one with the least capacity wins (best fit), keeping large domains whole for large gangs.
+ *   one with the least capacity wins (best fit), keeping large domains whole for large gangs. With
+ *   a gang-size population (`GangSizes`, policy `placement: 'fgd'`) the NVLink domain is chosen by
+ *   fragmentation gradient descent instead (see GangSizes); other levels stay best fit.
  * - `any` tries one NVLink domain, then one fabric, then one hall, then one site, then spreads —
  *   the tightest domain that fits.
  * - Inside the chosen domain the same rule recurses: a child that fits alone (smallest first),
@@ -27,6 +29,17 @@ export interface PlacementQuery {
   startMs: number;
   endMs: number;
   placement: Placement;
+}
+
+/**
+ * The gang sizes requests ask for, as a population (weights sum to 1), for fragmentation-aware
+ * placement (Weng et al., ATC'23: FGD) of whole-GPU gangs: with it, the NVLink domain is chosen by
+ * the least growth of F(f) = f × P(gang > f) — the expected free GPUs of the domain that an
+ * arriving gang cannot use — instead of by least capacity; ties still go to best fit.
+ */
+export interface GangSizes {
+  sizes: readonly number[];
+  weights: readonly number[];
 }
 
 export type PlacementResult =
@@ -144,6 +157,34 @@ class Search {
     return best;
   }
 
+  /**
+   * FGD at one level: the domain (effective capacity e ≥ count) where F(e − count) − F(e) is least,
+   * F(f) = f × P(gang > f); ties to the least capacity (best fit), then stable order.
+   */
+  fgdAt(lvl: number, count: number, gangs: GangSizes): number {
+    const frag = (f: number): number => {
+      let p = 0;
+      for (let k = 0; k < gangs.sizes.length; k++) if (gangs.sizes[k]! > f) p += gangs.weights[k]!;
+      return f * p;
+    };
+    let best = -1;
+    let bestDelta = Infinity;
+    let bestCap = Infinity;
+    const n = this.cap[lvl]!.length;
+    for (let i = 0; i < n; i++) {
+      if (this.cap[lvl]![i]! < count) continue;
+      const e = this.effective(lvl, i);
+      if (e < count) continue;
+      const delta = Math.round((frag(e - count) - frag(e)) * 1e9) / 1e9;
+      if (delta < bestDelta || (delta === bestDelta && e < bestCap)) {
+        best = i;
+        bestDelta = delta;
+        bestCap = e;
+      }
+    }
+    return best;
+  }
+
   largestAt(lvl: number): number {
     if (lvl === ROOT) {
       let sum = 0;
@@ -205,7 +246,8 @@ function roundDown(gpus: number, wholeNodes: boolean, size: number): number {
   return wholeNodes ? gpus - (gpus % size) : gpus;
 }
 
-export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery): PlacementResult {
+/** `gangs`: place the NVLink-domain choice by FGD over this population (EnginePolicy `placement: 'fgd'`); absent: best fit. */
+export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery, gangs?: GangSizes): PlacementResult {
   const tree = topo.treeFor(q.gpuModel);
   if (!tree) return { ok: false, largestSatisfiable: 0, freeGpus: 0 };
   const search = new Search(tree, bookings, q);
@@ -221,7 +263,7 @@ export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery)
       }
       continue;
     }
-    const target = search.bestFitAt(lvl, q.gpuCount);
+    const target = gangs && lvl === NVLINK ? search.fgdAt(lvl, q.gpuCount, gangs) : search.bestFitAt(lvl, q.gpuCount);
     if (target !== -1) {
       const out: LeaseGpu[] = [];
       search.fill(lvl, target, q.gpuCount, out);

@@ -23,7 +23,7 @@
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { Topology, type Fleet, type GpuModelId, type NodeShape } from '../fleet/index.js';
-import { place, type PlacementQuery, type PlacementResult } from './allocator.js';
+import { place, type GangSizes, type PlacementQuery, type PlacementResult } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
 import { PriceBook, PriceBookQuoter, leaseTotalMicros, type Quoter } from './pricing.js';
@@ -108,6 +108,9 @@ export class LeaseEngine {
   private readonly victims = new Map<string, VictimMeta>();
 
   private readonly shape: NodeShape | undefined;
+  /** Requests per gang size, counted when the policy places by FGD (its population). */
+  private readonly sizeCounts = new Map<number, number>();
+  private gangCache: GangSizes | null = null;
 
   /**
    * `quoter` prices leases (default: the fleet's price book); `shape` sizes nodes whose models are
@@ -173,7 +176,34 @@ export class LeaseEngine {
    * `insufficient_capacity` with the largest request of its shape that fits.
    */
   decide(req: LeaseRequest, now: number, o: DecideOptions = {}): Decision {
-    return this.decideFrom(req, now, o, place(this.topo, this.bookings, req));
+    this.count(req.gpuCount, o);
+    return this.decideOne(req, now, o);
+  }
+
+  /** decide() without counting the request into the FGD population (decideAny counts it once). */
+  private decideOne(req: LeaseRequest, now: number, o: DecideOptions): Decision {
+    return this.decideFrom(req, now, o, place(this.topo, this.bookings, req, this.gangs()));
+  }
+
+  /**
+   * Counts a new request's gang size into the FGD population (only under `placement: 'fgd'`; not
+   * quotes, not a queued request tried again).
+   */
+  private count(gpus: number, o: DecideOptions): void {
+    if (this.policy.placement !== 'fgd' || o.dry || o.queued) return;
+    this.sizeCounts.set(gpus, (this.sizeCounts.get(gpus) ?? 0) + 1);
+    this.gangCache = null;
+  }
+
+  /** The gang-size population for FGD placement, or undefined (best fit). */
+  private gangs(): GangSizes | undefined {
+    if (this.policy.placement !== 'fgd' || this.sizeCounts.size === 0) return undefined;
+    if (!this.gangCache) {
+      const sizes = [...this.sizeCounts.keys()].sort((a, b) => a - b);
+      const total = sizes.reduce((a, k) => a + this.sizeCounts.get(k)!, 0);
+      this.gangCache = { sizes, weights: sizes.map((k) => this.sizeCounts.get(k)! / total) };
+    }
+    return this.gangCache;
   }
 
   /** decide(), given the request's plain placement on the current view (so a caller that already placed it does not place twice). */
@@ -253,16 +283,18 @@ export class LeaseEngine {
    * refused with the largest request that fits on any of them. One model: decide() itself.
    */
   decideAny(req: LeaseRequest, models: readonly GpuModelId[], now: number, o: DecideOptions = {}): Decision {
-    if (models.length <= 1) return this.decide(models.length === 1 ? { ...req, gpuModel: models[0]! } : req, now, o);
+    this.count(req.gpuCount, o);
+    if (models.length <= 1) return this.decideOne(models.length === 1 ? { ...req, gpuModel: models[0]! } : req, now, o);
+    const gangs = this.gangs();
     for (const m of models) {
-      const r = place(this.topo, this.bookings, { ...req, gpuModel: m });
+      const r = place(this.topo, this.bookings, { ...req, gpuModel: m }, gangs);
       if (r.ok) return this.decideFrom({ ...req, gpuModel: m }, now, o, r);
     }
     let refusal: DomainError | null = null;
     let largest = -1;
     for (const m of models) {
       try {
-        return this.decide({ ...req, gpuModel: m, queueUntilMs: null }, now, o);
+        return this.decideOne({ ...req, gpuModel: m, queueUntilMs: null }, now, o);
       } catch (err) {
         if (!(err instanceof DomainError && err.code === 'insufficient_capacity')) throw err;
         const l = Number(err.extensions['largestSatisfiable'] ?? 0);
@@ -270,7 +302,7 @@ export class LeaseEngine {
       }
     }
     if (req.queueUntilMs !== null) {
-      for (const m of models) if (this.couldEverFit({ ...req, gpuModel: m })) return this.decide({ ...req, gpuModel: m }, now, o);
+      for (const m of models) if (this.couldEverFit({ ...req, gpuModel: m })) return this.decideOne({ ...req, gpuModel: m }, now, o);
     }
     throw refusal!;
   }

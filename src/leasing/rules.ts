@@ -21,7 +21,17 @@ export interface EnginePolicy {
   preemption: boolean;
   /** Backfill on (the default); off: preemptible work never runs in front of a booking. */
   backfill: boolean;
+  /**
+   * How a gang that fits one NVLink domain picks it (ENGINE_PLACEMENTS): `bestfit` (absent: the
+   * default) the least capacity that fits; `fgd` fragmentation gradient descent over the gang sizes
+   * this engine has been asked for (allocator.ts GangSizes). Preemption, backfill and re-placement
+   * after failures place by best fit either way; topology and power rules are the same.
+   */
+  placement?: EnginePlacement;
 }
+
+export const ENGINE_PLACEMENTS = ['bestfit', 'fgd'] as const;
+export type EnginePlacement = (typeof ENGINE_PLACEMENTS)[number];
 
 export const DEFAULT_POLICY: Readonly<EnginePolicy> = { internalFirst: false, noticeMs: 300_000, preemption: true, backfill: true };
 

@@ -39,6 +39,8 @@ export interface SimPolicy {
 export const POLICIES: Record<string, SimPolicy> = {
   /** Default: external revenue first, preemption and backfill on. */
   revenue: { name: 'revenue', engine: { ...DEFAULT_POLICY }, queue: true, requeuePreempted: true, requeueDelayS: 600, spotFloorMicros: 500_000 },
+  /** `revenue` with gangs placed by fragmentation gradient descent over the gang sizes seen (EnginePolicy placement 'fgd'). */
+  'revenue-fgd': { name: 'revenue-fgd', engine: { ...DEFAULT_POLICY, placement: 'fgd' }, queue: true, requeuePreempted: true, requeueDelayS: 600, spotFloorMicros: 500_000 },
   /** A hyperscaler's own work first; sells what is left. */
   'internal-first': { name: 'internal-first', engine: { ...DEFAULT_POLICY, internalFirst: true }, queue: true, requeuePreempted: true, requeueDelayS: 600, spotFloorMicros: 500_000 },
   /** Strict priority order without backfill or preemption: the baseline. */
