@@ -295,7 +295,12 @@ program
     await runSimulateCommand({ ...o, json: asJson() });
   });
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+// The node agent has its own small command line (src/agent/agent-main.ts): loaded alone, before
+// commander, so its flags (--json, --once) are its own and nothing of the control plane loads.
+const run: Promise<unknown> = process.argv[2] === 'agent'
+  ? import('../agent/agent-main.js').then((m) => m.agentMain(process.argv.slice(3)))
+  : program.parseAsync(process.argv);
+run.catch((err: unknown) => {
   if (err instanceof ApiError) {
     process.stderr.write(`error ${err.status}: ${err.message}\n`);
     if (asJson()) process.stderr.write(`${JSON.stringify(err.problem)}\n`);

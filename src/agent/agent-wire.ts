@@ -1,0 +1,162 @@
+/**
+ * What an agent and the control plane say to each other, over HTTP or NATS: enrolment,
+ * heartbeats (with one telemetry sample per GPU) and the node's operator state coming back.
+ * Shared by both sides; the control plane validates every heartbeat with validateHeartbeat
+ * (one rule for both transports), which names the bad field.
+ *
+ * Units: watts, MiB, percent, °C, epoch milliseconds.
+ */
+
+/** The operator's say on a node, as the agent hears it: none, drain (no new leases), cordon (out of service now). */
+export type AdminState = 'none' | 'drain' | 'cordon';
+export const ADMIN_STATES: readonly AdminState[] = ['none', 'drain', 'cordon'];
+
+export interface GpuSample {
+  uuid: string;
+  index: number;
+  powerW: number | null;
+  powerLimitW: number | null;
+  utilizationPct: number | null;
+  memoryUsedMiB: number | null;
+  memoryTotalMiB: number | null;
+  temperatureC: number | null;
+  /** Uncorrectable ECC errors since the driver loaded; any > 0 takes the node down. */
+  eccUncorrected: number | null;
+  /** XID codes seen since the previous heartbeat. */
+  xids: number[];
+  /** The driver's recommended recovery action (`None` when healthy), or null when not reported. */
+  recoveryAction: string | null;
+}
+
+export interface Heartbeat {
+  v: 1;
+  nodeId: string;
+  agentId: string;
+  /** Increases by one per heartbeat of this agent; a lower or equal one is a duplicate. */
+  seq: number;
+  sentAtMs: number;
+  /** The agent's interval, for the missed-heartbeat rule. */
+  intervalMs: number;
+  /** The operator state the agent has applied (its acknowledgement of drain/cordon). */
+  adminState: AdminState;
+  /** Why discovery failed (nvidia-smi missing, timed out, exited non-zero), or null. */
+  discoveryError: string | null;
+  gpus: GpuSample[];
+}
+
+/** The control plane's answer to a heartbeat (HTTP) or a command (NATS `…cmd.<site>.<node>`). */
+export interface NodeCommand {
+  nodeId: string;
+  adminState: AdminState;
+  /** The node's state in the fleet: ready, draining or down. */
+  nodeState: string;
+  reason: string | null;
+}
+
+export interface DiscoveredGpu {
+  index: number;
+  uuid: string;
+  name: string;
+  model: string | null;
+  serial: string | null;
+  pciBusId: string | null;
+}
+
+export interface EnrolRequest {
+  nodeId: string;
+  token: string;
+  gpus: DiscoveredGpu[];
+  driverVersion: string | null;
+}
+
+export interface EnrolResponse {
+  agentId: string;
+  /** The agent's own credential (bearer over HTTP; its SHA-256 with the `nats:` prefix signs NATS messages). Shown once. */
+  credential: string;
+  nodeId: string;
+  siteId: string;
+  intervalMs: number;
+  /** Where to publish heartbeats over NATS, or null when the control plane takes them over HTTP only. */
+  nats: { subject: string; commandSubject: string } | null;
+  command: NodeCommand;
+}
+
+/** NATS headers of a heartbeat: who sent it and its MAC. */
+export const HDR_AGENT = 'Nc-Agent';
+export const HDR_SIG = 'Nc-Sig';
+
+/** Subject tokens: NATS subjects split on `.`, and `*`/`>` are wildcards. Fleet ids are `[a-z0-9-]`. */
+export const telemetrySubject = (prefix: string, siteId: string, nodeId: string): string => `${prefix}.${siteId}.${nodeId}`;
+
+const MAX_GPUS = 16;
+const MAX_XIDS = 64;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const UUID = /^GPU-[0-9a-fA-F-]{8,60}$/;
+
+export class WireError extends Error {
+  constructor(readonly field: string, message: string, readonly reason: string = 'malformed') {
+    super(`${field}: ${message}`);
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function numOrNull(o: Record<string, unknown>, k: string, field: string, min: number, max: number, reason = 'malformed'): number | null {
+  const v = o[k];
+  if (v === null) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WireError(`${field}.${k}`, 'must be a number or null');
+  if (v < min || v > max) throw new WireError(`${field}.${k}`, `must be from ${min} to ${max}, got ${v}`, v < 0 ? 'negative' : reason);
+  return v;
+}
+
+function int(o: Record<string, unknown>, k: string, field: string, min: number, max: number): number {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new WireError(`${field}${k}`, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+/**
+ * Checks an untrusted heartbeat (parsed JSON) field by field; returns it typed or throws a
+ * WireError naming the field, with a reason for the rejection counters (`negative` for a
+ * negative reading, else `malformed`). Unknown fields are refused.
+ */
+export function validateHeartbeat(v: unknown): Heartbeat {
+  if (!isObj(v)) throw new WireError('heartbeat', 'must be a JSON object');
+  const allowed = new Set(['v', 'nodeId', 'agentId', 'seq', 'sentAtMs', 'intervalMs', 'adminState', 'discoveryError', 'gpus']);
+  for (const k of Object.keys(v)) if (!allowed.has(k)) throw new WireError(k, 'unknown field');
+  if (v['v'] !== 1) throw new WireError('v', 'must be 1');
+  for (const k of ['nodeId', 'agentId'] as const) {
+    if (typeof v[k] !== 'string' || !ID.test(v[k] as string)) throw new WireError(k, 'must be an id ([A-Za-z0-9_-], 1 to 64 characters)');
+  }
+  const seq = int(v, 'seq', '', 0, Number.MAX_SAFE_INTEGER);
+  const sentAtMs = int(v, 'sentAtMs', '', 0, 8_640_000_000_000_000);
+  const intervalMs = int(v, 'intervalMs', '', 100, 3_600_000);
+  if (!ADMIN_STATES.includes(v['adminState'] as AdminState)) throw new WireError('adminState', `must be one of ${ADMIN_STATES.join(', ')}`);
+  const de = v['discoveryError'];
+  if (de !== null && (typeof de !== 'string' || de.length > 1000)) throw new WireError('discoveryError', 'must be null or a string of at most 1000 characters');
+  const gpusIn = v['gpus'];
+  if (!Array.isArray(gpusIn) || gpusIn.length > MAX_GPUS) throw new WireError('gpus', `must be an array of at most ${MAX_GPUS} samples`);
+  const gpus: GpuSample[] = gpusIn.map((g, i) => {
+    const f = `gpus[${i}]`;
+    if (!isObj(g)) throw new WireError(f, 'must be an object');
+    if (typeof g['uuid'] !== 'string' || !UUID.test(g['uuid'])) throw new WireError(`${f}.uuid`, 'must be a GPU UUID (GPU-…)');
+    const xids = g['xids'];
+    if (!Array.isArray(xids) || xids.length > MAX_XIDS || !xids.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 1_000_000)) {
+      throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
+    }
+    const ra = g['recoveryAction'];
+    if (ra !== null && (typeof ra !== 'string' || ra.length > 100)) throw new WireError(`${f}.recoveryAction`, 'must be null or a short string');
+    if (Object.keys(g).length !== 11) throw new WireError(f, 'must have exactly the sample fields');
+    return {
+      uuid: g['uuid'], index: int(g, 'index', `${f}.`, 0, 63),
+      powerW: numOrNull(g, 'powerW', f, 0, 5_000), powerLimitW: numOrNull(g, 'powerLimitW', f, 0, 5_000),
+      utilizationPct: numOrNull(g, 'utilizationPct', f, 0, 100), memoryUsedMiB: numOrNull(g, 'memoryUsedMiB', f, 0, 10_000_000),
+      memoryTotalMiB: numOrNull(g, 'memoryTotalMiB', f, 0, 10_000_000), temperatureC: numOrNull(g, 'temperatureC', f, -50, 200),
+      eccUncorrected: numOrNull(g, 'eccUncorrected', f, 0, 1e12), xids: xids as number[], recoveryAction: ra as string | null,
+    };
+  });
+  return {
+    v: 1, nodeId: v['nodeId'] as string, agentId: v['agentId'] as string, seq, sentAtMs, intervalMs,
+    adminState: v['adminState'] as AdminState, discoveryError: de as string | null, gpus,
+  };
+}
