@@ -52,6 +52,7 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
     clock,
     adminKey: ADMIN_KEY,
     initialFleet: o.fleet ?? false,
+    telemetry: o.telemetry,
   });
   const app = await buildServer(cp);
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -5,11 +5,19 @@ import { DomainError } from '../shared/errors.js';
 import { canonicalJson, sha256 } from '../shared/ids.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
 import { principalId, type IdempotencyContext, type Principal } from '../tenancy/index.js';
+import type { AgentIdentity } from '../telemetry/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** The node agent that called (routes with `config: { agent: true }`). */
+    agent?: AgentIdentity;
   }
+}
+
+export function agentOf(req: FastifyRequest): AgentIdentity {
+  if (!req.agent) throw new DomainError('unauthorized', 'Authorization: an agent credential is required');
+  return req.agent;
 }
 
 export function principalOf(req: FastifyRequest): Principal {
@@ -18,6 +26,18 @@ export function principalOf(req: FastifyRequest): Principal {
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The Idempotency-Key check alone, for mutating POSTs that are idempotent by their own nature and
+ * store no response (an agent's heartbeat: its sequence number; an enrolment: its one-time token).
+ */
+export function requireIdempotencyKey(req: FastifyRequest): void {
+  const key = req.headers['idempotency-key'];
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new DomainError('idempotency_key_required', 'Idempotency-Key: this request changes state and needs an Idempotency-Key header (e.g. a UUID)', { field: 'Idempotency-Key' });
+  }
+  if (!IDEMPOTENCY_KEY.test(key)) throw new DomainError('validation', 'Idempotency-Key: 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
+}
 
 /**
  * Runs a mutating POST at most once per (caller, Idempotency-Key). The service stores the

@@ -35,6 +35,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without an API key. Everything else needs one. */
     public?: boolean;
+    /** Authenticated by a node agent's credential instead of an API key. */
+    agent?: boolean;
   }
 }
 
@@ -127,6 +129,10 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
   // without a key: it reveals nothing the public OpenAPI document does not.
   app.addHook('onRequest', async (req) => {
     if (req.is404 || req.routeOptions.config.public === true) return;
+    if (req.routeOptions.config.agent === true) {
+      req.agent = await cp.telemetry.authenticate(req.headers.authorization);
+      return;
+    }
     req.principal = await cp.tenants.authenticate(req.headers.authorization);
   });
 

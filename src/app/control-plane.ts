@@ -12,6 +12,7 @@ import { validateOrThrow } from '../shared/validation.js';
 import { openDb, type DbHandle } from '../store/index.js';
 import { DEFAULT_CELL, EventFeed, EventLog } from '../events/index.js';
 import { IdempotencyRepo, TenantRepo, TenantService } from '../tenancy/index.js';
+import { TelemetryRepo, TelemetryService, type TelemetryOptions } from '../telemetry/index.js';
 import { Settings } from './settings.js';
 
 export const DEMO_FLEET_PATH = fileURLToPath(new URL('../../examples/demo-fleet.yaml', import.meta.url));
@@ -32,6 +33,8 @@ export interface ControlPlaneOptions {
   internalPolicy?: 'sell-first' | 'internal-first' | undefined;
   /** This control plane's cell: whose event log it appends to (default `default`). */
   cell?: string | undefined;
+  /** Heartbeat interval, missed beats, recovery window (src/telemetry). */
+  telemetry?: Partial<TelemetryOptions> | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -57,6 +60,8 @@ export class ControlPlane {
     readonly tenants: TenantService,
     readonly leases: LeaseService,
     readonly fleet: FleetService,
+    /** Node agents: enrolment, heartbeats, health, measured power. */
+    readonly telemetry: TelemetryService,
   ) {
     this.fleetJobs = new FleetJobs(fleet, clock, (err) => console.error('fleet apply failed:', err));
     this.eventLog = new EventLog(handle.db, leaseRepo.cell);
@@ -77,13 +82,16 @@ export class ControlPlane {
     const leases = new LeaseService(leaseRepo, tenantRepo, clock, storedFleet);
     if (opts.preemptionNoticeS !== undefined) leases.noticeMs = opts.preemptionNoticeS * 1000;
     leases.internalFirst = opts.internalPolicy === 'internal-first';
+    // Bound below: the fleet's changes re-index telemetry, which needs the fleet service itself.
+    let telemetry: TelemetryService | undefined;
     const fleet = new FleetService(fleetRepo, cell, clock, {
       exclusive: (fn) => leases.exclusive(fn),
       leasesHolding: (s, uuids) => leases.leasesHolding(s, uuids),
       fence: () => leases.fence(false),
-      onApplied: async (f, nodesDown) => {
+      onApplied: async (f, nodesDown, downSinceMs) => {
+        telemetry?.fleetChanged(f);
         await leases.setFleet(f);
-        await leases.handleNodesDown(nodesDown);
+        await leases.handleNodesDown(nodesDown, downSinceMs);
       },
     });
     await fleet.load();
@@ -96,10 +104,12 @@ export class ControlPlane {
       seenFleetSeq = last;
       return fleet.load();
     };
+    telemetry = new TelemetryService(new TelemetryRepo(handle.db), fleet, clock, cell, opts.telemetry);
+    await telemetry.init();
     const tenants = new TenantService(tenantRepo, clock);
     await tenants.watchRevocations(handle);
     await tenants.ensureOwnerAccount();
-    const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet);
+    const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet, telemetry);
     cp.newAdminKey = await tenants.ensureAdminKey(opts.adminKey);
 
     const initial = opts.initialFleet === undefined ? readFleetSpecFile(DEMO_FLEET_PATH) : opts.initialFleet;
@@ -116,7 +126,13 @@ export class ControlPlane {
     return cp;
   }
 
+  /** GET /v1/fleet: capacity and leased draw (the engine's view) with measured draw beside it (the agents'). */
+  fleetOverview(): ReturnType<LeaseService['fleetOverview']> & { measured: ReturnType<TelemetryService['measuredPower']> } {
+    return { ...this.leases.fleetOverview(), measured: this.telemetry.measuredPower() };
+  }
+
   async close(): Promise<void> {
+    await this.telemetry.settle();
     await this.handle.close();
   }
 }

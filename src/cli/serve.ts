@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from '../app/config.js';
 import { ControlPlane } from '../app/control-plane.js';
 import { buildServer } from '../api/server.js';
 import { NatsRelay } from '../events/index.js';
+import { NatsTelemetry } from '../telemetry/index.js';
 
 /** How often waiting lease requests are tried again, besides after each release. */
 const QUEUE_EVERY_MS = 5_000;
@@ -30,6 +31,10 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     preemptionNoticeS: config.NEOCLOUD_PREEMPTION_NOTICE_S,
     internalPolicy: config.NEOCLOUD_INTERNAL_POLICY,
     cell: config.NEOCLOUD_CELL,
+    telemetry: {
+      intervalMs: config.NEOCLOUD_HEARTBEAT_S * 1000, missedBeats: config.NEOCLOUD_MISSED_HEARTBEATS,
+      recoveryWindowMs: config.NEOCLOUD_HEALTH_RECOVERY_S === undefined ? null : config.NEOCLOUD_HEALTH_RECOVERY_S * 1000,
+    },
   });
   const app = await buildServer(cp, {
     logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
@@ -67,9 +72,27 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   queueTimer.unref();
   // The event log to NATS JetStream, only when asked for (src/events/nats-relay.ts).
   const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log }).start() : null;
+  // Agent heartbeats from NATS JetStream when it is configured (HTTP always works too).
+  cp.telemetry.onError = (err) => app.log.warn({ err }, 'telemetry health change failed');
+  const natsTelemetry = config.NATS_URL
+    ? await new NatsTelemetry(cp.telemetry, { servers: config.NATS_URL, logger: app.log }, config.NEOCLOUD_CELL).start().catch((err: unknown) => {
+      app.log.warn({ err }, 'telemetry over NATS unavailable; agents use HTTP');
+      return null;
+    })
+    : null;
+  // Missed heartbeats and the power history: a few times per heartbeat interval.
+  let ticking = false;
+  const healthTimer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    cp.telemetry.tick().catch((err: unknown) => app.log.warn({ err }, 'telemetry tick failed')).finally(() => { ticking = false; });
+  }, Math.max(1_000, Math.round(config.NEOCLOUD_HEARTBEAT_S * 1000 / 2)));
+  healthTimer.unref();
   const stop = async (): Promise<void> => {
     clearInterval(timer);
     clearInterval(queueTimer);
+    clearInterval(healthTimer);
+    await natsTelemetry?.stop();
     await relay?.stop();
     await app.close();
     await cp.close();

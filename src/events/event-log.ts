@@ -17,7 +17,8 @@ import { eventLogHeads, events } from './event-schema.js';
 /** Every event type. Lease ones describe one lease (subject: its id); fleet ones the fleet. */
 export const EVENT_TYPES = [
   'lease.requested', 'lease.queued', 'lease.placed', 'lease.started', 'lease.preempting', 'lease.preempted',
-  'lease.released', 'lease.expired', 'lease.failed', 'lease.moved', 'fleet.applied',
+  'lease.released', 'lease.expired', 'lease.failed', 'lease.moved', 'lease.downtime', 'fleet.applied',
+  'node.state_changed', 'agent.enrolled', 'agent.revoked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

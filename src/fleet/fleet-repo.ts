@@ -8,6 +8,7 @@ import * as t from './fleet-schema.js';
 import type { FleetPlan } from './fleet-diff.js';
 import type { GpuModelId } from './gpu-catalog.js';
 import type { Fleet, NodeState, PriceEntry } from './fleet-types.js';
+import type { AdminCondition, DiscoveredGpu, NodeCondition } from './node-conditions.js';
 
 export class FleetRepo {
   constructor(readonly db: Db) {}
@@ -88,5 +89,51 @@ export class FleetRepo {
     for (const p of plan.prices.update) {
       await db.update(t.prices).set(p).where(and(eq(t.prices.gpuModel, p.gpuModel), eq(t.prices.leaseClass, p.leaseClass)));
     }
+  }
+
+  /** The non-ready node states of the last applied spec. */
+  async loadSpecStates(): Promise<Map<string, NodeState>> {
+    const rows = await this.db.select().from(t.fleetSpecStates);
+    return new Map(rows.map((r) => [r.nodeId, r.state as NodeState]));
+  }
+
+  /** Replaces the spec's node states (call inside the apply's transaction). */
+  async saveSpecStates(states: Record<string, NodeState>): Promise<void> {
+    await this.db.delete(t.fleetSpecStates);
+    const rows = Object.entries(states).filter(([, st]) => st !== 'ready').map(([nodeId, state]) => ({ nodeId, state }));
+    for (let i = 0; i < rows.length; i += CHUNK) await this.db.insert(t.fleetSpecStates).values(rows.slice(i, i + CHUNK));
+  }
+
+  async loadConditions(): Promise<Map<string, NodeCondition>> {
+    const rows = await this.db.select().from(t.nodeConditions);
+    return new Map(rows.map((r) => [r.nodeId, {
+      nodeId: r.nodeId, admin: r.admin as AdminCondition | null, healthReason: r.healthReason, healthSinceMs: r.healthSince?.getTime() ?? null,
+    }]));
+  }
+
+  /** Sets a node's condition (a row with neither admin nor health is deleted). */
+  async saveCondition(c: NodeCondition, nowMs: number): Promise<void> {
+    if (c.admin === null && c.healthReason === null) {
+      await this.db.delete(t.nodeConditions).where(eq(t.nodeConditions.nodeId, c.nodeId));
+      return;
+    }
+    const row = { admin: c.admin, healthReason: c.healthReason, healthSince: c.healthSinceMs === null ? null : new Date(c.healthSinceMs), updatedAt: new Date(nowMs) };
+    await this.db.insert(t.nodeConditions).values({ nodeId: c.nodeId, ...row }).onConflictDoUpdate({ target: t.nodeConditions.nodeId, set: row });
+  }
+
+  /** A node's GPUs as stored (index order). */
+  async nodeGpus(nodeId: string): Promise<{ uuid: string; index: number }[]> {
+    return this.db.select({ uuid: t.gpus.uuid, index: t.gpus.index }).from(t.gpus).where(eq(t.gpus.nodeId, nodeId)).orderBy(t.gpus.index);
+  }
+
+  async loadDiscovered(nodeId?: string): Promise<DiscoveredGpu[]> {
+    const q = this.db.select().from(t.discoveredGpus);
+    const rows = await (nodeId === undefined ? q : q.where(eq(t.discoveredGpus.nodeId, nodeId))).orderBy(t.discoveredGpus.nodeId, t.discoveredGpus.index);
+    return rows.map((r) => ({ nodeId: r.nodeId, index: r.index, uuid: r.uuid, serial: r.serial, pciBusId: r.pciBusId }));
+  }
+
+  async replaceDiscovered(nodeId: string, gpus: readonly DiscoveredGpu[], nowMs: number): Promise<void> {
+    await this.db.delete(t.discoveredGpus).where(eq(t.discoveredGpus.nodeId, nodeId));
+    if (gpus.length) await this.db.insert(t.discoveredGpus).values(gpus.map((g) => ({ ...g, nodeId, discoveredAt: new Date(nowMs) })));
   }
 }

@@ -75,3 +75,40 @@ export const prices = pgTable('prices', {
   leaseClass: text('lease_class').notNull(),
   priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'number' }).notNull(),
 }, (t) => [primaryKey({ columns: [t.gpuModel, t.leaseClass] })]);
+
+/**
+ * The node states the last applied spec asked for (only nodes not `ready`): a node's stored state
+ * is the worst of this and its conditions, so a condition cleared (a recovery, an undrain)
+ * returns the node to what the spec says.
+ */
+export const fleetSpecStates = pgTable('fleet_spec_states', {
+  nodeId: text('node_id').primaryKey(),
+  state: text('state').notNull(),
+});
+
+/**
+ * What the operator and the node's health say about a node besides the spec: `admin` (drain:
+ * no new leases; cordon: out of service now) and `health_reason` (why its agent's reports took it
+ * down, since `health_since`). Survives spec applies: a spec cannot bring a sick node back.
+ */
+export const nodeConditions = pgTable('node_conditions', {
+  nodeId: text('node_id').primaryKey(),
+  admin: text('admin'),
+  healthReason: text('health_reason'),
+  healthSince: ts('health_since'),
+  updatedAt: ts('updated_at').notNull().default(sql`now()`),
+});
+
+/**
+ * The GPUs a node's agent discovered at enrolment (index → real UUID, serial, PCI bus id). A node
+ * whose spec gives no UUIDs gets these instead of the synthetic ones, at enrolment and at every
+ * later apply.
+ */
+export const discoveredGpus = pgTable('discovered_gpus', {
+  nodeId: text('node_id').notNull(),
+  index: integer('idx').notNull(),
+  uuid: text('uuid').notNull(),
+  serial: text('serial'),
+  pciBusId: text('pci_bus_id'),
+  discoveredAt: ts('discovered_at').notNull().default(sql`now()`),
+}, (t) => [primaryKey({ columns: [t.nodeId, t.index] })]);

@@ -8,3 +8,4 @@ export * from './fleet-service.js';
 export * from './fleet-jobs.js';
 export * from './fleet-schema.js';
 export * from './fleet-repo.js';
+export * from './node-conditions.js';

@@ -55,6 +55,14 @@ export function leaseMoved(lease: Lease, atMs: number, from: readonly LeaseGpu[]
   });
 }
 
+/**
+ * Some of its GPUs were on a node that was unhealthy over [from, to): billable GPU time stops
+ * there (billing turns it into a credit). `gpus`: the lease's GPUs on those nodes.
+ */
+export function leaseDowntime(lease: Lease, fromMs: number, toMs: number, nodes: string[], gpus: string[]): NewEvent {
+  return ev(lease, 'lease.downtime', toMs, { from: iso(fromMs), to: iso(toMs), durationMs: toMs - fromMs, nodes, gpus, gpuCount: gpus.length });
+}
+
 export function leaseFailed(lease: Lease, atMs: number, reason: string, nodes: string[]): NewEvent {
   return ev(lease, 'lease.failed', atMs, { reason, nodes });
 }

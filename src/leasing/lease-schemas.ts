@@ -74,7 +74,7 @@ export type CapacityQuery = Static<typeof CapacityQuery>;
 export const LeaseEventView = Type.Object({
   id: Type.String(),
   leaseId: Type.String(),
-  type: oneOf(['requested', 'queued', 'placed', 'started', 'preempting', 'preempted', 'released', 'expired', 'failed', 'moved'] as const),
+  type: oneOf(['requested', 'queued', 'placed', 'started', 'preempting', 'preempted', 'released', 'expired', 'failed', 'moved', 'downtime'] as const),
   at: Type.String({ format: 'date-time' }),
   sequence: Type.String({ description: 'position in the event log (GET /v1/events)' }),
   detail: Type.Record(Type.String(), Type.Any()),

@@ -26,7 +26,7 @@ import { validateLeaseRequest } from './lease-validation.js';
 import { EventLog, PG_STALE_VIEW, TYPE_PREFIX, type CapacityFence, type NewEvent } from '../events/index.js';
 import { sweepTransitions } from './lease-sweep.js';
 import {
-  leaseFailed, leaseMoved, leasePlaced, leasePreempting, leaseQueued, leaseReleased, leaseRequested, leaseStarted,
+  leaseDowntime, leaseFailed, leaseMoved, leasePlaced, leasePreempting, leaseQueued, leaseReleased, leaseRequested, leaseStarted,
 } from './lease-events.js';
 
 const LEASE_TYPE_PREFIX = `${TYPE_PREFIX}lease.`;
@@ -436,7 +436,7 @@ export class LeaseService {
    * nodes keep their leases (they only take no new ones). Call from inside exclusive(), after
    * setFleet() with the fleet that has the nodes down.
    */
-  async handleNodesDown(nodeIds: string[]): Promise<{ replaced: string[]; failed: string[] }> {
+  async handleNodesDown(nodeIds: string[], downSinceMs: Readonly<Record<string, number>> = {}): Promise<{ replaced: string[]; failed: string[] }> {
     const out = { replaced: [] as string[], failed: [] as string[] };
     if (nodeIds.length === 0) return out;
     const now = this.clock.nowMs();
@@ -446,7 +446,7 @@ export class LeaseService {
     for (const leaseId of [...new Set(held.map((h) => h.leaseId))].sort()) {
       for (let attempt = 0; ; attempt++) {
         try {
-          const outcome = await this.moveOrFail(leaseId, down, now);
+          const outcome = await this.moveOrFail(leaseId, down, now, downSinceMs);
           if (outcome) out[outcome].push(leaseId);
           break;
         } catch (err) {
@@ -460,9 +460,17 @@ export class LeaseService {
   }
 
   /** One lease on nodes that went down: moved to other GPUs, or failed. Null: it no longer holds any. */
-  private async moveOrFail(leaseId: string, down: Set<string>, now: number): Promise<'replaced' | 'failed' | null> {
+  private async moveOrFail(leaseId: string, down: Set<string>, now: number, downSinceMs: Readonly<Record<string, number>>): Promise<'replaced' | 'failed' | null> {
     const lease = await this.store.getLease(leaseId, null);
     if (!lease || ['released', 'failed', 'preempted'].includes(leaseState(lease, now))) return null;
+    // Downtime inside the lease: from when its node was first seen unhealthy (not before the lease
+    // started) until now, when it moves or fails. A node taken down by the spec or the operator has none.
+    const downtime: NewEvent[] = [];
+    const sickGpus = lease.gpus.filter((g) => down.has(g.nodeId) && downSinceMs[g.nodeId] !== undefined);
+    if (sickGpus.length) {
+      const from = Math.max(lease.startMs, Math.min(...sickGpus.map((g) => downSinceMs[g.nodeId]!)));
+      if (from < now) downtime.push(leaseDowntime(lease, from, now, [...new Set(sickGpus.map((g) => g.nodeId))].sort(), sickGpus.map((g) => g.uuid)));
+    }
     // It needs GPUs only until its hold ends (a lease being preempted, or backfilled in front of
     // a booking, until its deadline, not its booked end): the engine's replan.
     const fromNodes = [...new Set(lease.gpus.map((g) => g.nodeId))].sort();
@@ -474,14 +482,14 @@ export class LeaseService {
       const add = r.gpus.filter((g) => !prev.has(g.uuid));
       await this.store.tx(async (s) => {
         await s.moveLeaseGpus(lease, drop, add, now);
-        await s.appendEvents([leaseMoved(lease, now, lease.gpus, r.gpus, fromNodes.filter((n) => down.has(n)))], this.fence(true));
+        await s.appendEvents([...downtime, leaseMoved(lease, now, lease.gpus, r.gpus, fromNodes.filter((n) => down.has(n)))], this.fence(true));
       });
       return 'replaced';
     } else {
       const reason = `node ${fromNodes.filter((n) => down.has(n)).join(', ')} went down and no other ${lease.gpuCount} × ${lease.gpuModel} (${lease.placement}) fitted`;
       await this.store.tx(async (s) => {
         const startPending = await s.failLease(lease.id, now, reason);
-        await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), leaseFailed(lease, now, reason, fromNodes)], this.fence(false));
+        await s.appendEvents([...(startPending ? [leaseStarted(lease, lease.startMs)] : []), ...downtime, leaseFailed(lease, now, reason, fromNodes)], this.fence(false));
       });
       return 'failed';
     }

@@ -72,10 +72,10 @@ export function fleetRoutes(app: FastifyInstance, cp: ControlPlane): void {
   });
 
   r.get('/v1/fleet', {
-    schema: { tags: ['fleet'], summary: 'Fleet overview: sites, power used and capped, GPUs by model and state, leased now', ...secured },
+    schema: { tags: ['fleet'], summary: 'Fleet overview: sites, power used and capped, GPUs by model and state, leased now; measured draw (from the node agents) per site and hall beside the leased draw', ...secured },
   }, async (req) => {
     requireAdmin(principalOf(req));
-    return cp.leases.fleetOverview();
+    return cp.fleetOverview();
   });
 
   r.get('/v1/fleet/nodes', {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlane } from '../../app/control-plane.js';
 import { Idempotency } from '../http-context.js';
 import type { Metrics } from '../metrics.js';
+import { agentRoutes } from './agents.js';
 import { eventRoutes } from './events.js';
 import { fleetRoutes } from './fleet.js';
 import { leaseRoutes } from './leases.js';
@@ -19,4 +20,5 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
   leaseRoutes(app, cp, idem, metrics);
   schedulerRoutes(app, cp);
   eventRoutes(app, cp);
+  agentRoutes(app, cp, idem);
 }

@@ -1,0 +1,110 @@
+/**
+ * Heartbeats over NATS JetStream: agents publish to `<prefix>.<site>.<node>` (default
+ * `neocloud.telemetry.<cell>.site-a.node-1`), the stream `NEOCLOUD_TELEMETRY_<CELL>` captures `<prefix>.>` with
+ * limits (memory storage — telemetry is state, not a record: at most 10 messages per subject,
+ * 15 minutes, 1 GiB, oldest discarded, duplicates by `Nats-Msg-Id` = agent + seq within 2 min), and
+ * the control plane reads it with a durable pull consumer (`control-plane-<cell>`), so a restarted
+ * control plane resumes where it left off and catches up on what the stream kept (the latest per
+ * node among it). Commands to agents go on core NATS at `neocloud.agent.cmd.<cell>.<site>.<node>` (an agent
+ * that misses one gets the same state in its next HTTP answer or on reconnect: it is state too).
+ *
+ * Every message is handed to TelemetryService.ingestNats, which verifies the agent's MAC and the
+ * subject and counts every refusal; a message that cannot be taken is acknowledged all the same
+ * (it will never become valid) — the consumer never stops on bad input.
+ */
+import type { ConsumerMessages, NatsConnection } from 'nats';
+import { HDR_AGENT, HDR_SIG } from '../agent/agent-wire.js';
+import type { TelemetryService } from './telemetry-service.js';
+
+export interface NatsTelemetryOptions {
+  servers: string;
+  stream?: string;
+  subjectPrefix?: string;
+  commandPrefix?: string;
+  durable?: string;
+  /** Stream limits. */
+  maxAgeS?: number;
+  maxBytes?: number;
+  maxMsgsPerSubject?: number;
+  /** Messages fetched per pull. */
+  batch?: number;
+  logger?: { warn(obj: unknown, msg?: string): void; info(obj: unknown, msg?: string): void };
+}
+
+export class NatsTelemetry {
+  private nc: NatsConnection | null = null;
+  private messages: ConsumerMessages | null = null;
+  private loop: Promise<void> | null = null;
+  readonly counters = { consumed: 0, errors: 0 };
+  readonly stream: string;
+  readonly subjectPrefix: string;
+  readonly commandPrefix: string;
+  readonly durable: string;
+
+  constructor(private readonly svc: TelemetryService, private readonly o: NatsTelemetryOptions, cell = 'default') {
+    // A stream per cell (a region's control plane): the 5M-GPU layout in docs/architecture.md.
+    this.stream = o.stream ?? `NEOCLOUD_TELEMETRY_${cell.toUpperCase().replace(/-/g, '_')}`;
+    this.subjectPrefix = o.subjectPrefix ?? `neocloud.telemetry.${cell}`;
+    this.commandPrefix = o.commandPrefix ?? `neocloud.agent.cmd.${cell}`;
+    this.durable = o.durable ?? `control-plane-${cell}`;
+  }
+
+  /** Connects, makes sure the stream and the durable consumer exist, and starts consuming. */
+  async start(): Promise<this> {
+    const { connect, nanos, AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, JSONCodec } = await import('nats');
+    const nc = await connect({ servers: this.o.servers, name: 'neocloud-telemetry', maxReconnectAttempts: -1, reconnectTimeWait: 1_000 });
+    this.nc = nc;
+    const jsm = await nc.jetstreamManager();
+    const subjects = [`${this.subjectPrefix}.>`];
+    const exists = await jsm.streams.info(this.stream).then(() => true, () => false);
+    if (!exists) {
+      await jsm.streams.add({
+        name: this.stream, subjects, storage: StorageType.Memory, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1,
+        max_age: nanos((this.o.maxAgeS ?? 900) * 1000), max_bytes: this.o.maxBytes ?? 1024 ** 3,
+        max_msgs_per_subject: this.o.maxMsgsPerSubject ?? 10, duplicate_window: nanos(120_000),
+      });
+    }
+    await jsm.consumers.info(this.stream, this.durable).catch(() => jsm.consumers.add(this.stream, {
+      durable_name: this.durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 50_000,
+      filter_subject: `${this.subjectPrefix}.>`,
+    }));
+    this.svc.opts.nats = { subjectPrefix: this.subjectPrefix, commandPrefix: this.commandPrefix };
+    const jc = JSONCodec();
+    this.svc.commandPublisher = (site, node, cmd) => {
+      if (!nc.isClosed()) nc.publish(`${this.commandPrefix}.${site}.${node}`, jc.encode(cmd));
+    };
+    const consumer = await nc.jetstream().consumers.get(this.stream, this.durable);
+    this.messages = await consumer.consume({ max_messages: this.o.batch ?? 1_000 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const m of messages) {
+        try {
+          this.svc.ingestNats(m.subject, m.data, m.headers?.get(HDR_AGENT) || undefined, m.headers?.get(HDR_SIG) || undefined);
+          this.counters.consumed++;
+        } catch (err) {
+          // ingestNats counts and answers; this is a bug's last line of defence, not a path.
+          this.counters.errors++;
+          this.o.logger?.warn({ err }, 'telemetry message failed');
+        }
+        m.ack();
+      }
+    })();
+    this.o.logger?.info({ stream: this.stream, durable: this.durable }, 'telemetry consumer started');
+    return this;
+  }
+
+  /** Messages the consumer has not yet been delivered (its lag). */
+  async pending(): Promise<number> {
+    if (!this.nc) return 0;
+    const info = await (await this.nc.jetstreamManager()).consumers.info(this.stream, this.durable);
+    return info.num_pending + info.num_ack_pending;
+  }
+
+  async stop(): Promise<void> {
+    this.svc.commandPublisher = null;
+    this.messages?.stop();
+    await this.loop?.catch(() => undefined);
+    await this.nc?.drain().catch(() => undefined);
+    this.nc = null;
+  }
+}
