@@ -75,6 +75,7 @@ fleet
   });
 
 interface FleetOverview {
+  measured?: { totals: { gpuW: number; facilityW: number; reportingNodes: number }; sites: Record<string, { gpuW: number; facilityW: number; reportingNodes: number }> };
   totals: { installedGpus: number; runnableGpus: number; leasedGpus: number; leasedShare: number; powerCapW: number; leasedW: number };
   sites: {
     id: string; region: string; powerCapW: number; pue: number; installedGpus: number; runnableGpus: number; fullLoadW: number;
@@ -89,14 +90,56 @@ fleet
     print(f, () => {
       const rows = f.sites.map((s) => [
         s.id, s.region, Object.entries(s.gpusByModel).map(([m, n]) => `${n} ${m}`).join(', '),
-        s.installedGpus, s.runnableGpus, s.usage?.leasedGpus ?? 0, `${mw(s.usage?.leasedW ?? 0)} / ${mw(s.powerCapW)}`, s.pue,
+        s.installedGpus, s.runnableGpus, s.usage?.leasedGpus ?? 0, `${mw(s.usage?.leasedW ?? 0)} / ${mw(s.powerCapW)}`,
+        f.measured?.sites[s.id]?.reportingNodes ? `${mw(f.measured.sites[s.id]!.facilityW)} (${f.measured.sites[s.id]!.reportingNodes} nodes)` : '-', s.pue,
         `${s.nodesByState['ready'] ?? 0}/${s.nodesByState['draining'] ?? 0}/${s.nodesByState['down'] ?? 0}`,
       ]);
       const t = f.totals;
-      return `${table(['site', 'region', 'gpus', 'installed', 'power-runnable', 'leased', 'leased power / cap', 'pue', 'nodes r/d/x'], rows)}\n` +
+      return `${table(['site', 'region', 'gpus', 'installed', 'power-runnable', 'leased', 'leased power / cap', 'measured', 'pue', 'nodes r/d/x'], rows)}\n` +
         `total: ${t.installedGpus} GPUs installed, ${t.runnableGpus} runnable under power caps, ${t.leasedGpus} leased now (${(t.leasedShare * 100).toFixed(1)}%)`;
     });
   });
+
+interface NodeOut {
+  nodeId: string; state: string; admin: string | null; healthReason: string | null; healthSince: string | null;
+  agent: { agentId: string; lastSeenAt: string | null; seq: number | null; acknowledged: string | null } | null;
+  measured: { gpuW: number; facilityW: number } | null;
+  gpus: { uuid: string; index: number; powerW: number | null; utilizationPct: number | null; temperatureC: number | null }[];
+}
+const nodeText = (n: NodeOut): string =>
+  `node ${n.nodeId}: ${n.state}${n.admin ? ` (operator: ${n.admin})` : ''}${n.healthReason ? ` — ${n.healthReason} since ${n.healthSince}` : ''}\n` +
+  (n.agent ? `agent ${n.agent.agentId}, last heartbeat ${n.agent.lastSeenAt ?? 'never'}, acknowledged: ${n.agent.acknowledged ?? '-'}\n` : 'no agent enrolled\n') +
+  (n.measured ? `measured: ${Math.round(n.measured.gpuW)} W on the GPUs, ${Math.round(n.measured.facilityW)} W at the facility\n` : '') +
+  (n.gpus.length ? table(['gpu', 'uuid', 'power W', 'util %', '°C'], n.gpus.map((g) => [g.index, g.uuid, g.powerW ?? '-', g.utilizationPct ?? '-', g.temperatureC ?? '-'])) : '');
+
+const node = program.command('node').description('a node: its state, agent and readings; drain, cordon, resume, recover; enrolment tokens');
+node.command('show <id>').description('state, conditions, agent and the latest reading per GPU').action(async (id: string) => {
+  const n = await client().request<NodeOut>('GET', `/v1/nodes/${encodeURIComponent(id)}`);
+  print(n, () => nodeText(n));
+});
+for (const [op, what] of [
+  ['drain', 'no new leases; running ones finish (reaches the agent)'],
+  ['cordon', 'out of service now: its leases are re-placed (reaches the agent)'],
+  ['resume', 'undo drain or cordon'],
+  ['recover', 'clear a health verdict after repair'],
+] as const) {
+  node.command(`${op} <id>`).description(what).action(async (id: string) => {
+    const n = await client().request<NodeOut>('POST', `/v1/nodes/${encodeURIComponent(id)}/${op}`, {});
+    print(n, () => nodeText(n));
+  });
+}
+node.command('token <id>').description('a one-time enrolment token for the agent of this node (shown once)').action(async (id: string) => {
+  const t = await client().request<{ tokenId: string; nodeId: string; token: string; expiresAt: string }>('POST', `/v1/nodes/${encodeURIComponent(id)}/enrolment-tokens`, {});
+  print(t, () => `enrolment token for ${t.nodeId} (one use, until ${t.expiresAt}):\n  ${t.token}\n` +
+    `on the node: neocloud agent --node-id ${t.nodeId} --url <control plane URL> --token <token>`);
+});
+
+program.command('agent-revoke <agentId>').description("revoke a node agent's credential at once").action(async (agentId: string) => {
+  const r = await client().request<{ agentId: string; nodeId: string; revokedAt: string }>('POST', `/v1/agents/${encodeURIComponent(agentId)}/revoke`, {});
+  print(r, () => `agent ${r.agentId} of node ${r.nodeId} revoked at ${r.revokedAt}`);
+});
+
+program.command('agent').description('run the node agent (see `neocloud agent --help`)');
 
 const tenants = program.command('tenants').description('tenants and their API keys');
 tenants
