@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void
   preemption: () => import('./preemption.js'),
   scheduler: () => import('./scheduler.js'),
   traces: () => import('./traces.js'),
+  telemetry: () => import('./telemetry.js'),
 };
 const load = name ? benches[name] : undefined;
 if (!load) {

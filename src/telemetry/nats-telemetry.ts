@@ -12,9 +12,13 @@
  * subject and counts every refusal; a message that cannot be taken is acknowledged all the same
  * (it will never become valid) — the consumer never stops on bad input.
  */
-import type { ConsumerMessages, NatsConnection } from 'nats';
+import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
 import { HDR_AGENT, HDR_SIG } from '../agent/agent-wire.js';
 import type { TelemetryService } from './telemetry-service.js';
+
+/** One ack (ack-all policy) per this many messages, and for the rest after this long idle. */
+const ACK_EVERY = 256;
+const ACK_IDLE_MS = 200;
 
 export interface NatsTelemetryOptions {
   servers: string;
@@ -35,6 +39,7 @@ export class NatsTelemetry {
   private nc: NatsConnection | null = null;
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
   readonly counters = { consumed: 0, errors: 0 };
   readonly stream: string;
   readonly subjectPrefix: string;
@@ -65,7 +70,9 @@ export class NatsTelemetry {
       });
     }
     await jsm.consumers.info(this.stream, this.durable).catch(() => jsm.consumers.add(this.stream, {
-      durable_name: this.durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 50_000,
+      // Ack-all: one ack covers every message before it, so the consumer acks every ACK_EVERY
+      // messages (and what is left after ACK_IDLE_MS) instead of each one.
+      durable_name: this.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 50_000,
       filter_subject: `${this.subjectPrefix}.>`,
     }));
     this.svc.opts.nats = { subjectPrefix: this.subjectPrefix, commandPrefix: this.commandPrefix };
@@ -76,6 +83,10 @@ export class NatsTelemetry {
     const consumer = await nc.jetstream().consumers.get(this.stream, this.durable);
     this.messages = await consumer.consume({ max_messages: this.o.batch ?? 1_000 });
     const messages = this.messages;
+    let unacked: JsMsg | null = null;
+    let n = 0;
+    this.ackTimer = setInterval(() => { unacked?.ack(); unacked = null; }, ACK_IDLE_MS);
+    this.ackTimer.unref();
     this.loop = (async () => {
       for await (const m of messages) {
         try {
@@ -86,8 +97,10 @@ export class NatsTelemetry {
           this.counters.errors++;
           this.o.logger?.warn({ err }, 'telemetry message failed');
         }
-        m.ack();
+        // Acknowledged whatever happened to it: a refused message never becomes valid.
+        if (++n % ACK_EVERY === 0) { m.ack(); unacked = null; } else unacked = m;
       }
+      unacked?.ack();
     })();
     this.o.logger?.info({ stream: this.stream, durable: this.durable }, 'telemetry consumer started');
     return this;
@@ -102,6 +115,7 @@ export class NatsTelemetry {
 
   async stop(): Promise<void> {
     this.svc.commandPublisher = null;
+    if (this.ackTimer) clearInterval(this.ackTimer);
     this.messages?.stop();
     await this.loop?.catch(() => undefined);
     await this.nc?.drain().catch(() => undefined);

@@ -52,6 +52,13 @@ export class TelemetryRepo {
     await this.db.insert(t.agents).values({ ...row, createdAt: new Date(row.createdAtMs) });
   }
 
+  /** Many agents at once (benchmarks and bulk imports), in 1,000-row statements. */
+  async insertAgents(rows: readonly { id: string; nodeId: string; credentialHash: string; natsKey: string; createdAtMs: number }[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 1_000) {
+      await this.db.insert(t.agents).values(rows.slice(i, i + 1_000).map((r) => ({ ...r, createdAt: new Date(r.createdAtMs) })));
+    }
+  }
+
   async agentByCredential(credentialHash: string): Promise<AgentRecord | undefined> {
     const [r] = await this.db.select().from(t.agents).where(eq(t.agents.credentialHash, credentialHash));
     return r && { id: r.id, nodeId: r.nodeId, natsKey: r.natsKey, revokedAtMs: r.revokedAt?.getTime() ?? null };

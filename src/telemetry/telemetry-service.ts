@@ -72,6 +72,8 @@ export class TelemetryService {
   private queue: Promise<void> = Promise.resolve();
   /** Health changes queued or running, by node: the reason being written (null: a recovery). */
   private readonly pending = new Map<string, string | null>();
+  /** Called after each heartbeat taken, either transport (benchmarks measure heartbeat-to-visible with it); null: nothing. */
+  observer: ((node: NodeLive) => void) | null = null;
   /** Set by the NATS adapter: sends a command to a node's agent. */
   commandPublisher: ((siteId: string, nodeId: string, cmd: NodeCommand) => void) | null = null;
   readonly opts: TelemetryOptions;
@@ -112,16 +114,15 @@ export class TelemetryService {
   }
 
   private siteOf(nodeId: string): string {
-    const n = this.fleet.current().nodes.find((x) => x.id === nodeId);
-    if (!n) throw notFound('node', nodeId);
-    return n.siteId;
+    const site = this.state.siteOf(nodeId);
+    if (site === null) throw notFound('node', nodeId);
+    return site;
   }
 
   /** What the agent of `nodeId` is told: the operator's state and the node's. */
   commandFor(nodeId: string): NodeCommand {
     const c = this.conds.get(nodeId);
-    const n = this.fleet.current().nodes.find((x) => x.id === nodeId);
-    return { nodeId, adminState: c?.admin ?? 'none', nodeState: n?.state ?? 'unknown', reason: c?.healthReason ?? null };
+    return { nodeId, adminState: c?.admin ?? 'none', nodeState: this.state.nodeState(nodeId) ?? 'unknown', reason: c?.healthReason ?? null };
   }
 
   // ---- enrolment -------------------------------------------------------------------------
@@ -255,6 +256,7 @@ export class TelemetryService {
       throw new DomainError('validation', r.message, { field: r.field, reason: r.reason });
     }
     this.via.http++;
+    this.observer?.(r.node);
     this.afterIngest(r.node, r.verdict);
     return this.commandFor(agent.nodeId);
   }
@@ -275,17 +277,14 @@ export class TelemetryService {
       return this.rejectNats('malformed');
     }
     const nats = this.opts.nats;
-    const site = this.fleet.current().nodes.length ? this.siteOfSafe(a.nodeId) : null;
+    const site = this.state.siteOf(a.nodeId);
     if (nats && site !== null && subject !== telemetrySubject(nats.subjectPrefix, site, a.nodeId)) return this.rejectNats('forged');
     const r = this.state.ingest(raw, agentId, a.nodeId, this.clock.nowMs());
     if (!r.ok) return { ok: false, reason: r.reason };
     this.via.nats++;
+    this.observer?.(r.node);
     this.afterIngest(r.node, r.verdict);
     return { ok: true };
-  }
-
-  private siteOfSafe(nodeId: string): string | null {
-    try { return this.siteOf(nodeId); } catch { return null; }
   }
 
   private rejectNats(reason: RejectReason): { ok: false; reason: RejectReason } {
@@ -397,7 +396,7 @@ export class TelemetryService {
 
   private publishCommand(nodeId: string): void {
     if (!this.commandPublisher) return;
-    const site = this.siteOfSafe(nodeId);
+    const site = this.state.siteOf(nodeId);
     if (site !== null) this.commandPublisher(site, nodeId, this.commandFor(nodeId));
   }
 
@@ -417,17 +416,14 @@ export class TelemetryService {
   }
 
   private facilityFactor(nodeId: string): number {
-    const f = this.fleet.current();
-    const n = f.nodes.find((x) => x.id === nodeId);
-    if (!n) return 1;
-    return GPU_CATALOG[n.gpuModel].serverOverhead * (f.sites.find((s) => s.id === n.siteId)?.pue ?? 1);
+    return this.state.facilityFactor(nodeId);
   }
 
   /** A node's conditions, agent and latest readings (operator). */
   node(nodeId: string): NodeTelemetryView {
-    const n = this.fleet.current().nodes.find((x) => x.id === nodeId);
-    if (!n) throw notFound('node', nodeId);
-    return this.nodeView(nodeId, this.conds.get(nodeId), n.state);
+    const state = this.state.nodeState(nodeId);
+    if (state === null) throw notFound('node', nodeId);
+    return this.nodeView(nodeId, this.conds.get(nodeId), state);
   }
 
   /** Measured power per site and hall, for GET /v1/fleet (W; facility = board × overhead × PUE). */

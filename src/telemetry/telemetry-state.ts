@@ -19,6 +19,8 @@ interface NodeMeta {
   nodeId: string;
   siteId: string;
   hallId: string;
+  /** The node's state in the fleet (ready, draining, down). */
+  state: string;
   uuids: readonly string[];
   uuidSet: ReadonlySet<string>;
   /** Facility watts per GPU board watt: server overhead × site PUE (as the capacity math turns TDP into facility power). */
@@ -85,7 +87,7 @@ export class TelemetryState {
     for (const n of fleet.nodes) {
       const u = uuids.get(n.id) ?? [];
       meta.set(n.id, {
-        nodeId: n.id, siteId: n.siteId, hallId: n.hallId, uuids: u, uuidSet: new Set(u),
+        nodeId: n.id, siteId: n.siteId, hallId: n.hallId, state: n.state, uuids: u, uuidSet: new Set(u),
         facilityFactor: GPU_CATALOG[n.gpuModel].serverOverhead * (pue.get(n.siteId) ?? 1),
       });
     }
@@ -108,6 +110,19 @@ export class TelemetryState {
       e.nodes += nodes;
       map.set(id, e);
     }
+  }
+
+  /** The node's site (null: not in the fleet). A map read: the ingest path must not scan the fleet. */
+  siteOf(nodeId: string): string | null {
+    return this.meta.get(nodeId)?.siteId ?? null;
+  }
+
+  nodeState(nodeId: string): string | null {
+    return this.meta.get(nodeId)?.state ?? null;
+  }
+
+  facilityFactor(nodeId: string): number {
+    return this.meta.get(nodeId)?.facilityFactor ?? 1;
   }
 
   hasNode(nodeId: string): boolean {
