@@ -198,6 +198,8 @@ describe.each(STORE_KINDS)('node agents (%s)', (store) => {
     const junk = new TextEncoder().encode('{not json');
     expect(svc.ingestNats(`x.site-a.${N1}`, junk, c1.agentId, signHeartbeat(key, junk))).toEqual({ ok: false, reason: 'malformed' });
     expect(svc.ingestNats(`x.site-a.${N1}`, junk, c1.agentId, 'f'.repeat(64))).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(svc.ingestNats(`x.site-a.${N1}`, junk, c1.agentId, 'zz'.repeat(32))).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(svc.ingestNats(`x.site-a.${N1}`, junk, c1.agentId, 'ab')).toEqual({ ok: false, reason: 'bad_signature' });
     expect(svc.ingestNats(`x.site-a.${N1}`, junk, 'agt_nobody', undefined)).toEqual({ ok: false, reason: 'revoked' });
     // A good heartbeat still goes through afterwards.
     expect(await a1.agent.beat()).toBe('http');

@@ -99,6 +99,9 @@ export class WireError extends Error {
   }
 }
 
+const HEARTBEAT_KEYS: ReadonlySet<string> = new Set(['v', 'nodeId', 'agentId', 'seq', 'sentAtMs', 'intervalMs', 'adminState', 'discoveryError', 'gpus']);
+const SAMPLE_KEYS: ReadonlySet<string> = new Set(['uuid', 'index', 'powerW', 'powerLimitW', 'utilizationPct', 'memoryUsedMiB', 'memoryTotalMiB', 'temperatureC', 'eccUncorrected', 'xids', 'recoveryAction']);
+
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function numOrNull(o: Record<string, unknown>, k: string, field: string, min: number, max: number, reason = 'malformed'): number | null {
@@ -121,42 +124,50 @@ function int(o: Record<string, unknown>, k: string, field: string, min: number, 
  * negative reading, else `malformed`). Unknown fields are refused.
  */
 export function validateHeartbeat(v: unknown): Heartbeat {
+  // Checked in place and returned as is (no copy): this runs for every heartbeat of the fleet.
   if (!isObj(v)) throw new WireError('heartbeat', 'must be a JSON object');
-  const allowed = new Set(['v', 'nodeId', 'agentId', 'seq', 'sentAtMs', 'intervalMs', 'adminState', 'discoveryError', 'gpus']);
-  for (const k of Object.keys(v)) if (!allowed.has(k)) throw new WireError(k, 'unknown field');
+  let keys = 0;
+  for (const k in v) {
+    if (!HEARTBEAT_KEYS.has(k)) throw new WireError(k === '' ? '(empty field name)' : k.slice(0, 64), 'unknown field');
+    keys++;
+  }
   if (v['v'] !== 1) throw new WireError('v', 'must be 1');
   for (const k of ['nodeId', 'agentId'] as const) {
     if (typeof v[k] !== 'string' || !ID.test(v[k] as string)) throw new WireError(k, 'must be an id ([A-Za-z0-9_-], 1 to 64 characters)');
   }
-  const seq = int(v, 'seq', '', 0, Number.MAX_SAFE_INTEGER);
-  const sentAtMs = int(v, 'sentAtMs', '', 0, 8_640_000_000_000_000);
-  const intervalMs = int(v, 'intervalMs', '', 100, 3_600_000);
+  int(v, 'seq', '', 0, Number.MAX_SAFE_INTEGER);
+  int(v, 'sentAtMs', '', 0, 8_640_000_000_000_000);
+  int(v, 'intervalMs', '', 100, 3_600_000);
   if (!ADMIN_STATES.includes(v['adminState'] as AdminState)) throw new WireError('adminState', `must be one of ${ADMIN_STATES.join(', ')}`);
   const de = v['discoveryError'];
   if (de !== null && (typeof de !== 'string' || de.length > 1000)) throw new WireError('discoveryError', 'must be null or a string of at most 1000 characters');
-  const gpusIn = v['gpus'];
-  if (!Array.isArray(gpusIn) || gpusIn.length > MAX_GPUS) throw new WireError('gpus', `must be an array of at most ${MAX_GPUS} samples`);
-  const gpus: GpuSample[] = gpusIn.map((g, i) => {
+  const gpus = v['gpus'];
+  if (!Array.isArray(gpus) || gpus.length > MAX_GPUS) throw new WireError('gpus', `must be an array of at most ${MAX_GPUS} samples`);
+  if (keys !== HEARTBEAT_KEYS.size) throw new WireError('heartbeat', `must have exactly the fields ${[...HEARTBEAT_KEYS].join(', ')}`);
+  for (let i = 0; i < gpus.length; i++) {
+    const g: unknown = gpus[i];
     const f = `gpus[${i}]`;
     if (!isObj(g)) throw new WireError(f, 'must be an object');
+    let n = 0;
+    for (const k in g) {
+      if (!SAMPLE_KEYS.has(k)) throw new WireError(`${f}.${k.slice(0, 64) || '(empty field name)'}`, 'unknown field');
+      n++;
+    }
+    if (n !== SAMPLE_KEYS.size) throw new WireError(f, `must have exactly the fields ${[...SAMPLE_KEYS].join(', ')}`);
     if (typeof g['uuid'] !== 'string' || !UUID.test(g['uuid'])) throw new WireError(`${f}.uuid`, 'must be a GPU UUID (GPU-…)');
     const xids = g['xids'];
-    if (!Array.isArray(xids) || xids.length > MAX_XIDS || !xids.every((x) => Number.isInteger(x) && (x as number) >= 0 && (x as number) < 1_000_000)) {
-      throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
-    }
+    if (!Array.isArray(xids) || xids.length > MAX_XIDS) throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
+    for (const x of xids) if (!Number.isInteger(x) || (x as number) < 0 || (x as number) >= 1_000_000) throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
     const ra = g['recoveryAction'];
     if (ra !== null && (typeof ra !== 'string' || ra.length > 100)) throw new WireError(`${f}.recoveryAction`, 'must be null or a short string');
-    if (Object.keys(g).length !== 11) throw new WireError(f, 'must have exactly the sample fields');
-    return {
-      uuid: g['uuid'], index: int(g, 'index', `${f}.`, 0, 63),
-      powerW: numOrNull(g, 'powerW', f, 0, 5_000), powerLimitW: numOrNull(g, 'powerLimitW', f, 0, 5_000),
-      utilizationPct: numOrNull(g, 'utilizationPct', f, 0, 100), memoryUsedMiB: numOrNull(g, 'memoryUsedMiB', f, 0, 10_000_000),
-      memoryTotalMiB: numOrNull(g, 'memoryTotalMiB', f, 0, 10_000_000), temperatureC: numOrNull(g, 'temperatureC', f, -50, 200),
-      eccUncorrected: numOrNull(g, 'eccUncorrected', f, 0, 1e12), xids: xids as number[], recoveryAction: ra as string | null,
-    };
-  });
-  return {
-    v: 1, nodeId: v['nodeId'] as string, agentId: v['agentId'] as string, seq, sentAtMs, intervalMs,
-    adminState: v['adminState'] as AdminState, discoveryError: de as string | null, gpus,
-  };
+    int(g, 'index', `${f}.`, 0, 63);
+    numOrNull(g, 'powerW', f, 0, 5_000);
+    numOrNull(g, 'powerLimitW', f, 0, 5_000);
+    numOrNull(g, 'utilizationPct', f, 0, 100);
+    numOrNull(g, 'memoryUsedMiB', f, 0, 10_000_000);
+    numOrNull(g, 'memoryTotalMiB', f, 0, 10_000_000);
+    numOrNull(g, 'temperatureC', f, -50, 200);
+    numOrNull(g, 'eccUncorrected', f, 0, 1e12);
+  }
+  return v as unknown as Heartbeat;
 }

@@ -21,13 +21,17 @@ export const FATAL_XIDS: ReadonlySet<number> = new Set([48, 64, 74, 79, 95, 119,
 /** Why this heartbeat takes its node down, or null when it vouches for every GPU. `expected`: the node's GPU UUIDs in the fleet. */
 export function healthOf(hb: Heartbeat, expected: readonly string[]): string | null {
   if (hb.discoveryError !== null) return `GPU discovery failed: ${hb.discoveryError.slice(0, 200)}`;
-  const seen = new Set(hb.gpus.map((g) => g.uuid));
-  const missing = expected.filter((u) => !seen.has(u));
-  if (missing.length) return `GPU missing: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''}`;
+  // At most 16 each: a nested scan allocates nothing (this runs for every heartbeat).
+  let missing: string[] | null = null;
+  for (const u of expected) {
+    let found = false;
+    for (const g of hb.gpus) if (g.uuid === u) { found = true; break; }
+    if (!found) (missing ??= []).push(u);
+  }
+  if (missing) return `GPU missing: ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''}`;
   for (const g of hb.gpus) {
     if (g.eccUncorrected !== null && g.eccUncorrected > 0) return `uncorrectable ECC errors (${g.eccUncorrected}) on GPU ${g.uuid}`;
-    const fatal = g.xids.find((x) => FATAL_XIDS.has(x));
-    if (fatal !== undefined) return `fatal XID ${fatal} on GPU ${g.uuid}`;
+    for (const x of g.xids) if (FATAL_XIDS.has(x)) return `fatal XID ${x} on GPU ${g.uuid}`;
     if (g.recoveryAction !== null && g.recoveryAction !== 'None') return `driver asks for "${g.recoveryAction}" on GPU ${g.uuid}`;
   }
   return null;
