@@ -1,8 +1,8 @@
 /**
  * Heartbeats over NATS JetStream: agents publish to `<prefix>.<site>.<node>` (default
  * `neocloud.telemetry.<cell>.site-a.node-1`), the stream `NEOCLOUD_TELEMETRY_<CELL>` captures `<prefix>.>` with
- * limits (memory storage — telemetry is state, not a record: at most 10 messages per subject,
- * 15 minutes, 1 GiB, oldest discarded, duplicates by `Nats-Msg-Id` = agent + seq within 2 min), and
+ * limits (memory storage — telemetry is state, not a record: 5 minutes, 1 GiB, oldest discarded,
+ * duplicates by `Nats-Msg-Id` = agent + seq within 2 min), and
  * the control plane reads it with a durable pull consumer (`control-plane-<cell>`), so a restarted
  * control plane resumes where it left off and catches up on what the stream kept (the latest per
  * node among it). Commands to agents go on core NATS at `neocloud.agent.cmd.<cell>.<site>.<node>` (an agent
@@ -26,7 +26,7 @@ export interface NatsTelemetryOptions {
   subjectPrefix?: string;
   commandPrefix?: string;
   durable?: string;
-  /** Stream limits. */
+  /** Stream limits (default 300 s, 1 GiB, no per-subject cap). */
   maxAgeS?: number;
   maxBytes?: number;
   maxMsgsPerSubject?: number;
@@ -65,15 +65,18 @@ export class NatsTelemetry {
     if (!exists) {
       await jsm.streams.add({
         name: this.stream, subjects, storage: StorageType.Memory, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, num_replicas: 1,
-        max_age: nanos((this.o.maxAgeS ?? 900) * 1000), max_bytes: this.o.maxBytes ?? 1024 ** 3,
-        max_msgs_per_subject: this.o.maxMsgsPerSubject ?? 10, duplicate_window: nanos(120_000),
+        // Age and bytes only: a per-subject cap makes every message past it an interior delete in
+        // the memory store, which cut JetStream's ingest several-fold at 12,500 subjects (measured,
+        // docs/benchmarks.md); age-ordered removal from the head is cheap.
+        max_age: nanos((this.o.maxAgeS ?? 300) * 1000), max_bytes: this.o.maxBytes ?? 1024 ** 3,
+        ...(this.o.maxMsgsPerSubject ? { max_msgs_per_subject: this.o.maxMsgsPerSubject } : {}), duplicate_window: nanos(120_000),
       });
     }
     await jsm.consumers.info(this.stream, this.durable).catch(() => jsm.consumers.add(this.stream, {
       // Ack-all: one ack covers every message before it, so the consumer acks every ACK_EVERY
       // messages (and what is left after ACK_IDLE_MS) instead of each one.
+      // No filter: the stream holds only this cell's telemetry (a filter equal to the stream's subjects still costs per message).
       durable_name: this.durable, ack_policy: AckPolicy.All, deliver_policy: DeliverPolicy.All, max_ack_pending: 50_000,
-      filter_subject: `${this.subjectPrefix}.>`,
     }));
     this.svc.opts.nats = { subjectPrefix: this.subjectPrefix, commandPrefix: this.commandPrefix };
     const jc = JSONCodec();
