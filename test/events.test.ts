@@ -123,12 +123,13 @@ for (const kind of STORE_KINDS) {
       const spec = { ...smallFleet(), nodeStates: { [node]: 'down' } };
       expect((await s.call('PUT', '/v1/fleet', { body: spec })).status).toBe(200);
       const after = (await readAll(s)).slice(before);
-      expect(after.map((e) => e.type)).toEqual(['dev.neocloud.fleet.applied', 'dev.neocloud.lease.moved']);
+      expect(after.map((e) => e.type)).toEqual(['dev.neocloud.fleet.applied', 'dev.neocloud.node.state_changed', 'dev.neocloud.lease.moved']);
       expect(after[0]!.tenantid).toBeNull();
-      expect(after[0]!.data).toMatchObject({ nodesDown: [node] });
-      expect(after[1]).toMatchObject({ subject: l.body.id, data: { downNodes: [node] } });
-      // A tenant never sees fleet events.
-      expect((await readAll(s, acme.key)).some((e) => e.type.startsWith('dev.neocloud.fleet'))).toBe(false);
+      expect(after[0]!.data).toMatchObject({ nodesDown: [node], cause: 'spec' });
+      expect(after[1]).toMatchObject({ subject: node, tenantid: null, data: { nodeId: node, from: 'ready', to: 'down', cause: 'spec' } });
+      expect(after[2]).toMatchObject({ subject: l.body.id, data: { downNodes: [node] } });
+      // A tenant never sees fleet or node events.
+      expect((await readAll(s, acme.key)).some((e) => e.type.startsWith('dev.neocloud.fleet') || e.type.startsWith('dev.neocloud.node'))).toBe(false);
     });
   });
 }

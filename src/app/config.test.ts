@@ -16,7 +16,13 @@ describe('configuration', () => {
     expect(loadConfig({})).toEqual({
       PORT: 7070, HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: 300,
       NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
+      NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3,
     });
+  });
+  it('checks the agent settings', () => {
+    expect(loadConfig({ NEOCLOUD_HEARTBEAT_S: '5', NEOCLOUD_HEALTH_RECOVERY_S: '600' })).toMatchObject({ NEOCLOUD_HEARTBEAT_S: 5, NEOCLOUD_HEALTH_RECOVERY_S: 600 });
+    expect(fails({ NEOCLOUD_HEARTBEAT_S: '0' })).toMatch(/^NEOCLOUD_HEARTBEAT_S: must be an integer number of seconds from 1 to 3600/);
+    expect(fails({ NEOCLOUD_MISSED_HEARTBEATS: '1' })).toMatch(/^NEOCLOUD_MISSED_HEARTBEATS:/);
   });
   it('reads valid values and lets flags win', () => {
     const c = loadConfig({ PORT: '8080', NEOCLOUD_PREEMPTION_NOTICE_S: '0', NEOCLOUD_INTERNAL_POLICY: 'internal-first', DATABASE_URL: 'postgres://u@h/db' }, { PORT: '9090' });
