@@ -104,6 +104,9 @@ describe.each(STORE_KINDS)('node agents (%s)', (store) => {
     expect(site.halls['hall-1'].gpuW).toBe(site.gpuW);
     expect(site.halls['hall-2'].gpuW).toBe(0);
     expect(fleet.body.totals).toHaveProperty('leasedW');
+    const prom = await fetch(`${s.url}/metrics`).then((r) => r.text());
+    expect(prom).toContain(`neocloud_measured_power_watts{site="site-a",scope="gpu"} ${site.gpuW}`);
+    expect(prom).toMatch(/neocloud_agent_heartbeats\{transport="http"\} [1-9]/);
     expect((await s.call('GET', `/v1/nodes/${N1}`, { key: acme.key })).status).toBe(403);
   });
 

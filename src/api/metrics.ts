@@ -36,5 +36,40 @@ export class Metrics {
       },
     });
     void gpus;
+    // Node agents: heartbeats by transport, refusals by reason, measured power per site.
+    const heartbeats = new Gauge({
+      name: 'neocloud_agent_heartbeats', help: 'Heartbeats taken since start, by transport (a counter read from the telemetry service)', labelNames: ['transport'] as const,
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (!c) return;
+        const m = c.telemetry.metrics();
+        this.set({ transport: 'http' }, m.via.http);
+        this.set({ transport: 'nats' }, m.via.nats);
+      },
+    });
+    const refused = new Gauge({
+      name: 'neocloud_agent_messages_refused', help: 'Agent messages refused since start, by reason', labelNames: ['reason'] as const,
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (!c) return;
+        for (const [reason, n] of Object.entries(c.telemetry.metrics().rejected)) this.set({ reason }, n);
+      },
+    });
+    const measured = new Gauge({
+      name: 'neocloud_measured_power_watts', help: 'Measured power per site: GPU boards, and facility (boards × server overhead × PUE)', labelNames: ['site', 'scope'] as const,
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (!c) return;
+        this.reset();
+        for (const [site, p] of Object.entries(c.telemetry.measuredPower().sites)) {
+          this.set({ site, scope: 'gpu' }, p.gpuW);
+          this.set({ site, scope: 'facility' }, p.facilityW);
+        }
+      },
+    });
+    void heartbeats; void refused; void measured;
   }
 }
