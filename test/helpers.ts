@@ -53,6 +53,7 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
     adminKey: ADMIN_KEY,
     initialFleet: o.fleet ?? false,
     telemetry: o.telemetry,
+    powerAdmissionMargin: o.powerAdmissionMargin,
   });
   const app = await buildServer(cp);
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -16,7 +16,7 @@ describe('configuration', () => {
     expect(loadConfig({})).toEqual({
       PORT: 7070, HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: 300,
       NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
-      NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3,
+      NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3, NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: 20,
     });
   });
   it('checks the agent settings', () => {

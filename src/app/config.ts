@@ -22,6 +22,8 @@ export const ConfigSchema = Type.Object({
   NATS_URL: Type.Optional(Type.String({ pattern: '^(nats|tls)://', description: 'publish the event log to NATS JetStream; take agent heartbeats from it' })),
   NEOCLOUD_HEARTBEAT_S: Type.Integer({ minimum: 1, maximum: 3600, description: 'heartbeat interval agents are told, seconds' }),
   NEOCLOUD_MISSED_HEARTBEATS: Type.Integer({ minimum: 2, maximum: 100, description: 'intervals without a heartbeat before a node is down' }),
+  NEOCLOUD_POWER_ADMISSION: Type.Union([Type.Literal('tdp'), Type.Literal('measured')]),
+  NEOCLOUD_POWER_MARGIN_PCT: Type.Integer({ minimum: 0, maximum: 100, description: 'safety margin over measured draw for measured admission, percent' }),
   NEOCLOUD_HEALTH_RECOVERY_S: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 30, description: 'clean heartbeats for this long bring a node back by itself (unset: the operator recovers it)' })),
 }, { additionalProperties: false });
 export type Config = Static<typeof ConfigSchema>;
@@ -29,10 +31,10 @@ export type Config = Static<typeof ConfigSchema>;
 export const CONFIG_DEFAULTS = {
   PORT: '7070', HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: '300',
   NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
-  NEOCLOUD_HEARTBEAT_S: '10', NEOCLOUD_MISSED_HEARTBEATS: '3',
+  NEOCLOUD_HEARTBEAT_S: '10', NEOCLOUD_MISSED_HEARTBEATS: '3', NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: '20',
 } as const;
 
-const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S']);
+const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT']);
 
 /** What each variable must be, in words, for the error line. */
 const EXPECT: Record<keyof Config, string> = {
@@ -48,6 +50,8 @@ const EXPECT: Record<keyof Config, string> = {
   NATS_URL: 'a nats:// or tls:// URL (or unset)',
   NEOCLOUD_HEARTBEAT_S: 'an integer number of seconds from 1 to 3600',
   NEOCLOUD_MISSED_HEARTBEATS: 'an integer from 2 to 100',
+  NEOCLOUD_POWER_ADMISSION: 'tdp (leased TDP never exceeds a cap) or measured (measured draw plus the margin)',
+  NEOCLOUD_POWER_MARGIN_PCT: 'an integer percent from 0 to 100',
   NEOCLOUD_HEALTH_RECOVERY_S: 'an integer number of seconds from 1 to 2592000 (or unset)',
 };
 

@@ -31,6 +31,7 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     preemptionNoticeS: config.NEOCLOUD_PREEMPTION_NOTICE_S,
     internalPolicy: config.NEOCLOUD_INTERNAL_POLICY,
     cell: config.NEOCLOUD_CELL,
+    powerAdmissionMargin: config.NEOCLOUD_POWER_ADMISSION === 'measured' ? config.NEOCLOUD_POWER_MARGIN_PCT / 100 : null,
     telemetry: {
       intervalMs: config.NEOCLOUD_HEARTBEAT_S * 1000, missedBeats: config.NEOCLOUD_MISSED_HEARTBEATS,
       recoveryWindowMs: config.NEOCLOUD_HEALTH_RECOVERY_S === undefined ? null : config.NEOCLOUD_HEALTH_RECOVERY_S * 1000,
@@ -85,7 +86,9 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   const healthTimer = setInterval(() => {
     if (ticking) return;
     ticking = true;
-    cp.telemetry.tick().catch((err: unknown) => app.log.warn({ err }, 'telemetry tick failed')).finally(() => { ticking = false; });
+    cp.telemetry.tick()
+      .then(() => cp.refreshPowerCredit())
+      .catch((err: unknown) => app.log.warn({ err }, 'telemetry tick failed')).finally(() => { ticking = false; });
   }, Math.max(1_000, Math.round(config.NEOCLOUD_HEARTBEAT_S * 1000 / 2)));
   healthTimer.unref();
   const stop = async (): Promise<void> => {

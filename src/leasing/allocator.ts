@@ -81,10 +81,10 @@ class Search {
         continue;
       }
       const w = t.siteWattsPerGpu[si]!;
-      const headroomW = t.sitePowerCapW[si]! - bookings.peakWatts(t.ids[SITE]![si]!, q.startMs, q.endMs);
+      const headroomW = t.sitePowerCapW[si]! - bookings.admissionWatts(t.ids[SITE]![si]!, q.startMs, q.endMs);
       this.sitePow[si] = gpusUnder(headroomW, w);
       for (const hi of t.children[SITE]![si]!) {
-        const hw = t.hallPowerCapW[hi]! - bookings.peakWatts(t.ids[HALL]![hi]!, q.startMs, q.endMs);
+        const hw = t.hallPowerCapW[hi]! - bookings.admissionWatts(t.ids[HALL]![hi]!, q.startMs, q.endMs);
         this.hallPow[hi] = gpusUnder(hw, w);
       }
     }

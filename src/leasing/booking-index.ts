@@ -193,6 +193,20 @@ export class BookingIndex {
     return f;
   }
 
+  /**
+   * Watts by which admission may count a hall's or site's held draw lower than its holds' TDP
+   * (measured-draw admission, off unless the operator turns it on: see LeaseService.setPowerCredit).
+   * Null or absent: none — the cap is never exceeded by leased TDP.
+   */
+  powerCreditW: ReadonlyMap<string, number> | null = null;
+
+  /** The draw admission counts against a cap: peakWatts less the scope's power credit (never below 0). */
+  admissionWatts(scopeId: string, startMs: number, endMs: number): number {
+    const raw = this.peakWatts(scopeId, startMs, endMs);
+    const credit = this.powerCreditW?.get(scopeId);
+    return credit ? Math.max(0, raw - credit) : raw;
+  }
+
   /** Highest facility draw, in watts, that held GPUs put on a hall or site at any instant of the window. */
   peakWatts(scopeId: string, startMs: number, endMs: number): number {
     const entry = this.powerByScope.get(scopeId);

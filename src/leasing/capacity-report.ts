@@ -88,7 +88,7 @@ export function capacityReport(
     const hallIds = [...new Set(site.fabrics.map((f) => f.hallId))];
     for (const hallId of hallIds) {
       const hall = topo.halls.get(hallId)!;
-      let hallHeadroomW = Math.max(0, hall.powerCapW - bookings.peakWatts(hallId, q.startMs, q.endMs));
+      let hallHeadroomW = Math.max(0, hall.powerCapW - bookings.admissionWatts(hallId, q.startMs, q.endMs));
       for (const [w, free] of hallFree.get(hallId) ?? []) {
         const runnable = Math.min(free, Math.floor(Math.min(hallHeadroomW, siteHeadroomW) / w));
         site.availableGpus += runnable;

@@ -145,12 +145,23 @@ export class LeaseEngine {
     this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
     this.bookings = new BookingIndex(this.topo);
+    this.bookings.powerCreditW = null; // a new fleet: the credit is computed again for it
+    this.powerCredit = null;
     this.victims.clear();
+  }
+
+  /** Measured-draw admission credit per hall and site id, watts (null: none); kept across index rebuilds. */
+  private powerCredit: ReadonlyMap<string, number> | null = null;
+
+  setPowerCredit(credit: ReadonlyMap<string, number> | null): void {
+    this.powerCredit = credit;
+    this.bookings.powerCreditW = credit;
   }
 
   /** Replaces every hold (a view loaded from the store). */
   loadHolds(holds: Iterable<Hold>): void {
     const b = new BookingIndex(this.topo);
+    b.powerCreditW = this.powerCredit;
     for (const h of holds) b.add(h);
     this.bookings = b;
   }
@@ -464,7 +475,7 @@ export class LeaseEngine {
     const shortIn = (memoKey: string, scopeId: string, capW: number, wattsPerGpu: number): number => {
       let v = shortMemo.get(memoKey);
       if (v === undefined) {
-        const headroomW = capW > 0 && Number.isFinite(capW) ? capW - this.bookings.peakWatts(scopeId, startMs, endMs) : Infinity;
+        const headroomW = capW > 0 && Number.isFinite(capW) ? capW - this.bookings.admissionWatts(scopeId, startMs, endMs) : Infinity;
         v = wattsPerGpu > 0 ? Math.max(0, Math.ceil((req.gpuCount * wattsPerGpu - headroomW) / wattsPerGpu - 1e-9)) : 0;
         shortMemo.set(memoKey, v);
       }

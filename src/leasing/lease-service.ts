@@ -212,6 +212,15 @@ export class LeaseService {
     });
   }
 
+  /**
+   * Measured-draw admission (a policy, off by default): per hall and site id, watts by which held
+   * TDP may be counted lower because the scope measurably draws less (see
+   * src/telemetry/power-admission.ts). Null: leased TDP never exceeds a cap.
+   */
+  setPowerCredit(credit: ReadonlyMap<string, number> | null): Promise<void> {
+    return this.mutex.run(async () => this.engine.setPowerCredit(credit));
+  }
+
   /** Swaps in a new fleet; call from inside exclusive(). Holds are re-indexed (power per hall/site may change). */
   async setFleet(fleet: Fleet): Promise<void> {
     this.engine.setFleet(fleet);

@@ -4,3 +4,4 @@ export * from './node-health.js';
 export * from './telemetry-state.js';
 export * from './telemetry-service.js';
 export * from './nats-telemetry.js';
+export * from './power-admission.js';
