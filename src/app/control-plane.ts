@@ -13,6 +13,7 @@ import { openDb, type DbHandle } from '../store/index.js';
 import { DEFAULT_CELL, EventFeed, EventLog } from '../events/index.js';
 import { IdempotencyRepo, TenantRepo, TenantService } from '../tenancy/index.js';
 import { TelemetryRepo, TelemetryService, powerCredits, type ScopeDraw, type TelemetryOptions } from '../telemetry/index.js';
+import { BillingRepo, BillingService } from '../billing/index.js';
 import { Settings } from './settings.js';
 
 export const DEMO_FLEET_PATH = fileURLToPath(new URL('../../examples/demo-fleet.yaml', import.meta.url));
@@ -37,6 +38,10 @@ export interface ControlPlaneOptions {
   telemetry?: Partial<TelemetryOptions> | undefined;
   /** Measured-draw admission with this safety margin (0.2 = 20 %); unset: off (leased TDP never exceeds a cap). */
   powerAdmissionMargin?: number | null | undefined;
+  /** SLA credit multiplier, basis points (default 10,000: lost GPU time at its price). */
+  slaMultiplierBps?: bigint | undefined;
+  /** Transfer price of internal GPU time, USD micros per GPU-hour (default 2,000,000). */
+  transferPriceMicrosPerGpuHour?: bigint | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -66,6 +71,8 @@ export class ControlPlane {
     readonly fleet: FleetService,
     /** Node agents: enrolment, heartbeats, health, measured power. */
     readonly telemetry: TelemetryService,
+    /** Contracts, usage, the lease meter, invoices, the ledger and the backlog. */
+    readonly billing: BillingService,
   ) {
     this.fleetJobs = new FleetJobs(fleet, clock, (err) => console.error('fleet apply failed:', err));
     this.eventLog = new EventLog(handle.db, leaseRepo.cell);
@@ -113,7 +120,14 @@ export class ControlPlane {
     const tenants = new TenantService(tenantRepo, clock);
     await tenants.watchRevocations(handle);
     await tenants.ensureOwnerAccount();
-    const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet, telemetry);
+    // Billing reads lease changes only from the event log (its meter); the sweep is how due ones get there.
+    const billing = new BillingService(new BillingRepo(handle.db), clock, {
+      cell, catchUpLog: () => leases.sweep(), tenantExists: async (id) => (await tenantRepo.getTenant(id)) !== undefined,
+      ...(opts.slaMultiplierBps !== undefined ? { slaMultiplierBps: opts.slaMultiplierBps } : {}),
+      ...(opts.transferPriceMicrosPerGpuHour !== undefined ? { transferPriceMicrosPerGpuHour: opts.transferPriceMicrosPerGpuHour } : {}),
+    });
+    await billing.init();
+    const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet, telemetry, billing);
     cp.newAdminKey = await tenants.ensureAdminKey(opts.adminKey);
     cp.powerAdmissionMargin = opts.powerAdmissionMargin ?? null;
 

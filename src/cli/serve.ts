@@ -68,6 +68,9 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       .catch((err: unknown) => app.log.warn({ err }, 'event sweep failed'))
       .then(() => cp.leases.runQueue())
       .catch((err: unknown) => app.log.warn({ err }, 'queue pass failed'))
+      // Billing's lease meter reads the log by its cursor (exactly once across control planes).
+      .then(() => cp.billing.meterCatchUp())
+      .catch((err: unknown) => app.log.warn({ err }, 'lease meter failed'))
       .finally(() => { running = false; });
   }, QUEUE_EVERY_MS);
   queueTimer.unref();

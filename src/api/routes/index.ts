@@ -7,6 +7,7 @@ import type { ControlPlane } from '../../app/control-plane.js';
 import { Idempotency } from '../http-context.js';
 import type { Metrics } from '../metrics.js';
 import { agentRoutes } from './agents.js';
+import { billingRoutes } from './billing.js';
 import { eventRoutes } from './events.js';
 import { fleetRoutes } from './fleet.js';
 import { leaseRoutes } from './leases.js';
@@ -21,4 +22,5 @@ export function registerRoutes(app: FastifyInstance, cp: ControlPlane, metrics: 
   schedulerRoutes(app, cp);
   eventRoutes(app, cp);
   agentRoutes(app, cp, idem);
+  billingRoutes(app, cp, idem);
 }

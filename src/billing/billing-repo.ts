@@ -1,0 +1,472 @@
+/**
+ * Billing's storage: rows to domain values and back. Tenant-facing reads take a TenantScope that
+ * goes into the SQL WHERE. Writes that must happen once (an invoice's journal entry, a usage
+ * event, the meter's progress) are keyed so a retry finds them already there.
+ */
+import { and, asc, desc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm';
+import { cloudEvent, events, type CloudEvent } from '../events/index.js';
+import { IdempotencyRepo, type IdempotencyRecord, type TenantScope } from '../tenancy/index.js';
+import { iso, pgTextArray, type Db } from '../store/index.js';
+import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
+import type { JournalDraft, JournalLine, Schedule } from './ledger.js';
+import type { MeterState, MeteredUsage } from './meter.js';
+import type { Currency } from './money.js';
+import * as t from './billing-schema.js';
+
+type Rows<T> = { rows: T[] };
+const rowsOf = <T>(r: unknown): T[] => (r as Rows<T>).rows;
+const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(String(v)));
+const ms = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date(String(v)).getTime());
+
+/** A usage event as ingested, validated. */
+export interface UsageRow {
+  source: string;
+  id: string;
+  tenantId: string;
+  type: string;
+  timeMs: number;
+  quantity: bigint;
+  model: string | null;
+  leaseId: string | null;
+  leaseClass: string | null;
+  priceMicros: bigint | null;
+}
+
+export interface InvoiceRecord {
+  id: string;
+  tenantId: string;
+  kind: 'monthly' | 'prepayment' | 'credits';
+  period: string;
+  currency: Currency;
+  status: 'draft' | 'final' | 'paid' | 'void';
+  number: string | null;
+  totalMicros: bigint;
+  paidMicros: bigint;
+  createdAtMs: number;
+  finalizedAtMs: number | null;
+  closedAtMs: number | null;
+  contractId: string | null;
+}
+
+export interface StoredLine extends RatedLine { lineNo: number }
+
+function contractFromRow(r: typeof t.contracts.$inferSelect): Contract {
+  const terms = r.terms as Record<string, unknown>;
+  const base = { id: r.id, version: r.version, tenantId: r.tenantId, currency: r.currency as Currency, startMs: r.startAt.getTime(), endMs: r.endAt ? r.endAt.getTime() : null, createdAtMs: r.createdAt.getTime() };
+  const bigMap = (m: unknown): Record<string, bigint> => Object.fromEntries(Object.entries((m ?? {}) as Record<string, string>).map(([k, v]) => [k, BigInt(v)]));
+  switch (r.kind) {
+    case 'reserved':
+      return { ...base, kind: 'reserved', terms: { gpuModel: String(terms['gpuModel']), gpuCount: Number(terms['gpuCount']), priceMicrosPerGpuHour: BigInt(String(terms['priceMicrosPerGpuHour'])), prepaymentBps: Number(terms['prepaymentBps'] ?? 0) } };
+    case 'on-demand':
+    case 'spot':
+      return { ...base, kind: r.kind, terms: { discountBps: Number(terms['discountBps'] ?? 0), pricesMicrosPerGpuHour: bigMap(terms['pricesMicrosPerGpuHour']), rates: bigMap(terms['rates']) } };
+    case 'commitment':
+      return { ...base, kind: 'commitment', terms: { minimumMicrosPerMonth: BigInt(String(terms['minimumMicrosPerMonth'])) } };
+    case 'credits':
+      return { ...base, kind: 'credits', terms: { amountMicros: BigInt(String(terms['amountMicros'])), expiresAtMs: Date.parse(String(terms['expiresAt'])) } };
+    default: {
+      const prices = Object.fromEntries(Object.entries((terms['prices'] ?? {}) as Record<string, { inputMicrosPerMillion: string; outputMicrosPerMillion: string }>)
+        .map(([k, v]) => [k, { inputMicrosPerMillion: BigInt(v.inputMicrosPerMillion), outputMicrosPerMillion: BigInt(v.outputMicrosPerMillion) }]));
+      return { ...base, kind: 'tokens', terms: { prices } };
+    }
+  }
+}
+
+/** Terms as stored (JSON, money as decimal strings; credits' expiry as an RFC 3339 time). */
+export function termsJson(c: ContractTerms): Record<string, unknown> {
+  const out = JSON.parse(JSON.stringify(c.terms, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+  if (c.kind === 'credits') {
+    out['expiresAt'] = new Date(c.terms.expiresAtMs).toISOString();
+    delete out['expiresAtMs'];
+  }
+  return out;
+}
+
+function invoiceFromRow(r: typeof t.invoices.$inferSelect): InvoiceRecord {
+  return {
+    id: r.id, tenantId: r.tenantId, kind: r.kind as InvoiceRecord['kind'], period: r.period, currency: r.currency as Currency, status: r.status as InvoiceRecord['status'],
+    number: r.number, totalMicros: r.totalMicros, paidMicros: r.paidMicros, createdAtMs: r.createdAt.getTime(),
+    finalizedAtMs: r.finalizedAt ? r.finalizedAt.getTime() : null, closedAtMs: r.closedAt ? r.closedAt.getTime() : null, contractId: r.contractId,
+  };
+}
+
+export class BillingRepo {
+  constructor(readonly db: Db) {}
+
+  tx<T>(fn: (r: BillingRepo) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new BillingRepo(tx as unknown as Db)));
+  }
+
+  saveIdempotent(principal: string, key: string, rec: IdempotencyRecord, nowMs: number): Promise<void> {
+    return new IdempotencyRepo(this.db).save(principal, key, rec, nowMs);
+  }
+
+  // ---- contracts
+
+  async insertContract(c: Contract, termsStored: Record<string, unknown>): Promise<void> {
+    await this.db.insert(t.contracts).values({
+      id: c.id, version: c.version, tenantId: c.tenantId, kind: c.kind, currency: c.currency, startAt: new Date(c.startMs),
+      endAt: c.endMs === null ? null : new Date(c.endMs), terms: termsStored, createdAt: new Date(c.createdAtMs),
+    });
+  }
+
+  /** The latest version of every contract (of one tenant, or all). */
+  async contracts(scope: TenantScope): Promise<Contract[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts ${scope === null ? sql`` : sql`WHERE tenant_id = ${scope}`} ORDER BY id, version DESC`);
+    return rowsOf<Record<string, unknown>>(r).map((x) => contractFromRow({
+      id: String(x['id']), version: Number(x['version']), tenantId: String(x['tenant_id']), kind: String(x['kind']), currency: String(x['currency']),
+      startAt: new Date(ms(x['start_at'])), endAt: x['end_at'] === null ? null : new Date(ms(x['end_at'])), terms: typeof x['terms'] === 'string' ? JSON.parse(x['terms']) : x['terms'],
+      createdAt: new Date(ms(x['created_at'])),
+    }));
+  }
+
+  async contractVersions(id: string, scope: TenantScope): Promise<Contract[]> {
+    const rows = await this.db.select().from(t.contracts).where(and(eq(t.contracts.id, id), scope === null ? undefined : eq(t.contracts.tenantId, scope))).orderBy(asc(t.contracts.version));
+    return rows.map(contractFromRow);
+  }
+
+  /** Locks a contract's versions (a new version is numbered after them). */
+  async lockContract(id: string): Promise<number> {
+    const r = await this.db.execute(sql`SELECT max(version) AS v FROM (SELECT version FROM billing_contracts WHERE id = ${id} FOR UPDATE) x`);
+    return Number(rowsOf<{ v: number | null }>(r)[0]?.v ?? 0);
+  }
+
+  // ---- usage
+
+  /**
+   * Inserts a batch, skipping (source, id) pairs already stored (or repeated in the batch), in one
+   * statement with the stored idempotent response; returns how many were new. Durable at commit.
+   */
+  async insertUsage(rows: readonly UsageRow[], receivedAtMs: number, idem?: { principal: string; key: string; requestHash: string }): Promise<number> {
+    const col = (f: (u: UsageRow) => string | null): string => pgTextArray(rows.map(f));
+    const ins = sql`INSERT INTO billing_usage_events (source, id, tenant_id, type, time, quantity, model, lease_id, lease_class, price_micros, received_at)
+      SELECT s, i, te, ty, tm::timestamptz, q::bigint, mo, le, lc, pr::bigint, ${iso(receivedAtMs)}::timestamptz
+      FROM unnest(${col((u) => u.source)}::text[], ${col((u) => u.id)}::text[], ${col((u) => u.tenantId)}::text[], ${col((u) => u.type)}::text[],
+        ${col((u) => iso(u.timeMs))}::text[], ${col((u) => u.quantity.toString())}::text[], ${col((u) => u.model)}::text[], ${col((u) => u.leaseId)}::text[],
+        ${col((u) => u.leaseClass)}::text[], ${col((u) => (u.priceMicros === null ? null : u.priceMicros.toString()))}::text[]) AS x(s, i, te, ty, tm, q, mo, le, lc, pr)
+      ON CONFLICT (source, id) DO NOTHING RETURNING 1`;
+    if (!idem) {
+      const r = await this.db.execute(sql`WITH ins AS (${ins}) SELECT count(*)::int AS n FROM ins`);
+      return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+    }
+    // The stored response is built from the same count, in the same statement.
+    const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins),
+      idem AS (INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
+        SELECT ${idem.principal}, ${idem.key}, ${idem.requestHash}, 200, jsonb_build_object('accepted', n.n, 'duplicates', ${rows.length} - n.n), ${iso(receivedAtMs)}::timestamptz FROM n)
+      SELECT n FROM n`);
+    return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+  }
+
+  async insertMetered(list: readonly MeteredUsage[], source: string, receivedAtMs: number): Promise<void> {
+    if (list.length === 0) return;
+    await this.insertUsage(list.map((u) => ({
+      source, id: u.id, tenantId: u.tenantId, type: u.type, timeMs: u.timeMs, quantity: u.quantity, model: u.model, leaseId: u.leaseId, leaseClass: u.leaseClass, priceMicros: u.priceMicros,
+    })), receivedAtMs);
+  }
+
+  /** Usage summed per type and model in [fromMs, toMs) (by event time). */
+  async usageSummary(scope: TenantScope, fromMs: number, toMs: number): Promise<{ tenantId: string; type: string; model: string | null; events: number; quantity: bigint }[]> {
+    const r = await this.db.execute(sql`SELECT tenant_id, type, model, count(*)::int AS n, sum(quantity)::text AS q FROM billing_usage_events
+      WHERE time >= ${iso(fromMs)}::timestamptz AND time < ${iso(toMs)}::timestamptz ${scope === null ? sql`` : sql`AND tenant_id = ${scope}`}
+      GROUP BY tenant_id, type, model ORDER BY tenant_id, type, model`);
+    return rowsOf<{ tenant_id: string; type: string; model: string | null; n: number; q: string }>(r).map((x) => ({ tenantId: x.tenant_id, type: x.type, model: x.model, events: Number(x.n), quantity: BigInt(x.q) }));
+  }
+
+  async countUsage(): Promise<number> {
+    const r = await this.db.execute(sql`SELECT count(*)::int AS n FROM billing_usage_events`);
+    return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+  }
+
+  /**
+   * Usage not yet on a final invoice, with an event time before `endMs`, summed for rating.
+   * `attachTo`: mark those events as taken by that invoice, in the same statement, so the lines
+   * are computed from exactly the events the invoice takes (an event committed later stays open
+   * and goes to the next invoice).
+   */
+  async openUsage(tenantId: string, startMs: number, endMs: number, attachTo: string | null): Promise<UsageSum[]> {
+    const pick = attachTo === null
+      ? sql`SELECT type, model, lease_class, price_micros, lease_id, time, quantity FROM billing_usage_events
+          WHERE tenant_id = ${tenantId} AND invoice_id IS NULL AND time < ${iso(endMs)}::timestamptz`
+      : sql`UPDATE billing_usage_events SET invoice_id = ${attachTo}
+          WHERE tenant_id = ${tenantId} AND invoice_id IS NULL AND time < ${iso(endMs)}::timestamptz
+          RETURNING type, model, lease_class, price_micros, lease_id, time, quantity`;
+    const r = await this.db.execute(sql`WITH u AS (${pick})
+      SELECT type, model, lease_class, price_micros::text AS price, lease_id, (time < ${iso(startMs)}::timestamptz) AS late, sum(quantity)::text AS q
+      FROM u GROUP BY 1, 2, 3, 4, 5, 6`);
+    return rowsOf<{ type: string; model: string | null; lease_class: string | null; price: string | null; lease_id: string | null; late: boolean; q: string }>(r).map((x) => ({
+      type: x.type as UsageSum['type'], model: x.model, leaseClass: x.lease_class, priceMicros: x.price === null ? null : BigInt(x.price), leaseId: x.lease_id, late: x.late === true || String(x.late) === 't', quantity: BigInt(x.q),
+    }));
+  }
+
+  /** Tenants with usage not yet invoiced before `endMs`. */
+  async tenantsWithOpenUsage(endMs: number): Promise<string[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT tenant_id FROM billing_usage_events WHERE invoice_id IS NULL AND time < ${iso(endMs)}::timestamptz`);
+    return rowsOf<{ tenant_id: string }>(r).map((x) => x.tenant_id);
+  }
+
+  // ---- the lease meter
+
+  async ensureCursor(consumer: string, cell: string): Promise<void> {
+    await this.db.insert(t.logCursors).values({ consumer, cell, lastSeq: 0 }).onConflictDoNothing();
+  }
+
+  /** Locks the consumer's cursor row until the transaction ends (another control plane's meter waits) and returns it. */
+  async lockCursor(consumer: string, cell: string): Promise<number> {
+    const r = await this.db.execute(sql`SELECT last_seq FROM billing_log_cursors WHERE consumer = ${consumer} AND cell = ${cell} FOR UPDATE`);
+    const row = rowsOf<{ last_seq: unknown }>(r)[0];
+    if (!row) throw new Error(`billing: no cursor ${consumer}/${cell}`);
+    return Number(row.last_seq);
+  }
+
+  async setCursor(consumer: string, cell: string, seq: number): Promise<void> {
+    await this.db.update(t.logCursors).set({ lastSeq: seq }).where(and(eq(t.logCursors.consumer, consumer), eq(t.logCursors.cell, cell)));
+  }
+
+  async cursor(consumer: string, cell: string): Promise<number> {
+    const [r] = await this.db.select().from(t.logCursors).where(and(eq(t.logCursors.consumer, consumer), eq(t.logCursors.cell, cell)));
+    return r?.lastSeq ?? 0;
+  }
+
+  /** Lease events of `cell` after `afterSeq` (other events are skipped over; the cursor still passes them). */
+  async logAfter(cell: string, afterSeq: number, limit: number): Promise<{ events: CloudEvent[]; lastSeq: number; read: number }> {
+    const rows = await this.db.select().from(events).where(and(eq(events.cell, cell), gt(events.seq, afterSeq))).orderBy(asc(events.seq)).limit(limit);
+    return { events: rows.filter((r) => r.type.startsWith('dev.neocloud.lease.')).map(cloudEvent), lastSeq: rows.length ? rows[rows.length - 1]!.seq : afterSeq, read: rows.length };
+  }
+
+  async meters(leaseIds: readonly string[]): Promise<Map<string, MeterState>> {
+    const m = new Map<string, MeterState>();
+    if (leaseIds.length === 0) return m;
+    const rows = await this.db.select().from(t.leaseMeters).where(inArray(t.leaseMeters.leaseId, [...leaseIds])).for('update');
+    for (const r of rows) m.set(r.leaseId, meterFromRow(r));
+    return m;
+  }
+
+  async runningMeters(beforeMs: number): Promise<MeterState[]> {
+    const rows = await this.db.select().from(t.leaseMeters)
+      .where(and(isNull(t.leaseMeters.stoppedAt), sql`${t.leaseMeters.meteredUntil} IS NOT NULL AND ${t.leaseMeters.meteredUntil} < ${iso(beforeMs)}::timestamptz`)).for('update');
+    return rows.map(meterFromRow);
+  }
+
+  async saveMeters(list: readonly MeterState[]): Promise<void> {
+    for (let i = 0; i < list.length; i += 1000) {
+      const chunk = list.slice(i, i + 1000);
+      await this.db.insert(t.leaseMeters).values(chunk.map((s) => ({
+        leaseId: s.leaseId, tenantId: s.tenantId, leaseClass: s.leaseClass, gpuModel: s.gpuModel, gpuCount: s.gpuCount, priceMicros: s.priceMicros,
+        bookedEnd: new Date(s.bookedEndMs), meteredUntil: s.meteredUntilMs === null ? null : new Date(s.meteredUntilMs), stoppedAt: s.stoppedAtMs === null ? null : new Date(s.stoppedAtMs),
+      }))).onConflictDoUpdate({
+        target: t.leaseMeters.leaseId,
+        set: {
+          leaseClass: sql`excluded.lease_class`, gpuModel: sql`excluded.gpu_model`, gpuCount: sql`excluded.gpu_count`, priceMicros: sql`excluded.price_micros`,
+          bookedEnd: sql`excluded.booked_end`, meteredUntil: sql`excluded.metered_until`, stoppedAt: sql`excluded.stopped_at`,
+        },
+      });
+    }
+  }
+
+  // ---- invoices
+
+  async invoice(id: string, scope: TenantScope): Promise<InvoiceRecord | undefined> {
+    const [r] = await this.db.select().from(t.invoices).where(and(eq(t.invoices.id, id), scope === null ? undefined : eq(t.invoices.tenantId, scope)));
+    return r ? invoiceFromRow(r) : undefined;
+  }
+
+  async lockInvoice(id: string): Promise<InvoiceRecord | undefined> {
+    const [r] = await this.db.select().from(t.invoices).where(eq(t.invoices.id, id)).for('update');
+    return r ? invoiceFromRow(r) : undefined;
+  }
+
+  async monthlyInvoice(tenantId: string, period: string, currency: string, lock: boolean): Promise<InvoiceRecord | undefined> {
+    const q = this.db.select().from(t.invoices).where(and(eq(t.invoices.tenantId, tenantId), eq(t.invoices.period, period), eq(t.invoices.currency, currency), eq(t.invoices.kind, 'monthly')));
+    const [r] = lock ? await q.for('update') : await q;
+    return r ? invoiceFromRow(r) : undefined;
+  }
+
+  async invoices(f: { scope: TenantScope; tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit: number }): Promise<InvoiceRecord[]> {
+    const rows = await this.db.select().from(t.invoices).where(and(
+      f.scope === null ? undefined : eq(t.invoices.tenantId, f.scope),
+      f.tenantId === undefined ? undefined : eq(t.invoices.tenantId, f.tenantId),
+      f.period === undefined ? undefined : eq(t.invoices.period, f.period),
+      f.status === undefined ? undefined : eq(t.invoices.status, f.status),
+    )).orderBy(desc(t.invoices.period), asc(t.invoices.tenantId), asc(t.invoices.createdAt)).limit(f.limit);
+    return rows.map(invoiceFromRow);
+  }
+
+  async insertInvoice(inv: InvoiceRecord): Promise<void> {
+    await this.db.insert(t.invoices).values({
+      id: inv.id, tenantId: inv.tenantId, kind: inv.kind, period: inv.period, currency: inv.currency, status: 'draft', number: null, totalMicros: inv.totalMicros,
+      paidMicros: 0n, createdAt: new Date(inv.createdAtMs), contractId: inv.contractId,
+    });
+  }
+
+  /** Replaces a draft's lines (the database refuses it for any other status). */
+  async writeLines(invoiceId: string, lines: readonly RatedLine[]): Promise<void> {
+    await this.db.delete(t.invoiceLines).where(eq(t.invoiceLines.invoiceId, invoiceId));
+    for (let i = 0; i < lines.length; i += 500) {
+      await this.db.insert(t.invoiceLines).values(lines.slice(i, i + 500).map((l, j) => ({
+        invoiceId, lineNo: i + j + 1, kind: l.kind, description: l.description, contractId: l.contractId, meter: l.meter, model: l.model, quantity: l.quantity, unit: l.unit,
+        unitPriceMicros: l.unitPriceMicros, amountMicros: l.amountMicros, account: l.account, serviceStart: new Date(l.serviceStartMs), serviceEnd: new Date(l.serviceEndMs), leaseIds: l.leaseIds,
+      })));
+    }
+  }
+
+  async setDraftTotal(invoiceId: string, totalMicros: bigint): Promise<void> {
+    await this.db.update(t.invoices).set({ totalMicros }).where(and(eq(t.invoices.id, invoiceId), eq(t.invoices.status, 'draft')));
+  }
+
+  /** draft → final, numbered from the invoice number sequence. */
+  async finalize(invoiceId: string, totalMicros: bigint, atMs: number, period: string): Promise<string> {
+    const r = await this.db.execute(sql`UPDATE billing_invoices SET status = 'final', total_micros = ${totalMicros.toString()}::bigint, finalized_at = ${iso(atMs)}::timestamptz,
+      number = 'INV-' || ${period} || '-' || lpad(nextval('billing_invoice_number_seq')::text, 6, '0')
+      WHERE id = ${invoiceId} AND status = 'draft' RETURNING number`);
+    const n = rowsOf<{ number: string }>(r)[0]?.number;
+    if (!n) throw new Error(`invoice ${invoiceId} is not a draft`);
+    return n;
+  }
+
+  async setPaid(invoiceId: string, paidMicros: bigint, status: 'final' | 'paid', atMs: number): Promise<void> {
+    await this.db.update(t.invoices).set({ paidMicros, status, closedAt: status === 'paid' ? new Date(atMs) : null }).where(eq(t.invoices.id, invoiceId));
+  }
+
+  async setVoid(invoiceId: string, atMs: number): Promise<void> {
+    await this.db.update(t.invoices).set({ status: 'void', closedAt: new Date(atMs) }).where(eq(t.invoices.id, invoiceId));
+  }
+
+  async deleteDraft(invoiceId: string): Promise<void> {
+    await this.db.delete(t.invoiceLines).where(eq(t.invoiceLines.invoiceId, invoiceId));
+    await this.db.delete(t.invoices).where(and(eq(t.invoices.id, invoiceId), eq(t.invoices.status, 'draft')));
+  }
+
+  async lines(invoiceId: string): Promise<StoredLine[]> {
+    const rows = await this.db.select().from(t.invoiceLines).where(eq(t.invoiceLines.invoiceId, invoiceId)).orderBy(asc(t.invoiceLines.lineNo));
+    return rows.map((r) => ({
+      lineNo: r.lineNo, kind: r.kind as RatedLine['kind'], description: r.description, contractId: r.contractId, meter: r.meter, model: r.model, quantity: r.quantity, unit: r.unit,
+      unitPriceMicros: r.unitPriceMicros, amountMicros: r.amountMicros, account: r.account, serviceStartMs: r.serviceStart.getTime(), serviceEndMs: r.serviceEnd.getTime(),
+      leaseIds: r.leaseIds as string[], deferredTo: null,
+    }));
+  }
+
+  /** Reserved months already billed on final (or paid) invoices: `${contractId}/${YYYY-MM}`. */
+  async reservedBilled(tenantId: string): Promise<Set<string>> {
+    const r = await this.db.execute(sql`SELECT l.contract_id, to_char(l.service_start AT TIME ZONE 'UTC', 'YYYY-MM') AS m
+      FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
+      WHERE i.tenant_id = ${tenantId} AND i.status IN ('final', 'paid') AND l.kind = 'reserved'`);
+    return new Set(rowsOf<{ contract_id: string; m: string }>(r).map((x) => `${x.contract_id}/${x.m}`));
+  }
+
+  /**
+   * Per contract: what prepayment or credits invoices billed, less what later invoices applied
+   * (lines `prepayment_applied`, `credits_applied`), over final and paid invoices.
+   */
+  async prepaidLeft(tenantId: TenantScope): Promise<Map<string, bigint>> {
+    const r = await this.db.execute(sql`SELECT l.contract_id, sum(l.amount_micros)::text AS s
+      FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
+      WHERE ${tenantId === null ? sql`TRUE` : sql`i.tenant_id = ${tenantId}`} AND i.status IN ('final', 'paid') AND l.kind IN ('prepayment', 'credits', 'prepayment_applied', 'credits_applied') AND l.contract_id IS NOT NULL
+      GROUP BY l.contract_id`);
+    return new Map(rowsOf<{ contract_id: string; s: string }>(r).map((x) => [x.contract_id, BigInt(x.s)]));
+  }
+
+  async insertPayment(p: { id: string; invoiceId: string; tenantId: string; amountMicros: bigint; atMs: number; reference: string | null }): Promise<void> {
+    await this.db.insert(t.payments).values({ id: p.id, invoiceId: p.invoiceId, tenantId: p.tenantId, amountMicros: p.amountMicros, receivedAt: new Date(p.atMs), reference: p.reference });
+  }
+
+  async insertCreditNote(c: { id: string; invoiceId: string; tenantId: string; amountMicros: bigint; atMs: number; reason: string }): Promise<void> {
+    await this.db.insert(t.creditNotes).values({ id: c.id, invoiceId: c.invoiceId, tenantId: c.tenantId, amountMicros: c.amountMicros, reason: c.reason, createdAt: new Date(c.atMs) });
+  }
+
+  async creditNotesOf(invoiceId: string): Promise<{ id: string; amountMicros: bigint; reason: string; createdAtMs: number }[]> {
+    const rows = await this.db.select().from(t.creditNotes).where(eq(t.creditNotes.invoiceId, invoiceId)).orderBy(asc(t.creditNotes.createdAt));
+    return rows.map((r) => ({ id: r.id, amountMicros: r.amountMicros, reason: r.reason, createdAtMs: r.createdAt.getTime() }));
+  }
+
+  async paymentsOf(invoiceId: string): Promise<{ id: string; amountMicros: bigint; receivedAtMs: number; reference: string | null }[]> {
+    const rows = await this.db.select().from(t.payments).where(eq(t.payments.invoiceId, invoiceId)).orderBy(asc(t.payments.receivedAt));
+    return rows.map((r) => ({ id: r.id, amountMicros: r.amountMicros, receivedAtMs: r.receivedAt.getTime(), reference: r.reference }));
+  }
+
+  // ---- journal
+
+  /** Posts an entry; returns false if (kind, ref) was posted already (nothing written). */
+  async post(d: JournalDraft, id: string, nowMs: number): Promise<boolean> {
+    const r = await this.db.insert(t.journalEntries).values({
+      id, kind: d.kind, ref: d.ref, tenantId: d.tenantId, currency: d.currency, effectiveAt: new Date(d.effectiveAtMs), memo: d.memo, createdAt: new Date(nowMs),
+    }).onConflictDoNothing().returning({ id: t.journalEntries.id });
+    if (r.length === 0) return false;
+    await this.db.insert(t.journalLines).values(d.lines.map((l, i) => ({ entryId: id, lineNo: i + 1, account: l.account, amountMicros: l.amountMicros, contractId: l.contractId })));
+    return true;
+  }
+
+  async entryLines(kind: string, ref: string): Promise<JournalLine[]> {
+    const r = await this.db.execute(sql`SELECT l.account, l.amount_micros::text AS a, l.contract_id FROM billing_journal_lines l JOIN billing_journal_entries e ON e.id = l.entry_id
+      WHERE e.kind = ${kind} AND e.ref = ${ref} ORDER BY l.line_no`);
+    return rowsOf<{ account: string; a: string; contract_id: string | null }>(r).map((x) => ({ account: x.account, amountMicros: BigInt(x.a), contractId: x.contract_id }));
+  }
+
+  /** Balances per (currency, account) of entries effective at or before `asOfMs`, optionally of one tenant. */
+  async balances(asOfMs: number, tenantId?: string): Promise<{ currency: string; account: string; balanceMicros: bigint }[]> {
+    const r = await this.db.execute(sql`SELECT e.currency, l.account, sum(l.amount_micros)::text AS b
+      FROM billing_journal_lines l JOIN billing_journal_entries e ON e.id = l.entry_id
+      WHERE e.effective_at <= ${iso(asOfMs)}::timestamptz ${tenantId === undefined ? sql`` : sql`AND e.tenant_id = ${tenantId}`}
+      GROUP BY e.currency, l.account ORDER BY e.currency, l.account`);
+    return rowsOf<{ currency: string; account: string; b: string }>(r).map((x) => ({ currency: x.currency, account: x.account, balanceMicros: BigInt(x.b) }));
+  }
+
+  async entries(f: { limit: number; tenantId?: string | undefined; kind?: string | undefined }): Promise<(JournalDraft & { id: string })[]> {
+    const heads = await this.db.select().from(t.journalEntries).where(and(
+      f.tenantId === undefined ? undefined : eq(t.journalEntries.tenantId, f.tenantId), f.kind === undefined ? undefined : eq(t.journalEntries.kind, f.kind),
+    )).orderBy(desc(t.journalEntries.effectiveAt), desc(t.journalEntries.createdAt)).limit(f.limit);
+    if (heads.length === 0) return [];
+    const lines = await this.db.select().from(t.journalLines).where(inArray(t.journalLines.entryId, heads.map((h) => h.id))).orderBy(asc(t.journalLines.entryId), asc(t.journalLines.lineNo));
+    const by = new Map<string, JournalLine[]>();
+    for (const l of lines) {
+      const a = by.get(l.entryId) ?? [];
+      a.push({ account: l.account, amountMicros: l.amountMicros, contractId: l.contractId });
+      by.set(l.entryId, a);
+    }
+    return heads.map((h) => ({
+      id: h.id, kind: h.kind as JournalDraft['kind'], ref: h.ref, tenantId: h.tenantId, currency: h.currency, effectiveAtMs: h.effectiveAt.getTime(), memo: h.memo, lines: by.get(h.id) ?? [],
+    }));
+  }
+
+  // ---- revenue schedules
+
+  async insertSchedules(list: readonly Schedule[], invoiceId: string): Promise<void> {
+    if (list.length === 0) return;
+    await this.db.insert(t.revenueSchedules).values(list.map((s) => ({
+      id: s.id, invoiceId, tenantId: s.tenantId, currency: s.currency, contractId: s.contractId, account: s.account, amountMicros: s.amountMicros,
+      recognizedMicros: 0n, serviceStart: new Date(s.serviceStartMs), serviceEnd: new Date(s.serviceEndMs),
+    })));
+  }
+
+  /** Schedules with revenue left to recognise that have started by `asOfMs`, locked. */
+  async openSchedules(asOfMs: number, afterId: string, limit: number): Promise<Schedule[]> {
+    const rows = await this.db.select().from(t.revenueSchedules)
+      .where(and(sql`${t.revenueSchedules.recognizedMicros} <> ${t.revenueSchedules.amountMicros}`, lte(t.revenueSchedules.serviceStart, new Date(asOfMs)), gt(t.revenueSchedules.id, afterId)))
+      .orderBy(asc(t.revenueSchedules.id)).limit(limit).for('update', { skipLocked: true });
+    return rows.map(scheduleFromRow);
+  }
+
+  async schedulesOf(invoiceId: string): Promise<Schedule[]> {
+    const rows = await this.db.select().from(t.revenueSchedules).where(eq(t.revenueSchedules.invoiceId, invoiceId)).for('update');
+    return rows.map(scheduleFromRow);
+  }
+
+  async setRecognized(id: string, recognizedMicros: bigint, amountMicros?: bigint): Promise<void> {
+    await this.db.update(t.revenueSchedules).set({ recognizedMicros, ...(amountMicros === undefined ? {} : { amountMicros }) }).where(eq(t.revenueSchedules.id, id));
+  }
+}
+
+function meterFromRow(r: typeof t.leaseMeters.$inferSelect): MeterState {
+  return {
+    leaseId: r.leaseId, tenantId: r.tenantId, leaseClass: r.leaseClass, gpuModel: r.gpuModel, gpuCount: r.gpuCount, priceMicros: r.priceMicros,
+    bookedEndMs: r.bookedEnd.getTime(), meteredUntilMs: r.meteredUntil ? r.meteredUntil.getTime() : null, stoppedAtMs: r.stoppedAt ? r.stoppedAt.getTime() : null,
+  };
+}
+
+function scheduleFromRow(r: typeof t.revenueSchedules.$inferSelect): Schedule {
+  return {
+    id: r.id, tenantId: r.tenantId, currency: r.currency, contractId: r.contractId, account: r.account, amountMicros: r.amountMicros, recognizedMicros: r.recognizedMicros,
+    serviceStartMs: r.serviceStart.getTime(), serviceEndMs: r.serviceEnd.getTime(),
+  };
+}
+
+export { big, ms };

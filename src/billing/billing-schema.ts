@@ -1,0 +1,183 @@
+/**
+ * Billing's tables (owned by src/billing): contracts (versioned), usage events (deduplicated by
+ * CloudEvents `source` + `id`), the lease meter's state and its cursor into the event log,
+ * invoices and their lines, payments, credit notes, the double-entry journal and revenue
+ * schedules. Hand-written SQL appended to the migration (0013) adds what Drizzle cannot say:
+ * journal entries balance (a deferred constraint trigger), journal lines and final invoices are
+ * immutable (triggers), and amounts are checked.
+ *
+ * Money: integer micros of the contract's currency (1 USD = 1,000,000; 1 JPY = 1,000,000), as
+ * `bigint`. Usage quantities: integer micro-units of the meter's unit (a GPU-second is 1,000,000).
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { tenants } from '../tenancy/tenancy-schema.js';
+import { ts } from '../store/columns.js';
+
+/** One row per contract version; the highest version of an id is in force. */
+export const contracts = pgTable('billing_contracts', {
+  id: text('id').notNull(),
+  version: integer('version').notNull(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  /** reserved | on-demand | spot | commitment | credits | tokens */
+  kind: text('kind').notNull(),
+  currency: text('currency').notNull(),
+  startAt: ts('start_at').notNull(),
+  endAt: ts('end_at'),
+  /** Kind-specific terms, validated at the boundary (contract-types.ts); money inside is decimal strings. */
+  terms: jsonb('terms').notNull(),
+  createdAt: ts('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.id, t.version] }), index('billing_contracts_tenant_idx').on(t.tenantId)]);
+
+/**
+ * Usage events: the rating input. Primary key (source, id) is the deduplication key; events
+ * older than the 35-day window are refused at the boundary, so the key covers the window.
+ * `invoice_id` is set when a final invoice takes the event (exactly once, in its transaction).
+ */
+export const usageEvents = pgTable('billing_usage_events', {
+  source: text('source').notNull(),
+  id: text('id').notNull(),
+  tenantId: text('tenant_id').notNull(),
+  type: text('type').notNull(),
+  time: ts('time').notNull(),
+  /** Micro-units of the type's unit (GPU-seconds, tokens, GB-hours, GB). */
+  quantity: bigint('quantity', { mode: 'bigint' }).notNull(),
+  /** The model (GPU or language model) the usage is of, if any. */
+  model: text('model'),
+  /** For GPU time: the lease, its class and its price per GPU-hour (micros). */
+  leaseId: text('lease_id'),
+  leaseClass: text('lease_class'),
+  priceMicros: bigint('price_micros', { mode: 'bigint' }),
+  receivedAt: ts('received_at').notNull(),
+  invoiceId: text('invoice_id'),
+}, (t) => [
+  primaryKey({ columns: [t.source, t.id] }),
+  index('billing_usage_open_idx').on(t.tenantId, t.time).where(sql`invoice_id IS NULL`),
+  index('billing_usage_invoice_idx').on(t.invoiceId),
+]);
+
+/** A lease as the meter knows it from the log: what it costs and how far its GPU time is metered. */
+export const leaseMeters = pgTable('billing_lease_meters', {
+  leaseId: text('lease_id').primaryKey(),
+  tenantId: text('tenant_id').notNull(),
+  leaseClass: text('lease_class').notNull(),
+  gpuModel: text('gpu_model').notNull(),
+  gpuCount: integer('gpu_count').notNull(),
+  priceMicros: bigint('price_micros', { mode: 'bigint' }).notNull(),
+  bookedEnd: ts('booked_end').notNull(),
+  /** Metered up to here (null: not started). */
+  meteredUntil: ts('metered_until'),
+  /** Set when the lease stopped running (released, expired, preempted, failed). */
+  stoppedAt: ts('stopped_at'),
+}, (t) => [index('billing_lease_meters_running_idx').on(t.meteredUntil).where(sql`stopped_at IS NULL AND metered_until IS NOT NULL`)]);
+
+/** How far a consumer has read a cell's event log. Advanced in the transaction that writes what it read. */
+export const logCursors = pgTable('billing_log_cursors', {
+  consumer: text('consumer').notNull(),
+  cell: text('cell').notNull(),
+  lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.consumer, t.cell] })]);
+
+/** draft → final → paid | void. Final invoices are immutable (trigger in 0013). */
+export const invoices = pgTable('billing_invoices', {
+  id: text('id').primaryKey(),
+  tenantId: text('tenant_id').notNull().references(() => tenants.id),
+  /** monthly | prepayment | credits */
+  kind: text('kind').notNull(),
+  /** The month billed, `YYYY-MM`. */
+  period: text('period').notNull(),
+  currency: text('currency').notNull(),
+  status: text('status').notNull(),
+  /** Human-readable sequential number, set when final (`INV-2026-12-000001`). */
+  number: text('number'),
+  totalMicros: bigint('total_micros', { mode: 'bigint' }).notNull(),
+  paidMicros: bigint('paid_micros', { mode: 'bigint' }).notNull().default(sql`0`),
+  createdAt: ts('created_at').notNull(),
+  finalizedAt: ts('finalized_at'),
+  closedAt: ts('closed_at'),
+  /** For a prepayment or credits invoice: the contract it bills. */
+  contractId: text('contract_id'),
+}, (t) => [
+  index('billing_invoices_tenant_idx').on(t.tenantId, t.period),
+  uniqueIndex('billing_invoices_monthly_uq').on(t.tenantId, t.period, t.currency).where(sql`kind = 'monthly'`),
+]);
+
+export const invoiceLines = pgTable('billing_invoice_lines', {
+  invoiceId: text('invoice_id').notNull().references(() => invoices.id),
+  lineNo: integer('line_no').notNull(),
+  /** usage | reserved | prepayment | prepayment_applied | commitment_true_up | credits | credits_applied | sla_credit | late_usage */
+  kind: text('kind').notNull(),
+  description: text('description').notNull(),
+  contractId: text('contract_id'),
+  meter: text('meter'),
+  model: text('model'),
+  /** Quantity in micro-units of the meter's unit. */
+  quantity: bigint('quantity', { mode: 'bigint' }).notNull(),
+  unit: text('unit').notNull(),
+  /** Unit price in micros per unit (per GPU-hour for GPU time, per million tokens for tokens). */
+  unitPriceMicros: bigint('unit_price_micros', { mode: 'bigint' }).notNull(),
+  amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+  /** The ledger account this line credits (a negative line debits it). */
+  account: text('account').notNull(),
+  serviceStart: ts('service_start').notNull(),
+  serviceEnd: ts('service_end').notNull(),
+  leaseIds: jsonb('lease_ids').notNull(),
+}, (t) => [primaryKey({ columns: [t.invoiceId, t.lineNo] })]);
+
+export const payments = pgTable('billing_payments', {
+  id: text('id').primaryKey(),
+  invoiceId: text('invoice_id').notNull().references(() => invoices.id),
+  tenantId: text('tenant_id').notNull(),
+  amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+  receivedAt: ts('received_at').notNull(),
+  reference: text('reference'),
+});
+
+export const creditNotes = pgTable('billing_credit_notes', {
+  id: text('id').primaryKey(),
+  invoiceId: text('invoice_id').notNull().references(() => invoices.id),
+  tenantId: text('tenant_id').notNull(),
+  amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+  reason: text('reason').notNull(),
+  createdAt: ts('created_at').notNull(),
+});
+
+/**
+ * The journal: append-only (trigger), each entry's lines sum to zero (deferred constraint
+ * trigger). `(kind, ref)` is unique, so one business fact posts once however often it is retried.
+ */
+export const journalEntries = pgTable('billing_journal_entries', {
+  id: text('id').primaryKey(),
+  kind: text('kind').notNull(),
+  ref: text('ref').notNull(),
+  tenantId: text('tenant_id'),
+  currency: text('currency').notNull(),
+  /** The accounting date (what a trial balance "as of" compares). */
+  effectiveAt: ts('effective_at').notNull(),
+  memo: text('memo').notNull(),
+  createdAt: ts('created_at').notNull(),
+}, (t) => [uniqueIndex('billing_journal_kind_ref_uq').on(t.kind, t.ref), index('billing_journal_effective_idx').on(t.effectiveAt)]);
+
+/** Debits positive, credits negative. */
+export const journalLines = pgTable('billing_journal_lines', {
+  entryId: text('entry_id').notNull().references(() => journalEntries.id),
+  lineNo: integer('line_no').notNull(),
+  account: text('account').notNull(),
+  amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+  contractId: text('contract_id'),
+}, (t) => [primaryKey({ columns: [t.entryId, t.lineNo] }), index('billing_journal_lines_account_idx').on(t.account)]);
+
+/** Billed revenue deferred over a service period, recognised ratably (recognised_micros grows to amount_micros). */
+export const revenueSchedules = pgTable('billing_revenue_schedules', {
+  id: text('id').primaryKey(),
+  invoiceId: text('invoice_id').notNull(),
+  tenantId: text('tenant_id').notNull(),
+  currency: text('currency').notNull(),
+  contractId: text('contract_id'),
+  /** The revenue account credited as it is recognised. */
+  account: text('account').notNull(),
+  amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+  recognizedMicros: bigint('recognized_micros', { mode: 'bigint' }).notNull().default(sql`0`),
+  serviceStart: ts('service_start').notNull(),
+  serviceEnd: ts('service_end').notNull(),
+}, (t) => [index('billing_revenue_schedules_open_idx').on(t.serviceStart).where(sql`recognized_micros <> amount_micros`)]);

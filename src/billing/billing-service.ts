@@ -1,0 +1,660 @@
+/**
+ * BillingService: contracts, usage ingestion, the lease meter (the event log → GPU time), monthly
+ * invoices, payments, credit notes, revenue recognition, the trial balance and the backlog. The
+ * rules are in the pure modules (rating.ts, ledger.ts, meter.ts, backlog.ts); this class loads,
+ * calls them and writes the result in one transaction per business fact.
+ *
+ * Exactly once, everywhere it matters:
+ * - usage: (source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
+ *   its stored idempotent response, acknowledged after commit (durable: synchronous commit);
+ * - the meter: the log cursor is advanced in the transaction that writes the GPU time it read,
+ *   under a row lock every control plane's meter takes first;
+ * - invoices: a month's invoice per tenant is unique; finalising takes the open usage events in
+ *   the same statement that marks them, and posts its journal entry (unique by kind and ref) in
+ *   the same transaction.
+ */
+import { GPU_CATALOG } from '../fleet/index.js';
+import type { Clock } from '../shared/clock.js';
+import { DomainError, invalid, notFound, parseTime } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../tenancy/index.js';
+import { requireAdmin } from '../tenancy/index.js';
+import { backlogOf } from './backlog.js';
+import { BillingRepo, termsJson, type InvoiceRecord, type StoredLine, type UsageRow } from './billing-repo.js';
+import type { Contract, ContractTerms, RatedLine } from './billing-types.js';
+import { ACCOUNTS, USAGE_UNITS } from './billing-types.js';
+import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
+import { creditNoteEntry, internalTransferEntry, invoiceEntry, paymentEntry, recognitionEntry, voidEntry, type Schedule } from './ledger.js';
+import { applyLeaseEvent, meterRunning, type MeterState, type MeteredUsage } from './meter.js';
+import { addMonths, BPS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
+import { gpuTimeValue, invoiceTotal, rateMonth } from './rating.js';
+import { renderInvoiceHtml } from './invoice-html.js';
+
+/** Usage older than this is refused: duplicates are recognised within it (Stripe refuses past 35 days; OpenMeter keeps 32). */
+export const DEDUP_WINDOW_MS = 35 * 86_400_000;
+/** Usage stamped further ahead than this is refused (clock skew allowance). */
+export const FUTURE_SKEW_MS = 5 * 60_000;
+const METER_CONSUMER = 'lease-meter';
+const METER_BATCH = 2_000;
+const MAX_QUANTITY_MICROS = 9_000_000_000_000_000_000n;
+
+export interface BillingOptions {
+  cell: string;
+  /** SLA credit = lost GPU-hours × price × this (basis points; default 10,000: the lost time at its price). */
+  slaMultiplierBps?: bigint;
+  /** What an internal GPU-hour is worth to finance (USD micros; default 2,000,000 = $2.00). */
+  transferPriceMicrosPerGpuHour?: bigint;
+  /** Writes time-driven lease events that are due (the lease sweep), before a month is closed. */
+  catchUpLog?: () => Promise<unknown>;
+  /** Whether a tenant exists. */
+  tenantExists: (id: string) => Promise<boolean>;
+}
+
+const isoOf = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function contractView(c: Contract): ContractViewT {
+  return {
+    id: c.id, version: c.version, tenantId: c.tenantId, kind: c.kind, currency: c.currency, start: isoOf(c.startMs)!, end: isoOf(c.endMs),
+    terms: termsJson(c), createdAt: isoOf(c.createdAtMs)!,
+  };
+}
+
+const lineView = (l: StoredLine | (RatedLine & { lineNo: number })): Record<string, unknown> => ({
+  lineNo: l.lineNo, kind: l.kind, description: l.description, contractId: l.contractId, meter: l.meter, model: l.model,
+  quantity: l.quantity.toString(), unit: l.unit, unitPriceMicros: l.unitPriceMicros.toString(), amountMicros: l.amountMicros.toString(), account: l.account,
+  serviceStart: isoOf(l.serviceStartMs), serviceEnd: isoOf(l.serviceEndMs), leaseIds: l.leaseIds,
+});
+
+const invoiceSummary = (i: InvoiceRecord): Record<string, unknown> => ({
+  id: i.id, tenantId: i.tenantId, kind: i.kind, period: i.period, currency: i.currency, status: i.status, number: i.number,
+  totalMicros: i.totalMicros.toString(), paidMicros: i.paidMicros.toString(), createdAt: isoOf(i.createdAtMs), finalizedAt: isoOf(i.finalizedAtMs), closedAt: isoOf(i.closedAtMs),
+  contractId: i.contractId,
+});
+
+/** Parses a non-negative decimal quantity (≤ 6 decimals) into micro-units. */
+export function parseQuantity(field: string, q: string | number): bigint {
+  const text = typeof q === 'number' ? (Number.isSafeInteger(q) ? String(q) : '') : q;
+  const m = /^(-?)(\d{1,19})(?:\.(\d{1,6}))?$/.exec(text);
+  if (!m) throw invalid(field, `must be a non-negative number with at most 6 decimals (a string, or a safe integer), got ${JSON.stringify(q).slice(0, 40)}`);
+  if (m[1] === '-' && /[1-9]/.test(`${m[2]}${m[3] ?? ''}`)) throw invalid(field, 'must not be negative');
+  const v = BigInt(m[2]!) * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0'));
+  if (v > MAX_QUANTITY_MICROS) throw invalid(field, 'is too large');
+  return v;
+}
+
+export class BillingService {
+  private readonly sla: bigint;
+  private readonly transferPrice: bigint;
+  private readonly tenantCache = new Set<string>();
+
+  constructor(private readonly repo: BillingRepo, private readonly clock: Clock, private readonly o: BillingOptions) {
+    this.sla = o.slaMultiplierBps ?? 10_000n;
+    this.transferPrice = o.transferPriceMicrosPerGpuHour ?? 2_000_000n;
+  }
+
+  async init(): Promise<void> {
+    await this.repo.ensureCursor(METER_CONSUMER, this.o.cell);
+  }
+
+  private async knownTenant(id: string): Promise<boolean> {
+    if (this.tenantCache.has(id)) return true;
+    const ok = await this.o.tenantExists(id);
+    if (ok) this.tenantCache.add(id);
+    return ok;
+  }
+
+  // ---------------------------------------------------------------- contracts
+
+  private parseTerms(kind: Contract['kind'], t: ContractTermsBody, currency: Currency, startMs: number, endMs: number | null): ContractTerms {
+    const need = <T>(v: T | undefined, name: string): T => {
+      if (v === undefined) throw invalid(`terms.${name}`, `is required for a ${kind} contract`);
+      return v;
+    };
+    const allowed: Record<Contract['kind'], string[]> = {
+      reserved: ['gpuModel', 'gpuCount', 'priceMicrosPerGpuHour', 'prepaymentBps'],
+      'on-demand': ['discountBps', 'pricesMicrosPerGpuHour', 'rates'], spot: ['discountBps', 'pricesMicrosPerGpuHour'],
+      commitment: ['minimumMicrosPerMonth'], credits: ['amountMicros', 'expiresAt'], tokens: ['prices'],
+    };
+    for (const k of Object.keys(t)) if (!allowed[kind].includes(k)) throw invalid(`terms.${k}`, `is not a term of a ${kind} contract (allowed: ${allowed[kind].join(', ')})`);
+    const models = (m: Record<string, string> | undefined, name: string): Record<string, bigint> => {
+      const out: Record<string, bigint> = {};
+      for (const [k, v] of Object.entries(m ?? {})) {
+        if (!(k in GPU_CATALOG)) throw invalid(`terms.${name}.${k}`, `is not a GPU model (${Object.keys(GPU_CATALOG).join(', ')})`);
+        out[k] = BigInt(v);
+      }
+      return out;
+    };
+    switch (kind) {
+      case 'reserved': {
+        const gpuModel = need(t.gpuModel, 'gpuModel');
+        if (!(gpuModel in GPU_CATALOG)) throw invalid('terms.gpuModel', `is not a GPU model (${Object.keys(GPU_CATALOG).join(', ')})`);
+        if (endMs === null) throw invalid('end', 'is required for a reserved term');
+        const terms = { gpuModel, gpuCount: need(t.gpuCount, 'gpuCount'), priceMicrosPerGpuHour: BigInt(need(t.priceMicrosPerGpuHour, 'priceMicrosPerGpuHour')), prepaymentBps: t.prepaymentBps ?? 0 };
+        // The whole term's value must fit the books (a bigint column).
+        if (BigInt(terms.gpuCount) * terms.priceMicrosPerGpuHour * BigInt(endMs - startMs) / 3_600_000n > 9_000_000_000_000_000_000n) throw invalid('terms.gpuCount', 'the term\'s value is larger than the books can hold');
+        return { kind, terms };
+      }
+      case 'on-demand':
+      case 'spot': {
+        const rates: Partial<Record<'storage.gb_hours' | 'egress.gb', bigint>> = {};
+        if (t.rates?.['storage.gb_hours'] !== undefined) rates['storage.gb_hours'] = BigInt(t.rates['storage.gb_hours']);
+        if (t.rates?.['egress.gb'] !== undefined) rates['egress.gb'] = BigInt(t.rates['egress.gb']);
+        const prices = models(t.pricesMicrosPerGpuHour, 'pricesMicrosPerGpuHour');
+        if (currency !== 'USD' && Object.keys(prices).length === 0) throw invalid('terms.pricesMicrosPerGpuHour', `is required in ${currency}: the price book is in USD`);
+        return { kind, terms: { discountBps: t.discountBps ?? 0, pricesMicrosPerGpuHour: prices, rates } };
+      }
+      case 'commitment':
+        if (endMs === null) throw invalid('end', 'is required for a commitment');
+        return { kind, terms: { minimumMicrosPerMonth: BigInt(need(t.minimumMicrosPerMonth, 'minimumMicrosPerMonth')) } };
+      case 'credits': {
+        const expiresAtMs = parseTime('terms.expiresAt', need(t.expiresAt, 'expiresAt'));
+        if (expiresAtMs <= startMs) throw invalid('terms.expiresAt', 'must be after the start');
+        return { kind, terms: { amountMicros: BigInt(need(t.amountMicros, 'amountMicros')), expiresAtMs } };
+      }
+      case 'tokens': {
+        const prices: Record<string, { inputMicrosPerMillion: bigint; outputMicrosPerMillion: bigint }> = {};
+        for (const [m, p] of Object.entries(need(t.prices, 'prices'))) prices[m] = { inputMicrosPerMillion: BigInt(p.inputMicrosPerMillion), outputMicrosPerMillion: BigInt(p.outputMicrosPerMillion) };
+        return { kind, terms: { prices } };
+      }
+    }
+  }
+
+  /** Creates a contract (operator). A reserved term with a prepayment, or credits, are invoiced at signing (a final invoice, posted). */
+  async createContract(p: Principal, body: ContractCreateBody, idem?: IdempotencyContext): Promise<ContractViewT> {
+    requireAdmin(p);
+    if (body.tenantId === OWNER_TENANT_ID || !(await this.knownTenant(body.tenantId))) throw new DomainError('validation', `tenantId: no tenant ${body.tenantId}`, { field: 'tenantId' });
+    const now = this.clock.nowMs();
+    const currency = (body.currency ?? 'USD') as Currency;
+    const startMs = parseTime('start', body.start);
+    const endMs = body.end === undefined ? null : parseTime('end', body.end);
+    if (endMs !== null && endMs <= startMs) throw invalid('end', 'must be after start');
+    const terms = this.parseTerms(body.kind, body.terms, currency, startMs, endMs);
+    const c = { ...terms, id: newId('ctr'), version: 1, tenantId: body.tenantId, currency, startMs, endMs, createdAtMs: now } as Contract;
+    const view = await this.repo.tx(async (s) => {
+      const existing = await s.contracts(body.tenantId);
+      const other = existing.find((x) => x.currency !== currency);
+      if (other) throw new DomainError('conflict', `currency: tenant ${body.tenantId} is billed in ${other.currency} (contract ${other.id}); one currency per tenant`, { field: 'currency' });
+      await s.insertContract(c, termsJson(c));
+      const invoiceId = await this.invoiceAtSigning(s, c, now);
+      const v = { ...contractView(c), prepaymentInvoiceId: invoiceId };
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: v }, now);
+      return v;
+    });
+    return view;
+  }
+
+  /** The prepayment of a reserved term, or credits bought: a final invoice at signing. */
+  private async invoiceAtSigning(s: BillingRepo, c: Contract, now: number): Promise<string | null> {
+    let line: RatedLine | null = null;
+    const end = c.endMs ?? now;
+    if (c.kind === 'reserved' && c.terms.prepaymentBps > 0 && c.endMs !== null) {
+      const value = gpuTimeValue(c.terms.gpuCount, c.terms.priceMicrosPerGpuHour, c.endMs - c.startMs, c.currency);
+      const amount = roundLine(value * BigInt(c.terms.prepaymentBps), BPS, c.currency);
+      line = {
+        kind: 'prepayment', description: `Prepayment: ${c.terms.prepaymentBps / 100}% of the reserved term (${c.terms.gpuCount} × ${c.terms.gpuModel}, value ${value} µ)`,
+        contractId: c.id, meter: null, model: c.terms.gpuModel, quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: amount, account: ACCOUNTS.customerPrepayments,
+        serviceStartMs: c.startMs, serviceEndMs: end, leaseIds: [], deferredTo: null,
+      };
+    } else if (c.kind === 'credits') {
+      line = {
+        kind: 'credits', description: `Prepaid credits (expire ${new Date(c.terms.expiresAtMs).toISOString().slice(0, 10)})`, contractId: c.id, meter: null, model: null,
+        quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: c.terms.amountMicros, account: ACCOUNTS.customerPrepayments,
+        serviceStartMs: c.startMs, serviceEndMs: c.terms.expiresAtMs, leaseIds: [], deferredTo: null,
+      };
+    }
+    if (!line || line.amountMicros === 0n) return null;
+    const inv: InvoiceRecord = {
+      id: newId('inv'), tenantId: c.tenantId, kind: c.kind === 'credits' ? 'credits' : 'prepayment', period: monthOf(now), currency: c.currency, status: 'draft', number: null,
+      totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: c.id,
+    };
+    await s.insertInvoice(inv);
+    await s.writeLines(inv.id, [line]);
+    const number = await s.finalize(inv.id, line.amountMicros, now, inv.period);
+    await s.post(invoiceEntry({ id: inv.id, tenantId: c.tenantId, currency: c.currency, atMs: now, number }, [line]), newId('je'), now);
+    return inv.id;
+  }
+
+  /** A new version of a contract (operator): its end and terms replaced; invoices from now on rate with it. */
+  async amendContract(p: Principal, id: string, body: ContractAmendBody, idem?: IdempotencyContext): Promise<ContractViewT> {
+    requireAdmin(p);
+    const now = this.clock.nowMs();
+    return this.repo.tx(async (s) => {
+      const top = await s.lockContract(id);
+      const versions = await s.contractVersions(id, null);
+      const cur = versions[versions.length - 1];
+      if (!cur || top === 0) throw notFound('contract', id);
+      const endMs = body.end === undefined ? cur.endMs : parseTime('end', body.end);
+      if (endMs !== null && endMs <= cur.startMs) throw invalid('end', 'must be after the contract\'s start');
+      const terms = body.terms === undefined ? { kind: cur.kind, terms: cur.terms } as ContractTerms : this.parseTerms(cur.kind, body.terms, cur.currency, cur.startMs, endMs);
+      const next = { ...terms, id, version: top + 1, tenantId: cur.tenantId, currency: cur.currency, startMs: cur.startMs, endMs, createdAtMs: now } as Contract;
+      await s.insertContract(next, termsJson(next));
+      const v = contractView(next);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: v }, now);
+      return v;
+    });
+  }
+
+  async listContracts(p: Principal, tenantId?: string): Promise<ContractViewT[]> {
+    const scope = p.kind === 'tenant' ? p.tenantId : (tenantId ?? null);
+    return (await this.repo.contracts(scope)).map(contractView);
+  }
+
+  async getContract(p: Principal, id: string): Promise<Record<string, unknown>> {
+    const versions = await this.repo.contractVersions(id, p.kind === 'tenant' ? p.tenantId : null);
+    const cur = versions[versions.length - 1];
+    if (!cur) throw notFound('contract', id);
+    return { ...contractView(cur), versions: versions.map(contractView) };
+  }
+
+  // ---------------------------------------------------------------- usage
+
+  /**
+   * Validates a whole batch (any bad event refuses it all, naming `events[i].field`), then writes
+   * it in one statement; answers after commit. Duplicates (same source and id, in the batch or
+   * stored) count once.
+   */
+  async ingest(p: Principal, body: UsageBatchBody, idem?: IdempotencyContext): Promise<{ accepted: number; duplicates: number }> {
+    const now = this.clock.nowMs();
+    const rows: UsageRow[] = new Array(body.events.length);
+    const subjects = new Set<string>();
+    for (let i = 0; i < body.events.length; i++) {
+      const e = body.events[i]!;
+      const f = `events[${i}]`;
+      const unit = USAGE_UNITS[e.type as keyof typeof USAGE_UNITS];
+      if (unit === undefined) throw invalid(`${f}.type`, `unknown usage type "${e.type.slice(0, 64)}" (tokens.input, tokens.output, storage.gb_hours, egress.gb)`);
+      if (e.type === 'gpu.seconds') throw invalid(`${f}.type`, 'gpu.seconds is metered from the lease event log, not ingested (it would count twice)');
+      if (e.data.unit !== unit) throw invalid(`${f}.data.unit`, `${e.type} is measured in "${unit}", got "${e.data.unit.slice(0, 16)}"`);
+      const quantity = parseQuantity(`${f}.data.quantity`, e.data.quantity);
+      if (e.type.startsWith('tokens.') && e.data.model === undefined) throw invalid(`${f}.data.model`, 'is required for tokens');
+      const timeMs = parseTime(`${f}.time`, e.time);
+      if (timeMs > now + FUTURE_SKEW_MS) throw invalid(`${f}.time`, 'is more than 5 minutes in the future');
+      if (timeMs < now - DEDUP_WINDOW_MS) throw invalid(`${f}.time`, 'is older than the 35-day window in which duplicates are recognised');
+      if (p.kind === 'tenant' && e.subject !== p.tenantId) throw new DomainError('forbidden', `${f}.subject: a tenant key may report only its own usage (${p.tenantId})`, { field: `${f}.subject` });
+      if (!subjects.has(e.subject)) {
+        if (e.subject === OWNER_TENANT_ID && p.kind === 'tenant') throw invalid(`${f}.subject`, 'is not a tenant');
+        if (p.kind === 'admin' && !(await this.knownTenant(e.subject))) throw invalid(`${f}.subject`, `no tenant ${e.subject.slice(0, 64)}`);
+        subjects.add(e.subject);
+      }
+      rows[i] = { source: e.source, id: e.id, tenantId: e.subject, type: e.type, timeMs, quantity, model: e.data.model ?? null, leaseId: null, leaseClass: null, priceMicros: null };
+    }
+    const accepted = await this.repo.insertUsage(rows, now, idem);
+    return { accepted, duplicates: rows.length - accepted };
+  }
+
+  async usageSummary(p: Principal, period: string | undefined, tenantId?: string): Promise<Record<string, unknown>> {
+    const m = period ?? monthOf(this.clock.nowMs());
+    const scope = p.kind === 'tenant' ? p.tenantId : (tenantId ?? null);
+    const rows = await this.repo.usageSummary(scope, monthStartMs(m), monthEndMs(m));
+    return {
+      period: m,
+      usage: rows.map((r) => ({ tenantId: r.tenantId, type: r.type, model: r.model, events: r.events, quantity: r.quantity.toString(), unit: (USAGE_UNITS as Record<string, string>)[r.type] ?? 'GPU-s', quantityIsMicroUnits: true })),
+    };
+  }
+
+  // ---------------------------------------------------------------- the lease meter
+
+  /**
+   * Reads up to a batch of the cell's log after the meter's cursor and writes the GPU time it
+   * implies, advancing the cursor in the same transaction. `untilMs`: when caught up, also meter
+   * running leases up to then (a month's close). Returns whether more of the log is waiting.
+   */
+  async meterOnce(untilMs?: number): Promise<{ read: number; more: boolean }> {
+    const source = `/cells/${this.o.cell}/meter`;
+    const now = this.clock.nowMs();
+    return this.repo.tx(async (s) => {
+      const last = await s.lockCursor(METER_CONSUMER, this.o.cell);
+      const { events, lastSeq, read } = await s.logAfter(this.o.cell, last, METER_BATCH);
+      const states = await s.meters([...new Set(events.map((e) => e.subject))]);
+      const touched = new Map<string, MeterState>();
+      const usage: MeteredUsage[] = [];
+      for (const e of events) {
+        const r = applyLeaseEvent(states.get(e.subject) ?? null, e);
+        if (r.state) {
+          states.set(e.subject, r.state);
+          touched.set(e.subject, r.state);
+        }
+        usage.push(...r.usage);
+      }
+      const more = read === METER_BATCH;
+      await s.saveMeters([...touched.values()]);
+      await s.insertMetered(usage, source, now);
+      if (lastSeq !== last) await s.setCursor(METER_CONSUMER, this.o.cell, lastSeq);
+      if (!more && untilMs !== undefined) {
+        const running = await s.runningMeters(untilMs);
+        const runUsage: MeteredUsage[] = [];
+        const next: MeterState[] = [];
+        for (const st of running) {
+          const r = meterRunning(st, untilMs);
+          next.push(r.state);
+          runUsage.push(...r.usage);
+        }
+        await s.saveMeters(next);
+        await s.insertMetered(runUsage, source, now);
+      }
+      return { read, more };
+    });
+  }
+
+  /** Meters the whole log (and running leases up to `untilMs`). */
+  async meterCatchUp(untilMs?: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const r = await this.meterOnce(untilMs);
+      total += r.read;
+      if (!r.more) return total;
+    }
+  }
+
+  async meterCursor(): Promise<number> {
+    return this.repo.cursor(METER_CONSUMER, this.o.cell);
+  }
+
+  // ---------------------------------------------------------------- invoices
+
+  private inForce(contracts: readonly Contract[], period: string): Contract[] {
+    const a = monthStartMs(period);
+    const b = monthEndMs(addMonths(period, 1));
+    return contracts.filter((c) => overlapMs(c.startMs, c.endMs ?? Infinity, a, b) > 0 || (c.kind === 'credits' && c.terms.expiresAtMs > a && c.startMs < b));
+  }
+
+  /** Rates a tenant's month; `attachTo`: the invoice that takes the open usage (finalising), or null (a draft). */
+  private async rate(s: BillingRepo, tenantId: string, period: string, attachTo: string | null): Promise<{ lines: RatedLine[]; currency: Currency }> {
+    const all = await s.contracts(tenantId);
+    const currency = (all[0]?.currency ?? 'USD') as Currency;
+    const left = await s.prepaidLeft(tenantId);
+    const usage = await s.openUsage(tenantId, monthStartMs(period), monthEndMs(period), attachTo);
+    const lines = rateMonth({
+      tenantId, currency, period, contracts: this.inForce(all, period), usage, reservedBilled: await s.reservedBilled(tenantId),
+      prepaymentLeft: left, creditsLeft: left, slaMultiplierBps: this.sla,
+    });
+    return { lines, currency };
+  }
+
+  /** Recomputes a tenant's draft for `period` from the usage so far (no-op once final). */
+  async refreshDraft(tenantId: string, period: string): Promise<InvoiceRecord | null> {
+    const now = this.clock.nowMs();
+    return this.repo.tx(async (s) => {
+      const contracts = await s.contracts(tenantId);
+      const currency = (contracts[0]?.currency ?? 'USD') as Currency;
+      let inv = await s.monthlyInvoice(tenantId, period, currency, true);
+      if (inv && inv.status !== 'draft') return inv;
+      const { lines } = await this.rate(s, tenantId, period, null);
+      if (!inv) {
+        if (lines.length === 0) return null;
+        inv = { id: newId('inv'), tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
+        await s.insertInvoice(inv);
+      }
+      await s.writeLines(inv.id, lines);
+      const total = invoiceTotal(lines);
+      await s.setDraftTotal(inv.id, total);
+      return { ...inv, totalMicros: total };
+    });
+  }
+
+  /** Refreshes the drafts of every tenant with open usage or contracts (operator; also run periodically by `serve`). */
+  async refreshDrafts(p: Principal, period?: string, tenantId?: string): Promise<{ period: string; drafts: number }> {
+    requireAdmin(p);
+    const m = period ?? monthOf(this.clock.nowMs());
+    await this.meterCatchUp(Math.min(this.clock.nowMs(), monthEndMs(m)));
+    let n = 0;
+    for (const t of tenantId ? [tenantId] : await this.tenantsToBill(m)) if (await this.refreshDraft(t, m)) n++;
+    return { period: m, drafts: n };
+  }
+
+  private async tenantsToBill(period: string): Promise<string[]> {
+    const set = new Set(await this.repo.tenantsWithOpenUsage(monthEndMs(period)));
+    for (const c of this.inForce(await this.repo.contracts(null), period)) set.add(c.tenantId);
+    set.delete(OWNER_TENANT_ID);
+    return [...set].sort();
+  }
+
+  /** Finalises one tenant's month: usage taken, lines rated and frozen, journal posted, deferred revenue scheduled. */
+  async finalizeMonth(tenantId: string, period: string): Promise<InvoiceRecord | null> {
+    const now = this.clock.nowMs();
+    const p1 = monthEndMs(period);
+    return this.repo.tx(async (s) => {
+      const contracts = await s.contracts(tenantId);
+      const currency = (contracts[0]?.currency ?? 'USD') as Currency;
+      let inv = await s.monthlyInvoice(tenantId, period, currency, true);
+      if (inv && inv.status !== 'draft') return inv;
+      if (!inv) {
+        inv = { id: newId('inv'), tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
+        await s.insertInvoice(inv);
+      }
+      const { lines } = await this.rate(s, tenantId, period, inv.id);
+      if (lines.length === 0) {
+        await s.deleteDraft(inv.id);
+        return null;
+      }
+      await s.writeLines(inv.id, lines);
+      const total = invoiceTotal(lines);
+      const number = await s.finalize(inv.id, total, now, period);
+      // Dated at the end of the month it bills: a trial balance as of that instant includes it.
+      await s.post(invoiceEntry({ id: inv.id, tenantId, currency, atMs: p1, number }, lines), newId('je'), now);
+      const schedules: Schedule[] = lines.filter((l) => l.deferredTo !== null && l.amountMicros !== 0n).map((l) => ({
+        id: newId('rs'), tenantId, currency, contractId: l.contractId, account: l.deferredTo!, amountMicros: l.amountMicros, recognizedMicros: 0n,
+        serviceStartMs: l.serviceStartMs, serviceEndMs: l.serviceEndMs,
+      }));
+      await s.insertSchedules(schedules, inv.id);
+      return { ...inv, status: 'final', number, totalMicros: total, finalizedAtMs: now };
+    });
+  }
+
+  /**
+   * Closes a month (operator): the log is caught up (due lease events written, then metered,
+   * running leases metered to the month's end), every tenant's invoice finalised, internal GPU
+   * time valued at the transfer price, and revenue recognised up to the month's end. Idempotent:
+   * a second close finds the invoices final and changes nothing.
+   */
+  async closePeriod(p: Principal, period: string): Promise<{ period: string; invoices: Record<string, unknown>[] }> {
+    requireAdmin(p);
+    const p1 = monthEndMs(period);
+    if (this.clock.nowMs() < p1) throw new DomainError('conflict', `period: ${period} has not ended yet (it ends ${new Date(p1).toISOString()})`, { field: 'period' });
+    await this.o.catchUpLog?.();
+    await this.meterCatchUp(p1);
+    const out: Record<string, unknown>[] = [];
+    for (const t of await this.tenantsToBill(period)) {
+      const inv = await this.finalizeMonth(t, period);
+      if (inv) out.push(invoiceSummary(inv));
+    }
+    await this.internalTransfer(period);
+    await this.recognize(p1);
+    return { period, invoices: out };
+  }
+
+  /** Internal GPU time of the month, valued at the transfer price: never invoiced, posted once for finance. */
+  private async internalTransfer(period: string): Promise<void> {
+    const now = this.clock.nowMs();
+    await this.repo.tx(async (s) => {
+      const ref = `${this.o.cell}:${period}`;
+      const usage = await s.openUsage(OWNER_TENANT_ID, monthStartMs(period), monthEndMs(period), `internal:${ref}`);
+      const gpuMicroS = usage.filter((u) => u.type === 'gpu.seconds').reduce((a, u) => a + u.quantity, 0n);
+      const value = roundLine(gpuMicroS * this.transferPrice, 3_600_000_000n, 'USD');
+      if (value > 0n) await s.post(internalTransferEntry({ ref, currency: 'USD', atMs: monthEndMs(period), amountMicros: value, memo: `internal GPU time ${period} at the transfer price` }), newId('je'), now);
+    });
+  }
+
+  async listInvoices(p: Principal, f: { tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit?: number | undefined }): Promise<Record<string, unknown>[]> {
+    const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: f.limit ?? 100 });
+    return rows.map(invoiceSummary);
+  }
+
+  /** One invoice with its lines, payments and credit notes; a draft is recomputed first. */
+  async getInvoice(p: Principal, id: string): Promise<Record<string, unknown>> {
+    const scope = p.kind === 'tenant' ? p.tenantId : null;
+    let inv = await this.repo.invoice(id, scope);
+    if (!inv) throw notFound('invoice', id);
+    if (inv.status === 'draft' && inv.kind === 'monthly') {
+      await this.meterCatchUp();
+      inv = (await this.refreshDraft(inv.tenantId, inv.period)) ?? inv;
+    }
+    const [lines, payments, notes] = await Promise.all([this.repo.lines(id), this.repo.paymentsOf(id), this.repo.creditNotesOf(id)]);
+    const credited = notes.reduce((a, n) => a + n.amountMicros, 0n);
+    return {
+      ...invoiceSummary(inv), dueMicros: (inv.status === 'void' ? 0n : inv.totalMicros - inv.paidMicros - credited).toString(),
+      lines: lines.map(lineView),
+      payments: payments.map((x) => ({ id: x.id, amountMicros: x.amountMicros.toString(), receivedAt: isoOf(x.receivedAtMs), reference: x.reference })),
+      creditNotes: notes.map((n) => ({ id: n.id, amountMicros: n.amountMicros.toString(), reason: n.reason, createdAt: isoOf(n.createdAtMs) })),
+    };
+  }
+
+  async invoiceHtml(p: Principal, id: string): Promise<string> {
+    return renderInvoiceHtml(await this.getInvoice(p, id));
+  }
+
+  private async payable(s: BillingRepo, id: string): Promise<{ inv: InvoiceRecord; credited: bigint }> {
+    const inv = await s.lockInvoice(id);
+    if (!inv) throw notFound('invoice', id);
+    const credited = (await s.creditNotesOf(id)).reduce((a, n) => a + n.amountMicros, 0n);
+    return { inv, credited };
+  }
+
+  /** Records a payment against a final invoice (operator); fully paid → `paid`. */
+  async pay(p: Principal, id: string, body: { amountMicros: string; reference?: string | undefined }, idem?: IdempotencyContext): Promise<Record<string, unknown>> {
+    requireAdmin(p);
+    const amount = BigInt(body.amountMicros);
+    if (amount <= 0n) throw invalid('amountMicros', 'must be positive');
+    const now = this.clock.nowMs();
+    await this.repo.tx(async (s) => {
+      const { inv, credited } = await this.payable(s, id);
+      if (inv.status !== 'final') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; payments are recorded against final invoices`);
+      const due = inv.totalMicros - inv.paidMicros - credited;
+      if (amount > due) throw invalid('amountMicros', `is more than the ${due} µ due`);
+      const pid = newId('pay');
+      await s.insertPayment({ id: pid, invoiceId: id, tenantId: inv.tenantId, amountMicros: amount, atMs: now, reference: body.reference ?? null });
+      await s.post(paymentEntry({ id: pid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, invoiceNumber: inv.number ?? id }), newId('je'), now);
+      await s.setPaid(id, inv.paidMicros + amount, amount === due ? 'paid' : 'final', now);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: { invoiceId: id, paymentId: pid } }, now);
+    });
+    return this.getInvoice(p, id);
+  }
+
+  /** Voids an unpaid final invoice (operator): its entry and recognised revenue reversed. */
+  async voidInvoice(p: Principal, id: string, idem?: IdempotencyContext): Promise<Record<string, unknown>> {
+    requireAdmin(p);
+    const now = this.clock.nowMs();
+    await this.repo.tx(async (s) => {
+      const { inv, credited } = await this.payable(s, id);
+      if (inv.status !== 'final' || inv.paidMicros !== 0n || credited !== 0n) throw new DomainError('conflict', `invoice ${id} is ${inv.status}${inv.paidMicros ? ' and partly paid' : ''}${credited ? ' and credited' : ''}; only an unpaid, uncredited final invoice can be voided (else issue a credit note)`);
+      const posted = await s.entryLines('invoice', id);
+      const schedules = await s.schedulesOf(id);
+      await s.post(voidEntry({ id, tenantId: inv.tenantId, currency: inv.currency, atMs: now, number: inv.number ?? id }, posted, schedules), newId('je'), now);
+      for (const sc of schedules) await s.setRecognized(sc.id, 0n, 0n);
+      await s.setVoid(id, now);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: { invoiceId: id, status: 'void' } }, now);
+    });
+    return this.getInvoice(p, id);
+  }
+
+  /** A credit note against a final or paid invoice (operator): the correction, since the invoice itself cannot change. */
+  async creditNote(p: Principal, id: string, body: { amountMicros: string; reason: string }, idem?: IdempotencyContext): Promise<Record<string, unknown>> {
+    requireAdmin(p);
+    const amount = BigInt(body.amountMicros);
+    if (amount <= 0n) throw invalid('amountMicros', 'must be positive');
+    const now = this.clock.nowMs();
+    await this.repo.tx(async (s) => {
+      const { inv, credited } = await this.payable(s, id);
+      if (inv.status !== 'final' && inv.status !== 'paid') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; credit notes are issued against final or paid invoices`);
+      if (amount > inv.totalMicros - credited) throw invalid('amountMicros', `is more than the ${inv.totalMicros - credited} µ not yet credited`);
+      const cid = newId('cn');
+      await s.insertCreditNote({ id: cid, invoiceId: id, tenantId: inv.tenantId, amountMicros: amount, atMs: now, reason: body.reason });
+      await s.post(creditNoteEntry({ id: cid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, invoiceNumber: inv.number ?? id }), newId('je'), now);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { invoiceId: id, creditNoteId: cid } }, now);
+    });
+    return this.getInvoice(p, id);
+  }
+
+  // ---------------------------------------------------------------- ledger
+
+  /** Recognises deferred revenue ratably up to `asOfMs` (each schedule's delta posted once, with its progress). */
+  async recognize(asOfMs: number): Promise<number> {
+    const now = this.clock.nowMs();
+    let posted = 0;
+    let after = '';
+    for (;;) {
+      const { n, last } = await this.repo.tx(async (s) => {
+        const open = await s.openSchedules(asOfMs, after, 500);
+        let k = 0;
+        for (const sc of open) {
+          const e = recognitionEntry(sc, asOfMs);
+          if (!e) continue;
+          const target = sc.recognizedMicros + e.lines[0]!.amountMicros;
+          if (await s.post(e, newId('je'), now)) {
+            await s.setRecognized(sc.id, target);
+            k++;
+          }
+        }
+        return { n: k, last: open.length === 500 ? open[open.length - 1]!.id : null };
+      });
+      posted += n;
+      if (last === null) return posted;
+      after = last;
+    }
+  }
+
+  async recognizeNow(p: Principal, asOf?: string): Promise<{ asOf: string; entries: number }> {
+    requireAdmin(p);
+    const ms = asOf === undefined ? this.clock.nowMs() : parseTime('asOf', asOf);
+    if (ms > this.clock.nowMs()) throw invalid('asOf', 'must not be in the future');
+    return { asOf: new Date(ms).toISOString(), entries: await this.recognize(ms) };
+  }
+
+  /** Balances of every account as of a date, per currency (operator). Debits positive; each currency's total is zero. */
+  async trialBalance(p: Principal, asOf?: string, tenantId?: string): Promise<Record<string, unknown>> {
+    requireAdmin(p);
+    const ms = asOf === undefined ? this.clock.nowMs() : parseTime('asOf', asOf);
+    const rows = await this.repo.balances(ms, tenantId);
+    const byCur = new Map<string, { account: string; balanceMicros: bigint }[]>();
+    for (const r of rows) byCur.set(r.currency, [...(byCur.get(r.currency) ?? []), r]);
+    return {
+      asOf: new Date(ms).toISOString(), tenantId: tenantId ?? null,
+      currencies: [...byCur].map(([currency, accts]) => {
+        const debits = accts.filter((a) => a.balanceMicros > 0n).reduce((x, a) => x + a.balanceMicros, 0n);
+        const credits = -accts.filter((a) => a.balanceMicros < 0n).reduce((x, a) => x + a.balanceMicros, 0n);
+        return {
+          currency, debitsMicros: debits.toString(), creditsMicros: credits.toString(), balanced: debits === credits,
+          accounts: accts.map((a) => ({ account: a.account, debitMicros: (a.balanceMicros > 0n ? a.balanceMicros : 0n).toString(), creditMicros: (a.balanceMicros < 0n ? -a.balanceMicros : 0n).toString() })),
+        };
+      }),
+    };
+  }
+
+  async journal(p: Principal, f: { tenantId?: string | undefined; kind?: string | undefined; limit?: number | undefined }): Promise<Record<string, unknown>[]> {
+    requireAdmin(p);
+    return (await this.repo.entries({ limit: f.limit ?? 100, tenantId: f.tenantId, kind: f.kind })).map((e) => ({
+      id: e.id, kind: e.kind, ref: e.ref, tenantId: e.tenantId, currency: e.currency, effectiveAt: isoOf(e.effectiveAtMs), memo: e.memo,
+      lines: e.lines.map((l) => ({ account: l.account, amountMicros: l.amountMicros.toString(), contractId: l.contractId })),
+    }));
+  }
+
+  // ---------------------------------------------------------------- backlog
+
+  /** Remaining performance obligations as of a date: per contract, per tenant and in total (per currency). */
+  async backlog(p: Principal, asOf?: string, tenantId?: string): Promise<Record<string, unknown>> {
+    const ms = asOf === undefined ? this.clock.nowMs() : parseTime('asOf', asOf);
+    const scope = p.kind === 'tenant' ? p.tenantId : (tenantId ?? null);
+    const rows = backlogOf(await this.repo.contracts(scope), ms, await this.repo.prepaidLeft(scope));
+    const sum = (key: string, list: typeof rows): Record<string, string>[] => {
+      const m = new Map<string, { remaining: bigint; top: bigint; within: bigint; beyond: bigint; currency: string; key: string }>();
+      for (const r of list) {
+        const k = `${key === 'tenant' ? r.tenantId : ''}/${r.currency}`;
+        const a = m.get(k) ?? { remaining: 0n, top: 0n, within: 0n, beyond: 0n, currency: r.currency, key: r.tenantId };
+        a.remaining += r.remainingMicros; a.top += r.takeOrPayMicros; a.within += r.within12MonthsMicros; a.beyond += r.beyond12MonthsMicros;
+        m.set(k, a);
+      }
+      return [...m.values()].map((a) => ({
+        ...(key === 'tenant' ? { tenantId: a.key } : {}), currency: a.currency, remainingMicros: a.remaining.toString(), takeOrPayMicros: a.top.toString(),
+        within12MonthsMicros: a.within.toString(), beyond12MonthsMicros: a.beyond.toString(),
+      }));
+    };
+    return {
+      asOf: new Date(ms).toISOString(),
+      totals: sum('total', rows),
+      byTenant: sum('tenant', rows),
+      contracts: rows.map((r) => ({
+        contractId: r.contractId, tenantId: r.tenantId, kind: r.kind, currency: r.currency, remainingMicros: r.remainingMicros.toString(), takeOrPayMicros: r.takeOrPayMicros.toString(),
+        within12MonthsMicros: r.within12MonthsMicros.toString(), beyond12MonthsMicros: r.beyond12MonthsMicros.toString(),
+      })),
+    };
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * The rating core: a tenant's month, from contracts and summed usage to invoice lines. Pure: no
+ * database, no clock. Integer arithmetic throughout; each line's exact amount (a fraction of
+ * micros) is rounded once, half-even, to the currency's minor unit (money.ts `roundLine`).
+ *
+ * What the monthly invoice of period P carries (docs/decisions.md, "Billing (issue 11)"):
+ * - usage of P in arrears: GPU time per class, model and price (the lease ids behind each line),
+ *   tokens, storage, egress; late usage (events of an earlier, already invoiced period) on
+ *   `late_usage` lines;
+ * - reserved terms monthly in advance: the fee for P+1 (and for P when no earlier invoice
+ *   billed it, e.g. a term signed during P), deferred and recognised ratably; the prepaid share
+ *   of each month's fee drawn from the prepayment (`prepayment_applied`);
+ * - SLA credits for GPU time lost by non-preemptible leases (lost GPU-seconds × price × multiplier);
+ * - a commitment's true-up when P's usage spend fell short of its monthly minimum;
+ * - prepaid credits applied to what remains, oldest expiry first.
+ * Reserved-class leases on a model the tenant reserved are covered by the term (rated at 0);
+ * internal leases are never invoiced.
+ */
+import { DomainError } from '../shared/errors.js';
+import type { Contract, RateTerms, RatedLine, UsageSum } from './billing-types.js';
+import { ACCOUNTS, revenueAccount, SLA_LOST_TYPE, USAGE_UNITS } from './billing-types.js';
+import { addMonths, BPS, divHalfEven, MICRO, monthEndMs, monthStartMs, MS_PER_HOUR, overlapMs, roundLine, type Currency } from './money.js';
+
+export interface RatingInput {
+  tenantId: string;
+  currency: Currency;
+  /** `YYYY-MM` */
+  period: string;
+  /** Contracts in force (latest versions) of this tenant and currency. */
+  contracts: readonly Contract[];
+  usage: readonly UsageSum[];
+  /** `${contractId}/${YYYY-MM}` reserved months already billed on a final invoice. */
+  reservedBilled: ReadonlySet<string>;
+  /** Per reserved contract: its prepayment not yet drawn down (micros). */
+  prepaymentLeft: ReadonlyMap<string, bigint>;
+  /** Per credits contract: credits not yet applied (micros). */
+  creditsLeft: ReadonlyMap<string, bigint>;
+  /** SLA credit multiplier in basis points (10,000 = the lost time at its price). */
+  slaMultiplierBps: bigint;
+}
+
+const GPU_HOUR_DEN = MS_PER_HOUR / 1000n * MICRO; // quantity is micro-GPU-seconds; price per GPU-hour
+
+/** Value of `gpuCount` GPUs at `price` per GPU-hour over `ms`, rounded at the line. */
+export function gpuTimeValue(gpuCount: number, priceMicrosPerGpuHour: bigint, ms: number, currency: Currency): bigint {
+  return roundLine(BigInt(gpuCount) * priceMicrosPerGpuHour * BigInt(ms), MS_PER_HOUR, currency);
+}
+
+function rateTermsOf(contracts: readonly Contract[], kind: 'on-demand' | 'spot'): { id: string; terms: RateTerms } | null {
+  const c = contracts.find((x) => x.kind === kind);
+  return c && c.kind === kind ? { id: c.id, terms: c.terms } : null;
+}
+
+/**
+ * The price of a GPU-hour for a lease of `leaseClass` booked at `leasePrice`, as a fraction
+ * `num / den` micros (a discount is kept exact until the line is rounded): a negotiated price
+ * for the model, or the lease's price less the contract's discount. Reserved-class leases keep
+ * their own price.
+ */
+function gpuPrice(input: RatingInput, leaseClass: string, model: string, leasePrice: bigint): { num: bigint; den: bigint; contractId: string | null } {
+  if (leaseClass === 'reserved') return { num: leasePrice, den: 1n, contractId: null };
+  const rc = leaseClass === 'spot' ? rateTermsOf(input.contracts, 'spot') : rateTermsOf(input.contracts, 'on-demand');
+  const negotiated = rc?.terms.pricesMicrosPerGpuHour[model];
+  if (negotiated !== undefined) return { num: negotiated, den: 1n, contractId: rc!.id };
+  if (input.currency !== 'USD') {
+    throw new DomainError('conflict', `contracts: tenant ${input.tenantId} is billed in ${input.currency} but has no ${leaseClass} price for ${model} (the price book is in USD)`, { field: 'contracts' });
+  }
+  const discount = BigInt(rc?.terms.discountBps ?? 0);
+  return discount === 0n ? { num: leasePrice, den: 1n, contractId: rc?.id ?? null } : { num: leasePrice * (BPS - discount), den: BPS, contractId: rc?.id ?? null };
+}
+
+function reservedModels(contracts: readonly Contract[], startMs: number, endMs: number): Set<string> {
+  const s = new Set<string>();
+  for (const c of contracts) if (c.kind === 'reserved' && overlapMs(c.startMs, c.endMs ?? Infinity, startMs, endMs) > 0) s.add(c.terms.gpuModel);
+  return s;
+}
+
+interface Acc { num: bigint; den: bigint; quantity: bigint; unitPrice: bigint; leaseIds: Set<string>; base: Omit<RatedLine, 'amountMicros' | 'quantity' | 'leaseIds' | 'unitPriceMicros'> }
+
+export function rateMonth(input: RatingInput): RatedLine[] {
+  const p0 = monthStartMs(input.period);
+  const p1 = monthEndMs(input.period);
+  const lateStart = monthStartMs(addMonths(input.period, -2));
+  const cur = input.currency;
+  const covered = reservedModels(input.contracts, p0, p1);
+  const groups = new Map<string, Acc>();
+  const add = (key: string, make: () => Acc['base'], unitPrice: bigint, num: bigint, den: bigint, quantity: bigint, leaseId: string | null): void => {
+    let g = groups.get(key);
+    if (!g) groups.set(key, g = { num: 0n, den, quantity: 0n, unitPrice, leaseIds: new Set(), base: make() });
+    g.num += num;
+    g.quantity += quantity;
+    if (leaseId) g.leaseIds.add(leaseId);
+  };
+
+  for (const u of input.usage) {
+    if (u.leaseClass === 'internal') continue; // the owner's own work: valued at a transfer price, never invoiced
+    const kind = u.late ? 'late_usage' as const : 'usage' as const;
+    const sStart = u.late ? lateStart : p0;
+    const lateNote = u.late ? ' (late usage from an invoiced period)' : '';
+    if (u.type === 'gpu.seconds' || u.type === SLA_LOST_TYPE) {
+      const model = u.model ?? 'unknown';
+      const cls = u.leaseClass ?? 'on-demand';
+      if (u.priceMicros === null) throw new DomainError('conflict', `usage: GPU time of lease ${u.leaseId} has no price`, { field: 'usage' });
+      const { num, den, contractId } = gpuPrice(input, cls, model, u.priceMicros);
+      const unit = divHalfEven(num, den);
+      if (u.type === SLA_LOST_TYPE) {
+        // lost micro-GPU-seconds × price per GPU-hour × multiplier: negative, an expense of ours.
+        add(`sla/${cls}/${model}/${num}/${den}`, () => ({
+          kind: 'sla_credit', description: `SLA credit: ${model} ${cls} GPU time lost to failures`, contractId, meter: SLA_LOST_TYPE, model, unit: 'GPU-s',
+          account: ACCOUNTS.slaCreditExpense, serviceStartMs: p0, serviceEndMs: p1, deferredTo: null,
+        }), unit, -(u.quantity * num * input.slaMultiplierBps), GPU_HOUR_DEN * den * BPS, u.quantity, u.leaseId);
+        continue;
+      }
+      if (cls === 'reserved' && covered.has(model)) {
+        add(`${kind}/reserved-covered/${model}`, () => ({
+          kind, description: `${model} reserved GPU time, covered by the reserved term${lateNote}`, contractId: null, meter: 'gpu.seconds', model, unit: 'GPU-s',
+          account: revenueAccount('reserved', model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+        }), 0n, 0n, GPU_HOUR_DEN, u.quantity, u.leaseId);
+        continue;
+      }
+      add(`${kind}/${cls}/${model}/${num}/${den}`, () => ({
+        kind, description: `${model} ${cls} GPU time, per second${lateNote}`, contractId, meter: 'gpu.seconds', model, unit: 'GPU-s',
+        account: revenueAccount(cls, model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+      }), unit, u.quantity * num, GPU_HOUR_DEN * den, u.quantity, u.leaseId);
+      continue;
+    }
+    if (u.type === 'tokens.input' || u.type === 'tokens.output') {
+      const model = u.model ?? 'unknown';
+      const tc = input.contracts.find((c) => c.kind === 'tokens' && c.terms.prices[model] !== undefined);
+      const prices = tc?.kind === 'tokens' ? tc.terms.prices[model] : undefined;
+      if (!tc || !prices) throw new DomainError('conflict', `contracts: no token price for model ${model} (tenant ${input.tenantId})`, { field: 'contracts' });
+      const price = u.type === 'tokens.input' ? prices.inputMicrosPerMillion : prices.outputMicrosPerMillion;
+      const dir = u.type === 'tokens.input' ? 'input' : 'output';
+      // micro-tokens × price per million tokens
+      add(`${kind}/${u.type}/${model}`, () => ({
+        kind, description: `${model} ${dir} tokens${lateNote}`, contractId: tc.id, meter: u.type, model, unit: 'tokens',
+        account: revenueAccount('tokens', model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+      }), price, u.quantity * price, MICRO * MICRO, u.quantity, null);
+      continue;
+    }
+    // storage.gb_hours, egress.gb: the on-demand contract's rates.
+    const meter: 'storage.gb_hours' | 'egress.gb' = u.type;
+    const od = rateTermsOf(input.contracts, 'on-demand');
+    const rate = od?.terms.rates[meter];
+    if (rate === undefined) throw new DomainError('conflict', `contracts: no ${meter} rate in tenant ${input.tenantId}'s on-demand contract`, { field: 'contracts' });
+    add(`${kind}/${meter}`, () => ({
+      kind, description: `${meter === 'egress.gb' ? 'Egress' : 'Storage'} (${USAGE_UNITS[meter]})${lateNote}`, contractId: od!.id, meter: meter, model: null, unit: USAGE_UNITS[meter],
+      account: revenueAccount(meter === 'egress.gb' ? 'egress' : 'storage'), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+    }), rate, u.quantity * rate, MICRO, u.quantity, null);
+  }
+
+  const lines: RatedLine[] = [];
+  for (const g of groups.values()) {
+    lines.push({ ...g.base, quantity: g.quantity, unitPriceMicros: g.unitPrice, amountMicros: roundLine(g.num, g.den, cur), leaseIds: [...g.leaseIds].sort() });
+  }
+  // Stable order: kind, then description.
+  const order = (l: RatedLine): string => `${['usage', 'late_usage', 'sla_credit'].indexOf(l.kind)}|${l.description}`;
+  lines.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+
+  // Reserved terms, monthly in advance: the fee of P (if never billed) and of P+1.
+  for (const c of input.contracts) {
+    if (c.kind !== 'reserved' || c.endMs === null) continue;
+    let left = input.prepaymentLeft.get(c.id) ?? 0n;
+    for (const m of [input.period, addMonths(input.period, 1)]) {
+      if (input.reservedBilled.has(`${c.id}/${m}`)) continue;
+      const s = Math.max(c.startMs, monthStartMs(m));
+      const e = Math.min(c.endMs, monthEndMs(m));
+      if (e <= s) continue;
+      const t = c.terms;
+      const fee = gpuTimeValue(t.gpuCount, t.priceMicrosPerGpuHour, e - s, cur);
+      lines.push({
+        kind: 'reserved', description: `${t.gpuCount} × ${t.gpuModel} reserved, ${m} (take-or-pay, billed in advance)`, contractId: c.id, meter: null, model: t.gpuModel,
+        quantity: BigInt(t.gpuCount) * BigInt(e - s) * 1000n, unit: 'GPU-s', unitPriceMicros: t.priceMicrosPerGpuHour, amountMicros: fee,
+        account: ACCOUNTS.deferredRevenue, serviceStartMs: s, serviceEndMs: e, leaseIds: [], deferredTo: revenueAccount('reserved', t.gpuModel),
+      });
+      if (t.prepaymentBps > 0 && left > 0n) {
+        // The prepaid share of this month; the term's last month draws whatever remains, so the prepayment is used up exactly.
+        const share = e >= c.endMs ? left : roundLine(fee * BigInt(t.prepaymentBps), BPS, cur);
+        const applied = share > left ? left : share;
+        left -= applied;
+        lines.push({
+          kind: 'prepayment_applied', description: `Prepayment applied to ${m} (${t.prepaymentBps / 100}% of the fee)`, contractId: c.id, meter: null, model: t.gpuModel,
+          quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: -applied, account: ACCOUNTS.customerPrepayments, serviceStartMs: s, serviceEndMs: e, leaseIds: [], deferredTo: null,
+        });
+      }
+    }
+  }
+
+  // Commitment true-up: usage spend of P (not late usage, not credits) against the pro-rated monthly minimum.
+  const spend = lines.filter((l) => l.kind === 'usage').reduce((a, l) => a + l.amountMicros, 0n);
+  for (const c of input.contracts) {
+    if (c.kind !== 'commitment') continue;
+    const ms = overlapMs(c.startMs, c.endMs ?? Infinity, p0, p1);
+    if (ms <= 0) continue;
+    const minimum = roundLine(c.terms.minimumMicrosPerMonth * BigInt(ms), BigInt(p1 - p0), cur);
+    if (spend < minimum) {
+      lines.push({
+        kind: 'commitment_true_up', description: `Commitment true-up: minimum ${minimum} µ, usage ${spend} µ`, contractId: c.id, meter: null, model: null,
+        quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: minimum - spend, account: revenueAccount('commitment'), serviceStartMs: p0, serviceEndMs: p1, leaseIds: [], deferredTo: null,
+      });
+    }
+  }
+
+  // Prepaid credits: applied to what the invoice still asks for, soonest expiry first.
+  let due = lines.reduce((a, l) => a + l.amountMicros, 0n);
+  const credits = input.contracts.filter((c): c is Contract & { kind: 'credits' } => c.kind === 'credits')
+    .filter((c) => c.terms.expiresAtMs > p0 && c.startMs < p1)
+    .sort((a, b) => a.terms.expiresAtMs - b.terms.expiresAtMs || (a.id < b.id ? -1 : 1));
+  for (const c of credits) {
+    if (due <= 0n) break;
+    const left = input.creditsLeft.get(c.id) ?? 0n;
+    if (left <= 0n) continue;
+    const applied = left < due ? left : due;
+    due -= applied;
+    lines.push({
+      kind: 'credits_applied', description: `Prepaid credits applied (expire ${new Date(c.terms.expiresAtMs).toISOString().slice(0, 10)})`, contractId: c.id, meter: null, model: null,
+      quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: -applied, account: ACCOUNTS.customerPrepayments, serviceStartMs: p0, serviceEndMs: p1, leaseIds: [], deferredTo: null,
+    });
+  }
+  return lines;
+}
+
+/** The sum of an invoice's lines: what the tenant owes. */
+export const invoiceTotal = (lines: readonly Pick<RatedLine, 'amountMicros'>[]): bigint => lines.reduce((a, l) => a + l.amountMicros, 0n);
