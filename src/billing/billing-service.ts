@@ -26,7 +26,7 @@ import { ACCOUNTS, USAGE_UNITS } from './billing-types.js';
 import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
 import { creditNoteEntry, internalTransferEntry, invoiceEntry, paymentEntry, recognitionEntry, voidEntry, type Schedule } from './ledger.js';
 import { applyLeaseEvent, meterRunning, type MeterState, type MeteredUsage } from './meter.js';
-import { addMonths, BPS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
+import { addMonths, BPS, MINOR_UNIT_MICROS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
 import { gpuTimeValue, invoiceTotal, rateMonth } from './rating.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 
@@ -80,6 +80,13 @@ export function parseQuantity(field: string, q: string | number): bigint {
   const v = BigInt(m[2]!) * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0'));
   if (v > MAX_QUANTITY_MICROS) throw invalid(field, 'is too large');
   return v;
+}
+
+/** An amount that is billed as it is (a minimum, credits bought) must be whole minor units: invoices hold nothing finer. */
+function wholeMinor(field: string, v: string, currency: Currency): bigint {
+  const a = BigInt(v);
+  if (a % MINOR_UNIT_MICROS[currency] !== 0n) throw invalid(field, `must be a whole number of ${currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[currency]} micros)`);
+  return a;
 }
 
 export class BillingService {
@@ -145,11 +152,11 @@ export class BillingService {
       }
       case 'commitment':
         if (endMs === null) throw invalid('end', 'is required for a commitment');
-        return { kind, terms: { minimumMicrosPerMonth: BigInt(need(t.minimumMicrosPerMonth, 'minimumMicrosPerMonth')) } };
+        return { kind, terms: { minimumMicrosPerMonth: wholeMinor('terms.minimumMicrosPerMonth', need(t.minimumMicrosPerMonth, 'minimumMicrosPerMonth'), currency) } };
       case 'credits': {
         const expiresAtMs = parseTime('terms.expiresAt', need(t.expiresAt, 'expiresAt'));
         if (expiresAtMs <= startMs) throw invalid('terms.expiresAt', 'must be after the start');
-        return { kind, terms: { amountMicros: BigInt(need(t.amountMicros, 'amountMicros')), expiresAtMs } };
+        return { kind, terms: { amountMicros: wholeMinor('terms.amountMicros', need(t.amountMicros, 'amountMicros'), currency), expiresAtMs } };
       }
       case 'tokens': {
         const prices: Record<string, { inputMicrosPerMillion: bigint; outputMicrosPerMillion: bigint }> = {};
