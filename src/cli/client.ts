@@ -40,4 +40,14 @@ export class ApiClient {
     if (data === undefined && text) throw new Error(`${method} ${path}: the answer is not JSON`);
     return data as T;
   }
+
+  /** A GET whose answer is not JSON (a printable invoice). */
+  async text(path: string): Promise<string> {
+    const headers: Record<string, string> = {};
+    if (this.apiKey) headers['authorization'] = `Bearer ${this.apiKey}`;
+    const res = await fetch(new URL(path, this.baseUrl), { headers });
+    const text = await res.text();
+    if (!res.ok) throw new ApiError(res.status, (parse(text) ?? { detail: text.trim() || `HTTP ${res.status}` }) as Record<string, unknown>);
+    return text;
+  }
 }

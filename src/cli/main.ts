@@ -9,6 +9,7 @@ import type { SchedulerStatus } from '../leasing/status.js';
 import type { IssuedKey, KeyView, RotatedAdminKey, WhoAmI } from '../tenancy/tenant-service.js';
 import { Command, Option } from 'commander';
 import { ApiClient, ApiError } from './client.js';
+import { registerBillingCommands } from './billing-commands.js';
 import { mw, table, usd } from './table.js';
 
 const program = new Command();
@@ -337,6 +338,8 @@ program
     const { runSimulateCommand } = await import('./simulate.js');
     await runSimulateCommand({ ...o, json: asJson() });
   });
+
+registerBillingCommands(program, client, print);
 
 // The node agent has its own small command line (src/agent/agent-main.ts): loaded alone, before
 // commander, so its flags (--json, --once) are its own and nothing of the control plane loads.

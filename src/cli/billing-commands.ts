@@ -1,0 +1,133 @@
+/**
+ * `neocloud contracts | usage | invoices | ledger | backlog`: billing through the API. Amounts
+ * arrive as decimal strings of micros and are shown in the currency (exact, bigint).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { formatMoney } from '../billing/invoice-html.js';
+import type { ApiClient } from './client.js';
+import { table } from './table.js';
+
+type Print = (data: unknown, human: () => string) => void;
+type J = Record<string, any>;
+const q = (o: Record<string, string | undefined>): string => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) p.set(k, v);
+  const s = p.toString();
+  return s ? `?${s}` : '';
+};
+/** A JSON argument, or `@file` to read it from a file (`@-`: standard input). */
+const jsonArg = (v: string): unknown => JSON.parse(v.startsWith('@') ? readFileSync(v === '@-' ? 0 : v.slice(1), 'utf8') : v);
+
+export function registerBillingCommands(program: Command, client: () => ApiClient, print: Print): void {
+  const contracts = program.command('contracts').description('contracts per tenant: reserved terms, on-demand and spot rates, commitments, credits, token prices');
+  const cRow = (c: J): string[] => [c.id, `v${c.version}`, c.tenantId, c.kind, c.currency, c.start, c.end ?? '-', JSON.stringify(c.terms)];
+  const C_HEAD = ['id', 'version', 'tenant', 'kind', 'currency', 'start', 'end', 'terms'];
+  contracts.command('list').option('--tenant <id>', 'operator: one tenant').action(async (o: { tenant?: string }) => {
+    const r = await client().request<{ contracts: J[] }>('GET', `/v1/contracts${q({ tenantId: o.tenant })}`);
+    print(r, () => (r.contracts.length ? table(C_HEAD, r.contracts.map(cRow)) : 'no contracts'));
+  });
+  contracts.command('show <id>').action(async (id: string) => {
+    const c = await client().request<J>('GET', `/v1/contracts/${encodeURIComponent(id)}`);
+    print(c, () => table(C_HEAD, (c['versions'] as J[]).map(cRow)));
+  });
+  contracts.command('create')
+    .description('operator: sign a contract; a reserved term with a prepayment, or credits, are invoiced at once')
+    .requiredOption('--tenant <id>').requiredOption('--kind <kind>', 'reserved | on-demand | spot | commitment | credits | tokens')
+    .requiredOption('--start <time>').option('--end <time>').option('--currency <c>', 'USD | JPY')
+    .requiredOption('--terms <json>', 'the terms as JSON, or @file, e.g. \'{"gpuModel":"H100-SXM","gpuCount":8,"priceMicrosPerGpuHour":"2000000","prepaymentBps":2500}\'')
+    .action(async (o: { tenant: string; kind: string; start: string; end?: string; currency?: string; terms: string }) => {
+      const body: J = { tenantId: o.tenant, kind: o.kind, start: o.start, terms: jsonArg(o.terms) };
+      if (o.end) body['end'] = o.end;
+      if (o.currency) body['currency'] = o.currency;
+      const c = await client().request<J>('POST', '/v1/contracts', body);
+      print(c, () => `${table(C_HEAD, [cRow(c)])}${c['prepaymentInvoiceId'] ? `\ninvoiced at signing: ${c['prepaymentInvoiceId']}` : ''}`);
+    });
+
+  const usage = program.command('usage').description('usage events: send a batch, show a month');
+  usage.command('send <file>')
+    .description('send usage events (CloudEvents JSON: an array, or {"events": [...]}; "-" reads standard input)')
+    .action(async (file: string) => {
+      const data = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8')) as unknown;
+      const events = Array.isArray(data) ? data : (data as J)['events'];
+      const r = await client().request<{ accepted: number; duplicates: number }>('POST', '/v1/usage', { events });
+      print(r, () => `accepted ${r.accepted}, duplicates ${r.duplicates}`);
+    });
+  usage.command('show').option('--period <YYYY-MM>').option('--tenant <id>').action(async (o: { period?: string; tenant?: string }) => {
+    const r = await client().request<{ period: string; usage: J[] }>('GET', `/v1/usage${q({ period: o.period, tenantId: o.tenant })}`);
+    print(r, () => `usage in ${r.period}\n${table(['tenant', 'type', 'model', 'events', 'quantity', 'unit'],
+      r.usage.map((u) => [u.tenantId, u.type, u.model ?? '-', u.events, (Number(BigInt(u.quantity) / 1000n) / 1000).toLocaleString('en-US'), u.unit]))}`);
+  });
+
+  const invoices = program.command('invoices').description('invoices: list, show, print, close a month, payments, void, credit notes');
+  const money = (m: string, cur: string): string => formatMoney(m, cur);
+  const iRow = (i: J): string[] => [i.id, i.number ?? '-', i.tenantId, i.kind, i.period, i.status, money(i.totalMicros, i.currency), money(i.paidMicros, i.currency)];
+  const I_HEAD = ['id', 'number', 'tenant', 'kind', 'period', 'status', 'total', 'paid'];
+  invoices.command('list').option('--tenant <id>').option('--period <YYYY-MM>').option('--status <s>', 'draft | final | paid | void')
+    .action(async (o: { tenant?: string; period?: string; status?: string }) => {
+      const r = await client().request<{ invoices: J[] }>('GET', `/v1/invoices${q({ tenantId: o.tenant, period: o.period, status: o.status })}`);
+      print(r, () => (r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : 'no invoices'));
+    });
+  const showInvoice = (i: J): string => `${table(I_HEAD, [iRow(i)])}\n\n${table(['#', 'kind', 'description', 'quantity', 'unit price', 'amount'],
+    (i['lines'] as J[]).map((l) => [l.lineNo, l.kind, l.description, l.unit ? `${(Number(BigInt(l.quantity) / 1000n) / 1000).toLocaleString('en-US')} ${l.unit}` : '', l.unit ? money(l.unitPriceMicros, i['currency']) : '', money(l.amountMicros, i['currency'])]))}\n` +
+    `due: ${money(i['dueMicros'], i['currency'])}`;
+  invoices.command('show <id>').action(async (id: string) => {
+    const i = await client().request<J>('GET', `/v1/invoices/${encodeURIComponent(id)}`);
+    print(i, () => showInvoice(i));
+  });
+  invoices.command('html <id>').description('the printable invoice').option('-o, --out <file>', 'write to a file (default: standard output)').action(async (id: string, o: { out?: string }) => {
+    const html = await client().text(`/v1/invoices/${encodeURIComponent(id)}/html`);
+    if (o.out) writeFileSync(o.out, html);
+    else process.stdout.write(html);
+  });
+  invoices.command('close <period>').description('operator: finalise every tenant\'s invoice for a month (YYYY-MM) after it ended').action(async (period: string) => {
+    const r = await client().request<{ period: string; invoices: J[] }>('POST', '/v1/invoices/close', { period });
+    print(r, () => `closed ${r.period}: ${r.invoices.length} invoices\n${r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : ''}`);
+  });
+  invoices.command('refresh').description('operator: bring draft invoices up to date').option('--period <YYYY-MM>').option('--tenant <id>').action(async (o: { period?: string; tenant?: string }) => {
+    const body: J = {};
+    if (o.period) body['period'] = o.period;
+    if (o.tenant) body['tenantId'] = o.tenant;
+    const r = await client().request<J>('POST', '/v1/invoices/refresh', body);
+    print(r, () => `${r['drafts']} drafts for ${r['period']}`);
+  });
+  invoices.command('pay <id> <amountMicros>').description('operator: record a payment (integer micros)').option('--reference <text>').action(async (id: string, amount: string, o: { reference?: string }) => {
+    const i = await client().request<J>('POST', `/v1/invoices/${encodeURIComponent(id)}/payments`, { amountMicros: amount, ...(o.reference ? { reference: o.reference } : {}) });
+    print(i, () => showInvoice(i));
+  });
+  invoices.command('void <id>').description('operator: void an unpaid final invoice').action(async (id: string) => {
+    const i = await client().request<J>('POST', `/v1/invoices/${encodeURIComponent(id)}/void`, {});
+    print(i, () => showInvoice(i));
+  });
+  invoices.command('credit <id> <amountMicros>').description('operator: issue a credit note').requiredOption('--reason <text>').action(async (id: string, amount: string, o: { reason: string }) => {
+    const i = await client().request<J>('POST', `/v1/invoices/${encodeURIComponent(id)}/credit-notes`, { amountMicros: amount, reason: o.reason });
+    print(i, () => showInvoice(i));
+  });
+
+  const ledger = program.command('ledger').description('operator: the double-entry ledger');
+  ledger.command('trial-balance').option('--as-of <time>').option('--tenant <id>').action(async (o: { asOf?: string; tenant?: string }) => {
+    const r = await client().request<J>('GET', `/v1/ledger/trial-balance${q({ asOf: o.asOf, tenantId: o.tenant })}`);
+    print(r, () => `trial balance as of ${r['asOf']}\n${(r['currencies'] as J[]).map((c) => `${table(['account', 'debit', 'credit'],
+      (c['accounts'] as J[]).map((a) => [a.account, money(a.debitMicros, c['currency']), money(a.creditMicros, c['currency'])]))}\n` +
+      `total ${c['currency']}: debits ${money(c['debitsMicros'], c['currency'])}, credits ${money(c['creditsMicros'], c['currency'])}${c['balanced'] ? ' (balanced)' : ' — NOT BALANCED'}`).join('\n\n') || 'no entries'}`);
+  });
+  ledger.command('entries').option('--tenant <id>').option('--kind <kind>').option('--limit <n>', 'at most this many', '50')
+    .action(async (o: { tenant?: string; kind?: string; limit: string }) => {
+      const r = await client().request<{ entries: J[] }>('GET', `/v1/ledger/entries${q({ tenantId: o.tenant, kind: o.kind, limit: o.limit })}`);
+      print(r, () => r.entries.map((e) => `${e.effectiveAt} ${e.kind} ${e.ref} ${e.memo}\n${table(['account', 'debit', 'credit'],
+        (e.lines as J[]).map((l) => [l.account, BigInt(l.amountMicros) > 0n ? money(l.amountMicros, e.currency) : '', BigInt(l.amountMicros) < 0n ? money((-BigInt(l.amountMicros)).toString(), e.currency) : '']))}`).join('\n\n') || 'no entries');
+    });
+  ledger.command('recognize').description('recognise deferred revenue up to a date (default now)').option('--as-of <time>').action(async (o: { asOf?: string }) => {
+    const r = await client().request<J>('POST', '/v1/ledger/recognize', o.asOf ? { asOf: o.asOf } : {});
+    print(r, () => `${r['entries']} recognition entries up to ${r['asOf']}`);
+  });
+
+  program.command('backlog').description('remaining performance obligations: contracted, not yet recognised').option('--as-of <time>').option('--tenant <id>', 'operator: one tenant')
+    .action(async (o: { asOf?: string; tenant?: string }) => {
+      const r = await client().request<J>('GET', `/v1/backlog${q({ asOf: o.asOf, tenantId: o.tenant })}`);
+      const rows = (list: J[], first: (x: J) => string): string[][] => list.map((x) => [first(x), x.currency, money(x.remainingMicros, x.currency), money(x.takeOrPayMicros, x.currency), money(x.within12MonthsMicros, x.currency), money(x.beyond12MonthsMicros, x.currency)]);
+      const head = ['', 'currency', 'remaining', 'take-or-pay', '≤ 12 months', '> 12 months'];
+      print(r, () => `backlog as of ${r['asOf']}\n${table(['contract', ...head.slice(1)], rows(r['contracts'] as J[], (x) => `${x.contractId} (${x.kind}, ${x.tenantId})`))}\n\n` +
+        `${table(['tenant', ...head.slice(1)], rows(r['byTenant'] as J[], (x) => x.tenantId))}\n\n${table(['total', ...head.slice(1)], rows(r['totals'] as J[], () => 'all'))}`);
+    });
+}
