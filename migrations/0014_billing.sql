@@ -147,7 +147,7 @@ CREATE INDEX "billing_journal_lines_account_idx" ON "billing_journal_lines" USIN
 CREATE INDEX "billing_lease_meters_running_idx" ON "billing_lease_meters" USING btree ("metered_until") WHERE stopped_at IS NULL AND metered_until IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "billing_revenue_schedules_open_idx" ON "billing_revenue_schedules" USING btree ("service_start") WHERE recognized_micros <> amount_micros;--> statement-breakpoint
 CREATE INDEX "billing_usage_open_idx" ON "billing_usage_events" USING btree ("tenant_id","time") WHERE invoice_id IS NULL;--> statement-breakpoint
-CREATE INDEX "billing_usage_invoice_idx" ON "billing_usage_events" USING btree ("invoice_id");--> statement-breakpoint
+CREATE INDEX "billing_usage_invoice_idx" ON "billing_usage_events" USING btree ("invoice_id") WHERE invoice_id IS NOT NULL;--> statement-breakpoint
 -- Hand-written (issue 11): what the books must guarantee even if the code were wrong.
 -- Invoice numbers (gaps are possible on rollback; numbers never repeat).
 CREATE SEQUENCE IF NOT EXISTS billing_invoice_number_seq;--> statement-breakpoint

@@ -55,11 +55,14 @@ export class Idempotency {
    * retry is then caught when its write hits the stored key, or when it fails for a reason
    * (say, capacity now gone) that the first attempt did not meet — either way the stored
    * response is replayed.
+   * `bodyFingerprint`: how the body enters the request hash (default: canonical JSON, sorted
+   * keys). Large bodies (a usage batch of 10,000 events) use JSON.stringify: the same bytes
+   * retried hash alike, at a fifth of the cost.
    */
   async run(
     req: FastifyRequest, reply: FastifyReply,
     exec: (idem: IdempotencyContext) => Promise<{ status: number; body: unknown }>,
-    opts: { optimistic?: boolean } = {},
+    opts: { optimistic?: boolean; bodyFingerprint?: (body: unknown) => string } = {},
   ): Promise<FastifyReply> {
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0) {
@@ -69,7 +72,7 @@ export class Idempotency {
       throw new DomainError('validation', 'Idempotency-Key: 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
     }
     const principal = principalId(principalOf(req));
-    const requestHash = sha256(`${req.method} ${req.routeOptions.url ?? req.url} ${canonicalJson(req.params)} ${canonicalJson(req.body ?? null)}`);
+    const requestHash = sha256(`${req.method} ${req.routeOptions.url ?? req.url} ${canonicalJson(req.params)} ${(opts.bodyFingerprint ?? canonicalJson)(req.body ?? null)}`);
     const slot = `${principal}\u0000${key}`;
 
     // Same key already running in this process: wait for it, then answer from the record.

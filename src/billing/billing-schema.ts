@@ -53,7 +53,7 @@ export const usageEvents = pgTable('billing_usage_events', {
 }, (t) => [
   primaryKey({ columns: [t.source, t.id] }),
   index('billing_usage_open_idx').on(t.tenantId, t.time).where(sql`invoice_id IS NULL`),
-  index('billing_usage_invoice_idx').on(t.invoiceId),
+  index('billing_usage_invoice_idx').on(t.invoiceId).where(sql`invoice_id IS NOT NULL`),
 ]);
 
 /** A lease as the meter knows it from the log: what it costs and how far its GPU time is metered. */

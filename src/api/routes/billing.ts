@@ -55,7 +55,7 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
       headers: idemHeader, body: UsageBatchBody,
       response: { 200: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...errors(400, 401, 403, 413, 422) },
     },
-  }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await b.ingest(principalOf(req), req.body, ctx) }), { optimistic: true }));
+  }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await b.ingest(principalOf(req), req.body, ctx) }), { optimistic: true, bodyFingerprint: (x) => JSON.stringify(x) }));
 
   r.get('/v1/usage', {
     schema: { tags: ['billing'], summary: 'Usage of a month by tenant, type and model (quantities in micro-units)', ...secured, querystring: UsageQuery, response: { 200: Any, ...errors(400, 401) } },
