@@ -27,6 +27,7 @@ import { sql } from 'drizzle-orm';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/app/control-plane.js';
 import { BillingRepo, type UsageRow } from '../src/billing/index.js';
+import { mulberry32 } from '../src/scheduler/workload.js';
 
 const ADMIN = `nc_adm_bench_${randomBytes(16).toString('hex')}`;
 const TARGET_PER_S = 50_000;
@@ -36,8 +37,7 @@ const arg = (args: string[], name: string, dflt: string): string => {
 };
 
 function batches(n: number, size: number, dupShare: number, tenants: string[], nowMs: number, seed: number): { bodies: string[]; rows: UsageRow[][] } {
-  let x = seed;
-  const rnd = (): number => { x = (x * 1_103_515_245 + 12_345) % 2_147_483_648; return x / 2_147_483_648; };
+  const rnd = mulberry32(seed);
   const bodies: string[] = [];
   const rows: UsageRow[][] = [];
   let next = 0;

@@ -3,6 +3,7 @@ const name = process.argv[2];
 const benches: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   console: () => import('./console.js'),
   ingest: () => import('./ingest.js'),
+  invoice: () => import('./invoice.js'),
   leases: () => import('./leases.js'),
   preemption: () => import('./preemption.js'),
   scheduler: () => import('./scheduler.js'),

@@ -36,6 +36,8 @@ export const DEDUP_WINDOW_MS = 35 * 86_400_000;
 export const FUTURE_SKEW_MS = 5 * 60_000;
 const METER_CONSUMER = 'lease-meter';
 const METER_BATCH = 2_000;
+/** Tenants finalised at once when a month closes. */
+const CLOSE_CONCURRENCY = 4;
 const MAX_QUANTITY_MICROS = 9_000_000_000_000_000_000n;
 
 export interface BillingOptions {
@@ -459,11 +461,17 @@ export class BillingService {
     if (this.clock.nowMs() < p1) throw new DomainError('conflict', `period: ${period} has not ended yet (it ends ${new Date(p1).toISOString()})`, { field: 'period' });
     await this.o.catchUpLog?.();
     await this.meterCatchUp(p1);
-    const out: Record<string, unknown>[] = [];
-    for (const t of await this.tenantsToBill(period)) {
-      const inv = await this.finalizeMonth(t, period);
-      if (inv) out.push(invoiceSummary(inv));
-    }
+    // Tenants are independent (one transaction each): a few at a time keep a PostgreSQL pool busy.
+    const tenants = await this.tenantsToBill(period);
+    const done: (InvoiceRecord | null)[] = new Array(tenants.length).fill(null);
+    let next = 0;
+    await Promise.all(Array.from({ length: CLOSE_CONCURRENCY }, async () => {
+      while (next < tenants.length) {
+        const k = next++;
+        done[k] = await this.finalizeMonth(tenants[k]!, period);
+      }
+    }));
+    const out = done.filter((i): i is InvoiceRecord => i !== null).map(invoiceSummary);
     await this.internalTransfer(period);
     await this.recognize(p1);
     return { period, invoices: out };
