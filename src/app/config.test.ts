@@ -17,6 +17,7 @@ describe('configuration', () => {
       PORT: 7070, HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: 300,
       NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
       NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3, NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: 20,
+      NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: 10_000,
     });
   });
   it('checks the agent settings', () => {
@@ -37,6 +38,8 @@ describe('configuration', () => {
     expect(fails({ PORT: 'http' })).toMatch(/^PORT:/);
     expect(fails({ LOG_LEVEL: 'verbose' })).toMatch(/^LOG_LEVEL:/);
     expect(fails({ DATABASE_URL: 'mysql://x' })).toMatch(/^DATABASE_URL:/);
+    expect(fails({ NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2.5' })).toMatch(/^NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: must be an integer number of micro-dollars/);
+    expect(fails({ NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: '-1' })).toMatch(/^NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS:/);
     const key = fails({ NEOCLOUD_ADMIN_KEY: 'short' });
     expect(key).toMatch(/^NEOCLOUD_ADMIN_KEY:/);
     expect(key).not.toContain('short'); // a secret is never echoed

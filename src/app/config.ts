@@ -25,6 +25,8 @@ export const ConfigSchema = Type.Object({
   NEOCLOUD_POWER_ADMISSION: Type.Union([Type.Literal('tdp'), Type.Literal('measured')]),
   NEOCLOUD_POWER_MARGIN_PCT: Type.Integer({ minimum: 0, maximum: 100, description: 'safety margin over measured draw for measured admission, percent' }),
   NEOCLOUD_HEALTH_RECOVERY_S: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 30, description: 'clean heartbeats for this long bring a node back by itself (unset: the operator recovers it)' })),
+  NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: Type.String({ pattern: '^[0-9]{1,13}$', description: 'what an internal GPU-hour is worth to finance, USD micros' }),
+  NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'SLA credit = lost GPU-hours × price × this / 10,000' }),
 }, { additionalProperties: false });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -32,9 +34,10 @@ export const CONFIG_DEFAULTS = {
   PORT: '7070', HOST: '127.0.0.1', NEOCLOUD_DATA_DIR: '.neocloud/data', NEOCLOUD_PREEMPTION_NOTICE_S: '300',
   NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
   NEOCLOUD_HEARTBEAT_S: '10', NEOCLOUD_MISSED_HEARTBEATS: '3', NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: '20',
+  NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: '10000',
 } as const;
 
-const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT']);
+const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT', 'NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS']);
 
 /** What each variable must be, in words, for the error line. */
 const EXPECT: Record<keyof Config, string> = {
@@ -53,6 +56,8 @@ const EXPECT: Record<keyof Config, string> = {
   NEOCLOUD_POWER_ADMISSION: 'tdp (leased TDP never exceeds a cap) or measured (measured draw plus the margin)',
   NEOCLOUD_POWER_MARGIN_PCT: 'an integer percent from 0 to 100',
   NEOCLOUD_HEALTH_RECOVERY_S: 'an integer number of seconds from 1 to 2592000 (or unset)',
+  NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: 'an integer number of micro-dollars per GPU-hour (at most 13 digits)',
+  NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: 'an integer number of basis points from 0 to 1000000 (10000 = the lost time at its price)',
 };
 
 export class ConfigError extends Error {

@@ -36,6 +36,8 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       intervalMs: config.NEOCLOUD_HEARTBEAT_S * 1000, missedBeats: config.NEOCLOUD_MISSED_HEARTBEATS,
       recoveryWindowMs: config.NEOCLOUD_HEALTH_RECOVERY_S === undefined ? null : config.NEOCLOUD_HEALTH_RECOVERY_S * 1000,
     },
+    transferPriceMicrosPerGpuHour: BigInt(config.NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR),
+    slaMultiplierBps: BigInt(config.NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS),
   });
   const app = await buildServer(cp, {
     logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
