@@ -151,6 +151,9 @@ CREATE INDEX "billing_usage_invoice_idx" ON "billing_usage_events" USING btree (
 -- Hand-written (issue 11): what the books must guarantee even if the code were wrong.
 -- Invoice numbers (gaps are possible on rollback; numbers never repeat).
 CREATE SEQUENCE IF NOT EXISTS billing_invoice_number_seq;--> statement-breakpoint
+-- Usage keys compare bytewise: the deduplication index is the hot path of ingestion, and ids are
+-- opaque (no locale order is wanted). The columns are retyped while the table is empty.
+ALTER TABLE "billing_usage_events" ALTER COLUMN "source" TYPE text COLLATE "C", ALTER COLUMN "id" TYPE text COLLATE "C", ALTER COLUMN "tenant_id" TYPE text COLLATE "C";--> statement-breakpoint
 ALTER TABLE "billing_contracts" ADD CONSTRAINT "billing_contracts_kind_ck" CHECK (kind IN ('reserved', 'on-demand', 'spot', 'commitment', 'credits', 'tokens'));--> statement-breakpoint
 ALTER TABLE "billing_contracts" ADD CONSTRAINT "billing_contracts_currency_ck" CHECK (currency IN ('USD', 'JPY'));--> statement-breakpoint
 ALTER TABLE "billing_usage_events" ADD CONSTRAINT "billing_usage_quantity_ck" CHECK (quantity >= 0);--> statement-breakpoint
