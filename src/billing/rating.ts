@@ -7,9 +7,9 @@
  * - usage of P in arrears: GPU time per class, model and price (the lease ids behind each line),
  *   tokens, storage, egress; late usage (events of an earlier, already invoiced period) on
  *   `late_usage` lines;
- * - reserved terms monthly in advance: the fee for P+1 (and for P when no earlier invoice
- *   billed it, e.g. a term signed during P), deferred and recognised ratably; the prepaid share
- *   of each month's fee drawn from the prepayment (`prepayment_applied`);
+ * - reserved terms monthly in advance: the fee for P+1 (and for any earlier month of the term no
+ *   final invoice billed, e.g. P for a term signed during P), deferred and recognised ratably; the
+ *   prepaid share of each month's fee drawn from the prepayment (`prepayment_applied`);
  * - SLA credits for GPU time lost by non-preemptible leases (lost GPU-seconds × price × multiplier);
  * - a commitment's true-up when P's usage spend fell short of its monthly minimum;
  * - prepaid credits applied to what remains, oldest expiry first.
@@ -19,7 +19,7 @@
 import { DomainError } from '../shared/errors.js';
 import type { Contract, RateTerms, RatedLine, UsageSum } from './billing-types.js';
 import { ACCOUNTS, revenueAccount, SLA_LOST_TYPE, USAGE_UNITS } from './billing-types.js';
-import { addMonths, BPS, divHalfEven, MICRO, monthEndMs, monthStartMs, MS_PER_HOUR, overlapMs, roundLine, type Currency } from './money.js';
+import { addMonths, BPS, divHalfEven, MICRO, monthEndMs, monthOf, monthStartMs, MS_PER_HOUR, overlapMs, roundLine, type Currency } from './money.js';
 
 export interface RatingInput {
   tenantId: string;
@@ -157,11 +157,14 @@ export function rateMonth(input: RatingInput): RatedLine[] {
   const order = (l: RatedLine): string => `${['usage', 'late_usage', 'sla_credit'].indexOf(l.kind)}|${l.description}`;
   lines.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
 
-  // Reserved terms, monthly in advance: the fee of P (if never billed) and of P+1.
+  // Reserved terms, monthly in advance: the fee of P+1, and of every earlier month of the term no
+  // final invoice billed yet (P itself when the term began during P; a month whose close was skipped).
   for (const c of input.contracts) {
     if (c.kind !== 'reserved' || c.endMs === null) continue;
     let left = input.prepaymentLeft.get(c.id) ?? 0n;
-    for (const m of [input.period, addMonths(input.period, 1)]) {
+    const months: string[] = [];
+    for (let m = monthOf(c.startMs); m <= addMonths(input.period, 1) && monthStartMs(m) < c.endMs; m = addMonths(m, 1)) months.push(m);
+    for (const m of months) {
       if (input.reservedBilled.has(`${c.id}/${m}`)) continue;
       const s = Math.max(c.startMs, monthStartMs(m));
       const e = Math.min(c.endMs, monthEndMs(m));
