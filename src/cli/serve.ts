@@ -9,6 +9,8 @@ import { NatsTelemetry } from '../telemetry/index.js';
 const QUEUE_EVERY_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
 const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
+/** How often draft invoices are recomputed from the usage so far. */
+const DRAFTS_EVERY_MS = 10 * 60_000;
 
 /** `flags`: command-line values (strings), which win over the environment; see src/app/config.ts. */
 export async function serve(flags: { port?: string | undefined; host?: string | undefined; dataDir?: string | undefined }): Promise<void> {
@@ -76,6 +78,16 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       .finally(() => { running = false; });
   }, QUEUE_EVERY_MS);
   queueTimer.unref();
+  // Draft invoices of the current month follow the usage (reading a draft also brings it up to date).
+  let drafting = false;
+  const draftTimer = setInterval(() => {
+    if (drafting) return;
+    drafting = true;
+    cp.billing.refreshDrafts({ kind: 'admin', keyId: 'serve' })
+      .catch((err: unknown) => app.log.warn({ err }, 'draft invoice refresh failed'))
+      .finally(() => { drafting = false; });
+  }, DRAFTS_EVERY_MS);
+  draftTimer.unref();
   // The event log to NATS JetStream, only when asked for (src/events/nats-relay.ts).
   const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log }).start() : null;
   // Agent heartbeats from NATS JetStream when it is configured (HTTP always works too).
@@ -99,6 +111,7 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
   const stop = async (): Promise<void> => {
     clearInterval(timer);
     clearInterval(queueTimer);
+    clearInterval(draftTimer);
     clearInterval(healthTimer);
     await natsTelemetry?.stop();
     await relay?.stop();
