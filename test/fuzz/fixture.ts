@@ -116,6 +116,27 @@ export function caseContext(s: TestServer, w: World, ops: Operation[]): CaseCont
       'POST /v1/tenants': () => fc.oneof(fc.constant(null).map(() => `fz-${nameSeq++}`), fc.constantFrom('acme', ' acme ', 'Åcme', '名前')).map((name) => ({ name })),
       'PUT /v1/fleet': fleetModel,
       'POST /v1/leases/{id}/release': () => fc.constant({}),
+      // Billing: batches of usage events near the server's clock, and contracts of every kind.
+      'POST /v1/usage': (p: PrincipalKind) => fc.array(fc.record({
+        id: fc.oneof(fc.constant(null).map(() => `fz-ev-${nameSeq++}`), fc.constantFrom('fz-dup-1', 'fz-dup-2')),
+        source: fc.constantFrom('/fuzz', '/fuzz/2'),
+        type: fc.constantFrom('tokens.input', 'tokens.output', 'storage.gb_hours', 'egress.gb'),
+        subject: p === 'operator' ? fc.constantFrom(w.tenant.id, w.other.id) : fc.constant(w.tenant.id),
+        time: fc.integer({ min: -3_600_000, max: 60_000 }).map((d) => new Date(nowMs + d).toISOString()),
+        quantity: fc.oneof(fc.nat({ max: 1_000_000 }), fc.constantFrom('0.5', '12.000001', '1000')),
+      }).map((e) => ({
+        specversion: '1.0', id: e.id, source: e.source, type: e.type, subject: e.subject, time: e.time,
+        data: { quantity: e.quantity, unit: e.type.startsWith('tokens') ? 'tokens' : e.type === 'egress.gb' ? 'GB' : 'GB-h', ...(e.type.startsWith('tokens') ? { model: 'm1' } : {}) },
+      })), { minLength: 1, maxLength: 5 }).map((events) => ({ events })),
+      'POST /v1/contracts': () => fc.oneof(
+        fc.record({ gpuCount: fc.integer({ min: 1, max: 64 }), bps: fc.integer({ min: 0, max: 10_000 }) }).map((r) => ({
+          tenantId: w.tenant.id, kind: 'reserved', start: new Date(nowMs).toISOString(), end: new Date(nowMs + 90 * 86_400_000).toISOString(),
+          terms: { gpuModel: 'H100-SXM', gpuCount: r.gpuCount, priceMicrosPerGpuHour: '2000000', prepaymentBps: r.bps },
+        })),
+        fc.integer({ min: 0, max: 10_000 }).map((d) => ({ tenantId: w.tenant.id, kind: 'on-demand', start: new Date(nowMs).toISOString(), terms: { discountBps: d } })),
+        fc.constant({ tenantId: w.tenant.id, kind: 'credits', start: new Date(nowMs).toISOString(), terms: { amountMicros: '100000000', expiresAt: new Date(nowMs + 86_400_000).toISOString() } }),
+        fc.constant({ tenantId: w.other.id, kind: 'commitment', start: new Date(nowMs).toISOString(), end: new Date(nowMs + 60 * 86_400_000).toISOString(), terms: { minimumMicrosPerMonth: '5000000000' } }),
+      ),
     },
     // A valid spec with 200,000 servers per node group is a legitimate (slow) apply, not a defect.
     clamps: { 'PUT /v1/fleet': { count: 8 } },
