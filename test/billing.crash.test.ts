@@ -34,7 +34,7 @@ async function call(url: string, method: string, path: string, o: { body?: unkno
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
-describe.skipIf(!TEST_DATABASE_URL)('billing: SIGKILL mid-ingestion and mid-close (PostgreSQL)', () => {
+describe.skipIf(!TEST_DATABASE_URL)(`billing: SIGKILL mid-ingestion and mid-close (PostgreSQL${TEST_DATABASE_URL ? '' : ': skipped, set TEST_DATABASE_URL'})`, () => {
   let dbName: string | null = null;
   const admin = (): pg.Client => new pg.Client({ connectionString: TEST_DATABASE_URL });
   afterAll(async () => {

@@ -138,7 +138,7 @@ describe.each(STORE_KINDS)('billing (%s)', (store) => {
   });
 });
 
-describe.skipIf(!TEST_DATABASE_URL)('the lease meter with two control planes on one PostgreSQL database', () => {
+describe.skipIf(!TEST_DATABASE_URL)('the lease meter with two control planes on one PostgreSQL database (PostgreSQL: set TEST_DATABASE_URL)', () => {
   it('meters each lease exactly once, whichever process reads the log, and resumes from its cursor after a restart', async () => {
     const s = await startServer({ store: 'postgres', fleet: smallFleet() });
     let other: ControlPlane | undefined;
