@@ -2,7 +2,7 @@
  * Billing's tables (owned by src/billing): contracts (versioned), usage events (deduplicated by
  * CloudEvents `source` + `id`), the lease meter's state and its cursor into the event log,
  * invoices and their lines, payments, credit notes, the double-entry journal and revenue
- * schedules. Hand-written SQL appended to the migration (0013) adds what Drizzle cannot say:
+ * schedules. Hand-written SQL appended to the migration (0014) adds what Drizzle cannot say:
  * journal entries balance (a deferred constraint trigger), journal lines and final invoices are
  * immutable (triggers), and amounts are checked.
  *
@@ -78,7 +78,7 @@ export const logCursors = pgTable('billing_log_cursors', {
   lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
 }, (t) => [primaryKey({ columns: [t.consumer, t.cell] })]);
 
-/** draft → final → paid | void. Final invoices are immutable (trigger in 0013). */
+/** draft → final → paid | void. Final invoices are immutable (trigger in 0014). */
 export const invoices = pgTable('billing_invoices', {
   id: text('id').primaryKey(),
   tenantId: text('tenant_id').notNull().references(() => tenants.id),

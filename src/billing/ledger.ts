@@ -1,7 +1,7 @@
 /**
  * The double-entry rules: which journal entry each business fact posts. Pure functions over
  * values; the repository writes them, and the database checks again that every entry sums to
- * zero (a deferred constraint trigger, migration 0013) and that nothing posted changes.
+ * zero (a deferred constraint trigger, migration 0014) and that nothing posted changes.
  *
  * Sign: debits positive, credits negative (so an entry's lines sum to zero).
  * - Invoice (final): Dr receivables (total); each line credits its account (a negative line
