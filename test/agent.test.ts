@@ -310,3 +310,49 @@ describe('recovery after a clean window (configurable)', () => {
     }
   });
 });
+
+describe('grace after enrolment and recovery; an enrolment without a valid token learns nothing', () => {
+  it('counts missed heartbeats from the enrolment or the recover, not from the control plane\'s start; a recovered node with a live agent stays ready', async () => {
+    const s = await startServer({ fleet: fleetSpec(), telemetry: { intervalMs: 10_000, missedBeats: 3 } });
+    try {
+      const acme = await createTenant(s, 'acme');
+      // Both nodes busy: a 16-GPU lease holds every GPU.
+      const lease = await s.call('POST', '/v1/leases', { key: acme.key, body: { gpuModel: 'H100-SXM', gpuCount: 16, durationHours: 4 } });
+      expect(lease.status).toBe(201);
+      // A bogus token on a busy node, with a wrong GPU count: 401, saying nothing of the node, its GPUs or its leases.
+      const bogus = await fetch(`${s.url}/v1/agent/enrol`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'bogus-1' },
+        body: JSON.stringify({ nodeId: N2, token: 'nc_enrol_totallybogus', driverVersion: '550.0', gpus: [{ index: 0, uuid: 'GPU-x', name: 'NVIDIA H200', serial: '1', pciBusId: '00000000:01:00.0' }] }),
+      });
+      const text = await bogus.text();
+      expect([400, 401]).toContain(bogus.status);
+      expect(text).not.toMatch(/lease_|H100|8 GPUs|fab-1/);
+
+      s.clock.advanceMs(120_000); // the control plane has been up for 2 minutes
+      const t1 = await token(s, N1);
+      const a = agentFor(s, N1, t1);
+      await expect(a.agent.enrol()).rejects.toThrow(/refused \(409\)/); // a leased node cannot be re-wired (documented)
+      await s.call('POST', `/v1/leases/${lease.body.id}/release`, { key: acme.key, body: {} });
+      await a.agent.enrol();
+      expect(await s.cp.telemetry.tick()).toEqual([]); // enrolled now: no heartbeat is overdue yet
+      s.clock.advanceMs(29_000);
+      expect(await s.cp.telemetry.tick()).toEqual([]);
+      s.clock.advanceMs(2_000);
+      expect(await s.cp.telemetry.tick()).toEqual([N1]); // 31 s after enrolling, still nothing
+      expect((await s.call('GET', `/v1/nodes/${N1}`)).body.state).toBe('down');
+
+      const rec = await s.call('POST', `/v1/nodes/${N1}/recover`, { body: {} });
+      expect(rec.status).toBe(200);
+      expect(await s.cp.telemetry.tick()).toEqual([]);
+      for (let i = 0; i < 6; i++) {
+        s.clock.advanceMs(9_000);
+        await a.agent.beat();
+        expect(await s.cp.telemetry.tick()).toEqual([]);
+      }
+      expect((await s.call('GET', `/v1/nodes/${N1}`)).body.state).toBe('ready');
+      await a.agent.stop();
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -41,6 +41,14 @@ export class TelemetryRepo {
     return r.length === 1;
   }
 
+  /** Whether the token is for `nodeId`, unused and unexpired (a read: the enrolment takes it later, in its transaction). */
+  async tokenUsable(tokenHash: string, nodeId: string, nowMs: number): Promise<boolean> {
+    const r = await this.db.select({ id: t.agentTokens.id }).from(t.agentTokens)
+      .where(and(eq(t.agentTokens.tokenHash, tokenHash), eq(t.agentTokens.nodeId, nodeId), isNull(t.agentTokens.usedAt), gt(t.agentTokens.expiresAt, new Date(nowMs))))
+      .limit(1);
+    return r.length === 1;
+  }
+
   /** Revokes the node's live agents (a new enrolment replaces them); returns their ids. */
   async revokeNodeAgents(nodeId: string, nowMs: number): Promise<string[]> {
     const r = await this.db.update(t.agents).set({ revokedAt: new Date(nowMs) })

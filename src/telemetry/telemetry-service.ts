@@ -69,6 +69,11 @@ export class TelemetryService {
   private readonly authCache = new Map<string, { id: AgentIdentity; atMs: number }>();
   private conds = new Map<string, NodeCondition>();
   private startedAtMs = 0;
+  /**
+   * Per node: when its missed-heartbeat count starts if no heartbeat has been seen since (its
+   * enrolment or the operator's recover); otherwise the control plane's start.
+   */
+  private readonly graceFromMs = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
   /** Health changes queued or running, by node: the reason being written (null: a recovery). */
   private readonly pending = new Map<string, string | null>();
@@ -155,6 +160,9 @@ export class TelemetryService {
     // The same answer for an unknown node and a bad token: an enrolment attempt learns nothing.
     const badToken = (): DomainError => new DomainError('unauthorized', 'token: not a valid enrolment token for this node (unknown, used or expired)', { field: 'token' });
     if (!node) throw badToken();
+    // The token first: without a valid one, nothing about the node, its GPUs or its leases is said.
+    const tokenHash = hashApiKey(req.token);
+    if (!(await this.repo.tokenUsable(tokenHash, node.id, now))) throw badToken();
     const spec = GPU_CATALOG[node.gpuModel];
     if (req.gpus.length !== spec.nodeGpus) {
       throw new DomainError('conflict', `gpus: node ${node.id} is a ${node.gpuModel} node with ${spec.nodeGpus} GPUs in the fleet; the agent found ${req.gpus.length}`, { field: 'gpus' });
@@ -169,7 +177,6 @@ export class TelemetryService {
     });
     const elsewhere = fleet.gpus.find((g) => uuids.has(g.uuid) && g.nodeId !== node.id);
     if (elsewhere) throw new DomainError('conflict', `gpus: ${elsewhere.uuid} is a GPU of node ${elsewhere.nodeId} in the fleet`, { field: 'gpus' });
-    const tokenHash = hashApiKey(req.token);
     const agentId = newId('agt');
     const credential = `nc_agent_${randomBytes(32).toString('base64url')}`;
     const natsKey = natsSigningKey(credential);
@@ -195,6 +202,7 @@ export class TelemetryService {
       });
     for (const id of revoked) this.forgetAgent(id);
     this.remember(agentId, node.id, natsKey);
+    this.graceFromMs.set(node.id, this.clock.nowMs());
     this.conds = await this.fleet.conditions();
     const nats = this.opts.nats;
     return {
@@ -343,7 +351,7 @@ export class TelemetryService {
     const down: string[] = [];
     for (const nodeId of this.byNode.keys()) {
       const live = this.state.node(nodeId);
-      const last = live?.lastSeenMs ?? this.startedAtMs;
+      const last = Math.max(live?.lastSeenMs ?? 0, this.graceFromMs.get(nodeId) ?? this.startedAtMs);
       const interval = live?.intervalMs ?? this.opts.intervalMs;
       const recorded = this.pending.has(nodeId) ? this.pending.get(nodeId)! : (this.conds.get(nodeId)?.healthReason ?? null);
       if (recorded === null && now > last + this.opts.missedBeats * interval && this.state.hasNode(nodeId)) {
@@ -373,6 +381,7 @@ export class TelemetryService {
   async recover(principal: Principal, nodeId: string, idem?: IdempotencyContext): Promise<NodeTelemetryView> {
     requireAdmin(principal);
     this.state.forget(nodeId); // its next heartbeat starts a clean record
+    this.graceFromMs.set(nodeId, this.clock.nowMs()); // and missed heartbeats count from now, not from the control plane's start
     return this.changeCondition(nodeId, (c) => ({ ...c, healthReason: null, healthSinceMs: null }), { cause: 'recovered', nodeId, by: 'operator' }, idem);
   }
 
