@@ -107,7 +107,15 @@ export class TenantService {
       return hit.principal;
     }
     const rec = await this.store.findApiKey(hash);
-    if (!rec) throw new DomainError('unauthorized', 'Authorization: the API key is not valid');
+    if (!rec) {
+      // A revoked key says so (a retried rotation uses the key it revoked): the secret of a rotated
+      // key is never stored in clear, so a lost answer is recovered by the break-glass.
+      if ((await this.store.apiKeyKnown(hash))?.revoked) {
+        throw new DomainError('unauthorized', 'Authorization: this API key was revoked (rotated or revoked by its owner). ' +
+          'An operator who lost a rotated admin key restarts the control plane with NEOCLOUD_ADMIN_KEY set to a new key (break-glass)');
+      }
+      throw new DomainError('unauthorized', 'Authorization: the API key is not valid');
+    }
     const principal: Principal = rec.role === 'admin' || rec.tenantId === null
       ? { kind: 'admin', keyId: rec.id }
       : { kind: 'tenant', tenantId: rec.tenantId, keyId: rec.id };
@@ -239,8 +247,10 @@ export class TenantService {
 
   /**
    * A new admin key, returned once; the key used for this call is revoked in the same
-   * transaction (at once, everywhere). If the answer is lost, restarting the control plane with
-   * no live admin key prints a new one (see ensureAdminKey).
+   * transaction (at once, everywhere). A retry with the same Idempotency-Key is refused (401: its
+   * key is revoked, and the new secret is never stored in clear to be replayed). If the answer is
+   * lost, restart the control plane with NEOCLOUD_ADMIN_KEY set to a new key: a pinned key that is
+   * not yet known is registered (see ensureAdminKey).
    */
   async rotateAdminKey(principal: Principal, idem?: IdempotencyContext): Promise<RotatedAdminKey> {
     requireAdmin(principal);
