@@ -175,7 +175,11 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `console billing pages (skippe
       expect(await cellText(page, 'table.revenue-classes tr[data-account="revenue:on-demand:H100-SXM"]', 'revenue'), tag).toBe(usd(onDemand.creditMicros));
       expect(await page.locator(`table.revenue-tenants tr[data-tenant="${lab.id}"]`).count(), tag).toBeGreaterThan(0);
       const categories = JSON.parse((await page.locator('[data-chart="revenue-by-class"]').getAttribute('data-categories'))!);
-      expect(categories).toContain('on-demand · H100-SXM');
+      const values = JSON.parse((await page.locator('[data-chart="revenue-by-class"]').getAttribute('data-series'))!)['Revenue (USD)'];
+      // Whole dollars per class, from the ledger's accounts summed over models.
+      const onDemandUsd = Number(usdBook.accounts.filter((a: any) => a.account.startsWith('revenue:on-demand:'))
+        .reduce((x: bigint, a: any) => x + BigInt(a.creditMicros) - BigInt(a.debitMicros), 0n) / 1_000_000n);
+      expect(values[categories.indexOf('on-demand')]).toBe(onDemandUsd);
       // Backlog per tenant: remaining, take-or-pay (all of it: a reserved term and a commitment), ≤ 12 months, beyond.
       const row = `table.backlog tr[data-tenant="${lab.id}"]`;
       expect(await cellText(page, row, 'remaining'), tag).toBe(usd(mine.remainingMicros));

@@ -59,7 +59,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
 
     body.replaceChildren(
       h('dl', { class: 'totals' },
-        stat(`Spend to date, ${period}`, draft ? money(draft.totalMicros, currency) : finalMonth ? money(finalMonth.totalMicros, finalMonth.currency) : money(0n, currency), 'spendToDate'),
+        stat(`Spend to date, ${period} (draft invoice)`, draft ? money(draft.totalMicros, currency) : finalMonth ? money(finalMonth.totalMicros, finalMonth.currency) : money(0n, currency), 'spendToDate'),
         stat('Usage this month', money(usageSpend, currency), 'usageThisMonth'),
         stat('Due on final invoices', money(due, currency), 'due'),
         ...backlog.totals.map((t) => stat(`Committed ahead (${t.currency})`, money(t.remainingMicros, t.currency), `backlog-${t.currency}`))),

@@ -50,7 +50,9 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     const book = revenueRows(tb, null).sort((a, b) => a.currency.localeCompare(b.currency) || a.cls.localeCompare(b.cls) || a.model.localeCompare(b.model));
     const totals = new Map<string, bigint>();
     for (const r of book) totals.set(r.currency, (totals.get(r.currency) ?? 0n) + r.micros);
-    const usd = book.filter((r) => r.currency === 'USD');
+    // The chart: USD revenue per class (summed over models, so its few labels read on a phone); the table splits by model.
+    const byClass = new Map<string, bigint>();
+    for (const r of book) if (r.currency === 'USD') byClass.set(r.cls, (byClass.get(r.cls) ?? 0n) + r.micros);
     const byTenant = perTenant.sort((a, b) => ctx.tenantName(a.tenantId!).localeCompare(ctx.tenantName(b.tenantId!)) || a.cls.localeCompare(b.cls) || a.model.localeCompare(b.model));
 
     body.replaceChildren(
@@ -60,10 +62,10 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
         ...backlog.totals.map((t) => stat(`Take-or-pay share (${t.currency})`, shareOf(t.takeOrPayMicros, t.remainingMicros), `takeOrPay-${t.currency}`))),
       h('section', { class: 'panel', 'data-revenue': 'by-class' },
         h('h2', {}, 'Revenue by class and model'),
-        usd.length ? barChart({
-          label: 'Revenue recognised by class and model, US dollars', key: 'revenue-by-class',
-          categories: usd.map((r) => `${r.cls} · ${r.model}`),
-          series: [{ name: 'Revenue (USD)', values: usd.map((r) => chartUnits(r.micros)), color: '#2563a8' }],
+        byClass.size ? barChart({
+          label: 'Revenue recognised by class, whole US dollars', key: 'revenue-by-class',
+          categories: [...byClass.keys()],
+          series: [{ name: 'Revenue (USD)', values: [...byClass.values()].map(chartUnits), color: '#2563a8' }],
         }) : h('p', { class: 'muted' }, 'No revenue recognised yet.'),
         dataTable({
           cls: 'revenue-classes', rows: book, rowAttrs: (r) => ({ 'data-account': `revenue:${r.cls}:${r.model}` }), empty: '',
