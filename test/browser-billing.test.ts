@@ -100,11 +100,15 @@ async function settled(page: Page, view: string): Promise<void> {
   await page.waitForFunction(() => Array.from(document.querySelectorAll('.echart')).every((c) => c.hasAttribute('data-drawn')));
 }
 
-/** Nothing scrolls sideways, no table is wider than its container, chart text ≥ 11 px. */
+/** Nothing scrolls sideways, no table is wider than its container, no button cut off, chart text ≥ 11 px. */
 async function fits(page: Page, tag: string): Promise<void> {
   expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), `sideways scroll: ${tag}`).toBe(true);
   const wide = await page.evaluate(() => Array.from(document.querySelectorAll('#view table')).filter((t) => t.scrollWidth > t.parentElement!.clientWidth + 1).map((t) => t.className));
   expect(wide, `tables wider than their container: ${tag}`).toEqual([]);
+  const clipped = await page.evaluate(() => Array.from(document.querySelectorAll<HTMLElement>('#view button'))
+    .filter((b) => b.offsetParent !== null && (b.scrollWidth > b.clientWidth + 1 || b.getBoundingClientRect().right > document.documentElement.clientWidth + 1))
+    .map((b) => b.textContent));
+  expect(clipped, `buttons cut off: ${tag}`).toEqual([]);
   const minText = await page.evaluate(() => Math.min(Infinity, ...Array.from(document.querySelectorAll('.echart svg text'))
     .map((t) => t.getBoundingClientRect()).filter((r) => r.width > 0).map((r) => r.height)));
   expect(minText, `chart text: ${tag}`).toBeGreaterThanOrEqual(11);
