@@ -1,7 +1,7 @@
 /** The console's pure formatting (web/src/format.ts): UTC 24-hour time fields and money, checked by property. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dollars, fromUtcInput, span, toUtcInput } from '../web/src/format.js';
+import { dollars, fromUtcInput, money, shareOf, span, toUtcInput } from '../web/src/format.js';
 
 const MIN = 60_000;
 const YEAR_2000 = Date.UTC(2000, 0, 1);
@@ -42,5 +42,32 @@ describe('money', () => {
     expect(dollars('4999')).toBe('$0.00');
     expect(dollars('5000')).toBe('$0.01');
     expect(dollars('1.5')).toBe('—');
+  });
+
+  it('shows yen as whole yen and USD as dollars; negative amounts (credits) keep their sign', () => {
+    fc.assert(fc.property(fc.bigInt({ min: -(10n ** 24n), max: 10n ** 24n }), (micros) => {
+      const abs = micros < 0n ? -micros : micros;
+      const yen = (abs + 500_000n) / 1_000_000n;
+      const text = money(micros.toString(), 'JPY');
+      expect(text).toBe(`${micros < 0n && yen > 0n ? '-' : ''}¥${yen.toLocaleString('en-US')}`);
+      expect(money(micros, 'USD')).toBe(dollars(micros));
+    }));
+    expect(money('-2688000000')).toBe('-$2,688.00');
+    expect(money('1500000', 'JPY')).toBe('¥2');
+    expect(money('x', 'JPY')).toBe('—');
+  });
+
+  it('shares of bigint amounts to one decimal, rounded half-up, without floats', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 24n }), fc.bigInt({ min: 1n, max: 10n ** 24n }), (part, whole) => {
+      const tenths = (part * 2000n + whole) / (2n * whole);
+      expect(shareOf(part, whole)).toBe(`${tenths / 10n}.${tenths % 10n}%`);
+      // Within half a tenth of a percent of the exact share.
+      const diff = tenths * whole * 2n - part * 2000n;
+      expect(diff <= whole && diff > -whole).toBe(true);
+    }));
+    expect(shareOf('1', '3')).toBe('33.3%');
+    expect(shareOf('2', '3')).toBe('66.7%');
+    expect(shareOf('5', '5')).toBe('100.0%');
+    expect(shareOf('1', '0')).toBe('—');
   });
 });

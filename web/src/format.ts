@@ -60,3 +60,25 @@ export function span(ms: number): string {
   if (hr < 48) return `${hr} h${min % 60 ? ` ${min % 60} min` : ''}`;
   return `${Math.floor(hr / 24)} d${hr % 24 ? ` ${hr % 24} h` : ''}`;
 }
+
+/**
+ * Money of a currency from integer micros (a decimal string): USD as dollars and cents, JPY as
+ * whole yen (ISO 4217 exponent 0), rounded half-up once, with BigInt only.
+ */
+export function money(micros: string | bigint, currency = 'USD'): string {
+  if (currency === 'USD') return dollars(micros);
+  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) return '—';
+  const m = BigInt(micros);
+  const abs = m < 0n ? -m : m;
+  const units = (abs + 500_000n) / 1_000_000n;
+  const sign = m < 0n && units > 0n ? '-' : '';
+  return currency === 'JPY' ? `${sign}¥${integer.format(units)}` : `${sign}${integer.format(units)} ${currency}`;
+}
+
+/** `part` as a share of `whole` (both integer micros), one decimal, computed with BigInt: "62.5%". */
+export function shareOf(part: string | bigint, whole: string | bigint): string {
+  const w = BigInt(whole);
+  if (w === 0n) return '—';
+  const tenths = (BigInt(part) * 2000n + w) / (2n * w);
+  return `${tenths / 10n}.${tenths % 10n}%`;
+}

@@ -118,8 +118,11 @@ function forbidden(el: HTMLElement, page: Page): void {
   el.dataset['view'] = 'forbidden';
   el.replaceChildren(h('section', { class: 'panel' },
     h('h1', {}, 'Not available'),
-    h('p', {}, `${page.title ?? 'This page'} is for the operator. A tenant key sees its own leases, capacity and keys.`),
-    h('a', { href: `#/${homeOf('tenant')}` }, 'Go to your leases')));
+    ...(page.roles.includes('operator')
+      ? [h('p', {}, `${page.title ?? 'This page'} is for the operator. A tenant key sees its own leases, capacity, billing and keys.`),
+        h('a', { href: `#/${homeOf('tenant')}` }, 'Go to your leases')]
+      : [h('p', {}, `${page.title ?? 'This page'} is a tenant's own page; the operator sees every tenant's on Revenue.`),
+        h('a', { href: '#/revenue' }, 'Go to Revenue')])));
 }
 
 function render(): void {
