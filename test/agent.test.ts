@@ -350,6 +350,10 @@ describe('grace after enrolment and recovery; an enrolment without a valid token
         expect(await s.cp.telemetry.tick()).toEqual([]);
       }
       expect((await s.call('GET', `/v1/nodes/${N1}`)).body.state).toBe('ready');
+      // A bad scope names both allowed values.
+      const bad = await s.call('GET', '/v1/power/history?scope=x&id=site-a');
+      expect(bad.status).toBe(400);
+      expect(bad.body.detail).toMatch(/site.*hall/);
       await a.agent.stop();
     } finally {
       await s.close();

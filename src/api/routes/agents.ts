@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ControlPlane } from '../../app/control-plane.js';
 import { parseTime } from '../../shared/errors.js';
+import { oneOf } from '../../shared/validation.js';
 import { requireAdmin } from '../../tenancy/index.js';
 import { Idempotency, agentOf, principalOf, requireIdempotencyKey } from '../http-context.js';
 import { EmptyBody, Id, IdParam, errors, idemHeader, secured } from './common.js';
@@ -139,7 +140,7 @@ export function agentRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idempo
   r.get('/v1/power/history', {
     schema: {
       tags: ['agents'], summary: 'Measured power per minute (mean and peak of the GPUs\' board power, W) of a site or hall (operator)', ...secured,
-      querystring: Type.Object({ scope: Type.Union([Type.Literal('site'), Type.Literal('hall')]), id: Id, since: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false }),
+      querystring: Type.Object({ scope: oneOf(['site', 'hall'] as const), id: Id, since: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false }),
     },
   }, async (req) => {
     requireAdmin(principalOf(req));
