@@ -311,6 +311,9 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
     const events = (await s.call('GET', `/v1/leases/${spot.id}/events`, { key: lab.key })).body.events as { type: string }[];
     expect(await detail.locator('ol.timeline li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-event')))).toEqual(events.map((e) => e.type));
     expect(events.map((e) => e.type)).toContain('preempting');
+    // The timeline reads as words: money in dollars, no raw micros, tenant ids or GPU UUID lists.
+    const timeline = (await detail.locator('ol.timeline').textContent()) ?? '';
+    expect(timeline).not.toMatch(/Micros|tenantId|GPU-[0-9a-f]{8}-/);
     await release(od.id);
     await release(spot.id);
     await page.context().close();

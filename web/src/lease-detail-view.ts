@@ -5,7 +5,7 @@
  */
 import { api } from './api.js';
 import { coalesce, h, setChildren } from './dom.js';
-import { dollars, hours, utc } from './format.js';
+import { dollars, hours, money, utc } from './format.js';
 import { gpusByNode } from './lease-new-view.js';
 import { gpusText, releaseButton, stateBadge } from './lease-ui.js';
 import type { Lease } from './types.js';
@@ -17,11 +17,14 @@ interface LeaseEvent { id: string; leaseId: string; type: string; at: string; se
 /** A line of plain words for an event's detail (its fields, minus the lease id). */
 function describe(e: LeaseEvent): string {
   const d = { ...e.detail };
-  delete d['leaseId'];
+  // The lease page already names the lease, its tenant and its GPUs.
+  for (const k of ['leaseId', 'tenantId', 'gpus', 'gpuUuids']) delete d[k];
   const parts: string[] = [];
   for (const [k, v] of Object.entries(d)) {
     if (v === null || v === undefined) continue;
-    if (Array.isArray(v)) parts.push(`${k}: ${v.length > 6 ? `${v.slice(0, 6).join(', ')} … (${v.length})` : v.join(', ')}`);
+    const label = k.replace(/Micros(PerGpuHour)?$/, (_m, per: string | undefined) => (per ? ' per GPU-hour' : ''));
+    if (/Micros(PerGpuHour)?$/.test(k) && (typeof v === 'string' || typeof v === 'number') && /^-?\d+$/.test(String(v))) parts.push(`${label}: ${money(String(v))}`);
+    else if (Array.isArray(v)) parts.push(`${k}: ${v.length > 4 ? `${v.slice(0, 4).join(', ')} … (${v.length})` : v.join(', ')}`);
     else if (typeof v === 'object') parts.push(`${k}: ${JSON.stringify(v)}`);
     else parts.push(`${k}: ${typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) ? utc(v) : String(v)}`);
   }
