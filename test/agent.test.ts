@@ -331,7 +331,7 @@ describe('grace after enrolment and recovery; an enrolment without a valid token
       s.clock.advanceMs(120_000); // the control plane has been up for 2 minutes
       const t1 = await token(s, N1);
       const a = agentFor(s, N1, t1);
-      await expect(a.agent.enrol()).rejects.toThrow(/refused \(409\)/); // a leased node cannot be re-wired (documented)
+      await expect(a.agent.enrol()).rejects.toThrow(/refused \(409\).*leases hold its GPUs.*Enrol agents before/s); // a leased node cannot take new UUIDs (documented)
       await s.call('POST', `/v1/leases/${lease.body.id}/release`, { key: acme.key, body: {} });
       await a.agent.enrol();
       expect(await s.cp.telemetry.tick()).toEqual([]); // enrolled now: no heartbeat is overdue yet

@@ -181,7 +181,7 @@ export class TelemetryService {
     const credential = `nc_agent_${randomBytes(32).toString('base64url')}`;
     const natsKey = natsSigningKey(credential);
     let revoked: string[] = [];
-    await this.fleet.recordDiscovered(node.id, req.gpus.map((g) => ({ nodeId: node.id, index: g.index, uuid: g.uuid, serial: g.serial, pciBusId: g.pciBusId })),
+    await this.recordOrExplain(node.id, () => this.fleet.recordDiscovered(node.id, req.gpus.map((g) => ({ nodeId: node.id, index: g.index, uuid: g.uuid, serial: g.serial, pciBusId: g.pciBusId })),
       { cause: 'enrolment', nodeId: node.id },
       async (db: Db) => {
         // A spec that names the node's UUIDs is the operator's word: the hardware must match it.
@@ -199,7 +199,7 @@ export class TelemetryService {
           type: 'agent.enrolled', subject: node.id, tenantId: null, timeMs: now2,
           data: { agentId, nodeId: node.id, gpus: req.gpus.map((g) => g.uuid), driverVersion: req.driverVersion, revokedAgents: revoked },
         }]);
-      });
+      }));
     for (const id of revoked) this.forgetAgent(id);
     this.remember(agentId, node.id, natsKey);
     this.graceFromMs.set(node.id, this.clock.nowMs());
@@ -210,6 +210,22 @@ export class TelemetryService {
       nats: nats ? { subject: telemetrySubject(nats.subjectPrefix, node.siteId, node.id), commandSubject: telemetrySubject(nats.commandPrefix, node.siteId, node.id) } : null,
       command: this.commandFor(node.id),
     };
+  }
+
+  /**
+   * Runs the enrolment's write; a node whose GPUs leases hold cannot take new UUIDs (the fleet's
+   * re-wiring rule), and the agent is told so in enrolment terms, the token unspent.
+   */
+  private async recordOrExplain(nodeId: string, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (err instanceof DomainError && err.code === 'conflict' && Array.isArray(err.extensions['leases'])) {
+        throw new DomainError('conflict', `node ${nodeId}: leases hold its GPUs now or later, so its GPU UUIDs cannot be replaced by the discovered ones. ` +
+          'Enrol agents before a node is sold, or drain it (neocloud node drain) and enrol once its leases end; the token stays valid until it expires', { field: 'nodeId', leases: err.extensions['leases'] });
+      }
+      throw err;
+    }
   }
 
   /** The agent a bearer credential belongs to; 401 when unknown or revoked. */
