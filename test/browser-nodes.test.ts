@@ -90,6 +90,14 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `node console (skipped: ${NO_C
 
     const agent = await enrolledAgent(N1);
     expect(await agent.beat()).toBe('http');
+    // A minute and more of heartbeats and telemetry ticks (the clock is the test's): a point of measured history.
+    for (let i = 0; i < 7; i++) {
+      s.clock.advanceMs(10_000);
+      expect(await agent.beat()).toBe('http');
+      expect(await s.cp.telemetry.tick()).toEqual([]);
+    }
+    const history = (await s.call('GET', '/v1/power/history?scope=site&id=site-a')).body.points as { minute: string; meanW: number; peakW: number }[];
+    expect(history.length).toBeGreaterThan(0);
     const fleet = (await s.call('GET', '/v1/fleet')).body;
     const site = fleet.measured.sites['site-a'];
     expect(site.reportingNodes).toBe(1);
@@ -109,7 +117,13 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `node console (skipped: ${NO_C
       expect(Number(await h1.getAttribute('data-measured-w'))).toBe(site.halls['hall-1'].facilityW);
       expect(await page.locator('[data-hall="hall-1"] [role="meter"][aria-label="power leased now vs cap"]').count()).toBe(1);
       expect(await page.locator('[data-hall="hall-2"] [data-measured="none"]').textContent()).toContain('No agent reporting');
-      await page.locator('[data-history="site-a"]').waitFor();
+      // The site's measured history as the API gives it (board kW, one decimal).
+      const chart = page.locator('[data-history="site-a"] [data-chart="power-history"][data-drawn]');
+      await chart.waitFor();
+      expect(JSON.parse((await chart.getAttribute('data-categories'))!)).toEqual(history.map((p) => p.minute));
+      expect(JSON.parse((await chart.getAttribute('data-series'))!)).toEqual({
+        Mean: history.map((p) => Math.round(p.meanW / 100) / 10), Peak: history.map((p) => Math.round(p.peakW / 100) / 10),
+      });
       expect(await noSidewaysScroll(page), `site page at ${size.width}px`).toBe(true);
       // Down to the fabric: each node links to its page, which shows the node's own measured draw.
       await page.evaluate(() => { location.hash = '#/fleet/site-a/hall-1/fab-1'; });
@@ -120,6 +134,8 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `node console (skipped: ${NO_C
       expect(await page.locator('[data-fact="agent"] dd').textContent()).toBe(n1.agent.agentId);
       expect(await page.locator('[data-fact="lastSeen"] dd').textContent()).toBe(`${n1.agent.lastSeenAt.slice(0, 16).replace('T', ' ')} UTC`);
       expect(await page.locator('tr[data-gpu]').count()).toBe(8);
+      expect(JSON.parse((await page.locator('[data-chart="node-history"]').getAttribute('data-categories'))!)).toEqual(n1.history.map((p: { minute: string }) => p.minute));
+      await page.locator('[data-chart="node-history"][data-drawn]').waitFor();
       expect(await noSidewaysScroll(page), `node page at ${size.width}px: ${(await overflowing(page)).join(', ')}`).toBe(true);
       await page.screenshot({ path: `${SCREENS}/operator-node-${size.width}.png`, fullPage: true });
       await page.context().close();

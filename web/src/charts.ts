@@ -106,7 +106,7 @@ export function lineChart(o: { label: string; key: string; times: string[]; seri
     tooltip: { trigger: 'axis', textStyle },
     grid: { top: 32, left: 8, right: 16, bottom: 8, containLabel: true },
     xAxis: { type: 'category', data: o.times.map((t) => t.slice(11, 16)), axisLabel: { ...textStyle, hideOverlap: true }, boundaryGap: false },
-    yAxis: { type: 'value', name: o.unit, nameTextStyle: textStyle, axisLabel: textStyle, splitLine: { lineStyle: { color: '#e4e7eb' } } },
+    yAxis: { type: 'value', axisLabel: { ...textStyle, formatter: `{value} ${o.unit}` }, splitLine: { lineStyle: { color: '#e4e7eb' } } },
     series: o.series.map((s) => ({ type: 'line', name: s.name, data: s.values, itemStyle: { color: s.color }, lineStyle: { color: s.color }, showSymbol: o.times.length <= 2 })),
   });
   return el;
