@@ -4,7 +4,8 @@
  * the fleet drill-down says "No agent reporting" until an agent (in-process, fake GPUs, over HTTP)
  * enrols and posts a heartbeat, then shows the measured draw the API reports beside the leased
  * draw; the operator drains a node from its page after a confirmation (Cancel changes nothing), the
- * page and the API both say draining; an enrolment token is shown once. No sideways scroll, no
+ * page and the API both say draining; a node its health took down shows why and is recovered the
+ * same way; an enrolment token is shown once and enrols an agent; a tenant gets "Not available". No sideways scroll, no
  * console errors. Screenshots of the node page go to test-results/screens (`npm run screens`).
  */
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
@@ -179,6 +180,33 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `node console (skipped: ${NO_C
       await dialog.getByRole('button', { name: 'Resume' }).click();
       await page.locator(`[data-view="node"][data-state="ready"]`).waitFor();
       expect((await s.call('GET', `/v1/nodes/${N2}`)).body).toMatchObject({ state: 'ready', admin: null });
+      await page.context().close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('a node taken down by its health shows the reason; the operator recovers it after a confirmation', async () => {
+    // N1's agent stopped beating at the end of the first test: three intervals later it is down.
+    s.clock.advanceMs(31_000);
+    expect(await s.cp.telemetry.tick()).toContain(N1);
+    const down = (await s.call('GET', `/v1/nodes/${N1}`)).body;
+    expect(down).toMatchObject({ state: 'down', admin: null });
+    expect(down.healthReason).toMatch(/missed heartbeats/);
+    for (const size of [DESKTOP, PHONE]) {
+      const page = await signedIn(`node/${N1}`, size);
+      await page.locator(`[data-view="node"][data-state="down"]`).waitFor();
+      expect(await page.locator('[data-reason]').textContent()).toBe(`Down by health: ${down.healthReason} (since ${down.healthSince.slice(0, 16).replace('T', ' ')} UTC).`);
+      expect(await page.locator('[data-fact="health"] dd').textContent()).toBe(down.healthReason);
+      expect(await page.locator('button[data-command="resume"]').isDisabled()).toBe(true);
+      expect(await noSidewaysScroll(page), `down node at ${size.width}px: ${(await overflowing(page)).join(', ')}`).toBe(true);
+      await page.screenshot({ path: `${SCREENS}/operator-node-down-${size.width}.png`, fullPage: true });
+      if (size === PHONE) {
+        await page.locator('button[data-command="recover"]').click();
+        await page.getByRole('dialog').getByRole('button', { name: 'Recover' }).click();
+        await page.locator(`[data-view="node"][data-state="ready"]`).waitFor();
+        expect(await page.locator('[data-reason]').count()).toBe(0);
+        expect((await s.call('GET', `/v1/nodes/${N1}`)).body).toMatchObject({ state: 'ready', healthReason: null });
+      }
       await page.context().close();
     }
     expect(pageErrors).toEqual([]);
