@@ -129,7 +129,10 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `node console (skipped: ${NO_C
       // Down to the fabric: each node links to its page, which shows the node's own measured draw.
       await page.evaluate(() => { location.hash = '#/fleet/site-a/hall-1/fab-1'; });
       await page.locator(`tr[data-node="${N1}"] td[data-col="node"] a`).click();
-      await page.locator(`[data-view="node"][data-node="${N1}"]`).waitFor();
+      // In the drill-down: #/fleet/SITE/HALL/FABRIC/NODE, the way back above it.
+      await page.locator(`[data-view="fleet"][data-node="${N1}"]`).waitFor();
+      expect(await page.evaluate(() => location.hash)).toBe(`#/fleet/site-a/hall-1/fab-1/${N1}`);
+      expect(await page.locator('nav.crumbs').textContent()).toBe(`Fleet › site-a › hall-1 › fab-1 › ${N1}`);
       const n1 = (await s.call('GET', `/v1/nodes/${N1}`)).body;
       expect(await page.locator('[data-fact="measured"] dd').textContent()).toBe(`${(n1.measured.facilityW / 1000).toFixed(1)} kW`);
       expect(await page.locator('[data-fact="agent"] dd').textContent()).toBe(n1.agent.agentId);

@@ -6,12 +6,14 @@
  * "power leased now": GPUs held × facility watts per GPU (the same figure the Scheduler page shows).
  * Beside it, the draw measured by the node agents (GET /v1/fleet's `measured`, facility watts, so
  * the two compare), "No agent reporting" where none reports, and a site's or hall's measured
- * history (GET /v1/power/history). Each node of a fabric links to its page (#/node/ID).
+ * history (GET /v1/power/history). Each node of a fabric links to its page
+ * (#/fleet/SITE/HALL/FABRIC/NODE, drawn by node-view.ts).
  */
 import { api } from './api.js';
 import { barChart, heatmap, lineChart } from './charts.js';
 import { coalesce, h, setChildren } from './dom.js';
 import { count, kilowatts, megawatts, percent, utc } from './format.js';
+import { nodeDetail } from './node-view.js';
 import { dataTable } from './tables.js';
 import type { FleetOverview, FleetSite, MeasuredPower } from './types.js';
 import type { Page, ViewContext } from './view.js';
@@ -182,7 +184,7 @@ async function fabricPage(el: HTMLElement, siteId: string, hallId: string, fabri
       cls: 'nodes-table', rows: nodes, rowAttrs: (n) => ({ 'data-node': n.id, 'data-state': n.state }),
       empty: 'No nodes in this fabric domain.',
       columns: [
-        { label: 'Node', key: 'node', cls: 'mono', cell: (n) => h('a', { href: `#/node/${encodeURIComponent(n.id)}` }, n.id) },
+        { label: 'Node', key: 'node', cls: 'mono', cell: (n) => h('a', { href: `${hallHref(siteId, hallId)}/${encodeURIComponent(fabricId)}/${encodeURIComponent(n.id)}` }, n.id) },
         { label: 'State', key: 'state', cell: (n) => h('span', { class: `node-state node-${n.state}` }, n.state) },
         { label: 'GPUs leased / installed', key: 'gpus', cls: 'num', cell: (n) => `${count(n.leasedGpus)} / ${count(n.gpus)}` },
         { label: 'Utilization', key: 'utilization', cls: 'num', cell: (n) => percent(n.gpus ? n.leasedGpus / n.gpus : 0) },
@@ -192,8 +194,12 @@ async function fabricPage(el: HTMLElement, siteId: string, hallId: string, fabri
 }
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
-  // #/fleet, #/fleet/SITE, #/fleet/SITE/HALL, #/fleet/SITE/HALL/FABRIC
-  const [site, hall, fabric] = ctx.params;
+  // #/fleet, #/fleet/SITE, #/fleet/SITE/HALL, #/fleet/SITE/HALL/FABRIC, #/fleet/SITE/HALL/FABRIC/NODE
+  const [site, hall, fabric, node] = ctx.params;
+  if (site && hall && fabric && node) {
+    await nodeDetail(el, ctx, node, [['Fleet', '#/fleet'], [site, siteHref(site)], [hall, hallHref(site, hall)], [fabric, `${hallHref(site, hall)}/${encodeURIComponent(fabric)}`]]);
+    return;
+  }
   const draw = (): Promise<void> => (site && hall && fabric ? fabricPage(el, site, hall, fabric) : site ? sitePage(el, site, hall ?? null) : overview(el));
   const refresh = coalesce(draw, ctx.onError);
   ctx.onEvents(refresh);

@@ -1,5 +1,5 @@
 /**
- * One node (operator, #/node/ID): its state and why (the operator's drain or cordon, a health
+ * One node (operator; #/fleet/SITE/HALL/FABRIC/NODE in the drill-down, or #/node/ID): its state and why (the operator's drain or cordon, a health
  * verdict with its reason and since when), its agent and last heartbeat, measured power (facility
  * and GPU boards) with the last hour per minute, the latest reading of each GPU, and the node
  * commands Drain, Cordon, Resume and Recover, each after a confirmation saying what it does. A
@@ -42,12 +42,11 @@ const enabled = (n: NodeView, c: Command): boolean =>
 
 const orDash = (v: number | null, unit: string, digits = 0): string => (v === null ? '—' : `${v.toFixed(digits)}${unit}`);
 
-async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
-  const id = ctx.params[0];
-  if (!id) {
-    location.hash = '#/fleet';
-    return;
-  }
+/**
+ * Draws node `id` into `el` and keeps it fresh. `crumbs`: the drill-down above it (label, href),
+ * from the fleet pages (#/fleet/SITE/HALL/FABRIC/NODE); just "Fleet" on #/node/ID.
+ */
+export async function nodeDetail(el: HTMLElement, ctx: ViewContext, id: string, crumbs: [string, string][]): Promise<void> {
   const path = `/v1/nodes/${encodeURIComponent(id)}`;
   const tokenSlot = h('div', { class: 'token-slot' });
 
@@ -89,7 +88,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     tokenButton.addEventListener('click', () => { void createToken(); });
     const a = n.agent;
     setChildren(el,
-      h('nav', { class: 'crumbs', 'aria-label': 'Fleet drill-down' }, h('a', { href: '#/fleet' }, 'Fleet'), h('span', { class: 'muted' }, ' › '), h('span', { 'aria-current': 'page' }, n.nodeId)),
+      h('nav', { class: 'crumbs', 'aria-label': 'Fleet drill-down' },
+        ...crumbs.flatMap(([label, href]) => [h('a', { href }, label), h('span', { class: 'muted' }, ' › ')]), h('span', { 'aria-current': 'page' }, n.nodeId)),
       h('div', { class: 'view-head' },
         h('h1', { class: 'mono-title' }, n.nodeId),
         h('span', { class: `node-state node-${n.state}`, 'data-node-state': n.state }, n.state)),
@@ -143,6 +143,15 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     if (events.length === 0 || events.some((e) => e.subject === id || e.type.startsWith('dev.neocloud.fleet.'))) refresh();
   });
   await reload();
+}
+
+async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
+  const id = ctx.params[0];
+  if (!id) {
+    location.hash = '#/fleet';
+    return;
+  }
+  await nodeDetail(el, ctx, id, [['Fleet', '#/fleet']]);
 }
 
 export const nodePage: Page = { route: 'node', title: null, roles: ['operator'], render };
