@@ -582,7 +582,7 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `web console (skipped: ${NO_CH
       await lease({ tenantId: lab.id, gpuModel: 'H200', gpuCount: 16, start: new Date(T0 + 3 * 86_400_000).toISOString(), durationHours: 48, class: 'reserved' }),
       await lease({ tenantId: lab.id, gpuModel: 'GB200', gpuCount: 288, durationHours: 2, queue: true }),
     ];
-    const routes = ['fleet', 'fleet/jp-osaka', 'fleet/jp-osaka/os-h1', 'fleet/jp-osaka/os-h1/os-h1-roce1', 'leases', `lease/${made[0]!.id}`, 'new-lease', 'capacity', 'queue', 'scheduler', 'tenants', 'keys'];
+    const routes = ['fleet', 'fleet/jp-osaka', 'fleet/jp-osaka/os-h1', 'fleet/jp-osaka/os-h1/os-h1-roce1', 'fleet/jp-osaka/os-h1/os-h1-roce1/os-h1-roce1-n001', 'node/os-h1-roce1-n001', 'leases', `lease/${made[0]!.id}`, 'new-lease', 'capacity', 'queue', 'scheduler', 'tenants', 'keys'];
     const tenantRoutes = ['leases', `lease/${made[1]!.id}`, 'new-lease', 'capacity', 'keys'];
     for (const [who, key, list] of [['operator', s.adminKey, routes], ['tenant', lab.key, tenantRoutes]] as const) {
       for (const size of [DESKTOP, PHONE]) {

@@ -86,3 +86,28 @@ export function heatmap(o: { label: string; key: string; rows: string[]; cols: s
   });
   return el;
 }
+
+/**
+ * A line over time: one line per series against UTC minutes (ISO strings, shown as HH:MM). For
+ * measured power: the values are watts and are drawn in kW.
+ */
+export function lineChart(o: { label: string; key: string; times: string[]; series: BarSeries[]; unit: string; height?: number }): HTMLElement {
+  const el = h('div', {
+    class: 'echart', role: 'img', 'aria-label': o.label, 'data-chart': o.key,
+    'data-categories': JSON.stringify(o.times),
+    'data-series': JSON.stringify(Object.fromEntries(o.series.map((s) => [s.name, s.values]))),
+  });
+  el.style.height = `${o.height ?? 220}px`;
+  mount(el, {
+    animation: false,
+    textStyle,
+    aria: { enabled: true, label: { description: o.label } },
+    legend: { top: 0, left: 0, textStyle, itemWidth: 12, itemHeight: 12 },
+    tooltip: { trigger: 'axis', textStyle },
+    grid: { top: 32, left: 8, right: 16, bottom: 8, containLabel: true },
+    xAxis: { type: 'category', data: o.times.map((t) => t.slice(11, 16)), axisLabel: { ...textStyle, hideOverlap: true }, boundaryGap: false },
+    yAxis: { type: 'value', axisLabel: { ...textStyle, formatter: `{value} ${o.unit}` }, splitLine: { lineStyle: { color: '#e4e7eb' } } },
+    series: o.series.map((s) => ({ type: 'line', name: s.name, data: s.values, itemStyle: { color: s.color }, lineStyle: { color: s.color }, showSymbol: o.times.length <= 2 })),
+  });
+  return el;
+}

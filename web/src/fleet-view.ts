@@ -4,13 +4,18 @@
  * node is leased per fabric domain, fabric domains) → a hall (#/fleet/SITE/HALL: the same for its
  * fabric domains) → a fabric domain (#/fleet/SITE/HALL/FABRIC: its nodes). Halls and sites at or above NEAR_CAP of their power cap are flagged. Power figures are
  * "power leased now": GPUs held × facility watts per GPU (the same figure the Scheduler page shows).
+ * Beside it, the draw measured by the node agents (GET /v1/fleet's `measured`, facility watts, so
+ * the two compare), "No agent reporting" where none reports, and a site's or hall's measured
+ * history (GET /v1/power/history). Each node of a fabric links to its page
+ * (#/fleet/SITE/HALL/FABRIC/NODE, drawn by node-view.ts).
  */
 import { api } from './api.js';
-import { barChart, heatmap } from './charts.js';
+import { barChart, heatmap, lineChart } from './charts.js';
 import { coalesce, h, setChildren } from './dom.js';
-import { count, megawatts, percent, utc } from './format.js';
+import { count, kilowatts, megawatts, percent, utc } from './format.js';
+import { nodeDetail } from './node-view.js';
 import { dataTable } from './tables.js';
-import type { FleetOverview, FleetSite } from './types.js';
+import type { FleetOverview, FleetSite, MeasuredPower } from './types.js';
 import type { Page, ViewContext } from './view.js';
 import { fact, powerMeter, stat } from './widgets.js';
 
@@ -23,10 +28,25 @@ interface NodesNow { asOf: string; halls: { hallId: string; siteId: string; powe
 const nearCap = (usedW: number, capW: number): boolean => capW > 0 && usedW / capW >= NEAR_CAP;
 const capWarning = (what: string, usedW: number, capW: number): HTMLElement | null =>
   nearCap(usedW, capW) ? h('span', { class: 'badge warn-badge', 'data-warning': 'near-cap' }, `${what} at ${percent(usedW / capW)} of its power cap`) : null;
+/**
+ * Measured draw (facility watts, from the node agents) against the cap, beside the leased meter;
+ * "No agent reporting" in words when no node of the scope reports. data-measured-w carries the
+ * facility watts for tests (absent when nothing reports).
+ */
+export function measuredMeter(m: MeasuredPower | undefined, capW: number): HTMLElement {
+  if (!m || m.reportingNodes === 0) {
+    return h('div', { class: 'measured none', 'data-measured': 'none' },
+      h('div', { class: 'power-label' }, h('span', {}, 'Measured draw now'), h('span', { class: 'no-agent' }, 'No agent reporting')));
+  }
+  return h('div', { class: 'measured', 'data-measured': 'reporting', 'data-measured-w': m.facilityW },
+    powerMeter('Measured draw now vs cap', m.facilityW, capW),
+    h('p', { class: 'muted small' }, `${kilowatts(m.facilityW)} at the facility (${kilowatts(m.gpuW)} GPU boards) · ${count(m.reportingNodes)} node${m.reportingNodes === 1 ? '' : 's'} reporting`));
+}
+
 const siteHref = (s: string): string => `#/fleet/${encodeURIComponent(s)}`;
 const hallHref = (s: string, hl: string): string => `${siteHref(s)}/${encodeURIComponent(hl)}`;
 
-function siteCard(s: FleetSite): HTMLElement {
+function siteCard(s: FleetSite, m: MeasuredPower | undefined): HTMLElement {
   const leased = s.usage?.leasedGpus ?? 0;
   const usedW = s.usage?.leasedW ?? 0;
   const models = Object.entries(s.gpusByModel).map(([model, n]) =>
@@ -40,6 +60,7 @@ function siteCard(s: FleetSite): HTMLElement {
       s.runnableGpus < s.installedGpus ? h('span', { class: 'badge' }, 'power-bound') : null,
       capWarning('Site', usedW, s.powerCapW)),
     powerMeter('Power leased now vs cap', usedW, s.powerCapW),
+    measuredMeter(m, s.powerCapW),
     h('dl', { class: 'facts' },
       fact('PUE', s.pue.toFixed(2), 'pue'),
       fact('Installed GPUs', count(s.installedGpus), 'installedGpus'),
@@ -63,7 +84,8 @@ async function overview(el: HTMLElement): Promise<void> {
       stat('Runnable under power caps', count(t.runnableGpus), 'runnableGpus'),
       stat('Leased now', count(t.leasedGpus), 'leasedGpus'),
       stat('Utilization of runnable', percent(t.runnableGpus ? t.leasedGpus / t.runnableGpus : 0), 'utilization'),
-      stat('Power leased now / cap', `${(t.leasedW / 1_000_000).toFixed(2)} / ${megawatts(t.powerCapW)}`, 'power')),
+      stat('Power leased now / cap', `${(t.leasedW / 1_000_000).toFixed(2)} / ${megawatts(t.powerCapW)}`, 'power'),
+      stat('Measured draw now', f.measured && f.measured.totals.reportingNodes > 0 ? `${megawatts(f.measured.totals.facilityW)} (${count(f.measured.totals.reportingNodes)} nodes)` : 'No agent reporting', 'measured')),
     h('p', { class: 'muted note' }, 'Utilization here is leased GPUs over the GPUs the power caps can run at once; the Scheduler page gives it over in-service GPUs.'),
     h('section', { class: 'panel' },
       h('h2', {}, 'GPUs per site'),
@@ -76,7 +98,23 @@ async function overview(el: HTMLElement): Promise<void> {
           { name: 'Leased now', values: sites.map((s) => s.usage?.leasedGpus ?? 0), color: '#d97706' },
         ],
       })),
-    h('div', { class: 'cards' }, ...sites.map(siteCard)));
+    h('div', { class: 'cards' }, ...sites.map((x) => siteCard(x, f.measured?.sites[x.id]))));
+}
+
+/** Measured power per minute (mean and peak of the GPUs' board power) of a site or hall, or a line saying there is none yet. */
+function powerHistory(scope: string, points: { minute: string; meanW: number; peakW: number }[]): HTMLElement {
+  return h('section', { class: 'panel', 'data-history': scope },
+    h('h2', {}, `Measured power, last 24 h (${scope})`),
+    points.length === 0
+      ? h('p', { class: 'muted' }, 'No measured history yet: no agent has reported here, or not for a full minute.')
+      : lineChart({
+        label: `Measured GPU board power of ${scope} per minute, mean and peak, kW`, key: 'power-history', unit: 'kW',
+        times: points.map((p) => p.minute),
+        series: [
+          { name: 'Mean', values: points.map((p) => Math.round(p.meanW / 100) / 10), color: '#2563a8' },
+          { name: 'Peak', values: points.map((p) => Math.round(p.peakW / 100) / 10), color: '#d97706' },
+        ],
+      }));
 }
 
 const breadcrumb = (...parts: [string, string | null][]): HTMLElement => h('nav', { class: 'crumbs', 'aria-label': 'Fleet drill-down' },
@@ -84,7 +122,12 @@ const breadcrumb = (...parts: [string, string | null][]): HTMLElement => h('nav'
 
 /** A site (hallId null) or one hall of it: halls' power, the heatmap and the fabric domains. */
 async function sitePage(el: HTMLElement, siteId: string, hallId: string | null): Promise<void> {
-  const data = await api<NodesNow>('GET', `/v1/fleet/nodes?siteId=${encodeURIComponent(siteId)}`);
+  const [data, fleet, history] = await Promise.all([
+    api<NodesNow>('GET', `/v1/fleet/nodes?siteId=${encodeURIComponent(siteId)}`),
+    api<FleetOverview>('GET', '/v1/fleet'),
+    api<{ points: { minute: string; meanW: number; peakW: number }[] }>('GET', `/v1/power/history?scope=${hallId === null ? 'site' : 'hall'}&id=${encodeURIComponent(hallId ?? siteId)}`),
+  ]);
+  const measured = fleet.measured?.sites[siteId];
   const halls = data.halls.filter((hl) => hallId === null || hl.hallId === hallId).sort((a, b) => a.hallId.localeCompare(b.hallId));
   const inScope = data.nodes.filter((n) => hallId === null || n.hallId === hallId);
   const fabricIds = [...new Set(inScope.map((n) => n.fabricId))].sort();
@@ -100,10 +143,12 @@ async function sitePage(el: HTMLElement, siteId: string, hallId: string | null):
     h('div', { class: 'view-head' }, h('h1', {}, hallId === null ? `Site ${siteId}` : `Hall ${hallId}`), h('span', { class: 'muted' }, `control plane time ${utc(data.asOf)}`)),
     halls.length === 0 ? h('p', { class: 'muted' }, 'No such site or hall.') : null,
     h('section', { class: 'panel' },
-      h('h2', {}, 'Halls: power leased now vs cap'),
+      h('h2', {}, 'Halls: power leased and measured now vs cap'),
       h('div', { class: 'halls' }, ...halls.map((hl) => h('div', { class: 'hall', 'data-hall': hl.hallId },
         h('div', { class: 'hall-head' }, h('a', { href: hallHref(siteId, hl.hallId) }, h('strong', {}, hl.hallId)), capWarning('Hall', hl.leasedW, hl.powerCapW)),
-        powerMeter('Power leased now vs cap', hl.leasedW, hl.powerCapW))))),
+        powerMeter('Power leased now vs cap', hl.leasedW, hl.powerCapW),
+        measuredMeter(measured?.halls[hl.hallId], hl.powerCapW))))),
+    powerHistory(hallId ?? siteId, history.points),
     h('section', { class: 'panel' },
       h('h2', {}, 'Share of each node leased, per fabric domain'),
       heatmap({
@@ -139,7 +184,7 @@ async function fabricPage(el: HTMLElement, siteId: string, hallId: string, fabri
       cls: 'nodes-table', rows: nodes, rowAttrs: (n) => ({ 'data-node': n.id, 'data-state': n.state }),
       empty: 'No nodes in this fabric domain.',
       columns: [
-        { label: 'Node', key: 'node', cls: 'mono', cell: (n) => n.id },
+        { label: 'Node', key: 'node', cls: 'mono', cell: (n) => h('a', { href: `${hallHref(siteId, hallId)}/${encodeURIComponent(fabricId)}/${encodeURIComponent(n.id)}` }, n.id) },
         { label: 'State', key: 'state', cell: (n) => h('span', { class: `node-state node-${n.state}` }, n.state) },
         { label: 'GPUs leased / installed', key: 'gpus', cls: 'num', cell: (n) => `${count(n.leasedGpus)} / ${count(n.gpus)}` },
         { label: 'Utilization', key: 'utilization', cls: 'num', cell: (n) => percent(n.gpus ? n.leasedGpus / n.gpus : 0) },
@@ -149,8 +194,12 @@ async function fabricPage(el: HTMLElement, siteId: string, hallId: string, fabri
 }
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
-  // #/fleet, #/fleet/SITE, #/fleet/SITE/HALL, #/fleet/SITE/HALL/FABRIC
-  const [site, hall, fabric] = ctx.params;
+  // #/fleet, #/fleet/SITE, #/fleet/SITE/HALL, #/fleet/SITE/HALL/FABRIC, #/fleet/SITE/HALL/FABRIC/NODE
+  const [site, hall, fabric, node] = ctx.params;
+  if (site && hall && fabric && node) {
+    await nodeDetail(el, ctx, node, [['Fleet', '#/fleet'], [site, siteHref(site)], [hall, hallHref(site, hall)], [fabric, `${hallHref(site, hall)}/${encodeURIComponent(fabric)}`]]);
+    return;
+  }
   const draw = (): Promise<void> => (site && hall && fabric ? fabricPage(el, site, hall, fabric) : site ? sitePage(el, site, hall ?? null) : overview(el));
   const refresh = coalesce(draw, ctx.onError);
   ctx.onEvents(refresh);

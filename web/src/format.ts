@@ -18,6 +18,9 @@ export function dollars(micros: string | bigint): string {
 
 export const megawatts = (watts: number): string => `${(watts / 1_000_000).toFixed(2)} MW`;
 
+/** Watts as kW with one decimal (a node's or a small hall's draw). */
+export const kilowatts = (watts: number): string => `${(watts / 1000).toFixed(1)} kW`;
+
 export const percent = (share: number): string => `${(share * 100).toFixed(1)}%`;
 
 /** Hours from milliseconds, two decimals ("0.05 h"). */

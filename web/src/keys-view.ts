@@ -61,8 +61,8 @@ async function copy(text: string, field: HTMLInputElement): Promise<boolean> {
 }
 
 /** The secret of a new key, shown once, with a copy button; Done forgets it. */
-export function secretBox(title: string, secret: string, note: string): HTMLElement {
-  const field = h('input', { type: 'text', readonly: true, class: 'mono', value: secret, 'aria-label': 'New API key', spellcheck: 'false', autocomplete: 'off' });
+export function secretBox(title: string, secret: string, note: string, fieldLabel = 'New API key'): HTMLElement {
+  const field = h('input', { type: 'text', readonly: true, class: 'mono', value: secret, 'aria-label': fieldLabel, spellcheck: 'false', autocomplete: 'off' });
   const copyButton = h('button', { type: 'button', class: 'secondary' }, 'Copy');
   const done = h('button', { type: 'button', class: 'secondary' }, 'Done');
   const box = h('div', { class: 'secret', role: 'status', 'data-secret': '' },

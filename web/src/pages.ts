@@ -6,6 +6,7 @@ import { keysPage } from './keys-view.js';
 import { leaseDetailPage } from './lease-detail-view.js';
 import { leaseNewPage } from './lease-new-view.js';
 import { leasesPage } from './leases-view.js';
+import { nodePage } from './node-view.js';
 import { queuePage } from './queue-view.js';
 import { revenuePage } from './revenue-view.js';
 import { schedulerPage } from './scheduler-view.js';
@@ -13,7 +14,7 @@ import { tenantsPage } from './tenants-view.js';
 import type { Page, Role } from './view.js';
 
 export const PAGES: readonly Page[] = [
-  fleetPage, leasesPage, leaseNewPage, leaseDetailPage, capacityPage, queuePage, schedulerPage, tenantsPage, revenuePage, billingPage, keysPage,
+  fleetPage, nodePage, leasesPage, leaseNewPage, leaseDetailPage, capacityPage, queuePage, schedulerPage, tenantsPage, revenuePage, billingPage, keysPage,
 ];
 
 export const homeOf = (role: Role): string => (role === 'operator' ? 'fleet' : 'leases');

@@ -40,7 +40,14 @@ export interface FleetOverview {
     leasedW: number;
   };
   sites: FleetSite[];
+  /** Measured draw from the node agents (W): board power and facility power (× overhead × PUE, comparable with leasedW). */
+  measured?: { totals: MeasuredPower; sites: Record<string, MeasuredPower & { halls: Record<string, MeasuredPower> }> };
 }
+
+export interface MeasuredPower { gpuW: number; facilityW: number; reportingNodes: number }
+
+/** GET /v1/nodes/{id} and the answer of drain/cordon/resume/recover. */
+export type { NodeTelemetryView as NodeView, EnrolmentToken } from '../../src/telemetry/telemetry-service.js';
 
 export type Lease = LeaseView;
 export type LeaseState = LeaseView['state'];
