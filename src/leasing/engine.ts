@@ -66,12 +66,6 @@ export interface QueuePassOptions {
 /** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
-/**
- * Domains tried for preemption after the first one where the request fits. Domains are tried in
- * order of their cost bound, so on a fleet where many domains tie (power binds everywhere) this
- * bounds a decision at a few placements; a cheaper set further down the order is then missed.
- */
-const MAX_PREEMPT_DOMAINS_AFTER_FIT = 8;
 
 /** Victim-group keys of a node at the three domain levels (NVLink, fabric, site), built once per node. */
 const DOMAIN_KEYS = new WeakMap<object, [string, string, string]>();
@@ -514,10 +508,8 @@ export class LeaseEngine {
     candidates.sort((a, b) => (a.lbCost < b.lbCost ? -1 : a.lbCost > b.lbCost ? 1 : 0) || a.lbVictims - b.lbVictims || a.level - b.level || (a.key < b.key ? -1 : 1));
 
     let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
-    let triedAfterFit = 0;
     for (const c of candidates) {
       if (best && (c.lbCost > best.cost || (c.lbCost === best.cost && c.lbVictims >= best.victims.length))) break;
-      if (best && ++triedAfterFit > MAX_PREEMPT_DOMAINS_AFTER_FIT) break;
       // Node-wise is exact (and one placement) when no victim it cuts spans nodes; otherwise the
       // prefix search runs too and the cheaper answer wins.
       const byNodes = this.cheapestNodes(req, c.list, usableFree.get(c.key) ?? 0, startMs, endMs, deadlineMs);
