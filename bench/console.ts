@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
-import pg from 'pg';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/app/control-plane.js';
 import type { FleetSpec } from '../src/fleet/index.js';
 import type { Principal } from '../src/tenancy/index.js';
+import { dropBenchSchema } from './pg-schema.js';
 
 function arg(args: string[], name: string, dflt: string): string {
   const i = args.indexOf(`--${name}`);
@@ -81,9 +81,6 @@ export async function main(args: string[]): Promise<void> {
   await app.close();
   await cp.close();
   if (store === 'postgres') {
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
+    await dropBenchSchema(pgUrl, schema);
   }
 }

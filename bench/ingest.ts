@@ -22,12 +22,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import { buildServer } from '../src/api/server.js';
 import { ControlPlane } from '../src/app/control-plane.js';
 import { BillingRepo, type UsageRow } from '../src/billing/index.js';
 import { mulberry32 } from '../src/scheduler/workload.js';
+import { dropBenchSchema } from './pg-schema.js';
 
 const ADMIN = `nc_adm_bench_${randomBytes(16).toString('hex')}`;
 const TARGET_PER_S = 50_000;
@@ -132,10 +132,7 @@ async function runStore(store: 'postgres' | 'pglite', o: { events: number; batch
     await app.close();
     await cp.close();
     if (store === 'postgres') {
-      const c = new pg.Client({ connectionString: o.pgUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
+      await dropBenchSchema(o.pgUrl, schema);
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { ControlPlane } from '../src/app/control-plane.js';
 import { BillingRepo, termsJson, type Contract } from '../src/billing/index.js';
 import type { NewEvent } from '../src/events/index.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { mulberry32 } from '../src/scheduler/workload.js';
+import { dropBenchSchema } from './pg-schema.js';
 
 const ADMIN = `nc_adm_bench_${randomBytes(16).toString('hex')}`;
 const DEC = Date.parse('2026-12-01T00:00:00Z');
@@ -84,10 +84,7 @@ async function runStore(store: 'postgres' | 'pglite', leases: number, tenants: n
   } finally {
     await cp.close();
     if (store === 'postgres') {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
+      await dropBenchSchema(pgUrl, schema);
     }
   }
 }

@@ -7,22 +7,16 @@
  * cannot open Revenue. Expected figures come from the API (or by hand), formatted here with
  * BigInt independently of the console's code. Screenshots: `npm run screens`.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, DESKTOP, NO_CHROMIUM, PHONE, SCREENS, signedInTab } from './browser-kit.js';
 import { readFleetSpecFile, DEMO_FLEET_PATH } from '../src/app/control-plane.js';
 import { T0, createTenant, startServer, type TestServer } from './helpers.js';
 
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const SCREENS = 'test-results/screens';
 const H = 3_600_000;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
-const NO_CHROMIUM = existsSync(CHROMIUM_PATH) ? '' : `no Chromium at ${CHROMIUM_PATH} (npm test's pretest installs Debian's chromium where it may; or set CHROMIUM_PATH)`;
 
 let s: TestServer;
 let browser: Browser;
@@ -82,16 +76,7 @@ afterAll(async () => {
 });
 
 async function signedIn(key: string, hash: string, size = DESKTOP): Promise<Page> {
-  const context = await browser.newContext({ timezoneId: 'Asia/Tokyo', locale: 'en-US', viewport: size });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
-  await page.goto(`${s.url}/#/${hash}`);
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#as-of[data-as-of]').waitFor();
-  return page;
+  return signedInTab(browser, s.url, key, hash, size, pageErrors);
 }
 
 /** Waits for the page's view to have rendered (not "Loading…") and its charts to be drawn. */

@@ -8,22 +8,16 @@
  * same way; an enrolment token is shown once and enrols an agent; a tenant gets "Not available". No sideways scroll, no
  * console errors. Screenshots of the node page go to test-results/screens (`npm run screens`).
  */
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, DESKTOP, NO_CHROMIUM, PHONE, SCREENS, signedInTab } from './browser-kit.js';
 import { Agent } from '../src/agent/agent.js';
 import { fakeDiscovery } from '../src/agent/gpu-discovery.js';
 import { ADMIN_KEY, createTenant, smallFleet, startServer, type TestServer } from './helpers.js';
 
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const SCREENS = 'test-results/screens';
-const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
-const NO_CHROMIUM = existsSync(CHROMIUM_PATH) ? '' : `no Chromium at ${CHROMIUM_PATH} (npm test's pretest installs Debian's chromium where it may; or set CHROMIUM_PATH)`;
 if (NO_CHROMIUM) console.warn(`node console browser test skipped: ${NO_CHROMIUM}`);
 
 const N1 = 'fab-1-n001';
@@ -46,16 +40,7 @@ afterAll(async () => {
 });
 
 async function signedIn(hash: string, size: { width: number; height: number }, key = ADMIN_KEY): Promise<Page> {
-  const context = await browser.newContext({ timezoneId: 'Asia/Tokyo', locale: 'en-US', viewport: size });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
-  await page.goto(`${s.url}/#/${hash}`);
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('#as-of[data-as-of]').waitFor();
-  return page;
+  return signedInTab(browser, s.url, key, hash, size, pageErrors);
 }
 
 const noSidewaysScroll = (page: Page): Promise<boolean> =>

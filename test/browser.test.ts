@@ -7,24 +7,16 @@
  *
  * Each issue-10 defect has a test named "defect N: …".
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, DESKTOP, NO_CHROMIUM, PHONE, SCREENS } from './browser-kit.js';
 import { readFleetSpecFile, DEMO_FLEET_PATH } from '../src/app/control-plane.js';
 import { ADMIN_KEY, T0, createTenant, smallFleet, startServer, type TestServer } from './helpers.js';
 
-const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = { timeout: 15_000 };
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const SCREENS = 'test-results/screens';
 const MIN = 60_000;
 
-// `npm test`'s pretest (scripts/ensure-chromium.mjs) installs Chromium where it may; without one the
-// suite is reported as skipped, with the reason in its name, rather than failing at launch.
-const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
-const NO_CHROMIUM = existsSync(CHROMIUM_PATH) ? '' : `no Chromium at ${CHROMIUM_PATH} (npm test's pretest installs Debian's chromium where it may; or set CHROMIUM_PATH)`;
 if (NO_CHROMIUM) console.warn(`web console browser test skipped: ${NO_CHROMIUM}`);
 
 let s: TestServer;
