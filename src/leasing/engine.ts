@@ -465,25 +465,29 @@ export class LeaseEngine {
     // model: victims in the domain must free at least that much, so it raises the cost bound when
     // power binds before GPUs do (without it every domain's bound is 0 and none is pruned).
     const powerShort = new Map<string, number>();
-    const shortMemo = new Map<string, number>();
-    const shortIn = (memoKey: string, scopeId: string, capW: number, wattsPerGpu: number): number => {
-      let v = shortMemo.get(memoKey);
+    const siteShortMemo = new Map<string, number>();
+    const hallShortMemo = new Map<string, number>();
+    const shortIn = (memo: Map<string, number>, scopeId: string, capW: number, wattsPerGpu: number): number => {
+      let v = memo.get(scopeId);
       if (v === undefined) {
         const headroomW = capW > 0 && Number.isFinite(capW) ? capW - this.bookings.admissionWatts(scopeId, startMs, endMs) : Infinity;
         v = wattsPerGpu > 0 ? Math.max(0, Math.ceil((req.gpuCount * wattsPerGpu - headroomW) / wattsPerGpu - 1e-9)) : 0;
-        shortMemo.set(memoKey, v);
+        memo.set(scopeId, v);
       }
       return v;
     };
     for (const n of this.topo.nodesByModel.get(req.gpuModel) ?? []) {
       if (n.node.state !== 'ready' || (req.region !== null && n.region !== req.region)) continue;
-      const keys = domainKeys(n.node).slice(0, levels.length);
-      if (!keys.some((k) => groups.has(k))) continue;
+      const keys = domainKeys(n.node);
+      let grouped = false;
+      for (let i = 0; i < levels.length && !grouped; i++) grouped = groups.has(keys[i]!);
+      if (!grouped) continue;
       const f = n.gpuIdx.length ? this.bookings.countFree(n.gpuIdx[0]!, n.gpuIdx.length, startMs, endMs) : 0;
       const usable = req.gpuCount % n.size === 0 ? (f === n.size ? f : 0) : f;
-      const siteShort = shortIn(`s/${n.node.siteId}`, n.node.siteId, this.topo.sites.get(n.node.siteId)?.powerCapW ?? 0, n.wattsPerGpu);
-      const hallShort = Math.max(siteShort, shortIn(`h/${n.node.hallId}`, n.node.hallId, this.topo.halls.get(n.node.hallId)?.powerCapW ?? 0, n.wattsPerGpu));
-      for (let i = 0; i < keys.length; i++) {
+      const { siteId, hallId } = n.node;
+      const siteShort = shortIn(siteShortMemo, siteId, this.topo.sites.get(siteId)?.powerCapW ?? 0, n.wattsPerGpu);
+      const hallShort = Math.max(siteShort, shortIn(hallShortMemo, hallId, this.topo.halls.get(hallId)?.powerCapW ?? 0, n.wattsPerGpu));
+      for (let i = 0; i < levels.length; i++) {
         const key = keys[i]!;
         if (!groups.has(key)) continue;
         size.set(key, (size.get(key) ?? 0) + n.size);
