@@ -12,7 +12,8 @@
  *    at a steady 500/s, with the HTTP floor (`GET /healthz`, same load) measured in the same run.
  *    Targets on PostgreSQL: ≥ 1,000 leases/s closed loop, p99 ≤ 20 ms at 500/s.
  *
- *   npm run bench -- leases [--requests N] [--decisions N] [--prefill SHARE] [--concurrency C] [--stores pglite,postgres] [--mix loaded|calendar]
+ *   npm run bench -- leases [--requests N] [--decisions N] [--prefill SHARE] [--concurrency C] [--stores pglite,postgres] [--mix loaded|calendar] [--decisions-only]
+ * `--decisions-only` skips the HTTP part (for profiling the engine).
  * PostgreSQL: BENCH_DATABASE_URL, TEST_DATABASE_URL or DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test.
  */
 import { randomBytes } from 'node:crypto';
@@ -48,7 +49,7 @@ const POWER_SHARE = 0.95;
 let PREFILL_SHARE = 0.97;
 
 /** 100,000 H100s: 5 sites × 2 halls × 5 fabrics × 250 nodes × 8 GPUs; power runs 95% of each hall. */
-function benchFleet(): FleetSpec {
+export function benchFleet(): FleetSpec {
   const hallMw = (HALL_GPUS * facilityWattsPerGpu('H100-SXM', PUE) * POWER_SHARE) / 1e6;
   return {
     sites: Array.from({ length: 5 }, (_, si) => {
@@ -95,7 +96,7 @@ async function pgReachable(url: string): Promise<boolean> {
 }
 
 /** The request mix of the load worker's `loaded` mode, for in-process decisions. */
-function loadedBody(rnd: () => number, nowMs: number): LeaseCreateBody {
+export function loadedBody(rnd: () => number, nowMs: number): LeaseCreateBody {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const r = rnd();
   if (r < 0.45) return { gpuModel: 'H100-SXM', gpuCount: pick([1, 2, 4, 8]), durationHours: 1 + Math.floor(rnd() * 4) };
@@ -165,7 +166,7 @@ async function decisions(cp: ControlPlane, principal: Principal, n: number): Pro
   };
 }
 
-async function runStore(store: 'pglite' | 'postgres', pgUrl: string, o: { n: number; decisions: number; concurrency: number; mix: string }): Promise<{ results: Result[]; decided: DecisionFigures; setup: string }> {
+async function runStore(store: 'pglite' | 'postgres', pgUrl: string, o: { n: number; decisions: number; concurrency: number; mix: string; skipHttp: boolean }): Promise<{ results: Result[]; decided: DecisionFigures; setup: string }> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const t0 = performance.now();
   const cp = await ControlPlane.open(store === 'postgres'
@@ -186,6 +187,12 @@ async function runStore(store: 'pglite' | 'postgres', pgUrl: string, o: { n: num
     `${filled.gpus.toLocaleString('en-US')} GPUs = ${((100 * filled.gpus) / installed).toFixed(1)}% booked, in ${filled.seconds.toFixed(1)} s (${(filled.leases / filled.seconds).toFixed(0)} leases/s in-process)`;
   process.stderr.write(`  ${store}: ${setup}\n`);
   const decided = await decisions(cp, principal, o.decisions);
+  if (o.skipHttp) {
+    await app.close();
+    if (store === 'postgres') await cp.handle.db.execute(`DROP SCHEMA "${schema}" CASCADE`);
+    await cp.close();
+    return { setup, decided, results: [] };
+  }
   const auth = `Bearer ${tenant.apiKey}`;
   const base = { url, concurrency: o.concurrency, auth, mix: o.mix };
   await load({ ...base, n: 300, kind: 'lease', tag: 'warm' });
@@ -224,7 +231,7 @@ export async function main(args: string[]): Promise<void> {
       process.stderr.write(`  postgres: not reachable at ${pgUrl}; skipped\n`);
       continue;
     }
-    runs.push({ store, ...await runStore(store, pgUrl, { n, decisions: nDecisions, concurrency, mix }) });
+    runs.push({ store, ...await runStore(store, pgUrl, { n, decisions: nDecisions, concurrency, mix, skipHttp: args.includes('--decisions-only') }) });
     await new Promise((r) => setTimeout(r, 500)); // let the previous server's sockets close
   }
   out(`\nlease path on a loaded 100,000-GPU fleet (power caps run ${POWER_SHARE * 100}% of each hall; booked to ≥${PREFILL_SHARE * 100}% first)\n`);
@@ -238,6 +245,7 @@ export async function main(args: string[]): Promise<void> {
     const pre = r.decided.groups.find((g) => g.what === 'all preempting');
     out(`  target ≥${TARGET_DECISIONS_PER_S.toLocaleString('en-US')}/s and p99 ≤${TARGET_DECISION_P99_MS} ms including preemptions: ` +
       `${r.decided.perS >= TARGET_DECISIONS_PER_S && all.p99ms <= TARGET_DECISION_P99_MS ? 'meets' : 'misses'} (${r.decided.perS.toFixed(0)}/s, p99 ${all.p99ms.toFixed(3)} ms; preempting p99 ${pre ? pre.p99ms.toFixed(3) : 'n/a'} ms)\n`);
+    if (r.results.length === 0) continue;
     out(`HTTP, ${concurrency} clients closed loop and ${PACED_RATE}/s open loop, mix ${mix}:\n`);
     out(`  ${'request'.padEnd(27)} ${'ok/s'.padStart(8)} ${'answered/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'409'.padStart(6)} ${'errors'.padStart(6)}\n`);
     for (const x of r.results) {

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GPU_CATALOG, Topology, expandFleetSpec, type FleetSpec, type GpuModelId } from '../fleet/index.js';
+import { GPU_CATALOG, NVLINK, Topology, expandFleetSpec, type FleetSpec, type GpuModelId } from '../fleet/index.js';
 import { place, type PlacementQuery } from './allocator.js';
 import { BookingIndex } from './booking-index.js';
 import { PLACEMENTS } from './lease-types.js';
@@ -37,7 +37,7 @@ const arbFleet: fc.Arbitrary<FleetSpec> = fc.record({
 }));
 
 type Op =
-  | { kind: 'create'; model: GpuModelId; count: number; start: number; len: number; placement: (typeof PLACEMENTS)[number]; region: string | null }
+  | { kind: 'create'; model: GpuModelId; count: number; start: number; len: number; placement: (typeof PLACEMENTS)[number]; region: string | null; domain: number }
   | { kind: 'release'; pick: number; at: number };
 
 const arbOp: fc.Arbitrary<Op> = fc.oneof(
@@ -49,6 +49,7 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     len: fc.integer({ min: 1, max: 10 }),
     placement: fc.constantFrom(...PLACEMENTS),
     region: fc.constantFrom(null, 'r0', 'r1'),
+    domain: fc.nat(),
   }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat(), at: fc.integer({ min: 0, max: 30 }) }) },
 );
@@ -83,6 +84,42 @@ function check(topo: Topology, booked: Booked[]): void {
   }
 }
 
+/** A node's id at each tree level (SITE…NVLINK), as ModelTree.ids names domains. */
+function domainIdsOf(topo: Topology, nodeId: string): string[] {
+  const n = topo.nodes.get(nodeId)!.node;
+  return [n.siteId, n.hallId, n.fabricId, n.nvlinkId];
+}
+
+/**
+ * A placement limited to one domain (picked by `pick` among the model's domains of every level):
+ * it uses only that domain's GPUs and keeps every other rule (checked as a booking would be); it
+ * fits only where the unlimited placement fits, and it fits whenever the unlimited one put the
+ * whole gang inside the domain.
+ */
+function checkWithin(topo: Topology, index: BookingIndex, booked: Booked[], q: PlacementQuery, pick: number, plain: ReturnType<typeof place>): void {
+  const tree = topo.treeFor(q.gpuModel);
+  if (!tree) return;
+  const level = pick % (NVLINK + 1);
+  const idx = Math.floor(pick / (NVLINK + 1)) % tree.ids[level]!.length;
+  const id = tree.ids[level]![idx]!;
+  const r = place(topo, index, q, undefined, { level, index: idx });
+  if (plain.ok && plain.gpus.every((g) => domainIdsOf(topo, g.nodeId)[level] === id)) {
+    expect(r.ok, `the unlimited placement lies inside ${id}, so a placement limited to it fits`).toBe(true);
+  }
+  if (!r.ok) return;
+  expect(plain.ok, `fits inside ${id} but not in the whole fleet`).toBe(true);
+  expect(r.gpus).toHaveLength(q.gpuCount);
+  expect(new Set(r.gpus.map((g) => g.uuid)).size).toBe(q.gpuCount);
+  for (const g of r.gpus) {
+    expect(domainIdsOf(topo, g.nodeId)[level]).toBe(id);
+    expect(index.isFree(g.uuid, q.startMs, q.endMs)).toBe(true);
+  }
+  const lvlOf = { 'same-nvlink': 3, 'same-fabric': 2, 'same-site': 0 } as const;
+  if (q.placement !== 'any') expect(new Set(r.gpus.map((g) => domainIdsOf(topo, g.nodeId)[lvlOf[q.placement as keyof typeof lvlOf]])).size).toBe(1);
+  // Power and double booking, from the independent ledger, as if it were booked.
+  check(topo, [...booked, { id: 'within', start: q.startMs, end: q.endMs, gpus: r.gpus.map((g) => g.uuid) }]);
+}
+
 describe('placement properties', () => {
   it('holds its invariants over random fleets and request streams', () => {
     // Half the runs place by FGD over a random gang-size population: the same invariants hold.
@@ -105,6 +142,7 @@ describe('placement properties', () => {
         }
         const q: PlacementQuery = { gpuModel: op.model, gpuCount: op.count, region: op.region, startMs: op.start, endMs: op.start + op.len, placement: op.placement };
         const r = place(topo, index, q, gangs);
+        checkWithin(topo, index, booked, q, op.domain, r);
         // FGD only chooses among domains that fit: it fits exactly when best fit does.
         if (gangs) expect(r.ok).toBe(place(topo, index, q).ok);
         if (!r.ok) {

@@ -42,6 +42,15 @@ export interface GangSizes {
   weights: readonly number[];
 }
 
+/**
+ * One domain of a model's tree (ModelTree level SITE…NODE and index at that level): a placement
+ * limited to it considers only its nodes, and only its hall's and site's power.
+ */
+export interface DomainRef {
+  level: number;
+  index: number;
+}
+
 export type PlacementResult =
   | { ok: true; gpus: LeaseGpu[] }
   | { ok: false; largestSatisfiable: number; freeGpus: number };
@@ -61,8 +70,30 @@ class Search {
   readonly hallPow: Int32Array;
   readonly cap: Int32Array[];
   freeGpus = 0;
+  /** Per level (SITE…NODE): the half-open index range searched (the whole tree, or one domain's subtree). */
+  readonly lo = new Int32Array(NODE + 1);
+  readonly hi = new Int32Array(NODE + 1);
 
-  constructor(readonly t: ModelTree, private readonly bookings: BookingIndex, private readonly q: PlacementQuery) {
+  constructor(readonly t: ModelTree, private readonly bookings: BookingIndex, private readonly q: PlacementQuery, within?: DomainRef) {
+    if (!within) {
+      for (let l = SITE; l <= NODE; l++) this.hi[l] = t.ids[l]!.length;
+    } else {
+      // Domains of every level are contiguous in the tree's order: ancestors are one index each,
+      // descendants run from the first child of the first to the last child of the last.
+      this.lo[within.level] = within.index;
+      this.hi[within.level] = within.index + 1;
+      for (let l = within.level; l > SITE; l--) {
+        const p = t.parent[l]![this.lo[l]!]!;
+        this.lo[l - 1] = p;
+        this.hi[l - 1] = p + 1;
+      }
+      for (let l = within.level; l < NODE; l++) {
+        const first = t.children[l]![this.lo[l]!]!;
+        const last = t.children[l]![this.hi[l]! - 1]!;
+        this.lo[l + 1] = first[0]!;
+        this.hi[l + 1] = last[last.length - 1]! + 1;
+      }
+    }
     // Scratch arrays are reused per tree: place() is synchronous and one Search is live at a time.
     let sc = SCRATCH.get(t);
     if (!sc) {
@@ -75,7 +106,7 @@ class Search {
     this.cap = sc.cap;
     this.sitePow = sc.sitePow.fill(0);
     this.hallPow = sc.hallPow.fill(0);
-    for (let si = 0; si < this.sitePow.length; si++) {
+    for (let si = this.lo[SITE]!; si < this.hi[SITE]!; si++) {
       if (q.region !== null && t.siteRegion[si] !== q.region) {
         this.sitePow[si] = -1;
         continue;
@@ -84,13 +115,14 @@ class Search {
       const headroomW = t.sitePowerCapW[si]! - bookings.admissionWatts(t.ids[SITE]![si]!, q.startMs, q.endMs);
       this.sitePow[si] = gpusUnder(headroomW, w);
       for (const hi of t.children[SITE]![si]!) {
+        if (hi < this.lo[HALL]! || hi >= this.hi[HALL]!) continue;
         const hw = t.hallPowerCapW[hi]! - bookings.admissionWatts(t.ids[HALL]![hi]!, q.startMs, q.endMs);
         this.hallPow[hi] = gpusUnder(hw, w);
       }
     }
     this.free = sc.free.fill(0);
     const { nodeReady, nodeSite, nodeSize, nodeFirstGpu } = t;
-    for (let ni = 0; ni < t.nodes.length; ni++) {
+    for (let ni = this.lo[NODE]!, end = this.hi[NODE]!; ni < end; ni++) {
       if (nodeReady[ni] === 0 || this.sitePow[nodeSite[ni]!] === -1) continue;
       const f = bookings.countFree(nodeFirstGpu[ni]!, nodeSize[ni]!, q.startMs, q.endMs);
       this.free[ni] = f;
@@ -106,7 +138,8 @@ class Search {
     const { t, cap } = this;
     const size = t.nodeGpus;
     for (const c of cap) c.fill(0);
-    for (let ni = 0; ni < this.free.length; ni++) {
+    const { lo, hi } = this;
+    for (let ni = lo[NODE]!, end = hi[NODE]!; ni < end; ni++) {
       const f = this.free[ni]!;
       const c = wholeNodes ? (f === t.nodes[ni]!.size ? f : 0) : f;
       cap[NODE]![ni] = c;
@@ -116,13 +149,13 @@ class Search {
       const up = cap[lvl - 1]!;
       const par = t.parent[lvl]!;
       const here = cap[lvl]!;
-      for (let i = 0; i < here.length; i++) up[par[i]!]! += here[i]!;
+      for (let i = lo[lvl]!, end = hi[lvl]!; i < end; i++) up[par[i]!]! += here[i]!;
       if (lvl - 1 === HALL) {
-        for (let hi = 0; hi < up.length; hi++) up[hi] = Math.min(up[hi]!, roundDown(this.hallPow[hi]!, wholeNodes, size));
+        for (let h = lo[HALL]!, end = hi[HALL]!; h < end; h++) up[h] = Math.min(up[h]!, roundDown(this.hallPow[h]!, wholeNodes, size));
       }
     }
     const sites = cap[SITE]!;
-    for (let si = 0; si < sites.length; si++) {
+    for (let si = lo[SITE]!, end = hi[SITE]!; si < end; si++) {
       sites[si] = this.sitePow[si] === -1 ? 0 : Math.min(sites[si]!, roundDown(this.sitePow[si]!, wholeNodes, size));
     }
   }
@@ -145,8 +178,7 @@ class Search {
   bestFitAt(lvl: number, count: number): number {
     let best = -1;
     let bestCap = Infinity;
-    const n = this.cap[lvl]!.length;
-    for (let i = 0; i < n; i++) {
+    for (let i = this.lo[lvl]!, n = this.hi[lvl]!; i < n; i++) {
       if (this.cap[lvl]![i]! < count) continue;
       const e = this.effective(lvl, i);
       if (e >= count && e < bestCap) {
@@ -170,8 +202,7 @@ class Search {
     let best = -1;
     let bestDelta = Infinity;
     let bestCap = Infinity;
-    const n = this.cap[lvl]!.length;
-    for (let i = 0; i < n; i++) {
+    for (let i = this.lo[lvl]!, n = this.hi[lvl]!; i < n; i++) {
       if (this.cap[lvl]![i]! < count) continue;
       const e = this.effective(lvl, i);
       if (e < count) continue;
@@ -192,7 +223,7 @@ class Search {
       return sum;
     }
     let m = 0;
-    for (let i = 0; i < this.cap[lvl]!.length; i++) m = Math.max(m, this.effective(lvl, i));
+    for (let i = this.lo[lvl]!, n = this.hi[lvl]!; i < n; i++) m = Math.max(m, this.effective(lvl, i));
     return m;
   }
 
@@ -246,11 +277,15 @@ function roundDown(gpus: number, wholeNodes: boolean, size: number): number {
   return wholeNodes ? gpus - (gpus % size) : gpus;
 }
 
-/** `gangs`: place the NVLink-domain choice by FGD over this population (EnginePolicy `placement: 'fgd'`); absent: best fit. */
-export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery, gangs?: GangSizes): PlacementResult {
+/**
+ * `gangs`: place the NVLink-domain choice by FGD over this population (EnginePolicy `placement:
+ * 'fgd'`); absent: best fit. `within`: only inside this domain of the model's tree (preemption's
+ * candidate domain); its refusal's largest request counts that domain only.
+ */
+export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery, gangs?: GangSizes, within?: DomainRef): PlacementResult {
   const tree = topo.treeFor(q.gpuModel);
   if (!tree) return { ok: false, largestSatisfiable: 0, freeGpus: 0 };
-  const search = new Search(tree, bookings, q);
+  const search = new Search(tree, bookings, q, within);
   const size = tree.nodeGpus;
   search.computeCaps(q.gpuCount % size === 0);
   const levels = q.placement === 'any' ? ANY_LEVELS : [LEVEL_OF[q.placement]];

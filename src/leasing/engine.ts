@@ -22,12 +22,14 @@
  */
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { Topology, type Fleet, type GpuModelId, type NodeShape } from '../fleet/index.js';
-import { place, type GangSizes, type PlacementQuery, type PlacementResult } from './allocator.js';
+import { FABRIC, HALL, NODE, NVLINK, SITE, Topology, type Fleet, type GpuModelId, type ModelTree, type NodeShape } from '../fleet/index.js';
+import { place, type DomainRef, type GangSizes, type PlacementQuery, type PlacementResult } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
 import { PriceBook, PriceBookQuoter, leaseTotalMicros, type Quoter } from './pricing.js';
 import { DEFAULT_POLICY, backfills, mayPreempt, preempts, rankOf, victimClass, type EnginePolicy } from './rules.js';
+import { MinHeap } from '../shared/heap.js';
+import { VictimIndex, type VictimMeta, type VictimOnNode } from './victim-index.js';
 
 export interface Decision {
   lease: Lease;
@@ -38,12 +40,7 @@ export interface Decision {
   victimMeta: ({ id: string } & VictimMeta)[];
 }
 
-/** A preemption candidate: a live spot or internal lease. */
-export interface VictimMeta {
-  leaseClass: LeaseClass;
-  priceMicrosPerGpuHour: bigint;
-  gpuCount: number;
-}
+export type { VictimMeta } from './victim-index.js';
 
 /** Options of one decision. */
 export interface DecideOptions {
@@ -67,28 +64,117 @@ export interface QueuePassOptions {
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
 
-/** Victim-group keys of a node at the three domain levels (NVLink, fabric, site), built once per node. */
-const DOMAIN_KEYS = new WeakMap<object, [string, string, string]>();
-function domainKeys(n: { nvlinkId: string; fabricId: string; siteId: string }): [string, string, string] {
-  let k = DOMAIN_KEYS.get(n);
-  if (!k) DOMAIN_KEYS.set(n, (k = [`0/${n.nvlinkId}`, `1/${n.fabricId}`, `2/${n.siteId}`]));
-  return k;
-}
-
 /**
- * Of the victims cut to make room, those the placement needs, and the revenue they lose ($/h:
- * price × GPUs): every victim whose GPUs it takes, and every victim in a site it draws power
- * from — cutting that victim may be what freed the power (a hall's or site's cap), so it must stay
- * cut. Victims elsewhere touch neither its GPUs nor its power and are spared. Null when it takes
- * no victim's GPUs (it fitted only because it starts later: not a preemption).
+ * Of the victims cut to make room, those the placement needs, and the revenue they lose ($/h in
+ * micros: price × GPUs): every victim whose GPUs it takes, and every victim in a site it draws
+ * power from — cutting that victim may be what freed the power (a hall's or site's cap), so it
+ * must stay cut. Victims elsewhere touch neither its GPUs nor its power and are spared. Null when
+ * it takes no victim's GPUs (it fitted only because it starts later: not a preemption).
  */
-function victimsUsed(topo: Topology, cut: readonly { hold: Hold; price: bigint; gpus: number }[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
+function victimsUsed(topo: Topology, cut: readonly VictimOnNode[], gpus: readonly LeaseGpu[]): { victims: Hold[]; cost: bigint } | null {
   const chosen = new Set(gpus.map((g) => g.uuid));
   const sites = new Set(gpus.map((g) => topo.nodes.get(g.nodeId)?.node.siteId));
   if (!cut.some((c) => c.hold.gpuUuids.some((u) => chosen.has(u)))) return null;
-  const siteOf = (c: { hold: Hold }): string | undefined => topo.nodes.get(topo.gpuToNode.get(c.hold.gpuUuids[0] ?? '') ?? '')?.node.siteId;
+  const siteOf = (c: VictimOnNode): string | undefined => topo.nodes.get(topo.gpuToNode.get(c.hold.gpuUuids[0] ?? '') ?? '')?.node.siteId;
   const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)) || sites.has(siteOf(c)));
-  return { victims: used.map((u) => u.hold), cost: used.reduce((a, u) => a + u.price * BigInt(u.gpus), 0n) };
+  return { victims: used.map((u) => ({ ...u.hold })), cost: used.reduce((a, u) => a + u.cost, 0n) };
+}
+
+/** Cheapest first (lost $/h per GPU), then more GPUs, then id: the order victims are cut in. */
+function byPrice(a: VictimOnNode, b: VictimOnNode): number {
+  const pa = a.meta.priceMicrosPerGpuHour;
+  const pb = b.meta.priceMicrosPerGpuHour;
+  return (pa < pb ? -1 : pa > pb ? 1 : 0) || b.gpus - a.gpus || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * A lower bound on the revenue lost by any set of `list`'s victims (sorted by byPrice) that frees
+ * `need` GPUs, counting each victim as freeing all its GPUs: such a set holds a victim of at least
+ * `need` GPUs (so costs at least the cheapest of those), or only smaller ones (so costs at least
+ * their cheapest-first fractional cover). Null when even all of them free fewer.
+ */
+function boundFor(list: readonly VictimOnNode[], need: number): bigint | null {
+  if (need <= 0) return 0n;
+  let single: bigint | null = null;
+  let freed = 0;
+  let frac = 0n;
+  let covered = false;
+  for (const v of list) {
+    if (v.gpus >= need) {
+      if (single === null || v.cost < single) single = v.cost;
+      continue;
+    }
+    if (covered) continue;
+    const take = Math.min(v.gpus, need - freed);
+    frac += v.meta.priceMicrosPerGpuHour * BigInt(take);
+    freed += take;
+    covered = freed >= need;
+  }
+  if (!covered) return single;
+  return single === null || frac < single ? frac : single;
+}
+
+/** Per tree level (SITE…NODE), one domain's half-open index range: its own level one index, finer levels its subtree. */
+function nodeRange(t: ModelTree, level: number, index: number): [number, number] {
+  let lo = index;
+  let hi = index + 1;
+  for (let l = level; l < NODE; l++) {
+    const last = t.children[l]![hi - 1]!;
+    lo = t.children[l]![lo]![0]!;
+    hi = last[last.length - 1]! + 1;
+  }
+  return [lo, hi];
+}
+
+/**
+ * One preempting decision's figures per domain, by tree level (SITE…NVLINK): GPUs of the model,
+ * GPUs free over the window, those usable as they are (whole free nodes for a whole-node gang),
+ * GPUs the request's eligible victims hold, the cheapest such victim's price per GPU-hour and the
+ * largest victim; per node, free and victim GPUs. Scratch arrays, reused per tree (one decision
+ * runs at a time).
+ */
+interface DomainStats {
+  size: Int32Array[];
+  free: Int32Array[];
+  usable: Int32Array[];
+  victimGpus: Int32Array[];
+  minPrice: Float64Array[];
+  maxGpus: Int32Array[];
+  nodeFree: Int32Array;
+  nodeVictimGpus: Int32Array;
+  hallShort: Int32Array;
+  siteShort: Int32Array;
+}
+const DOMAIN_STATS = new WeakMap<ModelTree, DomainStats>();
+
+function domainStats(t: ModelTree): DomainStats {
+  let st = DOMAIN_STATS.get(t);
+  if (!st) {
+    const ints = (): Int32Array[] => t.ids.map((ids) => new Int32Array(ids.length));
+    st = {
+      size: ints(), free: ints(), usable: ints(), victimGpus: ints(), maxGpus: ints(),
+      minPrice: t.ids.map((ids) => new Float64Array(ids.length)),
+      nodeFree: new Int32Array(t.nodes.length), nodeVictimGpus: new Int32Array(t.nodes.length),
+      hallShort: new Int32Array(t.ids[HALL]!.length), siteShort: new Int32Array(t.ids[SITE]!.length),
+    };
+    DOMAIN_STATS.set(t, st);
+  }
+  for (const a of [st.size, st.free, st.usable, st.victimGpus, st.maxGpus]) for (const x of a) x.fill(0);
+  for (const x of st.minPrice) x.fill(Infinity);
+  st.hallShort.fill(-1);
+  st.siteShort.fill(-1);
+  return st;
+}
+
+/** A domain preemption may cut victims in, with the bound its cost is searched in order of. */
+interface Candidate {
+  level: number;
+  index: number;
+  /** GPUs (or their power) its victims must free at least. */
+  need: number;
+  /** Lower bounds: lost $/h in micros (need × cheapest victim price; an exact integer as a number), and victims (need ÷ largest victim). */
+  lb: number;
+  lbVictims: number;
 }
 
 export class LeaseEngine {
@@ -98,8 +184,8 @@ export class LeaseEngine {
   private emptyIndex: BookingIndex | null = null;
   private quoter: Quoter;
   private regionSet: Set<string>;
-  /** The victim index: live preemptible leases (spot, internal) by id. Their holds are in `bookings`. */
-  private readonly victims = new Map<string, VictimMeta>();
+  /** The victim index: live preemptible leases (spot, internal) by id and by node. Their holds are in `bookings`. */
+  private victims: VictimIndex;
 
   private readonly shape: NodeShape | undefined;
   /** Requests per gang size, counted when the policy places by FGD (its population). */
@@ -115,6 +201,7 @@ export class LeaseEngine {
     const quoter = o.quoter;
     this.topo = new Topology(fleet, this.shape);
     this.bookings = new BookingIndex(this.topo);
+    this.victims = new VictimIndex(this.topo);
     this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
   }
@@ -141,7 +228,7 @@ export class LeaseEngine {
     this.bookings = new BookingIndex(this.topo);
     this.bookings.powerCreditW = null; // a new fleet: the credit is computed again for it
     this.powerCredit = null;
-    this.victims.clear();
+    this.victims = new VictimIndex(this.topo);
   }
 
   /** Measured-draw admission credit per hall and site id, watts (null: none); kept across index rebuilds. */
@@ -158,17 +245,22 @@ export class LeaseEngine {
     b.powerCreditW = this.powerCredit;
     for (const h of holds) b.add(h);
     this.bookings = b;
+    // Victims keep their class and price; their holds are the ones just loaded.
+    const known = [...this.victims.entries()];
+    this.victims = new VictimIndex(this.topo);
+    for (const [id, m] of known) this.victims.set(id, m, b.holdOf(id));
   }
 
   /** Replaces the victim index (live spot and internal leases). */
   loadVictims(list: Iterable<{ id: string } & VictimMeta>): void {
-    this.victims.clear();
-    for (const l of list) this.victims.set(l.id, { leaseClass: l.leaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount });
+    this.victims = new VictimIndex(this.topo);
+    for (const l of list) this.victims.set(l.id, { leaseClass: l.leaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount }, this.bookings.holdOf(l.id));
   }
 
   /** Adds one hold (a write in flight, or a lease the caller placed itself). */
   addHold(h: Hold): void {
     this.bookings.add(h);
+    this.victims.reindex(h.leaseId, this.bookings.holdOf(h.leaseId));
   }
 
   /**
@@ -273,7 +365,9 @@ export class LeaseEngine {
     // A dry run (a quote) leaves the view as it was: nothing held, no victim cut.
     if (queueIt || o.dry) return { lease, victims, deadlineMs, victimMeta };
     this.bookings.add(holdOf(lease));
-    if (victimClass(req.leaseClass)) this.victims.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour, gpuCount: req.gpuCount });
+    if (victimClass(req.leaseClass)) {
+      this.victims.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour, gpuCount: req.gpuCount }, this.bookings.holdOf(lease.id));
+    }
     for (const v of victims) {
       this.bookings.truncate(v.leaseId, deadlineMs);
       this.victims.delete(v.leaseId);
@@ -317,7 +411,7 @@ export class LeaseEngine {
     this.bookings.remove(d.lease.id);
     this.victims.delete(d.lease.id);
     for (const v of d.victims) this.bookings.add(v);
-    for (const { id, ...m } of d.victimMeta) this.victims.set(id, m);
+    for (const { id, ...m } of d.victimMeta) this.victims.set(id, m, this.bookings.holdOf(id));
   }
 
   /** A lease stopped holding its GPUs after `heldUntilMs` (released, failed, preempted): no longer a victim either. */
@@ -386,6 +480,7 @@ export class LeaseEngine {
       return { ok: false };
     }
     this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: r.gpus.map((g) => g.uuid) });
+    this.victims.reindex(lease.id, this.bookings.holdOf(lease.id));
     return { ok: true, gpus: r.gpus, startMs, untilMs };
   }
 
@@ -421,153 +516,194 @@ export class LeaseEngine {
   /**
    * The cheapest preemptible victims in one domain that make room; the index is left unchanged.
    *
-   * Candidates come from the victim index (live spot and internal leases only, never a scan of
-   * every hold). Per domain (NVLink domain, fabric, site: from the finest that could hold the gang
-   * up to the gang's own level), victims are ordered cheapest first (lost $/h, then more GPUs, then
-   * id) and the shortest prefix whose preemption lets the gang fit is found by binary search —
-   * feasibility only grows as more victims are cut (more free GPUs, less drawn power) — so a domain
-   * costs O(log victims) placements, not one per victim. Domains are tried in order of a lower
-   * bound on their cost (the GPUs the domain lacks × its cheapest victim's price per GPU-hour; then
-   * the fewest victims; then the finer domain) and skipped once that bound cannot beat the best
-   * found: the lost revenue is at least that, since the gang's GPUs beyond the domain's free ones
-   * must come from victims.
+   * One pass over the model's nodes (as a placement makes) reads free GPUs from the booking index
+   * and eligible victims from the standing victim index (by node: no scan of every victim), and
+   * sums both per domain of the levels the gang may use (NVLink domain, fabric, site: from the
+   * finest up to the gang's own level). A domain is a candidate when it is large enough and its
+   * victims could free what it lacks: GPUs beyond its free ones, or the power its hall or site
+   * lacks for the gang, in GPUs of the model. Candidates are tried in order of a lower bound on
+   * their lost revenue (what they lack × their cheapest victim's price per GPU-hour; then fewest
+   * victims; then the finer domain; then tree order), each tightened from its own victims first
+   * (boundFor), and the search stops once no bound can beat the best found. Inside a domain the
+   * victims are cut cheapest first and the gang is placed inside that domain only (a placement
+   * over its nodes, not the fleet's): for whole-node gangs the cheapest freeable nodes, else the
+   * shortest prefix that fits, by exponential then binary search (feasibility only grows as more
+   * victims are cut), so a domain costs O(log victims) small placements.
    */
   private preemptFor(req: LeaseRequest, now: number): { gpus: LeaseGpu[]; startMs: number; endMs: number; victims: Hold[]; deadlineMs: number } | null {
     const deadlineMs = now + this.policy.noticeMs;
     const startMs = Math.max(req.startMs, deadlineMs);
     const endMs = startMs + (req.endMs - req.startMs);
-    type Victim = { hold: Hold; price: bigint; gpus: number };
-    const own = req.placement === 'same-nvlink' ? 0 : req.placement === 'same-fabric' ? 1 : 2;
-    const levels = [0, 1, 2].filter((l) => l <= own);
-    const groups = new Map<string, { level: number; list: Victim[] }>();
-    for (const [leaseId, meta] of this.victims) {
-      if (!mayPreempt(req.leaseClass, meta.leaseClass, this.policy)) continue;
-      const h = this.bookings.holdOf(leaseId);
-      if (!h || h.endMs <= startMs || h.startMs >= endMs || h.gpuUuids.length === 0) continue;
-      const node = this.topo.nodes.get(this.topo.gpuToNode.get(h.gpuUuids[0]!) ?? '');
-      if (!node || node.node.gpuModel !== req.gpuModel || (req.region !== null && node.region !== req.region)) continue;
-      const v: Victim = { hold: { ...h }, price: meta.priceMicrosPerGpuHour, gpus: h.gpuUuids.length };
-      for (const l of levels) {
-        const key = domainKeys(node.node)[l]!;
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { level: l, list: [] }));
-        g.list.push(v);
+    const t = this.topo.treeFor(req.gpuModel);
+    if (!t || this.victims.size === 0) return null;
+    const own = req.placement === 'same-nvlink' ? NVLINK : req.placement === 'same-fabric' ? FABRIC : SITE;
+    const c = req.gpuCount;
+    const whole = c % t.nodeGpus === 0;
+    const spotOk = mayPreempt(req.leaseClass, 'spot', this.policy);
+    const internalOk = mayPreempt(req.leaseClass, 'internal', this.policy);
+    const st = domainStats(t);
+    const pNode = t.parent[NODE]!;
+    const [nvSize, nvFree, nvUsable, nvVictimGpus, nvMaxGpus] = [st.size, st.free, st.usable, st.victimGpus, st.maxGpus].map((a) => a[NVLINK]!) as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+    const nvMinPrice = st.minPrice[NVLINK]!;
+    let anyVictim = false;
+    for (let ni = 0; ni < t.nodes.length; ni++) {
+      st.nodeFree[ni] = 0;
+      st.nodeVictimGpus[ni] = 0;
+      if (t.nodeReady[ni] === 0 || (req.region !== null && t.siteRegion[t.nodeSite[ni]!] !== req.region)) continue;
+      const size = t.nodeSize[ni]!;
+      const g0 = t.nodeFirstGpu[ni]!;
+      const f = size ? this.bookings.countFree(g0, size, startMs, endMs) : 0;
+      let vg = 0;
+      let minP = Infinity;
+      let maxG = 0;
+      const list = f < size ? this.victims.onNode(g0) : undefined;
+      if (list) {
+        for (const v of list) {
+          if (v.endMs <= startMs || v.startMs >= endMs || !(v.meta.leaseClass === 'spot' ? spotOk : v.meta.leaseClass === 'internal' && internalOk)) continue;
+          vg += v.onNode;
+          if (v.price < minP) minP = v.price;
+          if (v.gpus > maxG) maxG = v.gpus;
+        }
+      }
+      if (vg > 0) anyVictim = true;
+      st.nodeFree[ni] = f;
+      st.nodeVictimGpus[ni] = vg;
+      const d = pNode[ni]!;
+      nvSize[d] = nvSize[d]! + size;
+      nvFree[d] = nvFree[d]! + f;
+      nvUsable[d] = nvUsable[d]! + (whole ? (f === size ? f : 0) : f);
+      nvVictimGpus[d] = nvVictimGpus[d]! + vg;
+      if (minP < nvMinPrice[d]!) nvMinPrice[d] = minP;
+      if (maxG > nvMaxGpus[d]!) nvMaxGpus[d] = maxG;
+    }
+    if (!anyVictim) return null;
+    // Up the tree: NVLink domains into fabrics, fabrics into halls, halls into sites.
+    for (let l = NVLINK; l > SITE; l--) {
+      const par = t.parent[l]!;
+      const [sz, fr, us, vgs, mp, mg] = [st.size, st.free, st.usable, st.victimGpus, st.minPrice, st.maxGpus].map((a) => a[l]!) as [Int32Array, Int32Array, Int32Array, Int32Array, Float64Array, Int32Array];
+      const [szU, frU, usU, vgU, mpU, mgU] = [st.size, st.free, st.usable, st.victimGpus, st.minPrice, st.maxGpus].map((a) => a[l - 1]!) as [Int32Array, Int32Array, Int32Array, Int32Array, Float64Array, Int32Array];
+      for (let i = 0; i < sz.length; i++) {
+        const p = par[i]!;
+        szU[p] = szU[p]! + sz[i]!;
+        frU[p] = frU[p]! + fr[i]!;
+        usU[p] = usU[p]! + us[i]!;
+        vgU[p] = vgU[p]! + vgs[i]!;
+        if (mp[i]! < mpU[p]!) mpU[p] = mp[i]!;
+        if (mg[i]! > mgU[p]!) mgU[p] = mg[i]!;
       }
     }
-    if (groups.size === 0) return null;
-    // GPUs of the model per domain; those free for the window (for the cost bound: any gang GPU
-    // beyond them must come from a victim); and those usable as they are (only whole free nodes
-    // when the gang is a multiple of the node size: the allocator's whole-node rule).
-    const size = new Map<string, number>();
-    const free = new Map<string, number>();
-    const usableFree = new Map<string, number>();
-    // Power the gang lacks in each domain's hall (levels below the site) and site, in GPUs of the
-    // model: victims in the domain must free at least that much, so it raises the cost bound when
-    // power binds before GPUs do (without it every domain's bound is 0 and none is pruned).
-    const powerShort = new Map<string, number>();
-    const siteShortMemo = new Map<string, number>();
-    const hallShortMemo = new Map<string, number>();
-    const shortIn = (memo: Map<string, number>, scopeId: string, capW: number, wattsPerGpu: number): number => {
-      let v = memo.get(scopeId);
-      if (v === undefined) {
+    // Power the gang lacks in a hall or site over the window, in GPUs of the model (memoised per decision).
+    const short = (memo: Int32Array, i: number, scopeId: string, capW: number, w: number): number => {
+      let v = memo[i]!;
+      if (v < 0) {
         const headroomW = capW > 0 && Number.isFinite(capW) ? capW - this.bookings.admissionWatts(scopeId, startMs, endMs) : Infinity;
-        v = wattsPerGpu > 0 ? Math.max(0, Math.ceil((req.gpuCount * wattsPerGpu - headroomW) / wattsPerGpu - 1e-9)) : 0;
-        memo.set(scopeId, v);
+        v = w > 0 ? Math.max(0, Math.ceil((c * w - headroomW) / w - 1e-9)) : 0;
+        memo[i] = Math.min(v, 2 ** 31 - 1);
       }
       return v;
     };
-    for (const n of this.topo.nodesByModel.get(req.gpuModel) ?? []) {
-      if (n.node.state !== 'ready' || (req.region !== null && n.region !== req.region)) continue;
-      const keys = domainKeys(n.node);
-      let grouped = false;
-      for (let i = 0; i < levels.length && !grouped; i++) grouped = groups.has(keys[i]!);
-      if (!grouped) continue;
-      const f = n.gpuIdx.length ? this.bookings.countFree(n.gpuIdx[0]!, n.gpuIdx.length, startMs, endMs) : 0;
-      const usable = req.gpuCount % n.size === 0 ? (f === n.size ? f : 0) : f;
-      const { siteId, hallId } = n.node;
-      const siteShort = shortIn(siteShortMemo, siteId, this.topo.sites.get(siteId)?.powerCapW ?? 0, n.wattsPerGpu);
-      const hallShort = Math.max(siteShort, shortIn(hallShortMemo, hallId, this.topo.halls.get(hallId)?.powerCapW ?? 0, n.wattsPerGpu));
-      for (let i = 0; i < levels.length; i++) {
-        const key = keys[i]!;
-        if (!groups.has(key)) continue;
-        size.set(key, (size.get(key) ?? 0) + n.size);
-        free.set(key, (free.get(key) ?? 0) + f);
-        usableFree.set(key, (usableFree.get(key) ?? 0) + usable);
-        if (!powerShort.has(key)) powerShort.set(key, levels[i]! < 2 ? hallShort : siteShort);
+    const cands: Candidate[] = [];
+    for (const level of [NVLINK, FABRIC, SITE]) {
+      if (level < own) continue;
+      const vgs = st.victimGpus[level]!;
+      for (let i = 0; i < vgs.length; i++) {
+        const vg = vgs[i]!;
+        if (vg === 0 || st.size[level]![i]! < c) continue;
+        let hall = -1;
+        let site = i;
+        if (level !== SITE) {
+          hall = level === NVLINK ? t.parent[FABRIC]![t.parent[NVLINK]![i]!]! : t.parent[FABRIC]![i]!;
+          site = t.parent[HALL]![hall]!;
+        }
+        const w = t.siteWattsPerGpu[site]!;
+        let lack = short(st.siteShort, site, t.ids[SITE]![site]!, t.sitePowerCapW[site]!, w);
+        if (hall >= 0) lack = Math.max(lack, short(st.hallShort, hall, t.ids[HALL]![hall]!, t.hallPowerCapW[hall]!, w));
+        const need = Math.max(0, c - st.free[level]![i]!, lack);
+        if (need > vg) continue; // cannot fit even with every victim cut
+        cands.push({ level, index: i, need, lb: need * st.minPrice[level]![i]!, lbVictims: Math.max(1, Math.ceil(need / st.maxGpus[level]![i]!)) });
       }
     }
-    const candidates: { key: string; level: number; list: Victim[]; lbCost: bigint; lbVictims: number; from: number }[] = [];
-    for (const [key, { level, list }] of groups) {
-      const need = Math.max(0, req.gpuCount - (free.get(key) ?? 0), powerShort.get(key) ?? 0);
-      const victimGpus = list.reduce((a, v) => a + v.gpus, 0);
-      if ((size.get(key) ?? 0) < req.gpuCount || need > victimGpus) continue; // cannot fit even with every victim cut
-      list.sort((a, b) => (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) || b.gpus - a.gpus || (a.hold.leaseId < b.hold.leaseId ? -1 : 1));
-      let maxGpus = 0;
-      for (const v of list) if (v.gpus > maxGpus) maxGpus = v.gpus;
-      // The fewest victims that could free `need` GPUs: the shortest prefix worth trying.
-      let from = 0;
-      for (let freed = 0; from < list.length && freed < need; from++) freed += list[from]!.gpus;
-      candidates.push({ key, level, list, lbCost: BigInt(need) * list[0]!.price, lbVictims: Math.max(1, Math.ceil(need / maxGpus)), from: Math.max(1, from) });
-    }
-    candidates.sort((a, b) => (a.lbCost < b.lbCost ? -1 : a.lbCost > b.lbCost ? 1 : 0) || a.lbVictims - b.lbVictims || a.level - b.level || (a.key < b.key ? -1 : 1));
+    // Best bound first; the search usually stops after a few, so a heap rather than a sort of thousands.
+    const order = new MinHeap(cands, (a, b) => a.lb < b.lb || (a.lb === b.lb && (a.lbVictims < b.lbVictims || (a.lbVictims === b.lbVictims && (a.level > b.level || (a.level === b.level && a.index < b.index))))));
 
     let best: { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null = null;
-    for (const c of candidates) {
-      if (best && (c.lbCost > best.cost || (c.lbCost === best.cost && c.lbVictims >= best.victims.length))) break;
+    // Bounds are exact integers held as numbers (micros × GPUs, far below 2^53); costs are bigint.
+    const beats = (cost: bigint | number, victims: number): boolean => {
+      if (!best) return true;
+      const b = typeof cost === 'bigint' ? best.cost : Number(best.cost);
+      return cost < b || (cost === b && victims < best.victims.length);
+    };
+    for (let cand = order.pop(); cand; cand = order.pop()) {
+      if (!beats(cand.lb, cand.lbVictims)) break;
+      const list = this.victimsIn(t, st, cand, startMs, endMs, spotOk, internalOk);
+      const bound = boundFor(list, cand.need);
+      if (bound === null || !beats(bound, cand.lbVictims)) continue;
+      // The fewest victims that could free `need` GPUs: the shortest prefix worth trying.
+      let from = 0;
+      for (let freed = 0; from < list.length && freed < cand.need; from++) freed += list[from]!.gpus;
+      const q = { ...req, startMs, endMs };
+      const within = { level: cand.level, index: cand.index };
       // Node-wise is exact (and one placement) when no victim it cuts spans nodes; otherwise the
       // prefix search runs too and the cheaper answer wins.
-      const byNodes = this.cheapestNodes(req, c.list, usableFree.get(c.key) ?? 0, startMs, endMs, deadlineMs);
-      const byPrefix = byNodes?.exact ? null : this.cheapestPrefix(req, c.list, c.from, startMs, endMs, deadlineMs);
+      const byNodes = whole ? this.cheapestNodes(q, t, st, within, list, st.usable[cand.level]![cand.index]!, deadlineMs) : null;
+      const byPrefix = byNodes?.exact ? null : this.cheapestPrefix(q, within, list, Math.max(1, from), deadlineMs);
       const found = !byNodes ? byPrefix : !byPrefix ? byNodes
         : byPrefix.cost < byNodes.cost || (byPrefix.cost === byNodes.cost && byPrefix.victims.length < byNodes.victims.length) ? byPrefix : byNodes;
-      if (found && (!best || found.cost < best.cost || (found.cost === best.cost && found.victims.length < best.victims.length))) best = found;
+      if (found && beats(found.cost, found.victims.length)) best = found;
     }
     if (!best) return null;
     return { gpus: best.gpus, startMs, endMs, victims: best.victims, deadlineMs };
   }
 
+  /** The eligible victims of one candidate domain over the window, each once, cheapest first (byPrice). */
+  private victimsIn(t: ModelTree, st: DomainStats, cand: Candidate, startMs: number, endMs: number, spotOk: boolean, internalOk: boolean): VictimOnNode[] {
+    const [lo, hi] = nodeRange(t, cand.level, cand.index);
+    const out: VictimOnNode[] = [];
+    const seen = new Set<string>();
+    for (let ni = lo; ni < hi; ni++) {
+      if (st.nodeVictimGpus[ni] === 0) continue;
+      for (const v of this.victims.onNode(t.nodeFirstGpu[ni]!) ?? []) {
+        if (v.endMs <= startMs || v.startMs >= endMs || !(v.meta.leaseClass === 'spot' ? spotOk : v.meta.leaseClass === 'internal' && internalOk)) continue;
+        if (seen.has(v.id)) continue;
+        seen.add(v.id);
+        out.push(v);
+      }
+    }
+    return out.sort(byPrice);
+  }
+
   /**
    * Whole-node gangs (a multiple of the node size): the unit to free is a node, so pick the
-   * cheapest nodes whose free GPUs plus victims' GPUs make the whole node, cut their victims and
-   * place once. Null when the gang is not whole-node or that placement fails (the caller then
+   * domain's cheapest nodes whose free GPUs plus victims' GPUs make the whole node, cut their
+   * victims and place once, inside the domain. Null when that placement fails (the caller then
    * searches victim prefixes). The index is restored before returning.
    */
   private cheapestNodes(
-    req: LeaseRequest, list: { hold: Hold; price: bigint; gpus: number }[], freeUsable: number, startMs: number, endMs: number, deadlineMs: number,
+    q: PlacementQuery, t: ModelTree, st: DomainStats, within: DomainRef, list: readonly VictimOnNode[], usableFree: number, deadlineMs: number,
   ): { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint; exact: boolean } | null {
-    const nodeSize = this.topo.nodesByModel.get(req.gpuModel)?.[0]?.size ?? 0;
-    if (nodeSize === 0 || req.gpuCount % nodeSize !== 0) return null;
-    const needNodes = Math.ceil(Math.max(0, req.gpuCount - freeUsable) / nodeSize);
+    const needNodes = Math.ceil(Math.max(0, q.gpuCount - usableFree) / t.nodeGpus);
     if (needNodes === 0) return null;
-    const byNode = new Map<string, { victims: typeof list; victimGpus: number; cost: bigint }>();
-    for (const v of list) {
-      for (const nodeId of new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u) ?? ''))) {
-        let e = byNode.get(nodeId);
-        if (!e) byNode.set(nodeId, (e = { victims: [], victimGpus: 0, cost: 0n }));
-        e.victims.push(v);
-        e.victimGpus += v.hold.gpuUuids.filter((u) => this.topo.gpuToNode.get(u) === nodeId).length;
-        e.cost += v.price * BigInt(v.gpus);
-      }
-    }
-    const freeable: { nodeId: string; victims: typeof list; cost: bigint }[] = [];
-    for (const [nodeId, e] of byNode) {
-      const n = this.topo.nodes.get(nodeId);
-      if (!n || n.node.state !== 'ready' || n.gpuIdx.length === 0) continue;
-      const f = this.bookings.countFree(n.gpuIdx[0]!, n.gpuIdx.length, startMs, endMs);
-      if (f + e.victimGpus >= n.size && f < n.size) freeable.push({ nodeId, victims: e.victims, cost: e.cost });
+    const eligible = new Set(list.map((v) => v.id));
+    const [lo, hi] = nodeRange(t, within.level, within.index);
+    const freeable: { ni: number; victims: VictimOnNode[]; cost: bigint }[] = [];
+    for (let ni = lo; ni < hi; ni++) {
+      const size = t.nodeSize[ni]!;
+      const f = st.nodeFree[ni]!;
+      if (t.nodeReady[ni] === 0 || f >= size || f + st.nodeVictimGpus[ni]! < size) continue;
+      const victims = (this.victims.onNode(t.nodeFirstGpu[ni]!) ?? []).filter((v) => eligible.has(v.id));
+      freeable.push({ ni, victims, cost: victims.reduce((a, v) => a + v.cost, 0n) });
     }
     if (freeable.length < needNodes) return null;
-    freeable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0) || a.victims.length - b.victims.length || (a.nodeId < b.nodeId ? -1 : 1));
+    freeable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0) || a.victims.length - b.victims.length || a.ni - b.ni);
     const cut = [...new Set(freeable.slice(0, needNodes).flatMap((f) => f.victims))];
-    for (const v of cut) this.bookings.truncate(v.hold.leaseId, deadlineMs);
+    for (const v of cut) this.bookings.truncate(v.id, deadlineMs);
     try {
-      const r = place(this.topo, this.bookings, { ...req, startMs, endMs });
+      const r = place(this.topo, this.bookings, q, undefined, within);
       if (!r.ok) return null;
       const used = victimsUsed(this.topo, cut, r.gpus);
       if (!used) return null;
       // Exact when each cut victim sits on one node: then a node's cost is its victims' and the cheapest nodes are the cheapest set.
-      const exact = cut.every((v) => new Set(v.hold.gpuUuids.map((u) => this.topo.gpuToNode.get(u))).size === 1);
-      return { gpus: r.gpus, ...used, exact };
+      return { gpus: r.gpus, ...used, exact: cut.every((v) => v.onNode === v.gpus) };
     } finally {
       for (const v of cut) this.bookings.add(v.hold);
     }
@@ -575,24 +711,22 @@ export class LeaseEngine {
 
   /**
    * In one domain: the shortest prefix of `list` (from at least `from` victims) whose preemption
-   * at `deadlineMs` lets the request fit, by binary search; then the victims whose GPUs the
-   * placement actually uses. The index is restored before returning.
+   * at `deadlineMs` lets the request fit inside the domain, by exponential then binary search;
+   * then the victims whose GPUs or power the placement uses. The index is restored before returning.
    */
   private cheapestPrefix(
-    req: LeaseRequest, list: { hold: Hold; price: bigint; gpus: number }[], from: number, startMs: number, endMs: number, deadlineMs: number,
+    q: PlacementQuery, within: DomainRef, list: readonly VictimOnNode[], from: number, deadlineMs: number,
   ): { gpus: LeaseGpu[]; victims: Hold[]; cost: bigint } | null {
     let cut = 0; // victims currently truncated in the index: list[0..cut)
     const cutTo = (k: number): void => {
-      for (; cut < k; cut++) this.bookings.truncate(list[cut]!.hold.leaseId, deadlineMs);
+      for (; cut < k; cut++) this.bookings.truncate(list[cut]!.id, deadlineMs);
       for (; cut > k; cut--) this.bookings.add(list[cut - 1]!.hold);
     };
     const tryK = (k: number): PlacementResult => {
       cutTo(k);
-      return place(this.topo, this.bookings, { ...req, startMs, endMs });
+      return place(this.topo, this.bookings, q, undefined, within);
     };
     try {
-      // Exponential search up from the shortest useful prefix (cutting few victims is cheap; cutting
-      // a whole site's is not), then binary search inside the last step.
       let lo = Math.min(from, list.length);
       let k = lo;
       let last = tryK(k);
