@@ -75,8 +75,9 @@ function victimsUsed(topo: Topology, cut: readonly VictimOnNode[], gpus: readonl
   const chosen = new Set(gpus.map((g) => g.uuid));
   const sites = new Set(gpus.map((g) => topo.nodes.get(g.nodeId)?.node.siteId));
   if (!cut.some((c) => c.hold.gpuUuids.some((u) => chosen.has(u)))) return null;
-  const siteOf = (c: VictimOnNode): string | undefined => topo.nodes.get(topo.gpuToNode.get(c.hold.gpuUuids[0] ?? '') ?? '')?.node.siteId;
-  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u)) || sites.has(siteOf(c)));
+  // A victim spread over several sites frees power in each: any of its GPUs in a site drawn from keeps it.
+  const inSite = (u: string): boolean => sites.has(topo.gpuNodeAt[topo.gpuIndex.get(u) ?? -1]?.node.siteId);
+  const used = cut.filter((c) => c.hold.gpuUuids.some((u) => chosen.has(u) || inSite(u)));
   return { victims: used.map((u) => ({ ...u.hold })), cost: used.reduce((a, u) => a + u.cost, 0n) };
 }
 
@@ -695,7 +696,8 @@ export class LeaseEngine {
     }
     if (freeable.length < needNodes) return null;
     freeable.sort((a, b) => (a.cost < b.cost ? -1 : a.cost > b.cost ? 1 : 0) || a.victims.length - b.victims.length || a.ni - b.ni);
-    const cut = [...new Set(freeable.slice(0, needNodes).flatMap((f) => f.victims))];
+    // A victim on several chosen nodes is one victim (its entries differ per node).
+    const cut = [...new Map(freeable.slice(0, needNodes).flatMap((f) => f.victims).map((v) => [v.id, v] as const)).values()];
     for (const v of cut) this.bookings.truncate(v.id, deadlineMs);
     try {
       const r = place(this.topo, this.bookings, q, undefined, within);

@@ -23,8 +23,14 @@ import { POLICIES, simulate, type SimTraceEvent } from './simulator.js';
 import type { FleetLayout, GangLevel, JobClass, JobSpec } from './scheduler-types.js';
 
 const NOTICE_S = 300;
-const SEEDS = process.env['LIFECYCLE_SEED'] ? [Number(process.env['LIFECYCLE_SEED'])] : [20261126, 7, 1234567];
 const RUNS = Number(process.env['LIFECYCLE_RUNS'] ?? 12);
+/**
+ * Seed and runs. 782819735's 15th run caught a victim spread over two sites that was cut to free
+ * one site's power and then spared as if it were in the other (the site drew 3.7% over its cap).
+ */
+const SEEDS: [number, number][] = process.env['LIFECYCLE_SEED']
+  ? [[Number(process.env['LIFECYCLE_SEED']), RUNS]]
+  : [[20261126, RUNS], [7, RUNS], [1234567, RUNS], [782819735, 16]];
 
 interface Case {
   layout: FleetLayout;
@@ -147,7 +153,7 @@ function check(c: Case): Seen {
 }
 
 describe('engine lifecycle properties (simulated, power-capped, every class)', () => {
-  for (const seed of SEEDS) {
+  for (const [seed, runs] of SEEDS) {
     it(`holds on random fleets and workloads (seed ${seed})`, () => {
       const total: Seen = { cuts: 0, reservations: 0, capShare: 0 };
       fc.assert(fc.property(arbCase, (c) => {
@@ -155,7 +161,9 @@ describe('engine lifecycle properties (simulated, power-capped, every class)', (
         total.cuts += s.cuts;
         total.reservations += s.reservations;
         total.capShare = Math.max(total.capShare, s.capShare);
-      }), { seed, numRuns: RUNS });
+        // No shrinking: each shrink step replays a whole simulation, so a failure took minutes to
+        // report; the seed and the run's case are printed and replay deterministically.
+      }), { seed, numRuns: runs, endOnFailure: true });
       // The runs exercised what they claim to: preemptions, reservations, and caps that bind.
       expect(total.cuts).toBeGreaterThan(0);
       expect(total.reservations).toBeGreaterThan(0);
