@@ -56,6 +56,8 @@ describe('BookingIndex against a brute-force model', () => {
   const w = topo2.nodes.get('n1')!.wattsPerGpu;
   const op = fc.oneof(
     fc.record({ k: fc.constant('add' as const), s: fc.integer({ min: 0, max: 60 }), len: fc.integer({ min: 1, max: 30 }), gpus: fc.uniqueArray(fc.integer({ min: 0, max: uuids.length - 1 }), { minLength: 1, maxLength: 4 }) }),
+    // Whole nodes, or most of one (so nodes saturate, with one interval or several per GPU).
+    fc.record({ k: fc.constant('add' as const), s: fc.integer({ min: 0, max: 60 }), len: fc.integer({ min: 1, max: 30 }), gpus: fc.constantFrom([0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [0, 1, 2, 3, 4, 5], [6, 7], [10, 11, 12, 13, 14, 15], [8, 9]) }),
     fc.record({ k: fc.constant('remove' as const), pick: fc.nat() }),
     fc.record({ k: fc.constant('truncate' as const), pick: fc.nat(), at: fc.integer({ min: 0, max: 90 }) }),
     fc.record({ k: fc.constant('prune' as const), at: fc.integer({ min: 0, max: 90 }) }),
@@ -91,6 +93,12 @@ describe('BookingIndex against a brute-force model', () => {
             for (const g of uuids) {
               const free = !model.some((h) => h.gpus.includes(g) && h.s < e && s < h.e);
               expect(b.isFree(g, s, e)).toBe(free);
+            }
+            // Per node, as placement counts (a saturated node answers from its busy span).
+            for (const id of ['n1', 'n2']) {
+              const n = topo2.nodes.get(id)!;
+              const free = n.gpuUuids.filter((g) => !model.some((h) => h.gpus.includes(g) && h.s < e && s < h.e)).length;
+              expect(b.countFree(n.gpuIdx[0]!, n.gpuIdx.length, s, e), `${id} [${s}, ${e})`).toBe(free);
             }
             let peak = 0;
             for (let t = s; t < e; t++) peak = Math.max(peak, model.filter((h) => h.s <= t && t < h.e).reduce((a, h) => a + h.gpus.length * w, 0));

@@ -41,6 +41,14 @@ export class BookingIndex {
   private readonly gpuS: Float64Array;
   private readonly gpuE: Float64Array;
   /**
+   * Per node, at its first GPU's dense index: a span [busyS, busyE) over which every GPU of the node
+   * is held (each has exactly one interval, and the span is their intersection), so a saturated
+   * node answers "how many free" for a window touching the span without reading its GPUs. Empty
+   * (S = +∞, E = −∞) when some GPU is idle or has several intervals; unused at other indexes.
+   */
+  private readonly nodeBusyS: Float64Array;
+  private readonly nodeBusyE: Float64Array;
+  /**
    * Per hall or site: power intervals sorted by start and by end, and the facility draw over time
    * as a step function (built from the two by one merge, and dropped when an interval is added or
    * removed), so a window's peak is a binary search and a scan of the steps inside it.
@@ -53,6 +61,8 @@ export class BookingIndex {
     this.gpuN = new Uint16Array(topo.gpuUuidAt.length);
     this.gpuS = new Float64Array(topo.gpuUuidAt.length);
     this.gpuE = new Float64Array(topo.gpuUuidAt.length);
+    this.nodeBusyS = new Float64Array(topo.gpuUuidAt.length).fill(Infinity);
+    this.nodeBusyE = new Float64Array(topo.gpuUuidAt.length).fill(-Infinity);
   }
 
   /** Refreshes the typed summary of GPU `gi` after its interval list changed. */
@@ -64,6 +74,21 @@ export class BookingIndex {
       this.gpuS[gi] = list![0]!.startMs;
       this.gpuE[gi] = list![0]!.endMs;
     }
+    const idx = this.topo.gpuNodeAt[gi]!.gpuIdx;
+    const first = idx[0]!;
+    let a = -Infinity;
+    let b = Infinity;
+    for (let g = first, end = first + idx.length; g < end; g++) {
+      if (this.gpuN[g] !== 1) {
+        a = Infinity;
+        b = -Infinity;
+        break;
+      }
+      a = Math.max(a, this.gpuS[g]!);
+      b = Math.min(b, this.gpuE[g]!);
+    }
+    this.nodeBusyS[first] = a;
+    this.nodeBusyE[first] = b;
   }
 
   get size(): number {
@@ -180,8 +205,13 @@ export class BookingIndex {
     return lo === list.length || list[lo]!.startMs >= endMs;
   }
 
-  /** How many of the GPUs with dense indexes [first, first + count) are free over the window (one node's, in placement). */
+  /**
+   * How many of the GPUs with dense indexes [first, first + count) are free over the window: `first`
+   * is a node's first GPU and the range lies in that node (placement counts a node at a time).
+   */
   countFree(first: number, count: number, startMs: number, endMs: number): number {
+    // A node whose every GPU is held across part of the window: none free (see nodeBusyS).
+    if (startMs < this.nodeBusyE[first]! && endMs > this.nodeBusyS[first]!) return 0;
     const N = this.gpuN;
     const S = this.gpuS;
     const E = this.gpuE;

@@ -60,7 +60,7 @@ export interface QueuePassOptions {
   priceOf?: (l: Lease) => bigint;
 }
 
-/** Shortest useful backfill window for a spot lease, and how many window ends are tried. */
+/** Shortest useful backfill window for a spot lease, and the most placements one backfill search tries. */
 const MIN_BACKFILL_MS = 10 * 60_000;
 const MAX_BACKFILL_TRIES = 32;
 
@@ -489,29 +489,48 @@ export class LeaseEngine {
    * EASY-style backfill for preemptible work: GPUs idle now but booked later (a future reservation) may run
    * spot work until that booking starts. The longest such window of at least MIN_BACKFILL_MS wins;
    * the lease is created with its preemption already set, so the booking is never delayed.
+   *
+   * Window ends are the later bookings' starts. Whether a window fits only shrinks as it grows
+   * (fewer GPUs free over all of it, a higher power peak), so the longest that fits is found by
+   * binary search: O(log starts) placements, at most MAX_BACKFILL_TRIES, and one when even the
+   * shortest does not fit (a spot request refused on a full fleet).
    */
   private backfill(req: LeaseRequest): { gpus: LeaseGpu[]; untilMs: number; by: string } | null {
     const starts = new Map<number, string>();
     for (const h of this.bookings.allHolds()) {
       if (h.startMs > req.startMs + MIN_BACKFILL_MS && h.startMs < req.endMs && !starts.has(h.startMs)) starts.set(h.startMs, h.leaseId);
     }
-    const candidates = [...starts.keys()].sort((a, b) => b - a).slice(0, MAX_BACKFILL_TRIES);
-    for (const untilMs of candidates) {
-      const r = place(this.topo, this.bookings, { ...req, endMs: untilMs });
-      if (!r.ok) continue;
-      // The booking that ends the window: one that starts then on a chosen GPU.
-      const chosen = new Set(r.gpus.map((g) => g.uuid));
-      let by = starts.get(untilMs)!;
-      let first = Infinity;
-      for (const h of this.bookings.allHolds()) {
-        if (h.startMs >= untilMs && h.startMs < first && h.gpuUuids.some((u) => chosen.has(u))) {
-          by = h.leaseId;
-          first = h.startMs;
-        }
+    if (starts.size === 0) return null;
+    const ends = [...starts.keys()].sort((a, b) => a - b);
+    const tryEnd = (i: number): PlacementResult => place(this.topo, this.bookings, { ...req, endMs: ends[i]! });
+    let fit = tryEnd(0);
+    if (!fit.ok) return null;
+    // ends[lo] fits; find the last that does.
+    let lo = 0;
+    let hi = ends.length - 1;
+    for (let tries = 1; lo < hi && tries < MAX_BACKFILL_TRIES; tries++) {
+      const mid = (lo + hi + 1) >> 1;
+      const r = tryEnd(mid);
+      if (r.ok) {
+        lo = mid;
+        fit = r;
+      } else {
+        hi = mid - 1;
       }
-      return { gpus: r.gpus, untilMs, by };
     }
-    return null;
+    if (!fit.ok) return null;
+    const untilMs = ends[lo]!;
+    // The booking that ends the window: one that starts then on a chosen GPU.
+    const chosen = new Set(fit.gpus.map((g) => g.uuid));
+    let by = starts.get(untilMs)!;
+    let first = Infinity;
+    for (const h of this.bookings.allHolds()) {
+      if (h.startMs >= untilMs && h.startMs < first && h.gpuUuids.some((u) => chosen.has(u))) {
+        by = h.leaseId;
+        first = h.startMs;
+      }
+    }
+    return { gpus: fit.gpus, untilMs, by };
   }
 
   /**
