@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GPU_CATALOG, NVLINK, Topology, expandFleetSpec, type FleetSpec, type GpuModelId } from '../fleet/index.js';
-import { place, type PlacementQuery } from './allocator.js';
+import { place, tryPlace, type PlacementQuery } from './allocator.js';
 import { BookingIndex } from './booking-index.js';
 import { PLACEMENTS } from './lease-types.js';
 
@@ -102,7 +102,10 @@ function checkWithin(topo: Topology, index: BookingIndex, booked: Booked[], q: P
   const level = pick % (NVLINK + 1);
   const idx = Math.floor(pick / (NVLINK + 1)) % tree.ids[level]!.length;
   const id = tree.ids[level]![idx]!;
-  const r = place(topo, index, q, undefined, { level, index: idx });
+  const within = { level, index: idx };
+  const r = place(topo, index, q, { within });
+  // A probe gives the same answer without the refusal's arithmetic.
+  expect(tryPlace(topo, index, q, { within })).toEqual(r.ok ? r.gpus : null);
   if (plain.ok && plain.gpus.every((g) => domainIdsOf(topo, g.nodeId)[level] === id)) {
     expect(r.ok, `the unlimited placement lies inside ${id}, so a placement limited to it fits`).toBe(true);
   }
@@ -141,7 +144,7 @@ describe('placement properties', () => {
           continue;
         }
         const q: PlacementQuery = { gpuModel: op.model, gpuCount: op.count, region: op.region, startMs: op.start, endMs: op.start + op.len, placement: op.placement };
-        const r = place(topo, index, q, gangs);
+        const r = place(topo, index, q, { gangs });
         checkWithin(topo, index, booked, q, op.domain, r);
         // FGD only chooses among domains that fit: it fits exactly when best fit does.
         if (gangs) expect(r.ok).toBe(place(topo, index, q).ok);

@@ -136,8 +136,8 @@ describe('place with a gang-size population (FGD, Weng et al. ATC\'23)', () => {
     // FGD over {1: ½, 4: ½}: F(f) = f·P(gang > f); on a F grows 0 → 1.5, on b 0 → 0 (6 → 4),
     // on an empty node 0 → 0 too: the tie goes to best fit, b.
     const gangs = { sizes: [1, 4], weights: [0.5, 0.5] };
-    expect(nodesOf(place(topo, bookings, two, gangs))).toEqual([b!.node.id]);
+    expect(nodesOf(place(topo, bookings, two, { gangs }))).toEqual([b!.node.id]);
     // A population of 1-GPU gangs only: no growth anywhere, so best fit decides.
-    expect(nodesOf(place(topo, bookings, two, { sizes: [1], weights: [1] }))).toEqual([a!.node.id]);
+    expect(nodesOf(place(topo, bookings, two, { gangs: { sizes: [1], weights: [1] } }))).toEqual([a!.node.id]);
   });
 });

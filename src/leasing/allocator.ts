@@ -277,40 +277,63 @@ function roundDown(gpus: number, wholeNodes: boolean, size: number): number {
   return wholeNodes ? gpus - (gpus % size) : gpus;
 }
 
-/**
- * `gangs`: place the NVLink-domain choice by FGD over this population (EnginePolicy `placement:
- * 'fgd'`); absent: best fit. `within`: only inside this domain of the model's tree (preemption's
- * candidate domain); its refusal's largest request counts that domain only.
- */
-export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery, gangs?: GangSizes, within?: DomainRef): PlacementResult {
+/** How one placement searches: FGD over a gang-size population (absent: best fit), and/or only inside one domain. */
+export interface PlaceOptions {
+  /** Place the NVLink-domain choice by FGD over this population (EnginePolicy `placement: 'fgd'`). */
+  gangs?: GangSizes | undefined;
+  /** Only inside this domain of the model's tree (preemption's candidate domain). */
+  within?: DomainRef | undefined;
+}
+
+/** The search of one placement; `tree` absent: no such model installed. */
+function search(topo: Topology, bookings: BookingIndex, q: PlacementQuery, o: PlaceOptions): { s: Search; gpus: LeaseGpu[] | null } | null {
   const tree = topo.treeFor(q.gpuModel);
-  if (!tree) return { ok: false, largestSatisfiable: 0, freeGpus: 0 };
-  const search = new Search(tree, bookings, q, within);
-  const size = tree.nodeGpus;
-  search.computeCaps(q.gpuCount % size === 0);
+  if (!tree) return null;
+  const s = new Search(tree, bookings, q, o.within);
+  s.computeCaps(q.gpuCount % tree.nodeGpus === 0);
   const levels = q.placement === 'any' ? ANY_LEVELS : [LEVEL_OF[q.placement]];
   for (const lvl of levels) {
     if (lvl === ROOT) {
-      if (search.largestAt(ROOT) >= q.gpuCount) {
+      if (s.largestAt(ROOT) >= q.gpuCount) {
         const out: LeaseGpu[] = [];
-        search.fill(ROOT, 0, q.gpuCount, out);
-        return { ok: true, gpus: out };
+        s.fill(ROOT, 0, q.gpuCount, out);
+        return { s, gpus: out };
       }
       continue;
     }
-    const target = gangs && lvl === NVLINK ? search.fgdAt(lvl, q.gpuCount, gangs) : search.bestFitAt(lvl, q.gpuCount);
+    const target = o.gangs && lvl === NVLINK ? s.fgdAt(lvl, q.gpuCount, o.gangs) : s.bestFitAt(lvl, q.gpuCount);
     if (target !== -1) {
       const out: LeaseGpu[] = [];
-      search.fill(lvl, target, q.gpuCount, out);
-      return { ok: true, gpus: out };
+      s.fill(lvl, target, q.gpuCount, out);
+      return { s, gpus: out };
     }
   }
-  // Largest request that would succeed with the same model, region, window and placement.
+  return { s, gpus: null };
+}
+
+/**
+ * The GPUs a placement takes, or null when it does not fit — without working out how large a
+ * request would fit (a probe: preemption's and backfill's tries, where only "does it fit" matters).
+ */
+export function tryPlace(topo: Topology, bookings: BookingIndex, q: PlacementQuery, o: PlaceOptions = {}): LeaseGpu[] | null {
+  return search(topo, bookings, q, o)?.gpus ?? null;
+}
+
+/**
+ * A placement, or on failure the largest request of the same model, region, window and placement
+ * that would succeed (limited to `o.within` when given) and the GPUs free over the window.
+ */
+export function place(topo: Topology, bookings: BookingIndex, q: PlacementQuery, o: PlaceOptions = {}): PlacementResult {
+  const r = search(topo, bookings, q, o);
+  if (!r) return { ok: false, largestSatisfiable: 0, freeGpus: 0 };
+  if (r.gpus) return { ok: true, gpus: r.gpus };
+  const { s } = r;
+  const size = s.t.nodeGpus;
   const lvl = q.placement === 'any' ? ROOT : LEVEL_OF[q.placement];
-  search.computeCaps(true);
-  const whole = search.largestAt(lvl);
-  search.computeCaps(false);
-  const partial = search.largestAt(lvl);
+  s.computeCaps(true);
+  const whole = s.largestAt(lvl);
+  s.computeCaps(false);
+  const partial = s.largestAt(lvl);
   const partialOk = partial % size !== 0 ? partial : Math.max(0, partial - 1);
-  return { ok: false, largestSatisfiable: Math.max(whole, partialOk), freeGpus: search.freeGpus };
+  return { ok: false, largestSatisfiable: Math.max(whole, partialOk), freeGpus: s.freeGpus };
 }

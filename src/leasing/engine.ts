@@ -23,7 +23,7 @@
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { FABRIC, HALL, NODE, NVLINK, SITE, Topology, type Fleet, type GpuModelId, type ModelTree, type NodeShape } from '../fleet/index.js';
-import { place, type DomainRef, type GangSizes, type PlacementQuery, type PlacementResult } from './allocator.js';
+import { place, tryPlace, type DomainRef, type GangSizes, type PlacementQuery } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
 import { PriceBook, PriceBookQuoter, leaseTotalMicros, type Quoter } from './pricing.js';
@@ -280,7 +280,7 @@ export class LeaseEngine {
 
   /** decide() without counting the request into the FGD population (decideAny counts it once). */
   private decideOne(req: LeaseRequest, now: number, o: DecideOptions): Decision {
-    return this.decideFrom(req, now, o, place(this.topo, this.bookings, req, this.gangs()));
+    return this.decideFrom(req, now, o, tryPlace(this.topo, this.bookings, req, { gangs: this.gangs() }));
   }
 
   /**
@@ -304,9 +304,9 @@ export class LeaseEngine {
     return this.gangCache;
   }
 
-  /** decide(), given the request's plain placement on the current view (so a caller that already placed it does not place twice). */
-  private decideFrom(req: LeaseRequest, now: number, o: DecideOptions, first: PlacementResult): Decision {
-    let result = first;
+  /** decide(), given the request's plain placement on the current view, null when it did not fit (so a caller that already placed it does not place twice). */
+  private decideFrom(req: LeaseRequest, now: number, o: DecideOptions, first: LeaseGpu[] | null): Decision {
+    let result: { ok: true; gpus: LeaseGpu[] } | { ok: false } = first ? { ok: true, gpus: first } : { ok: false };
     let startMs = req.startMs;
     let endMs = req.endMs;
     let victims: Hold[] = [];
@@ -330,12 +330,16 @@ export class LeaseEngine {
     }
     const queueIt = !result.ok && req.queueUntilMs !== null && this.couldEverFit(req);
     if (!result.ok && !queueIt) {
+      // The refusal says how large a request of this shape would fit now (worked out only here).
+      const refused = place(this.topo, this.bookings, req);
+      const largest = refused.ok ? req.gpuCount : refused.largestSatisfiable;
+      const freeGpus = refused.ok ? 0 : refused.freeGpus;
       throw new DomainError(
         'insufficient_capacity',
         `cannot place ${req.gpuCount} × ${req.gpuModel} (${req.placement}${req.region ? `, region ${req.region}` : ''}) ` +
           `for ${new Date(req.startMs).toISOString()}–${new Date(req.endMs).toISOString()}: ` +
-          `the largest request that fits is ${result.largestSatisfiable} GPUs`,
-        { largestSatisfiable: result.largestSatisfiable, freeGpus: result.freeGpus, gpuModel: req.gpuModel, placement: req.placement },
+          `the largest request that fits is ${largest} GPUs`,
+        { largestSatisfiable: largest, freeGpus, gpuModel: req.gpuModel, placement: req.placement },
       );
     }
     const billedEndMs = backfill ? backfill.untilMs : endMs;
@@ -387,8 +391,8 @@ export class LeaseEngine {
     if (models.length <= 1) return this.decideOne(models.length === 1 ? { ...req, gpuModel: models[0]! } : req, now, o);
     const gangs = this.gangs();
     for (const m of models) {
-      const r = place(this.topo, this.bookings, { ...req, gpuModel: m }, gangs);
-      if (r.ok) return this.decideFrom({ ...req, gpuModel: m }, now, o, r);
+      const r = tryPlace(this.topo, this.bookings, { ...req, gpuModel: m }, { gangs });
+      if (r) return this.decideFrom({ ...req, gpuModel: m }, now, o, r);
     }
     let refusal: DomainError | null = null;
     let largest = -1;
@@ -429,7 +433,7 @@ export class LeaseEngine {
   /** Could the request fit at all, on this fleet with nothing booked (more GPUs than the model, domain or power has: never)? */
   couldEverFit(q: PlacementQuery): boolean {
     this.emptyIndex ??= new BookingIndex(this.topo);
-    return place(this.topo, this.emptyIndex, q).ok;
+    return tryPlace(this.topo, this.emptyIndex, q) !== null;
   }
 
   /**
@@ -475,14 +479,14 @@ export class LeaseEngine {
     const startMs = Math.max(now, lease.startMs);
     const untilMs = heldUntilMs(lease);
     this.bookings.remove(lease.id);
-    const r = place(this.topo, this.bookings, { gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement });
-    if (!r.ok) {
+    const gpus = tryPlace(this.topo, this.bookings, { gpuModel: lease.gpuModel, gpuCount: lease.gpuCount, region: lease.region, startMs, endMs: untilMs, placement: lease.placement });
+    if (!gpus) {
       this.victims.delete(lease.id);
       return { ok: false };
     }
-    this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: r.gpus.map((g) => g.uuid) });
+    this.bookings.add({ leaseId: lease.id, startMs, endMs: untilMs, gpuUuids: gpus.map((g) => g.uuid) });
     this.victims.reindex(lease.id, this.bookings.holdOf(lease.id));
-    return { ok: true, gpus: r.gpus, startMs, untilMs };
+    return { ok: true, gpus, startMs, untilMs };
   }
 
   /**
@@ -502,26 +506,25 @@ export class LeaseEngine {
     }
     if (starts.size === 0) return null;
     const ends = [...starts.keys()].sort((a, b) => a - b);
-    const tryEnd = (i: number): PlacementResult => place(this.topo, this.bookings, { ...req, endMs: ends[i]! });
+    const tryEnd = (i: number): LeaseGpu[] | null => tryPlace(this.topo, this.bookings, { ...req, endMs: ends[i]! });
     let fit = tryEnd(0);
-    if (!fit.ok) return null;
+    if (!fit) return null;
     // ends[lo] fits; find the last that does.
     let lo = 0;
     let hi = ends.length - 1;
     for (let tries = 1; lo < hi && tries < MAX_BACKFILL_TRIES; tries++) {
       const mid = (lo + hi + 1) >> 1;
       const r = tryEnd(mid);
-      if (r.ok) {
+      if (r) {
         lo = mid;
         fit = r;
       } else {
         hi = mid - 1;
       }
     }
-    if (!fit.ok) return null;
     const untilMs = ends[lo]!;
     // The booking that ends the window: one that starts then on a chosen GPU.
-    const chosen = new Set(fit.gpus.map((g) => g.uuid));
+    const chosen = new Set(fit.map((g) => g.uuid));
     let by = starts.get(untilMs)!;
     let first = Infinity;
     for (const h of this.bookings.allHolds()) {
@@ -530,7 +533,7 @@ export class LeaseEngine {
         first = h.startMs;
       }
     }
-    return { gpus: fit.gpus, untilMs, by };
+    return { gpus: fit, untilMs, by };
   }
 
   /**
@@ -719,12 +722,12 @@ export class LeaseEngine {
     const cut = [...new Map(freeable.slice(0, needNodes).flatMap((f) => f.victims).map((v) => [v.id, v] as const)).values()];
     for (const v of cut) this.bookings.truncate(v.id, deadlineMs);
     try {
-      const r = place(this.topo, this.bookings, q, undefined, within);
-      if (!r.ok) return null;
-      const used = victimsUsed(this.topo, cut, r.gpus);
+      const gpus = tryPlace(this.topo, this.bookings, q, { within });
+      if (!gpus) return null;
+      const used = victimsUsed(this.topo, cut, gpus);
       if (!used) return null;
       // Exact when each cut victim sits on one node: then a node's cost is its victims' and the cheapest nodes are the cheapest set.
-      return { gpus: r.gpus, ...used, exact: cut.every((v) => v.onNode === v.gpus) };
+      return { gpus, ...used, exact: cut.every((v) => v.onNode === v.gpus) };
     } finally {
       for (const v of cut) this.bookings.add(v.hold);
     }
@@ -743,27 +746,27 @@ export class LeaseEngine {
       for (; cut < k; cut++) this.bookings.truncate(list[cut]!.id, deadlineMs);
       for (; cut > k; cut--) this.bookings.add(list[cut - 1]!.hold);
     };
-    const tryK = (k: number): PlacementResult => {
+    const tryK = (k: number): LeaseGpu[] | null => {
       cutTo(k);
-      return place(this.topo, this.bookings, q, undefined, within);
+      return tryPlace(this.topo, this.bookings, q, { within });
     };
     try {
       let lo = Math.min(from, list.length);
       let k = lo;
       let last = tryK(k);
-      while (!last.ok && k < list.length) {
+      while (!last && k < list.length) {
         lo = k + 1;
         k = Math.min(list.length, k * 2);
         last = tryK(k);
       }
-      if (!last.ok) return null;
+      if (!last) return null;
       let hi = k;
-      let fit = { k, gpus: last.gpus };
+      let fit = { k, gpus: last };
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
         last = tryK(mid);
-        if (last.ok) {
-          fit = { k: mid, gpus: last.gpus };
+        if (last) {
+          fit = { k: mid, gpus: last };
           hi = mid;
         } else {
           lo = mid + 1;
@@ -774,7 +777,7 @@ export class LeaseEngine {
       // more victims one at a time until the placement uses one (as a linear scan would).
       for (let more = fit.k + 1; !used && more <= list.length; more++) {
         const r = tryK(more);
-        if (r.ok) used = victimsUsed(this.topo, list.slice(0, more), (fit = { k: more, gpus: r.gpus }).gpus);
+        if (r) used = victimsUsed(this.topo, list.slice(0, more), (fit = { k: more, gpus: r }).gpus);
       }
       return used ? { gpus: fit.gpus, ...used } : null;
     } finally {
