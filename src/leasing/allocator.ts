@@ -51,6 +51,27 @@ export interface DomainRef {
   index: number;
 }
 
+/**
+ * A domain's index range at every level of its tree (SITE…NODE) into `lo`/`hi` (half-open):
+ * domains are contiguous in the tree's order, so its ancestors are one index each and its
+ * descendants run from the first child of its first to the last child of its last.
+ */
+export function domainRanges(t: ModelTree, d: DomainRef, lo: Int32Array, hi: Int32Array): void {
+  lo[d.level] = d.index;
+  hi[d.level] = d.index + 1;
+  for (let l = d.level; l > SITE; l--) {
+    const p = t.parent[l]![lo[l]!]!;
+    lo[l - 1] = p;
+    hi[l - 1] = p + 1;
+  }
+  for (let l = d.level; l < NODE; l++) {
+    const first = t.children[l]![lo[l]!]!;
+    const last = t.children[l]![hi[l]! - 1]!;
+    lo[l + 1] = first[0]!;
+    hi[l + 1] = last[last.length - 1]! + 1;
+  }
+}
+
 export type PlacementResult =
   | { ok: true; gpus: LeaseGpu[] }
   | { ok: false; largestSatisfiable: number; freeGpus: number };
@@ -78,21 +99,7 @@ class Search {
     if (!within) {
       for (let l = SITE; l <= NODE; l++) this.hi[l] = t.ids[l]!.length;
     } else {
-      // Domains of every level are contiguous in the tree's order: ancestors are one index each,
-      // descendants run from the first child of the first to the last child of the last.
-      this.lo[within.level] = within.index;
-      this.hi[within.level] = within.index + 1;
-      for (let l = within.level; l > SITE; l--) {
-        const p = t.parent[l]![this.lo[l]!]!;
-        this.lo[l - 1] = p;
-        this.hi[l - 1] = p + 1;
-      }
-      for (let l = within.level; l < NODE; l++) {
-        const first = t.children[l]![this.lo[l]!]!;
-        const last = t.children[l]![this.hi[l]! - 1]!;
-        this.lo[l + 1] = first[0]!;
-        this.hi[l + 1] = last[last.length - 1]! + 1;
-      }
+      domainRanges(t, within, this.lo, this.hi);
     }
     // Scratch arrays are reused per tree: place() is synchronous and one Search is live at a time.
     let sc = SCRATCH.get(t);

@@ -23,7 +23,7 @@
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { FABRIC, HALL, NODE, NVLINK, SITE, Topology, type Fleet, type GpuModelId, type ModelTree, type NodeShape } from '../fleet/index.js';
-import { place, tryPlace, type DomainRef, type GangSizes, type PlacementQuery } from './allocator.js';
+import { domainRanges, place, tryPlace, type DomainRef, type GangSizes, type PlacementQuery } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
 import { PriceBook, PriceBookQuoter, leaseTotalMicros, type Quoter } from './pricing.js';
@@ -115,16 +115,12 @@ function boundFor(list: readonly VictimOnNode[], need: number): bigint | null {
   return single === null || frac < single ? frac : single;
 }
 
-/** Per tree level (SITE…NODE), one domain's half-open index range: its own level one index, finer levels its subtree. */
+/** The half-open range of a domain's nodes in its tree. */
 function nodeRange(t: ModelTree, level: number, index: number): [number, number] {
-  let lo = index;
-  let hi = index + 1;
-  for (let l = level; l < NODE; l++) {
-    const last = t.children[l]![hi - 1]!;
-    lo = t.children[l]![lo]![0]!;
-    hi = last[last.length - 1]! + 1;
-  }
-  return [lo, hi];
+  const lo = new Int32Array(NODE + 1);
+  const hi = new Int32Array(NODE + 1);
+  domainRanges(t, { level, index }, lo, hi);
+  return [lo[NODE]!, hi[NODE]!];
 }
 
 /**
