@@ -68,10 +68,29 @@ describe('tenants and idempotency', () => {
     expect((await s.call('GET', '/v1/tenants')).body.tenants.some((t: { name: string }) => t.name === 'zeta')).toBe(false);
   });
 
-  it('refuses a duplicate tenant name', async () => {
+  it('refuses a duplicate tenant name, regardless of case and of how the same letters are encoded', async () => {
     const r = await s.call('POST', '/v1/tenants', { body: { name: 'acme' } });
     expect(r.status).toBe(409);
     expect(r.body.field).toBe('name');
+    const upper = await s.call('POST', '/v1/tenants', { body: { name: '  ACME ' } });
+    expect(upper.status).toBe(409);
+    expect(upper.body.detail).toContain('"acme"');
+    // "Café" typed with a combining accent is the same name as with the precomposed é.
+    expect((await s.call('POST', '/v1/tenants', { body: { name: 'Caf\u00e9' } })).status).toBe(201);
+    expect((await s.call('POST', '/v1/tenants', { body: { name: 'cafe\u0301' } })).status).toBe(409);
+    const names = (await s.call('GET', '/v1/tenants')).body.tenants.map((t: { name: string }) => t.name.toLowerCase());
+    expect(names.filter((n: string) => n === 'acme')).toHaveLength(1);
+  });
+
+  it('refuses control and invisible formatting characters in a tenant name (400 naming the field), writing nothing', async () => {
+    const before = (await s.call('GET', '/v1/tenants')).body.tenants.length;
+    for (const name of ['ac\u202Eemca', 'a\u200Bcme', 'tab\there', 'bell\u0007', 'c1\u0085', 'b\uFEFFom', 'iso\u2066late']) {
+      const r = await s.call('POST', '/v1/tenants', { body: { name } });
+      expect(r.status, JSON.stringify(name)).toBe(400);
+      expect(r.body).toMatchObject({ field: 'name' });
+      expect(r.body.detail).toMatch(/U\+[0-9A-F]{4}/);
+    }
+    expect((await s.call('GET', '/v1/tenants')).body.tenants.length).toBe(before);
   });
 
   it('issues another key for a tenant', async () => {

@@ -2,14 +2,19 @@
  * Tenancy's tables (owned by src/tenancy): tenants, API keys (hashed) and the stored responses of
  * idempotent requests.
  */
-import { index, integer, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { ts } from '../store/columns.js';
 
+/**
+ * Names are unique regardless of case (`lower(name)`): "Acme" and "acme" would be told apart by no
+ * one reading an invoice or a lease list.
+ */
 export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull().unique(),
   createdAt: ts('created_at').notNull(),
-});
+}, (t) => [uniqueIndex('tenants_name_lower_unique').on(sql`lower(${t.name})`)]);
 
 /** API keys, stored as SHA-256 hashes. `tenant_id` null = operator (admin) key. */
 export const apiKeys = pgTable('api_keys', {

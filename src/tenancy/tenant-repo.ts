@@ -58,7 +58,8 @@ export class TenantRepo {
   }
 
   async getTenantByName(name: string): Promise<TenantRecord | undefined> {
-    const [r] = await this.db.select().from(t.tenants).where(eq(t.tenants.name, name));
+    // Case-insensitive, as the unique index on lower(name) is.
+    const [r] = await this.db.select().from(t.tenants).where(sql`lower(${t.tenants.name}) = lower(${name})`);
     return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
   }
 

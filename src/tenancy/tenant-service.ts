@@ -16,6 +16,13 @@ export interface TenantView {
   createdAt: string;
 }
 
+/**
+ * Characters a tenant name may not hold: control characters (C0, DEL, C1) and invisible formatting
+ * (zero-width characters, bidirectional marks, embeddings, overrides and isolates, word joiners,
+ * the BOM), which make two names look alike or reorder the text shown around them.
+ */
+const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
+
 export interface CreatedTenant {
   tenant: TenantView;
   /** The tenant's API key, in clear: returned once, never stored. Null on an idempotent replay. */
@@ -168,14 +175,20 @@ export class TenantService {
 
   async create(principal: Principal, name: string, idem?: IdempotencyContext): Promise<CreatedTenant> {
     requireAdmin(principal);
-    const trimmed = name.trim();
+    // NFC, so the same name typed two ways is one name (and collides as one).
+    const trimmed = name.normalize('NFC').trim();
     if (trimmed.length === 0) throw invalid('name', 'must not be blank');
+    const bad = FORBIDDEN_IN_NAME.exec(trimmed);
+    if (bad) {
+      throw invalid('name', `must not contain control or invisible formatting characters (found U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`);
+    }
     const now = this.clock.nowMs();
     const tenant: TenantRecord = { id: newId('ten'), name: trimmed, createdAtMs: now };
     const apiKey = newApiKey('tenant');
     try {
       await this.store.tx(async (s) => {
-        if (await s.getTenantByName(trimmed)) throw new DomainError('conflict', `name: a tenant named "${trimmed}" already exists`, { field: 'name' });
+        const taken = await s.getTenantByName(trimmed);
+        if (taken) throw new DomainError('conflict', `name: a tenant named "${taken.name}" already exists (names are unique regardless of case)`, { field: 'name' });
         await s.insertTenant(tenant);
         await s.insertApiKey({ id: newId('key'), keyHash: hashApiKey(apiKey), role: 'tenant', tenantId: tenant.id, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now });
         // The stored replay omits the secret: keys are never persisted in clear.
@@ -183,7 +196,7 @@ export class TenantService {
       });
     } catch (err) {
       if (pgErrorCode(err) === PG_UNIQUE_VIOLATION && !(err instanceof DomainError)) {
-        throw new DomainError('conflict', `name: a tenant named "${trimmed}" already exists`, { field: 'name' });
+        throw new DomainError('conflict', `name: a tenant named "${trimmed}" already exists (names are unique regardless of case)`, { field: 'name' });
       }
       throw err;
     }
