@@ -159,6 +159,22 @@ for (const kind of STORE_KINDS) {
       const proto = await s.call('POST', '/v1/tenants', { body: '{"__proto__":{"admin":true},"name":"x"}' });
       expect(proto.status).toBe(400);
       expect(proto.body.field).toBe('__proto__');
+      // A field written twice means two things (JSON.parse keeps the last): refused, naming it, nothing written.
+      const before = (await s.call('GET', '/v1/tenants')).body.tenants.length;
+      const twice = await s.call('POST', '/v1/tenants', { body: '{"name":"dup-a","name":"dup-b"}' });
+      expect(twice.status).toBe(400);
+      expect(twice.body).toMatchObject({ field: 'name', detail: expect.stringMatching(/appears twice/) });
+      const deepTwice = await s.call('POST', '/v1/leases', { key: acme.key, body: '{"gpuModel":"H100-SXM","gpuCount":1,"durationHours":1,"gpuCount":512}' });
+      expect(deepTwice.status).toBe(400);
+      expect(deepTwice.body.field).toBe('gpuCount');
+      expect((await s.call('GET', '/v1/tenants')).body.tenants.length).toBe(before);
+      // JSON is UTF-8: a body declared in another charset is a 415, not UTF-8 read as something else.
+      for (const ct of ['application/json; charset=utf-16', 'application/json;charset="latin1"']) {
+        const r = await s.call('POST', '/v1/tenants', { body: '{"name":"cs"}', headers: { 'content-type': ct } });
+        expect(r.status, ct).toBe(415);
+        expect(r.body).toMatchObject({ field: 'Content-Type', detail: expect.stringMatching(/charset/) });
+      }
+      expect((await s.call('POST', '/v1/tenants', { body: '{"name":"cs-ok"}', headers: { 'content-type': 'application/json; charset=UTF-8' } })).status).toBe(201);
       const broken = await s.call('POST', '/v1/tenants', { body: '{"name":' });
       expect(broken.status).toBe(400);
       expect(broken.body).toMatchObject({ field: 'body', detail: expect.stringMatching(/not valid JSON \(/) });

@@ -18,7 +18,8 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { ControlPlane } from '../app/control-plane.js';
 import { DomainError } from '../shared/errors.js';
 import { ajvErrorToDomain, coercingAjv, strictAjv } from '../shared/validation.js';
-import { guardInput } from './input-guard.js';
+import { duplicateKeyPath } from './json-duplicates.js';
+import { MAX_DEPTH, guardInput } from './input-guard.js';
 import { Metrics } from './metrics.js';
 import { PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.js';
 import { registerRoutes } from './routes/index.js';
@@ -44,6 +45,9 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/** The JSON parser's own error for a body declared in a charset other than UTF-8 (message: the charset). */
+const CHARSET_ERROR = 'NC_ERR_JSON_CHARSET';
+
 /** Errors Fastify raises itself, as problem documents (never its plain JSON). */
 function frameworkProblem(err: FastifyError, req: FastifyRequest): Problem | undefined {
   switch (err.code) {
@@ -54,6 +58,8 @@ function frameworkProblem(err: FastifyError, req: FastifyRequest): Problem | und
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem('unsupported_media_type', `Content-Type: ${String(req.headers['content-type'] ?? '(none)').slice(0, 100)} is not accepted here; send application/json`, { field: 'Content-Type' });
+    case CHARSET_ERROR:
+      return problem('unsupported_media_type', `Content-Type: charset ${err.message} is not accepted; send JSON in UTF-8 (charset=utf-8, or no charset)`, { field: 'Content-Type' });
     case 'FST_ERR_CTP_INVALID_TYPE':
       return problem('unsupported_media_type', 'Content-Type: must be a string', { field: 'Content-Type' });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -100,17 +106,34 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
   // JSON with the parser's own message (where it broke), instead of Fastify's generic one. An own
   // `__proto__` or `constructor` field is refused by the input guard below, naming it.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read as UTF-8 and mean
+  // something else, so it is a 415. A field written twice is a 400 naming it (JSON.parse would
+  // silently keep the last copy).
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(String(req.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      done(Object.assign(new Error(charset.slice(0, 40)), { code: CHARSET_ERROR, statusCode: 415 }) as FastifyError, undefined);
+      return;
+    }
     const text = String(body);
     if (text.length === 0) {
       done(new DomainError('validation', 'body: is empty; send a JSON object ({} when there are no fields)', { field: 'body' }) as unknown as FastifyError, undefined);
       return;
     }
+    let value: unknown;
     try {
-      done(null, JSON.parse(text));
+      value = JSON.parse(text);
     } catch (err) {
       done(new DomainError('validation', `body: not valid JSON (${(err as Error).message.slice(0, 200)})`, { field: 'body' }) as unknown as FastifyError, undefined);
+      return;
     }
+    const twice = duplicateKeyPath(text, MAX_DEPTH + 1);
+    if (twice !== null) {
+      const field = twice.slice(0, 200);
+      done(new DomainError('validation', `${field}: appears twice in the same object; send each field once`, { field }) as unknown as FastifyError, undefined);
+      return;
+    }
+    done(null, value);
   });
 
   // Bodies: strict (no coercion, unknown fields rejected). Query strings and params: coerced text.
