@@ -81,11 +81,28 @@ function victimsUsed(topo: Topology, cut: readonly VictimOnNode[], gpus: readonl
   return { victims: used.map((u) => ({ ...u.hold })), cost: used.reduce((a, u) => a + u.cost, 0n) };
 }
 
-/** Cheapest first (lost $/h per GPU), then more GPUs, then id: the order victims are cut in. */
+/** Cheapest first (lost $/h per GPU), then more GPUs (fewer victims), then id: one order victims are cut in. */
 function byPrice(a: VictimOnNode, b: VictimOnNode): number {
   const pa = a.meta.priceMicrosPerGpuHour;
   const pb = b.meta.priceMicrosPerGpuHour;
   return (pa < pb ? -1 : pa > pb ? 1 : 0) || b.gpus - a.gpus || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * Cheapest first, then fewer GPUs, then id: the other order, for a gang smaller than the victims
+ * (one 1-GPU victim loses less than a 3-GPU one at the same price per GPU).
+ */
+function byPriceSmallFirst(a: VictimOnNode, b: VictimOnNode): number {
+  const pa = a.meta.priceMicrosPerGpuHour;
+  const pb = b.meta.priceMicrosPerGpuHour;
+  return (pa < pb ? -1 : pa > pb ? 1 : 0) || a.gpus - b.gpus || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The fewest victims of `list`, from its start, that could free `need` GPUs (at least 1). */
+function prefixFor(list: readonly VictimOnNode[], need: number): number {
+  let k = 0;
+  for (let freed = 0; k < list.length && freed < need; k++) freed += list[k]!.gpus;
+  return Math.max(1, k);
 }
 
 /**
@@ -595,7 +612,6 @@ export class LeaseEngine {
       if (minP < nvMinPrice[d]!) nvMinPrice[d] = minP;
       if (maxG > nvMaxGpus[d]!) nvMaxGpus[d] = maxG;
     }
-    if (!anyVictim) return null;
     // Up the tree: NVLink domains into fabrics, fabrics into halls, halls into sites.
     for (let l = NVLINK; l > SITE; l--) {
       const par = t.parent[l]!;
@@ -621,6 +637,15 @@ export class LeaseEngine {
       }
       return v;
     };
+    // GPUs may free up between now and the deadline (leases ending, earlier preemptions' victims
+    // leaving): when the gang fits then without cutting anyone, it starts then and cuts no one. The
+    // placement is tried only where a necessary condition holds (a domain of the gang's level with
+    // enough free GPUs and power; for `any`, enough over all sites), so a saturated fleet pays nothing.
+    if (this.mayFitUncut(t, st, own, req, startMs, endMs, short)) {
+      const gpus = tryPlace(this.topo, this.bookings, { ...req, startMs, endMs });
+      if (gpus) return { gpus, startMs, endMs, victims: [], deadlineMs };
+    }
+    if (!anyVictim) return null;
     const cands: Candidate[] = [];
     for (const level of [NVLINK, FABRIC, SITE]) {
       if (level < own) continue;
@@ -657,21 +682,63 @@ export class LeaseEngine {
       const list = this.victimsIn(t, st, cand, startMs, endMs, spotOk, internalOk);
       const bound = boundFor(list, cand.need);
       if (bound === null || !beats(bound, cand.lbVictims)) continue;
-      // The fewest victims that could free `need` GPUs: the shortest prefix worth trying.
-      let from = 0;
-      for (let freed = 0; from < list.length && freed < cand.need; from++) freed += list[from]!.gpus;
       const q = { ...req, startMs, endMs };
       const within = { level: cand.level, index: cand.index };
       // Node-wise is exact (and one placement) when no victim it cuts spans nodes; otherwise the
       // prefix search runs too and the cheaper answer wins.
       const byNodes = whole ? this.cheapestNodes(q, t, st, within, list, st.usable[cand.level]![cand.index]!, deadlineMs) : null;
-      const byPrefix = byNodes?.exact ? null : this.cheapestPrefix(q, within, list, Math.max(1, from), deadlineMs);
+      // Cheapest first, larger victims first (fewest cut); when that loses more than the bound,
+      // smaller victims first too (a small gang should not cut a large lease a small one frees).
+      let byPrefix = byNodes?.exact ? null : this.cheapestPrefix(q, within, list, prefixFor(list, cand.need), deadlineMs);
+      if (!byNodes?.exact && (!byPrefix || byPrefix.cost > bound)) {
+        const small = [...list].sort(byPriceSmallFirst);
+        const alt = this.cheapestPrefix(q, within, small, prefixFor(small, cand.need), deadlineMs);
+        if (alt && (!byPrefix || alt.cost < byPrefix.cost || (alt.cost === byPrefix.cost && alt.victims.length < byPrefix.victims.length))) byPrefix = alt;
+      }
       const found = !byNodes ? byPrefix : !byPrefix ? byNodes
         : byPrefix.cost < byNodes.cost || (byPrefix.cost === byNodes.cost && byPrefix.victims.length < byNodes.victims.length) ? byPrefix : byNodes;
       if (found && beats(found.cost, found.victims.length)) best = found;
     }
     if (!best) return null;
     return { gpus: best.gpus, startMs, endMs, victims: best.victims, deadlineMs };
+  }
+
+  /**
+   * A necessary condition for the gang to fit over the window without cutting anyone: some domain
+   * of its level holds enough free GPUs and its hall and site lack no power (for `any`, which may
+   * spread, the sites' free GPUs within their power headroom add up to the gang).
+   */
+  private mayFitUncut(
+    t: ModelTree, st: DomainStats, own: number, req: LeaseRequest, startMs: number, endMs: number,
+    short: (memo: Int32Array, i: number, scopeId: string, capW: number, w: number) => number,
+  ): boolean {
+    const c = req.gpuCount;
+    const siteShort = (si: number): number => short(st.siteShort, si, t.ids[SITE]![si]!, t.sitePowerCapW[si]!, t.siteWattsPerGpu[si]!);
+    if (req.placement === 'any') {
+      let sum = 0;
+      for (let si = 0; si < t.ids[SITE]!.length; si++) {
+        const capW = t.sitePowerCapW[si]!;
+        const w = t.siteWattsPerGpu[si]!;
+        const headroom = capW > 0 && Number.isFinite(capW) && w > 0
+          ? Math.max(0, Math.floor((capW - this.bookings.admissionWatts(t.ids[SITE]![si]!, startMs, endMs)) / w + 1e-9))
+          : Infinity;
+        sum += Math.min(st.free[SITE]![si]!, headroom);
+        if (sum >= c) return true;
+      }
+      return false;
+    }
+    const free = st.free[own]!;
+    for (let i = 0; i < free.length; i++) {
+      if (free[i]! < c) continue;
+      if (own === SITE) {
+        if (siteShort(i) === 0) return true;
+        continue;
+      }
+      const hall = own === NVLINK ? t.parent[FABRIC]![t.parent[NVLINK]![i]!]! : t.parent[FABRIC]![i]!;
+      const site = t.parent[HALL]![hall]!;
+      if (siteShort(site) === 0 && short(st.hallShort, hall, t.ids[HALL]![hall]!, t.hallPowerCapW[hall]!, t.siteWattsPerGpu[site]!) === 0) return true;
+    }
+    return false;
   }
 
   /** The eligible victims of one candidate domain over the window, each once, cheapest first (byPrice). */
