@@ -175,6 +175,15 @@ for (const kind of STORE_KINDS) {
         expect(r.body).toMatchObject({ field: 'Content-Type', detail: expect.stringMatching(/charset/) });
       }
       expect((await s.call('POST', '/v1/tenants', { body: '{"name":"cs-ok"}', headers: { 'content-type': 'application/json; charset=UTF-8' } })).status).toBe(201);
+      // Bytes that are not UTF-8 are refused, not stored as U+FFFD.
+      for (const bytes of [[0xff, 0xfe], [0xc0, 0x80], [0xed, 0xa0, 0x80]]) {
+        const r = await fetch(`${s.url}/v1/tenants`, {
+          method: 'POST', body: Buffer.concat([Buffer.from('{"name":"bad'), Buffer.from(bytes), Buffer.from('"}')]),
+          headers: { authorization: `Bearer ${s.adminKey}`, 'content-type': 'application/json', 'idempotency-key': `utf8-${bytes.join('-')}` },
+        });
+        expect(r.status, bytes.join(',')).toBe(400);
+        expect(await r.json()).toMatchObject({ field: 'body', detail: expect.stringMatching(/UTF-8/) });
+      }
       const broken = await s.call('POST', '/v1/tenants', { body: '{"name":' });
       expect(broken.status).toBe(400);
       expect(broken.body).toMatchObject({ field: 'body', detail: expect.stringMatching(/not valid JSON \(/) });

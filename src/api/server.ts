@@ -45,6 +45,9 @@ export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
 }
 
+/** Decodes request bodies; throws on bytes that are not UTF-8 (and keeps a leading BOM, which JSON.parse refuses). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** The JSON parser's own error for a body declared in a charset other than UTF-8 (message: the charset). */
 const CHARSET_ERROR = 'NC_ERR_JSON_CHARSET';
 
@@ -109,13 +112,20 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
   // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read as UTF-8 and mean
   // something else, so it is a 415. A field written twice is a 400 naming it (JSON.parse would
   // silently keep the last copy).
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(String(req.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       done(Object.assign(new Error(charset.slice(0, 40)), { code: CHARSET_ERROR, statusCode: 415 }) as FastifyError, undefined);
       return;
     }
-    const text = String(body);
+    let text: string;
+    try {
+      // Strict: bytes that are not UTF-8 are refused, not turned into U+FFFD and stored.
+      text = STRICT_UTF8.decode(body as Buffer);
+    } catch {
+      done(new DomainError('validation', 'body: not valid UTF-8; send JSON encoded in UTF-8', { field: 'body' }) as unknown as FastifyError, undefined);
+      return;
+    }
     if (text.length === 0) {
       done(new DomainError('validation', 'body: is empty; send a JSON object ({} when there are no fields)', { field: 'body' }) as unknown as FastifyError, undefined);
       return;
