@@ -641,7 +641,7 @@ export class LeaseEngine {
     // leaving): when the gang fits then without cutting anyone, it starts then and cuts no one. The
     // placement is tried only where a necessary condition holds (a domain of the gang's level with
     // enough free GPUs and power; for `any`, enough over all sites), so a saturated fleet pays nothing.
-    if (this.mayFitUncut(t, st, own, req, startMs, endMs, short)) {
+    if (this.mayFitUncut(t, st, own, req, short)) {
       const gpus = tryPlace(this.topo, this.bookings, { ...req, startMs, endMs });
       if (gpus) return { gpus, startMs, endMs, victims: [], deadlineMs };
     }
@@ -709,20 +709,16 @@ export class LeaseEngine {
    * spread, the sites' free GPUs within their power headroom add up to the gang).
    */
   private mayFitUncut(
-    t: ModelTree, st: DomainStats, own: number, req: LeaseRequest, startMs: number, endMs: number,
+    t: ModelTree, st: DomainStats, own: number, req: LeaseRequest,
     short: (memo: Int32Array, i: number, scopeId: string, capW: number, w: number) => number,
   ): boolean {
     const c = req.gpuCount;
     const siteShort = (si: number): number => short(st.siteShort, si, t.ids[SITE]![si]!, t.sitePowerCapW[si]!, t.siteWattsPerGpu[si]!);
     if (req.placement === 'any') {
+      // A site that lacks `short` GPUs' power for the gang has power for c − short more.
       let sum = 0;
       for (let si = 0; si < t.ids[SITE]!.length; si++) {
-        const capW = t.sitePowerCapW[si]!;
-        const w = t.siteWattsPerGpu[si]!;
-        const headroom = capW > 0 && Number.isFinite(capW) && w > 0
-          ? Math.max(0, Math.floor((capW - this.bookings.admissionWatts(t.ids[SITE]![si]!, startMs, endMs)) / w + 1e-9))
-          : Infinity;
-        sum += Math.min(st.free[SITE]![si]!, headroom);
+        sum += Math.min(st.free[SITE]![si]!, Math.max(0, c - siteShort(si)));
         if (sum >= c) return true;
       }
       return false;
