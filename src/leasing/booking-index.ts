@@ -74,11 +74,25 @@ export class BookingIndex {
       this.gpuS[gi] = list![0]!.startMs;
       this.gpuE[gi] = list![0]!.endMs;
     }
-    const idx = this.topo.gpuNodeAt[gi]!.gpuIdx;
-    const first = idx[0]!;
+  }
+
+  /** Refreshes the busy span of the nodes of `gpus` (dense indexes) after their GPUs' summaries changed; once per node. */
+  private syncNodes(gpus: readonly number[]): void {
+    let last = -1;
+    for (const gi of gpus) {
+      const idx = this.topo.gpuNodeAt[gi]!.gpuIdx;
+      const first = idx[0]!;
+      // A hold's GPUs come node by node, so a repeat is the node just refreshed (a stray repeat only refreshes again).
+      if (first === last) continue;
+      last = first;
+      this.syncNode(first, idx.length);
+    }
+  }
+
+  private syncNode(first: number, size: number): void {
     let a = -Infinity;
     let b = Infinity;
-    for (let g = first, end = first + idx.length; g < end; g++) {
+    for (let g = first, end = first + size; g < end; g++) {
       if (this.gpuN[g] !== 1) {
         a = Infinity;
         b = -Infinity;
@@ -99,9 +113,11 @@ export class BookingIndex {
     if (hold.endMs <= hold.startMs) return; // an empty hold blocks nothing
     if (this.holds.has(hold.leaseId)) this.remove(hold.leaseId);
     const wattsByScope = new Map<string, number>();
+    const touched: number[] = [];
     for (const uuid of hold.gpuUuids) {
       const gi = this.topo.gpuIndex.get(uuid);
       if (gi === undefined) continue;
+      touched.push(gi);
       let list = this.byGpu[gi];
       if (!list) this.byGpu[gi] = list = [];
       const iv = { startMs: hold.startMs, endMs: hold.endMs, leaseId: hold.leaseId };
@@ -112,6 +128,7 @@ export class BookingIndex {
         wattsByScope.set(scope, (wattsByScope.get(scope) ?? 0) + node.wattsPerGpu);
       }
     }
+    this.syncNodes(touched);
     for (const [scope, watts] of wattsByScope) {
       let entry = this.powerByScope.get(scope);
       if (!entry) this.powerByScope.set(scope, (entry = { list: [], byEnd: [], step: null }));
@@ -126,6 +143,7 @@ export class BookingIndex {
   remove(leaseId: string): void {
     const entry = this.holds.get(leaseId);
     if (!entry) return;
+    const touched: number[] = [];
     for (const uuid of entry.hold.gpuUuids) {
       const gi = this.topo.gpuIndex.get(uuid);
       const list = gi === undefined ? undefined : this.byGpu[gi];
@@ -134,7 +152,9 @@ export class BookingIndex {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.byGpu[gi!] = undefined;
       this.syncGpu(gi!);
+      touched.push(gi!);
     }
+    this.syncNodes(touched);
     for (const scope of entry.scopes) {
       const power = this.powerByScope.get(scope);
       if (!power) continue;
