@@ -56,7 +56,7 @@ export function storeContract(kind: StoreKind): void {
 
     const mkLease = (id: string, tenantId: string, startMs: number, endMs: number, gpuIdx: number[], createdAtMs = T0): Lease => ({
       id, tenantId, gpuModel: 'H100-SXM', gpuCount: gpuIdx.length, leaseClass: 'on-demand', placement: 'any', region: null,
-      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000n, totalMicros: 1n, createdAtMs, queuedUntilMs: null,
+      startMs, endMs, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null, priceMicrosPerGpuHour: 2_490_000n, totalMicros: 1n, currency: 'USD', createdAtMs, queuedUntilMs: null,
       gpus: gpuIdx.map((i) => ({ uuid: gpu(i).uuid, nodeId: gpu(i).nodeId })),
     });
 

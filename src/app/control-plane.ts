@@ -127,6 +127,8 @@ export class ControlPlane {
       ...(opts.transferPriceMicrosPerGpuHour !== undefined ? { transferPriceMicrosPerGpuHour: opts.transferPriceMicrosPerGpuHour } : {}),
     });
     await billing.init();
+    // One rate card: leases are priced with the tenant's contracts, read from billing's store.
+    leases.termsOf = (tenantId, atMs) => billing.termsOf(tenantId, atMs);
     const cp = new ControlPlane(handle, leaseRepo, new IdempotencyRepo(handle.db), settings, clock, tenants, leases, fleet, telemetry, billing);
     cp.newAdminKey = await tenants.ensureAdminKey(opts.adminKey);
     cp.powerAdmissionMargin = opts.powerAdmissionMargin ?? null;

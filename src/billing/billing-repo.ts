@@ -386,8 +386,12 @@ export class BillingRepo {
 
   // ---- journal
 
-  /** Posts an entry; returns false if (kind, ref) was posted already (nothing written). */
+  /**
+   * Posts an entry; returns false if (kind, ref) was posted already, or when it moves no money
+   * (every line 0: an invoice of GPU time a reserved term covers) — nothing written.
+   */
   async post(d: JournalDraft, id: string, nowMs: number): Promise<boolean> {
+    if (d.lines.length === 0) return false;
     const r = await this.db.insert(t.journalEntries).values({
       id, kind: d.kind, ref: d.ref, tenantId: d.tenantId, currency: d.currency, effectiveAt: new Date(d.effectiveAtMs), memo: d.memo, createdAt: new Date(nowMs),
     }).onConflictDoNothing().returning({ id: t.journalEntries.id });

@@ -29,6 +29,8 @@ import { applyLeaseEvent, meterRunning, type MeterState, type MeteredUsage } fro
 import { addMonths, BPS, MINOR_UNIT_MICROS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
 import { gpuTimeValue, invoiceTotal, rateMonth } from './rating.js';
 import { renderInvoiceHtml } from './invoice-html.js';
+import { tenantTerms } from './rate-terms.js';
+import type { TenantTerms } from '../pricing/index.js';
 
 /** Usage older than this is refused: duplicates are recognised within it (Stripe refuses past 35 days; OpenMeter keeps 32). */
 export const DEDUP_WINDOW_MS = 35 * 86_400_000;
@@ -241,6 +243,11 @@ export class BillingService {
       if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: v }, now);
       return v;
     });
+  }
+
+  /** A tenant's terms in force at `atMs`, for the rate card (leasing prices leases with them). */
+  async termsOf(tenantId: string, atMs: number): Promise<TenantTerms> {
+    return tenantTerms(await this.repo.contracts(tenantId), atMs);
   }
 
   async listContracts(p: Principal, tenantId?: string): Promise<ContractViewT[]> {

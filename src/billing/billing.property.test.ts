@@ -59,7 +59,7 @@ const contractsArb = fc.record({
 });
 
 describe('rating', () => {
-  it('rounds each line once, half-even to the cent, from its exact value; the invoice is usage + commitments − credits', () => {
+  it('rounds each line half-even to the cent from its exact value (GPU time per lease, at the lease\'s price); the invoice is usage + commitments − credits', () => {
     fc.assert(fc.property(contractsArb, fc.array(fc.oneof(gpuUsage, tokenUsage), { maxLength: 30 }), ({ contracts, prepaid }, usage) => {
       const lines = rateMonth({ tenantId: 't', currency: 'USD', period: PERIOD, contracts, usage, reservedBilled: new Set(), prepaymentLeft: prepaid, creditsLeft: prepaid, slaMultiplierBps: 10_000n });
       const minor = MINOR_UNIT_MICROS.USD;
@@ -77,13 +77,26 @@ describe('rating', () => {
           const q = usage.filter((u) => u.type === l.meter && u.late === (l.kind === 'late_usage')).reduce((a, u) => a + u.quantity, 0n);
           num = q * price; den = 10n ** 12n;
         } else {
+          // GPU time and its SLA credit: billed at the lease's own price (the rate card's, fixed
+          // when booked; no discount applied again here), each lease's exact value rounded
+          // half-even to the cent on its own, then summed (what the quote's gpuTimeCharge sums).
           const cls = l.description.includes(' spot ') ? 'spot' : 'on-demand';
-          const d = cls === 'on-demand' ? 10_000n - disc : 10_000n;
-          // The generator's prices stay distinct after any discount short of 100%, so the unit price tells the group.
-          const mine = usage.filter((u) => u.leaseClass === cls && u.model === l.model && (l.kind === 'sla_credit' ? u.type === 'sla.gpu_seconds_lost' : u.type === 'gpu.seconds' && u.late === (l.kind === 'late_usage'))
-            && divHalfEven(u.priceMicros! * d, 10_000n) === l.unitPriceMicros);
-          num = mine.reduce((a, u) => a + u.quantity * u.priceMicros! * d, 0n) * (l.kind === 'sla_credit' ? -1n : 1n);
-          den = 3_600n * 1_000_000n * 10_000n;
+          const sla = l.kind === 'sla_credit';
+          const mine = usage.filter((u) => u.leaseClass === cls && u.model === l.model && (sla ? u.type === 'sla.gpu_seconds_lost' : u.type === 'gpu.seconds' && u.late === (l.kind === 'late_usage'))
+            && u.priceMicros === l.unitPriceMicros);
+          const perLease = new Map<string, bigint>();
+          for (const u of mine) perLease.set(u.leaseId!, (perLease.get(u.leaseId!) ?? 0n) + u.quantity * u.priceMicros!);
+          // Rounded here by comparing remainders (not by the code under test's divHalfEven).
+          const d = 3_600n * 1_000_000n * minor;
+          let expected = 0n;
+          for (const v of perLease.values()) {
+            const q = v / d;
+            const twice = 2n * (v - q * d);
+            expected += (twice > d || (twice === d && q % 2n === 1n) ? q + 1n : q) * minor;
+          }
+          expect(l.amountMicros).toBe(sla ? -expected : expected);
+          expect(l.leaseIds).toEqual([...perLease.keys()].sort());
+          continue;
         }
         // |amount − exact| ≤ half a cent: rounded once, at the line.
         const err = l.amountMicros * den - num;

@@ -13,6 +13,7 @@
  * - Void: the invoice's entry reversed, with the revenue already recognised from it.
  * - Internal GPU time: Dr internal transfer cost, Cr internal transfer income, at the transfer price.
  */
+import { ratableShare } from '../pricing/index.js';
 import { ACCOUNTS, type RatedLine } from './billing-types.js';
 
 export interface JournalLine {
@@ -86,7 +87,7 @@ export interface Schedule {
 export function recognizedBy(s: Pick<Schedule, 'amountMicros' | 'serviceStartMs' | 'serviceEndMs'>, asOfMs: number): bigint {
   if (asOfMs >= s.serviceEndMs) return s.amountMicros;
   if (asOfMs <= s.serviceStartMs) return 0n;
-  return (s.amountMicros * BigInt(asOfMs - s.serviceStartMs)) / BigInt(s.serviceEndMs - s.serviceStartMs);
+  return ratableShare(s.amountMicros, BigInt(asOfMs - s.serviceStartMs), BigInt(s.serviceEndMs - s.serviceStartMs));
 }
 
 export function recognitionEntry(s: Schedule, asOfMs: number): JournalDraft | null {

@@ -52,44 +52,25 @@ function rateTermsOf(contracts: readonly Contract[], kind: 'on-demand' | 'spot')
 }
 
 /**
- * The price of a GPU-hour for a lease of `leaseClass` booked at `leasePrice`, as a fraction
- * `num / den` micros (a discount is kept exact until the line is rounded): a negotiated price
- * for the model, or the lease's price less the contract's discount. Reserved-class leases keep
- * their own price.
+ * A line being summed. GPU time and its SLA credits are rounded per lease (`perLease`: each
+ * lease's exact value, rounded on its own, then added), so a lease's invoices bill exactly what
+ * its quote said (the rate card's `gpuTimeCharge`); other meters are rounded once per line.
  */
-function gpuPrice(input: RatingInput, leaseClass: string, model: string, leasePrice: bigint): { num: bigint; den: bigint; contractId: string | null } {
-  if (leaseClass === 'reserved') return { num: leasePrice, den: 1n, contractId: null };
-  const rc = leaseClass === 'spot' ? rateTermsOf(input.contracts, 'spot') : rateTermsOf(input.contracts, 'on-demand');
-  const negotiated = rc?.terms.pricesMicrosPerGpuHour[model];
-  if (negotiated !== undefined) return { num: negotiated, den: 1n, contractId: rc!.id };
-  if (input.currency !== 'USD') {
-    throw new DomainError('conflict', `contracts: tenant ${input.tenantId} is billed in ${input.currency} but has no ${leaseClass} price for ${model} (the price book is in USD)`, { field: 'contracts' });
-  }
-  const discount = BigInt(rc?.terms.discountBps ?? 0);
-  return discount === 0n ? { num: leasePrice, den: 1n, contractId: rc?.id ?? null } : { num: leasePrice * (BPS - discount), den: BPS, contractId: rc?.id ?? null };
-}
-
-function reservedModels(contracts: readonly Contract[], startMs: number, endMs: number): Set<string> {
-  const s = new Set<string>();
-  for (const c of contracts) if (c.kind === 'reserved' && overlapMs(c.startMs, c.endMs ?? Infinity, startMs, endMs) > 0) s.add(c.terms.gpuModel);
-  return s;
-}
-
-interface Acc { num: bigint; den: bigint; quantity: bigint; unitPrice: bigint; leaseIds: Set<string>; base: Omit<RatedLine, 'amountMicros' | 'quantity' | 'leaseIds' | 'unitPriceMicros'> }
+interface Acc { num: bigint; den: bigint; quantity: bigint; unitPrice: bigint; leaseIds: Set<string>; perLease: Map<string, bigint> | null; base: Omit<RatedLine, 'amountMicros' | 'quantity' | 'leaseIds' | 'unitPriceMicros'> }
 
 export function rateMonth(input: RatingInput): RatedLine[] {
   const p0 = monthStartMs(input.period);
   const p1 = monthEndMs(input.period);
   const lateStart = monthStartMs(addMonths(input.period, -2));
   const cur = input.currency;
-  const covered = reservedModels(input.contracts, p0, p1);
   const groups = new Map<string, Acc>();
-  const add = (key: string, make: () => Acc['base'], unitPrice: bigint, num: bigint, den: bigint, quantity: bigint, leaseId: string | null): void => {
+  const add = (key: string, make: () => Acc['base'], unitPrice: bigint, num: bigint, den: bigint, quantity: bigint, leaseId: string | null, perLease = false): void => {
     let g = groups.get(key);
-    if (!g) groups.set(key, g = { num: 0n, den, quantity: 0n, unitPrice, leaseIds: new Set(), base: make() });
+    if (!g) groups.set(key, g = { num: 0n, den, quantity: 0n, unitPrice, leaseIds: new Set(), perLease: perLease ? new Map() : null, base: make() });
     g.num += num;
     g.quantity += quantity;
     if (leaseId) g.leaseIds.add(leaseId);
+    if (g.perLease) g.perLease.set(leaseId ?? '', (g.perLease.get(leaseId ?? '') ?? 0n) + num);
   };
 
   for (const u of input.usage) {
@@ -101,27 +82,28 @@ export function rateMonth(input: RatingInput): RatedLine[] {
       const model = u.model ?? 'unknown';
       const cls = u.leaseClass ?? 'on-demand';
       if (u.priceMicros === null) throw new DomainError('conflict', `usage: GPU time of lease ${u.leaseId} has no price`, { field: 'usage' });
-      const { num, den, contractId } = gpuPrice(input, cls, model, u.priceMicros);
-      const unit = divHalfEven(num, den);
+      // The lease's own price: the rate card's, fixed when it was booked (src/pricing). A reserved
+      // lease a term covers was booked at 0; the term's fee is its own line below.
+      const price = u.priceMicros;
       if (u.type === SLA_LOST_TYPE) {
         // lost micro-GPU-seconds × price per GPU-hour × multiplier: negative, an expense of ours.
-        add(`sla/${cls}/${model}/${num}/${den}`, () => ({
-          kind: 'sla_credit', description: `SLA credit: ${model} ${cls} GPU time lost to failures`, contractId, meter: SLA_LOST_TYPE, model, unit: 'GPU-s',
+        add(`sla/${cls}/${model}/${price}`, () => ({
+          kind: 'sla_credit', description: `SLA credit: ${model} ${cls} GPU time lost to failures`, contractId: null, meter: SLA_LOST_TYPE, model, unit: 'GPU-s',
           account: ACCOUNTS.slaCreditExpense, serviceStartMs: p0, serviceEndMs: p1, deferredTo: null,
-        }), unit, -(u.quantity * num * input.slaMultiplierBps), GPU_HOUR_DEN * den * BPS, u.quantity, u.leaseId);
+        }), price, -(u.quantity * price * input.slaMultiplierBps), GPU_HOUR_DEN * BPS, u.quantity, u.leaseId, true);
         continue;
       }
-      if (cls === 'reserved' && covered.has(model)) {
+      if (cls === 'reserved' && price === 0n) {
         add(`${kind}/reserved-covered/${model}`, () => ({
           kind, description: `${model} reserved GPU time, covered by the reserved term${lateNote}`, contractId: null, meter: 'gpu.seconds', model, unit: 'GPU-s',
           account: revenueAccount('reserved', model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
         }), 0n, 0n, GPU_HOUR_DEN, u.quantity, u.leaseId);
         continue;
       }
-      add(`${kind}/${cls}/${model}/${num}/${den}`, () => ({
-        kind, description: `${model} ${cls} GPU time, per second${lateNote}`, contractId, meter: 'gpu.seconds', model, unit: 'GPU-s',
+      add(`${kind}/${cls}/${model}/${price}`, () => ({
+        kind, description: `${model} ${cls} GPU time, per second${lateNote}`, contractId: null, meter: 'gpu.seconds', model, unit: 'GPU-s',
         account: revenueAccount(cls, model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
-      }), unit, u.quantity * num, GPU_HOUR_DEN * den, u.quantity, u.leaseId);
+      }), price, u.quantity * price, GPU_HOUR_DEN, u.quantity, u.leaseId, true);
       continue;
     }
     if (u.type === 'tokens.input' || u.type === 'tokens.output') {
@@ -151,7 +133,8 @@ export function rateMonth(input: RatingInput): RatedLine[] {
 
   const lines: RatedLine[] = [];
   for (const g of groups.values()) {
-    lines.push({ ...g.base, quantity: g.quantity, unitPriceMicros: g.unitPrice, amountMicros: roundLine(g.num, g.den, cur), leaseIds: [...g.leaseIds].sort() });
+    const amountMicros = g.perLease ? [...g.perLease.values()].reduce((a, num) => a + roundLine(num, g.den, cur), 0n) : roundLine(g.num, g.den, cur);
+    lines.push({ ...g.base, quantity: g.quantity, unitPriceMicros: g.unitPrice, amountMicros, leaseIds: [...g.leaseIds].sort() });
   }
   // Stable order: kind, then description.
   const order = (l: RatedLine): string => `${['usage', 'late_usage', 'sla_credit'].indexOf(l.kind)}|${l.description}`;

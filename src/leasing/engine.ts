@@ -26,7 +26,8 @@ import { FABRIC, HALL, NODE, NVLINK, SITE, Topology, type Fleet, type GpuModelId
 import { domainRanges, place, tryPlace, type DomainRef, type GangSizes, type PlacementQuery } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
-import { PriceBook, PriceBookQuoter, leaseTotalMicros, type Quoter } from './pricing.js';
+import { PriceBook, PriceBookQuoter, RateCard, priced, type Quoter, type TenantTerms } from './pricing.js';
+import type { Currency, PriceBasis } from '../pricing/index.js';
 import { DEFAULT_POLICY, backfills, mayPreempt, preempts, rankOf, victimClass, type EnginePolicy } from './rules.js';
 import { MinHeap } from '../shared/heap.js';
 import { VictimIndex, type VictimMeta, type VictimOnNode } from './victim-index.js';
@@ -38,6 +39,8 @@ export interface Decision {
   deadlineMs: number;
   /** The victims' entries in the victim index before they were cut (undo() puts them back). */
   victimMeta: ({ id: string } & VictimMeta)[];
+  /** Where the lease's price comes from (the rate card's basis). */
+  priceBasis: PriceBasis;
 }
 
 export type { VictimMeta } from './victim-index.js';
@@ -50,11 +53,15 @@ export interface DecideOptions {
   dry?: boolean;
   /** The new lease's id (the simulator uses its job ids); default a fresh `lease_…` id. */
   id?: string;
-  /** A price agreed outside the quoter (a contract, a spot bid), integer micro-dollars per GPU-hour. */
+  /** The requesting tenant's prices (the rate card's `forTenant`); default the engine's quoter (list prices). */
+  quoter?: Quoter;
+  /** A price agreed outside the quoter (a spot bid, a queued request's quote), integer micros of `currency` per GPU-hour. */
   priceMicrosPerGpuHour?: bigint;
+  /** The currency of `priceMicrosPerGpuHour` (default USD). */
+  currency?: Currency;
 }
 
-/** How queuePass() reads waiting requests: the models each may run on (default its own), its agreed price (default: quoted again). */
+/** How queuePass() reads waiting requests: the models each may run on (default its own), its agreed price (default: the price it was quoted when it queued). */
 export interface QueuePassOptions {
   modelsOf?: (l: Lease) => readonly GpuModelId[];
   priceOf?: (l: Lease) => bigint;
@@ -197,6 +204,8 @@ export class LeaseEngine {
   /** An index with no holds, for "could this ever fit" (built on first use per fleet). */
   private emptyIndex: BookingIndex | null = null;
   private quoter: Quoter;
+  /** The rate card over this fleet's price book: a tenant's quoter is `quoterFor(terms)`. */
+  private card: RateCard;
   private regionSet: Set<string>;
   /** The victim index: live preemptible leases (spot, internal) by id and by node. Their holds are in `bookings`. */
   private victims: VictimIndex;
@@ -216,8 +225,14 @@ export class LeaseEngine {
     this.topo = new Topology(fleet, this.shape);
     this.bookings = new BookingIndex(this.topo);
     this.victims = new VictimIndex(this.topo);
+    this.card = new RateCard(new PriceBook(fleet.prices));
     this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
+  }
+
+  /** The quoter for a tenant with these terms, over the fleet's list prices (pass it as `DecideOptions.quoter`). */
+  quoterFor(terms: TenantTerms): Quoter {
+    return this.card.forTenant(terms);
   }
 
   get topology(): Topology {
@@ -237,6 +252,7 @@ export class LeaseEngine {
   setFleet(fleet: Fleet, quoter?: Quoter): void {
     this.topo = new Topology(fleet, this.shape);
     this.emptyIndex = null;
+    this.card = new RateCard(new PriceBook(fleet.prices));
     this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
     this.bookings = new BookingIndex(this.topo);
@@ -357,8 +373,8 @@ export class LeaseEngine {
     }
     const billedEndMs = backfill ? backfill.untilMs : endMs;
     const quote = o.priceMicrosPerGpuHour !== undefined
-      ? { priceMicrosPerGpuHour: o.priceMicrosPerGpuHour, totalMicros: leaseTotalMicros(o.priceMicrosPerGpuHour, req.gpuCount, Math.max(0, billedEndMs - startMs)) }
-      : this.quoter.quote({ gpuModel: req.gpuModel, leaseClass: req.leaseClass, region: req.region, gpuCount: req.gpuCount, startMs, endMs: billedEndMs });
+      ? priced({ priceMicrosPerGpuHour: o.priceMicrosPerGpuHour, currency: o.currency ?? 'USD', basis: 'list', contractId: null }, req.gpuCount, startMs, billedEndMs)
+      : (o.quoter ?? this.quoter).quote({ gpuModel: req.gpuModel, leaseClass: req.leaseClass, region: req.region, gpuCount: req.gpuCount, startMs, endMs: billedEndMs });
     const lease: Lease = {
       id: o.queued?.id ?? o.id ?? newId('lease'),
       tenantId: req.tenantId,
@@ -376,21 +392,22 @@ export class LeaseEngine {
       preemptedBy: backfill ? backfill.by : null,
       priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour,
       totalMicros: quote.totalMicros,
+      currency: quote.currency,
       createdAtMs: o.queued?.createdAtMs ?? now,
       queuedUntilMs: queueIt ? req.queueUntilMs : null,
       gpus: result.ok ? result.gpus : [],
     };
     // A dry run (a quote) leaves the view as it was: nothing held, no victim cut.
-    if (queueIt || o.dry) return { lease, victims, deadlineMs, victimMeta };
+    if (queueIt || o.dry) return { lease, victims, deadlineMs, victimMeta, priceBasis: quote.basis };
     this.bookings.add(holdOf(lease));
     if (victimClass(req.leaseClass)) {
-      this.victims.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.priceMicrosPerGpuHour, gpuCount: req.gpuCount }, this.bookings.holdOf(lease.id));
+      this.victims.set(lease.id, { leaseClass: req.leaseClass, priceMicrosPerGpuHour: quote.weightMicrosPerGpuHour, gpuCount: req.gpuCount }, this.bookings.holdOf(lease.id));
     }
     for (const v of victims) {
       this.bookings.truncate(v.leaseId, deadlineMs);
       this.victims.delete(v.leaseId);
     }
-    return { lease, victims, deadlineMs, victimMeta };
+    return { lease, victims, deadlineMs, victimMeta, priceBasis: quote.basis };
   }
 
   /**
@@ -471,7 +488,7 @@ export class LeaseEngine {
       };
       let d: Decision;
       try {
-        d = this.decideAny(req, models, now, { queued: q, ...(o.priceOf ? { priceMicrosPerGpuHour: o.priceOf(q) } : {}) });
+        d = this.decideAny(req, models, now, { queued: q, priceMicrosPerGpuHour: o.priceOf ? o.priceOf(q) : q.priceMicrosPerGpuHour, currency: q.currency });
       } catch (err) {
         if (err instanceof DomainError && err.code === 'insufficient_capacity') {
           blocked.push({ cls: q.leaseClass, models });

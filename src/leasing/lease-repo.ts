@@ -4,6 +4,7 @@
  * the booking index, the sweep and the API need. Tenant-facing reads and writes take a
  * TenantScope that goes into the SQL WHERE.
  */
+import type { Currency } from '../pricing/index.js';
 import { and, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { GpuModelId } from '../fleet/index.js';
 import { appendCtes, EventLog, type CapacityFence, type NewEvent } from '../events/index.js';
@@ -60,6 +61,7 @@ function leaseFromRow(r: LeaseRow, gpus: LeaseGpu[]): Lease {
     preemptedBy: r.preemptedBy,
     priceMicrosPerGpuHour: r.priceMicrosPerGpuHour,
     totalMicros: r.totalMicros,
+    currency: r.currency as Currency,
     createdAtMs: r.createdAt.getTime(),
     queuedUntilMs: r.queuedUntil ? r.queuedUntil.getTime() : null,
     gpus,
@@ -101,12 +103,12 @@ export class LeaseRepo {
     // A lease placed to start at once has its `started` event written with it (see startLogged).
     const startLogged = lease.queuedUntilMs === null && lease.startMs <= lease.createdAtMs;
     const leaseCte = sql`INSERT INTO leases (id, tenant_id, gpu_model, gpu_count, lease_class, placement, region,
-        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, created_at, queued_until, start_logged)
+        start_at, end_at, released_at, preempted_at, preempted_by, price_micros_per_gpu_hour, total_micros, currency, created_at, queued_until, start_logged)
       VALUES (${lease.id}, ${lease.tenantId}, ${lease.gpuModel}, ${lease.gpuCount}, ${lease.leaseClass}, ${lease.placement}, ${lease.region},
         ${iso(lease.startMs)}::timestamptz, ${iso(lease.endMs)}::timestamptz,
         ${lease.releasedAtMs === null ? null : iso(lease.releasedAtMs)}::timestamptz,
         ${lease.preemptedAtMs === null ? null : iso(lease.preemptedAtMs)}::timestamptz, ${lease.preemptedBy},
-        ${lease.priceMicrosPerGpuHour.toString()}::bigint, ${lease.totalMicros.toString()}::bigint, ${iso(lease.createdAtMs)}::timestamptz,
+        ${lease.priceMicrosPerGpuHour.toString()}::bigint, ${lease.totalMicros.toString()}::bigint, ${lease.currency}, ${iso(lease.createdAtMs)}::timestamptz,
         ${lease.queuedUntilMs === null ? null : iso(lease.queuedUntilMs)}::timestamptz, ${startLogged})
       RETURNING id`;
     const gpusCte = holdsFrom(lease);
@@ -257,9 +259,9 @@ export class LeaseRepo {
   }
 
   /** Live preemptible leases (spot, internal; not released, failed or preempted), for victim selection. */
-  async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: bigint; gpuCount: number }[]> {
+  async livePreemptibleLeases(nowMs: number): Promise<{ id: string; leaseClass: string; priceMicrosPerGpuHour: bigint; currency: string; gpuCount: number }[]> {
     return this.db
-      .select({ id: t.leases.id, leaseClass: t.leases.leaseClass, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, gpuCount: t.leases.gpuCount })
+      .select({ id: t.leases.id, leaseClass: t.leases.leaseClass, priceMicrosPerGpuHour: t.leases.priceMicrosPerGpuHour, currency: t.leases.currency, gpuCount: t.leases.gpuCount })
       .from(t.leases)
       .where(and(inArray(t.leases.leaseClass, ['spot', 'internal']), isNull(t.leases.releasedAt), isNull(t.leases.failedAt), isNull(t.leases.preemptedAt), sql`${t.leases.endAt} > ${iso(nowMs)}::timestamptz`));
   }

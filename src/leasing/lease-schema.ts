@@ -27,6 +27,8 @@ export const leases = pgTable('leases', {
   preemptedBy: text('preempted_by'),
   priceMicrosPerGpuHour: bigint('price_micros_per_gpu_hour', { mode: 'bigint' }).notNull(),
   totalMicros: bigint('total_micros', { mode: 'bigint' }).notNull(),
+  /** ISO 4217 code of the price and total (the tenant's billing currency when booked). */
+  currency: text('currency').notNull().default('USD'),
   createdAt: ts('created_at').notNull(),
   /** Queued requests only: waiting for capacity until then (no GPUs); cleared when placed. */
   queuedUntil: ts('queued_until'),

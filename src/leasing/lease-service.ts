@@ -25,6 +25,8 @@ import { heldUntilMs, leaseState, type Lease, type LeaseClass, type LeaseRequest
 import { validateLeaseRequest } from './lease-validation.js';
 import { EventLog, PG_STALE_VIEW, TYPE_PREFIX, type CapacityFence, type NewEvent } from '../events/index.js';
 import { sweepTransitions } from './lease-sweep.js';
+import { LIST_TERMS, weightMicros, type Quoter, type TenantTerms } from './pricing.js';
+import type { Currency } from '../pricing/index.js';
 import {
   leaseDowntime, leaseFailed, leaseMoved, leasePlaced, leasePreempting, leaseQueued, leaseReleased, leaseRequested, leaseStarted,
 } from './lease-events.js';
@@ -98,6 +100,12 @@ export class LeaseService {
   readonly writerId = newId('cp');
   /** The cell's capacity version this view was loaded at. */
   private viewVersion = 0;
+  /**
+   * A tenant's terms in force at an instant, for the rate card (set by the composition root from
+   * billing's contracts; default: list prices). Read from the store on every request, so a
+   * contract signed on another control plane prices the next lease here too.
+   */
+  termsOf: (tenantId: string, atMs: number) => Promise<TenantTerms> = async () => LIST_TERMS;
 
   constructor(
     private readonly store: LeaseRepo,
@@ -165,7 +173,8 @@ export class LeaseService {
 
   private async reloadSpot(): Promise<void> {
     const live = await this.store.livePreemptibleLeases(this.clock.nowMs());
-    this.engine.loadVictims(live.map((l) => ({ id: l.id, leaseClass: l.leaseClass as LeaseClass, priceMicrosPerGpuHour: l.priceMicrosPerGpuHour, gpuCount: l.gpuCount })));
+    // Victims are weighed by what they pay, in USD terms whatever their currency (the rate card's weightMicros).
+    this.engine.loadVictims(live.map((l) => ({ id: l.id, leaseClass: l.leaseClass as LeaseClass, priceMicrosPerGpuHour: weightMicros(l.priceMicrosPerGpuHour, l.currency as Currency), gpuCount: l.gpuCount })));
   }
 
   /**
@@ -243,15 +252,16 @@ export class LeaseService {
     if (principal.kind === 'admin' && !(await this.tenants.getTenant(req.tenantId))) {
       throw new DomainError('validation', `tenantId: unknown tenant "${req.tenantId}"`, { field: 'tenantId' });
     }
+    const quoter = await this.quoterOf(req);
     for (let attempt = 0; ; attempt++) {
       const d = await this.mutex.run(async () => {
         try {
-          return this.decide(req, now);
+          return this.decide(req, now, quoter);
         } catch (err) {
           // Refused: another control plane may have freed capacity (or changed the fleet) since
           // this view was loaded. Look again once, at most once a second, before saying no.
           if (!(err instanceof DomainError && err.code === 'insufficient_capacity') || !(await this.refreshIfStale())) throw err;
-          return this.decide(req, now);
+          return this.decide(req, now, quoter);
         }
       });
       const { lease, victims, deadlineMs } = d;
@@ -292,8 +302,8 @@ export class LeaseService {
   }
 
   /** The engine's decision on the in-memory view; call under the mutex. A held decision is pending until its write commits. */
-  private decide(req: LeaseRequest, now: number): Decision {
-    const d = this.engine.decide(req, now);
+  private decide(req: LeaseRequest, now: number, quoter: Quoter): Decision {
+    const d = this.engine.decide(req, now, { quoter });
     if (d.lease.queuedUntilMs === null) this.pending.set(d.lease.id, holdOf(d.lease));
     return d;
   }
@@ -311,20 +321,21 @@ export class LeaseService {
     }
     const iso = (ms: number): string => new Date(ms).toISOString();
     const shape = { gpuModel: req.gpuModel, gpuCount: req.gpuCount, class: req.leaseClass, placement: req.placement, region: req.region };
+    const quoter = await this.quoterOf(req);
     return this.mutex.run(async () => {
       let d: Decision;
       try {
         try {
-          d = this.engine.decide(req, now, { dry: true });
+          d = this.engine.decide(req, now, { dry: true, quoter });
         } catch (err) {
           if (!(err instanceof DomainError && err.code === 'insufficient_capacity') || !(await this.refreshIfStale())) throw err;
-          d = this.engine.decide(req, now, { dry: true });
+          d = this.engine.decide(req, now, { dry: true, quoter });
         }
       } catch (err) {
         if (!(err instanceof DomainError && err.code === 'insufficient_capacity')) throw err;
         const largest = err.extensions['largestSatisfiable'] as number | undefined;
         return {
-          outcome: 'refused' as const, ...shape, start: iso(req.startMs), end: iso(req.endMs), preemptedAt: null, priceMicrosPerGpuHour: '0', totalMicros: '0',
+          outcome: 'refused' as const, ...shape, start: iso(req.startMs), end: iso(req.endMs), preemptedAt: null, priceMicrosPerGpuHour: '0', currency: 'USD', priceBasis: null, totalMicros: '0',
           nodes: 0, preempts: 0, largestSatisfiable: largest ?? null, detail: err.message,
         };
       }
@@ -332,11 +343,17 @@ export class LeaseService {
       return {
         outcome: l.queuedUntilMs !== null ? 'queued' as const : 'placed' as const, ...shape, start: iso(l.startMs), end: iso(l.endMs),
         preemptedAt: l.preemptedAtMs === null ? null : iso(l.preemptedAtMs),
-        priceMicrosPerGpuHour: l.priceMicrosPerGpuHour.toString(), totalMicros: l.totalMicros.toString(),
+        priceMicrosPerGpuHour: l.priceMicrosPerGpuHour.toString(), currency: l.currency, priceBasis: d.priceBasis, totalMicros: l.totalMicros.toString(),
         nodes: new Set(l.gpus.map((g) => g.nodeId)).size, preempts: d.victims.length, largestSatisfiable: null,
         detail: d.victims.length ? `starts after the ${Math.round(this.noticeMs / 1000)} s notice of the leases it preempts` : null,
       };
     });
+  }
+
+  /** The requesting tenant's quoter: its terms in force at the request's start, over the fleet's list prices (internal work: the list). */
+  private async quoterOf(req: LeaseRequest): Promise<Quoter> {
+    const terms = req.leaseClass === 'internal' ? LIST_TERMS : await this.termsOf(req.tenantId, req.startMs);
+    return this.engine.quoterFor(terms);
   }
 
   /** A lease the principal may see, else not_found — the same answer for "missing" and "not yours". */

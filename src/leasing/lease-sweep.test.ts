@@ -7,7 +7,7 @@ const T = Date.parse('2026-12-01T00:00:00Z');
 const base: Lease = {
   id: 'lease_1', tenantId: 'ten_a', gpuModel: 'H100-SXM', gpuCount: 8, leaseClass: 'spot', placement: 'any', region: null,
   startMs: T + H, endMs: T + 3 * H, releasedAtMs: null, failedAtMs: null, stateReason: null, preemptedAtMs: null, preemptedBy: null,
-  priceMicrosPerGpuHour: 1n, totalMicros: 1n, createdAtMs: T, queuedUntilMs: null, gpus: [{ uuid: 'g1', nodeId: 'n1' }],
+  priceMicrosPerGpuHour: 1n, totalMicros: 1n, currency: 'USD', createdAtMs: T, queuedUntilMs: null, gpus: [{ uuid: 'g1', nodeId: 'n1' }],
 };
 const none = { startLogged: false, endLogged: false };
 const types = (d: ReturnType<typeof dueTransitions>) => d.events.map((e) => `${e.type}@${(e.timeMs - T) / H}h`);

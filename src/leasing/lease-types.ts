@@ -1,3 +1,4 @@
+import type { Currency } from '../pricing/index.js';
 import type { GpuModelId } from '../fleet/index.js';
 
 /**
@@ -44,10 +45,16 @@ export interface Lease {
   /** Spot only: the end of the preemption notice, when the GPUs pass to `preemptedBy`. */
   preemptedAtMs: number | null;
   preemptedBy: string | null;
-  /** Integer micro-dollars per GPU-hour (a bigint: money never travels as a float or an unchecked number). */
+  /**
+   * The tenant's price from the rate card when booked (src/pricing), integer micros of `currency`
+   * per GPU-hour (a bigint: money never travels as a float or an unchecked number). Kept for the
+   * lease's life: it is what the invoice bills.
+   */
   priceMicrosPerGpuHour: bigint;
-  /** Quoted total for the booked window: price × GPUs × hours, integer micro-dollars. */
+  /** Quoted total for the billed window, rounded as the invoices round it (pricing `gpuTimeCharge`), micros of `currency`. */
   totalMicros: bigint;
+  /** The tenant's billing currency when booked. */
+  currency: Currency;
   createdAtMs: number;
   /**
    * Set while the lease is a queued request: it waits for capacity until then. Its window

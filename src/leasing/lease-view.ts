@@ -1,12 +1,13 @@
 import type { LeaseView } from './lease-schemas.js';
 import { heldUntilMs, leaseState, type Lease } from './lease-types.js';
-import { leaseTotalMicros } from './pricing.js';
+import { gpuTimeCharge } from '../pricing/index.js';
 
 /**
  * What a lease has actually run by `nowMs`, beside what it booked: the milliseconds its GPUs have
  * been held ([start, min(now, held until)), 0 for a request that never left the queue), the money
- * that time comes to at the lease's price (the same pricing rule as the booked total), and the
- * time its hold actually stopped (release, preemption, failure or its end) once that has passed.
+ * that time comes to at the lease's price — the rate card's charge rule (`gpuTimeCharge`: per
+ * calendar month, rounded to the minor unit), which is what its invoices bill — and the time its
+ * hold actually stopped (release, preemption, failure or its end) once that has passed.
  */
 export function leaseUsage(l: Lease, nowMs: number): { actualEnd: number | null; usedMs: number; accruedMicros: bigint } {
   if (l.queuedUntilMs !== null) return { actualEnd: null, usedMs: 0, accruedMicros: 0n };
@@ -15,7 +16,7 @@ export function leaseUsage(l: Lease, nowMs: number): { actualEnd: number | null;
   return {
     actualEnd: stop <= nowMs ? stop : null,
     usedMs,
-    accruedMicros: usedMs === 0 ? 0n : leaseTotalMicros(l.priceMicrosPerGpuHour, l.gpuCount, usedMs),
+    accruedMicros: usedMs === 0 ? 0n : gpuTimeCharge(l.priceMicrosPerGpuHour, l.gpuCount, l.startMs, l.startMs + usedMs, l.currency),
   };
 }
 
@@ -41,6 +42,7 @@ export function leaseView(l: Lease, nowMs: number): LeaseView {
     preemptedAt: l.preemptedAtMs === null ? null : iso(l.preemptedAtMs),
     preemptedBy: l.preemptedBy,
     priceMicrosPerGpuHour: l.priceMicrosPerGpuHour.toString(),
+    currency: l.currency,
     totalMicros: l.totalMicros.toString(),
     actualEnd: used.actualEnd === null ? null : iso(used.actualEnd),
     usedMs: used.usedMs,

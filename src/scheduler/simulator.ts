@@ -16,7 +16,7 @@
 import { LeaseEngine, holdOf, type Decision } from '../leasing/engine.js';
 import { DEFAULT_POLICY, type EnginePolicy } from '../leasing/rules.js';
 import type { Lease, LeaseClass, Placement } from '../leasing/lease-types.js';
-import { leaseTotalMicros } from '../leasing/pricing.js';
+import { gpuTimeCharge } from '../pricing/index.js';
 import type { GpuModelId } from '../fleet/index.js';
 import { DomainError } from '../shared/errors.js';
 import { fragmentation } from '../leasing/status.js';
@@ -281,7 +281,7 @@ export function simulate(o: SimOptions): SimReport {
       runningGpus -= r.lease.gpuCount;
       const ranS = r.untilS - r.startS;
       st.busyGpuSeconds += ranS * r.lease.gpuCount;
-      revenue[r.job.jobClass] += leaseTotalMicros(r.lease.priceMicrosPerGpuHour, r.lease.gpuCount, Math.round(ranS * MS));
+      revenue[r.job.jobClass] += gpuTimeCharge(r.lease.priceMicrosPerGpuHour, r.lease.gpuCount, Math.round(r.startS * MS), Math.round(r.startS * MS) + Math.round(ranS * MS), r.lease.currency);
     }
     const q = requests.get(r.lease.id)!;
     const bookedS = r.lease.endMs / MS - r.startS;
@@ -364,7 +364,7 @@ export function simulate(o: SimOptions): SimReport {
     if (!r.started) continue;
     const ranS = Math.max(0, Math.min(r.untilS, nowS) - r.startS);
     st.busyGpuSeconds += ranS * r.lease.gpuCount;
-    revenue[r.job.jobClass] += leaseTotalMicros(r.lease.priceMicrosPerGpuHour, r.lease.gpuCount, Math.round(ranS * MS));
+    revenue[r.job.jobClass] += gpuTimeCharge(r.lease.priceMicrosPerGpuHour, r.lease.gpuCount, Math.round(r.startS * MS), Math.round(r.startS * MS) + Math.round(ranS * MS), r.lease.currency);
   }
 
   const waits = jobs.filter((j) => firstStart.has(j.id)).map((j) => firstStart.get(j.id)! - j.submitS).sort((a, b) => a - b);
