@@ -1,6 +1,6 @@
 /**
  * Usage ingestion over HTTP (issue 11): batches of CloudEvents posted to `POST /v1/usage`,
- * deduplicated by (source, id), durable before the answer (a committed INSERT; PostgreSQL's
+ * deduplicated by (tenant, source, id), durable before the answer (a committed INSERT; PostgreSQL's
  * `synchronous_commit` is printed), on PostgreSQL and on PGlite. Target: ≥ 50,000 events/s on
  * PostgreSQL on this 2-core machine (Lago states 10,000/s over REST batches).
  *
@@ -41,13 +41,19 @@ function batches(n: number, size: number, dupShare: number, tenants: string[], n
   const bodies: string[] = [];
   const rows: UsageRow[][] = [];
   let next = 0;
+  // The tenant of each id: a duplicate repeats an earlier event whole (tenant too), since the
+  // deduplication key is per tenant (issue 18).
+  const tenantOf: string[] = [];
   for (let b = 0; b * size < n; b++) {
     const events = [];
     const r: UsageRow[] = [];
     for (let i = 0; i < size && b * size + i < n; i++) {
       // A duplicate repeats an id sent before (an earlier batch, or this one).
-      const id = next > 0 && rnd() < dupShare ? `ev-${Math.floor(rnd() * next)}` : `ev-${next++}`;
-      const tenant = tenants[Math.floor(rnd() * tenants.length)]!;
+      const k = next > 0 && rnd() < dupShare ? Math.floor(rnd() * next) : next++;
+      const id = `ev-${k}`;
+      const drawn = tenants[Math.floor(rnd() * tenants.length)]!;
+      const tenant = tenantOf[k] ?? drawn;
+      tenantOf[k] = tenant;
       const type = rnd() < 0.5 ? 'tokens.input' : 'tokens.output';
       const q = String(1 + Math.floor(rnd() * 100_000));
       const t = new Date(nowMs - Math.floor(rnd() * 86_400_000)).toISOString();

@@ -1,10 +1,12 @@
 /**
- * Billing's tables (owned by src/billing): contracts (versioned), usage events (deduplicated by
- * CloudEvents `source` + `id`), the lease meter's state and its cursor into the event log,
+ * Billing's tables (owned by src/billing): contracts (versioned), usage events (deduplicated per
+ * tenant by CloudEvents `source` + `id`), the lease meter's state and its cursor into the event log,
  * invoices and their lines, payments, credit notes, the double-entry journal and revenue
- * schedules. Hand-written SQL appended to the migration (0014) adds what Drizzle cannot say:
- * journal entries balance (a deferred constraint trigger), journal lines and final invoices are
- * immutable (triggers), and amounts are checked.
+ * schedules. Hand-written SQL appended to the migrations (0014, 0016) adds what Drizzle cannot
+ * say: journal entries balance (a deferred constraint trigger); journal lines, final invoices,
+ * payments, credit notes and the usage a final invoice took are immutable, and an invoice's status
+ * and paid amount move only with its payments (triggers; docs/decisions.md, "Issue 18: append-only
+ * money"); amounts are checked.
  *
  * Money: integer micros of the contract's currency (1 USD = 1,000,000; 1 JPY = 1,000,000), as
  * `bigint`. Usage quantities: integer micro-units of the meter's unit (a GPU-second is 1,000,000).
@@ -30,9 +32,11 @@ export const contracts = pgTable('billing_contracts', {
 }, (t) => [primaryKey({ columns: [t.id, t.version] }), index('billing_contracts_tenant_idx').on(t.tenantId)]);
 
 /**
- * Usage events: the rating input. Primary key (source, id) is the deduplication key; events
- * older than the 35-day window are refused at the boundary, so the key covers the window.
- * `invoice_id` is set when a final invoice takes the event (exactly once, in its transaction).
+ * Usage events: the rating input. Primary key (tenant_id, source, id) is the deduplication key:
+ * per tenant, so one tenant's event never makes another's a duplicate (0016). Events older than
+ * the 35-day window are refused at the boundary, so the key covers the window. `invoice_id` is set
+ * when a final invoice takes the event (exactly once, in its transaction); from then on the row
+ * never changes (trigger in 0016).
  */
 export const usageEvents = pgTable('billing_usage_events', {
   source: text('source').notNull(),
@@ -51,7 +55,7 @@ export const usageEvents = pgTable('billing_usage_events', {
   receivedAt: ts('received_at').notNull(),
   invoiceId: text('invoice_id'),
 }, (t) => [
-  primaryKey({ columns: [t.source, t.id] }),
+  primaryKey({ columns: [t.tenantId, t.source, t.id] }),
   index('billing_usage_open_idx').on(t.tenantId, t.time).where(sql`invoice_id IS NULL`),
   index('billing_usage_invoice_idx').on(t.invoiceId).where(sql`invoice_id IS NOT NULL`),
 ]);
@@ -78,7 +82,11 @@ export const logCursors = pgTable('billing_log_cursors', {
   lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
 }, (t) => [primaryKey({ columns: [t.consumer, t.cell] })]);
 
-/** draft → final → paid | void. Final invoices are immutable (trigger in 0014). */
+/**
+ * draft → final → paid | void. Final invoices are immutable but for paid_micros (growing, always the
+ * sum of the payments), closed_at and the status moving to paid (paid + credited = total) or void
+ * (nothing paid or credited): triggers in 0014, replaced in 0016.
+ */
 export const invoices = pgTable('billing_invoices', {
   id: text('id').primaryKey(),
   tenantId: text('tenant_id').notNull().references(() => tenants.id),
@@ -124,6 +132,7 @@ export const invoiceLines = pgTable('billing_invoice_lines', {
   leaseIds: jsonb('lease_ids').notNull(),
 }, (t) => [primaryKey({ columns: [t.invoiceId, t.lineNo] })]);
 
+/** Append-only (0016): against a final invoice of the same tenant, with its journal entry (kind `payment`, ref = id). */
 export const payments = pgTable('billing_payments', {
   id: text('id').primaryKey(),
   invoiceId: text('invoice_id').notNull().references(() => invoices.id),
@@ -131,8 +140,9 @@ export const payments = pgTable('billing_payments', {
   amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
   receivedAt: ts('received_at').notNull(),
   reference: text('reference'),
-});
+}, (t) => [index('billing_payments_invoice_idx').on(t.invoiceId)]);
 
+/** Append-only (0016): against a final or paid invoice of the same tenant, with its journal entry (kind `credit_note`, ref = id). */
 export const creditNotes = pgTable('billing_credit_notes', {
   id: text('id').primaryKey(),
   invoiceId: text('invoice_id').notNull().references(() => invoices.id),
@@ -140,7 +150,7 @@ export const creditNotes = pgTable('billing_credit_notes', {
   amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
   reason: text('reason').notNull(),
   createdAt: ts('created_at').notNull(),
-});
+}, (t) => [index('billing_credit_notes_invoice_idx').on(t.invoiceId)]);
 
 /**
  * The journal: append-only (trigger), each entry's lines sum to zero (deferred constraint

@@ -5,7 +5,7 @@
  * calls them and writes the result in one transaction per business fact.
  *
  * Exactly once, everywhere it matters:
- * - usage: (source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
+ * - usage: (tenant, source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
  *   its stored idempotent response, acknowledged after commit (durable: synchronous commit);
  * - the meter: the log cursor is advanced in the transaction that writes the GPU time it read,
  *   under a row lock every control plane's meter takes first;

@@ -51,7 +51,7 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
     bodyLimit: USAGE_BODY_LIMIT_BYTES,
     schema: {
       tags: ['billing'], ...secured,
-      summary: 'Report usage in a batch of CloudEvents (≤ 10,000): `id` + `source` deduplicate within 35 days, `subject` is the tenant, times ≤ 5 minutes ahead. The whole batch is refused if one event is bad; acknowledged events are durable',
+      summary: 'Report usage in a batch of CloudEvents (≤ 10,000): `id` + `source` deduplicate per tenant within 35 days, `subject` is the tenant, times ≤ 5 minutes ahead. The whole batch is refused if one event is bad; acknowledged events are durable',
       headers: idemHeader, body: UsageBatchBody,
       response: { 200: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...errors(400, 401, 403, 413, 422) },
     },
