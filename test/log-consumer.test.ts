@@ -62,7 +62,14 @@ describe.each(STORE_KINDS)('consuming the event log (%s)', (store) => {
     expect(bad({ gpuCount: '8' })).toThrow(/data\.gpuCount must be a finite number/);
     expect(bad({ priceMicrosPerGpuHour: '2.49' })).toThrow(/data\.priceMicrosPerGpuHour must be a decimal string/);
     expect(bad({ end: 'tomorrow' })).toThrow(/data\.end must be an RFC 3339 time/);
-    expect(bad({ tenantId: undefined })).toThrow(/data\.tenantId is missing/);
+    expect(bad({ class: undefined })).toThrow(/data\.class is missing/);
+    // Entries migration 0007 moved in from lease_events: what the envelope states is filled from it.
+    const legacy = (type: string, data: Record<string, unknown>) => decodeLeaseEvent({ ...placed, type: `dev.neocloud.${type}`, data });
+    expect(legacy('lease.moved', { fromNodes: ['n1'], toNodes: ['n2'], downNodes: ['n1'] })).toMatchObject({ type: 'lease.moved', data: { leaseId: placed.subject, fromGpus: [], toGpus: [] } });
+    expect(legacy('lease.preempting', { by: 'l2', deadline: placed.time, backfill: true })).toMatchObject({ data: { cause: 'backfill' } });
+    expect(legacy('lease.released', {})).toMatchObject({ data: { releasedAt: placed.time } });
+    // …but a placement with no price is not guessed.
+    expect(() => legacy('lease.placed', { waitedSeconds: 3, nodes: ['n1'] })).toThrow(/data\.class is missing/);
   });
 
   it('hands each event to one handler run, with calls racing; the cursor ends at the head', async () => {

@@ -113,6 +113,28 @@ function check(id: string, field: string, kind: string, v: unknown): string | nu
 
 const LEASE_PREFIX = `${TYPE_PREFIX}lease.`;
 
+/**
+ * Entries older than these declarations: migration 0007 moved `lease_events` into the log with
+ * their `detail` as it was (a `placed` from the queue carried only `waitedSeconds` and `nodes`, a
+ * `replaced` — now `moved` — no GPU lists, `preempting` no `cause`, stops no time of their own).
+ * Fields the envelope states (the lease, the tenant, the time) are filled from it, and lists
+ * added later are empty; what cannot be known (a placement's price) is not invented: such an
+ * entry is still refused. A field the entry has always wins.
+ */
+const LEGACY_DEFAULTS: { [K in LeaseEventType]?: (e: CloudEvent) => Partial<LeaseEventData[K]> } = {
+  'lease.requested': (e) => ({ leaseId: e.subject, ...(e.tenantid === null ? {} : { tenantId: e.tenantid }) }),
+  'lease.queued': (e) => ({ leaseId: e.subject }),
+  'lease.placed': (e) => ({ leaseId: e.subject, ...(e.tenantid === null ? {} : { tenantId: e.tenantid }), gpus: [], nodes: [] }),
+  'lease.preempting': (e) => ({ leaseId: e.subject, by: null, cause: e.data['backfill'] === true ? 'backfill' : 'preemption' }),
+  'lease.released': (e) => ({ leaseId: e.subject, releasedAt: e.time, heldUntil: typeof e.data['releasedAt'] === 'string' ? e.data['releasedAt'] : e.time, wasQueued: false }),
+  'lease.moved': (e) => ({ leaseId: e.subject, fromNodes: [], toNodes: [], downNodes: [], fromGpus: [], toGpus: [] }),
+  'lease.downtime': (e) => ({ leaseId: e.subject }),
+  'lease.failed': (e) => ({ leaseId: e.subject, nodes: [] }),
+  'lease.started': (e) => ({ leaseId: e.subject, start: e.time, gpus: [] }),
+  'lease.preempted': (e) => ({ leaseId: e.subject, preemptedAt: e.time, by: null }),
+  'lease.expired': (e) => ({ leaseId: e.subject, end: e.time }),
+};
+
 /** The event type without the CloudEvents prefix (`lease.placed`); what NATS subjects and the lease view use. */
 export function shortType(e: Pick<CloudEvent, 'type'>): string {
   return e.type.startsWith(TYPE_PREFIX) ? e.type.slice(TYPE_PREFIX.length) : e.type;
@@ -132,7 +154,7 @@ export function decodeLeaseEvent(e: CloudEvent): LeaseEvent | null {
   if (!e.type.startsWith(LEASE_PREFIX)) return null;
   const type = shortType(e);
   if (!isLeaseEventType(type)) return null;
-  const data = e.data;
+  const data: Record<string, unknown> = { ...LEGACY_DEFAULTS[type]?.(e), ...e.data };
   for (const [field, kind] of Object.entries(SPECS[type] as Record<string, string>)) {
     const bad = check(e.id, field, kind, data[field]);
     if (bad) throw new EventPayloadError(e.id, field, bad);
