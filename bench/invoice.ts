@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
 import { ControlPlane } from '../src/app/control-plane.js';
 import { BillingRepo, termsJson, type Contract } from '../src/billing/index.js';
-import type { NewEvent } from '../src/events/index.js';
+import type { NewEvent, NewLeaseEvent } from '../src/events/index.js';
 import { ManualClock } from '../src/shared/clock.js';
 import { mulberry32 } from '../src/scheduler/workload.js';
 import { dropBenchSchema } from './pg-schema.js';
@@ -52,14 +52,20 @@ async function runStore(store: 'postgres' | 'pglite', leases: number, tenants: n
       const count = [1, 2, 4, 8][Math.floor(rnd() * 4)]!;
       const price = cls === 'spot' ? 1_350_000 : cls === 'reserved' ? 1_890_000 : 2_490_000;
       const base = { subject: id, tenantId: tenant };
-      events.push({ ...base, type: 'lease.placed', timeMs: start, data: { leaseId: id, tenantId: tenant, class: cls, gpuModel: 'H100-SXM', gpuCount: count, start: new Date(start).toISOString(), end: new Date(end).toISOString(), priceMicrosPerGpuHour: String(price) } });
-      events.push({ ...base, type: 'lease.started', timeMs: start, data: { leaseId: id, start: new Date(start).toISOString() } });
+      // Payloads as declared in src/events/event-data.ts (the meter decodes them against it).
+      const placed: NewLeaseEvent<'lease.placed'> = { ...base, type: 'lease.placed', timeMs: start, data: {
+        leaseId: id, tenantId: tenant, class: cls, gpuModel: 'H100-SXM', gpuCount: count, placement: 'any', start: new Date(start).toISOString(), end: new Date(end).toISOString(),
+        priceMicrosPerGpuHour: String(price), totalMicros: String(BigInt(price) * BigInt(count) * BigInt(end - start) / BigInt(H)), gpus: [], nodes: [],
+      } };
+      const started: NewLeaseEvent<'lease.started'> = { ...base, type: 'lease.started', timeMs: start, data: { leaseId: id, start: new Date(start).toISOString(), gpus: [] } };
+      events.push(placed, started);
       if (end < JAN) {
         const released = rnd() < 0.3;
         const stop = released ? start + Math.floor(rnd() * (end - start)) : end;
-        events.push(released
-          ? { ...base, type: 'lease.released', timeMs: stop, data: { leaseId: id, releasedAt: new Date(stop).toISOString() } }
-          : { ...base, type: 'lease.expired', timeMs: stop, data: { leaseId: id, reason: 'ended', end: new Date(end).toISOString() } });
+        const stopped: NewLeaseEvent<'lease.released'> | NewLeaseEvent<'lease.expired'> = released
+          ? { ...base, type: 'lease.released', timeMs: stop, data: { leaseId: id, releasedAt: new Date(stop).toISOString(), heldUntil: new Date(stop).toISOString(), wasQueued: false } }
+          : { ...base, type: 'lease.expired', timeMs: stop, data: { leaseId: id, reason: 'ended', end: new Date(end).toISOString() } };
+        events.push(stopped);
       }
     }
     events.sort((a, b) => a.timeMs - b.timeMs);

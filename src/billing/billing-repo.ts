@@ -4,7 +4,6 @@
  * event, the meter's progress) are keyed so a retry finds them already there.
  */
 import { and, asc, desc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm';
-import { cloudEvent, events, type CloudEvent } from '../events/index.js';
 import { IdempotencyRepo, type IdempotencyRecord, type TenantScope } from '../tenancy/index.js';
 import { iso, pgTextArray, type Db } from '../store/index.js';
 import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
@@ -211,33 +210,6 @@ export class BillingRepo {
 
   // ---- the lease meter
 
-  async ensureCursor(consumer: string, cell: string): Promise<void> {
-    await this.db.insert(t.logCursors).values({ consumer, cell, lastSeq: 0 }).onConflictDoNothing();
-  }
-
-  /** Locks the consumer's cursor row until the transaction ends (another control plane's meter waits) and returns it. */
-  async lockCursor(consumer: string, cell: string): Promise<number> {
-    const r = await this.db.execute(sql`SELECT last_seq FROM billing_log_cursors WHERE consumer = ${consumer} AND cell = ${cell} FOR UPDATE`);
-    const row = rowsOf<{ last_seq: unknown }>(r)[0];
-    if (!row) throw new Error(`billing: no cursor ${consumer}/${cell}`);
-    return Number(row.last_seq);
-  }
-
-  async setCursor(consumer: string, cell: string, seq: number): Promise<void> {
-    await this.db.update(t.logCursors).set({ lastSeq: seq }).where(and(eq(t.logCursors.consumer, consumer), eq(t.logCursors.cell, cell)));
-  }
-
-  async cursor(consumer: string, cell: string): Promise<number> {
-    const [r] = await this.db.select().from(t.logCursors).where(and(eq(t.logCursors.consumer, consumer), eq(t.logCursors.cell, cell)));
-    return r?.lastSeq ?? 0;
-  }
-
-  /** Lease events of `cell` after `afterSeq` (other events are skipped over; the cursor still passes them). */
-  async logAfter(cell: string, afterSeq: number, limit: number): Promise<{ events: CloudEvent[]; lastSeq: number; read: number }> {
-    const rows = await this.db.select().from(events).where(and(eq(events.cell, cell), gt(events.seq, afterSeq))).orderBy(asc(events.seq)).limit(limit);
-    return { events: rows.filter((r) => r.type.startsWith('dev.neocloud.lease.')).map(cloudEvent), lastSeq: rows.length ? rows[rows.length - 1]!.seq : afterSeq, read: rows.length };
-  }
-
   async meters(leaseIds: readonly string[]): Promise<Map<string, MeterState>> {
     const m = new Map<string, MeterState>();
     if (leaseIds.length === 0) return m;
@@ -246,9 +218,11 @@ export class BillingRepo {
     return m;
   }
 
+  /** Running leases (started, not stopped) metered to before `beforeMs` and before the end of their window, locked. */
   async runningMeters(beforeMs: number): Promise<MeterState[]> {
     const rows = await this.db.select().from(t.leaseMeters)
-      .where(and(isNull(t.leaseMeters.stoppedAt), sql`${t.leaseMeters.meteredUntil} IS NOT NULL AND ${t.leaseMeters.meteredUntil} < ${iso(beforeMs)}::timestamptz`)).for('update');
+      .where(and(isNull(t.leaseMeters.stoppedAt), sql`${t.leaseMeters.meteredUntil} IS NOT NULL AND ${t.leaseMeters.meteredUntil} < ${iso(beforeMs)}::timestamptz
+        AND ${t.leaseMeters.meteredUntil} < ${t.leaseMeters.bookedEnd}`)).for('update');
     return rows.map(meterFromRow);
   }
 

@@ -75,13 +75,6 @@ export const leaseMeters = pgTable('billing_lease_meters', {
   stoppedAt: ts('stopped_at'),
 }, (t) => [index('billing_lease_meters_running_idx').on(t.meteredUntil).where(sql`stopped_at IS NULL AND metered_until IS NOT NULL`)]);
 
-/** How far a consumer has read a cell's event log. Advanced in the transaction that writes what it read. */
-export const logCursors = pgTable('billing_log_cursors', {
-  consumer: text('consumer').notNull(),
-  cell: text('cell').notNull(),
-  lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
-}, (t) => [primaryKey({ columns: [t.consumer, t.cell] })]);
-
 /**
  * draft → final → paid | void. Final invoices are immutable but for paid_micros (growing, always the
  * sum of the payments), closed_at and the status moving to paid (paid + credited = total) or void

@@ -7,12 +7,14 @@
  * Exactly once, everywhere it matters:
  * - usage: (tenant, source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
  *   its stored idempotent response, acknowledged after commit (durable: synchronous commit);
- * - the meter: the log cursor is advanced in the transaction that writes the GPU time it read,
- *   under a row lock every control plane's meter takes first;
+ * - the meter: reads the log through `consumeLog` (src/events/log-consumer.ts), which advances
+ *   the cursor in the transaction that writes the GPU time it read, under a row lock every
+ *   control plane's meter takes first;
  * - invoices: a month's invoice per tenant is unique; finalising takes the open usage events in
  *   the same statement that marks them, and posts its journal entry (unique by kind and ref) in
  *   the same transaction.
  */
+import { consumeLog, consumerCursor, decodeLeaseEvent, ensureConsumer, type LeaseEvent } from '../events/index.js';
 import { GPU_CATALOG } from '../fleet/index.js';
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound, parseTime } from '../shared/errors.js';
@@ -104,7 +106,7 @@ export class BillingService {
   }
 
   async init(): Promise<void> {
-    await this.repo.ensureCursor(METER_CONSUMER, this.o.cell);
+    await ensureConsumer(this.repo.db, { consumer: METER_CONSUMER, cell: this.o.cell });
   }
 
   private async knownTenant(id: string): Promise<boolean> {
@@ -310,45 +312,45 @@ export class BillingService {
   // ---------------------------------------------------------------- the lease meter
 
   /**
-   * Reads up to a batch of the cell's log after the meter's cursor and writes the GPU time it
-   * implies, advancing the cursor in the same transaction. `untilMs`: when caught up, also meter
-   * running leases up to then (a month's close). Returns whether more of the log is waiting.
+   * Meters the next batch of the cell's log (up to METER_BATCH events after the meter's cursor)
+   * through `consumeLog`: the GPU time it implies is written and the cursor moved in one
+   * transaction, under the cursor's row lock that every control plane's meter takes first.
+   * `untilMs`: when caught up, also meter running leases up to min(then, each lease's end) (a
+   * draft, a month's close), under the same lock. Returns whether more of the log is waiting.
    */
   async meterOnce(untilMs?: number): Promise<{ read: number; more: boolean }> {
     const source = `/cells/${this.o.cell}/meter`;
     const now = this.clock.nowMs();
-    return this.repo.tx(async (s) => {
-      const last = await s.lockCursor(METER_CONSUMER, this.o.cell);
-      const { events, lastSeq, read } = await s.logAfter(this.o.cell, last, METER_BATCH);
-      const states = await s.meters([...new Set(events.map((e) => e.subject))]);
+    const r = await consumeLog(this.repo.db, { consumer: METER_CONSUMER, cell: this.o.cell, batch: METER_BATCH }, async (tx, log, more) => {
+      const s = new BillingRepo(tx);
+      const events = log.map(decodeLeaseEvent).filter((e): e is LeaseEvent => e !== null);
+      const states = await s.meters([...new Set(events.map((e) => e.leaseId))]);
       const touched = new Map<string, MeterState>();
       const usage: MeteredUsage[] = [];
       for (const e of events) {
-        const r = applyLeaseEvent(states.get(e.subject) ?? null, e);
+        const r = applyLeaseEvent(states.get(e.leaseId) ?? null, e);
         if (r.state) {
-          states.set(e.subject, r.state);
-          touched.set(e.subject, r.state);
+          states.set(e.leaseId, r.state);
+          touched.set(e.leaseId, r.state);
         }
         usage.push(...r.usage);
       }
-      const more = read === METER_BATCH;
       await s.saveMeters([...touched.values()]);
       await s.insertMetered(usage, source, now);
-      if (lastSeq !== last) await s.setCursor(METER_CONSUMER, this.o.cell, lastSeq);
       if (!more && untilMs !== undefined) {
-        const running = await s.runningMeters(untilMs);
         const runUsage: MeteredUsage[] = [];
         const next: MeterState[] = [];
-        for (const st of running) {
+        for (const st of await s.runningMeters(untilMs)) {
           const r = meterRunning(st, untilMs);
+          if (r.usage.length === 0) continue;
           next.push(r.state);
           runUsage.push(...r.usage);
         }
         await s.saveMeters(next);
         await s.insertMetered(runUsage, source, now);
       }
-      return { read, more };
     });
+    return { read: r.read, more: r.more };
   }
 
   /** Meters the whole log (and running leases up to `untilMs`). */
@@ -362,7 +364,7 @@ export class BillingService {
   }
 
   async meterCursor(): Promise<number> {
-    return this.repo.cursor(METER_CONSUMER, this.o.cell);
+    return consumerCursor(this.repo.db, { consumer: METER_CONSUMER, cell: this.o.cell });
   }
 
   // ---------------------------------------------------------------- invoices

@@ -59,3 +59,16 @@ export const natsRelayCursors = pgTable('nats_relay_cursors', {
   leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 }, (t) => [primaryKey({ columns: [t.cell, t.stream] })]);
+
+/**
+ * How far each transactional consumer (billing's `lease-meter`, and later the market, finance,
+ * webhooks) has read a cell's log. Written only by `consumeLog` (src/events/log-consumer.ts), in
+ * the transaction that writes what the consumer made of the events it read; the row lock is what
+ * makes two control planes' copies of one consumer take turns. Replaced `billing_log_cursors`
+ * (migration 0018 moved its rows here).
+ */
+export const eventLogCursors = pgTable('event_log_cursors', {
+  consumer: text('consumer').notNull(),
+  cell: text('cell').notNull(),
+  lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.consumer, t.cell] })]);

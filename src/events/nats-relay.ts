@@ -22,13 +22,22 @@
  *   cursor, JetStream keeps the first copy of each id, so the stream stays in order.
  * - Failures (NATS down, a timeout, the database): nothing is skipped; the pass is retried with
  *   exponential backoff, from the cursor.
+ * - Why not `consumeLog` (src/events/log-consumer.ts), the helper every in-database consumer uses:
+ *   its effect is outside the database. consumeLog holds the cursor's row lock in a transaction
+ *   around the handler; here the handler would be the JetStream publish, so that transaction
+ *   would stay open while NATS answers (or times out), stalling every query of a PGlite process.
+ *   So the relay keeps its own cursor row, a lease rather than a lock, and at-least-once delivery
+ *   with JetStream's deduplication instead of exactly-once by transaction. Payloads go out as
+ *   the producer wrote them (typed in src/events/event-data.ts; subscribers decode them with
+ *   `decodeLeaseEvent`).
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { JetStreamClient, NatsConnection, PubAck, StreamConfig } from 'nats';
 import type { Db } from '../store/db.js';
-import { TYPE_PREFIX, type CloudEvent, type EventLog } from './event-log.js';
+import { shortType } from './event-data.js';
+import type { CloudEvent, EventLog } from './event-log.js';
 import { natsRelayCursors } from './event-schema.js';
 
 export const DEFAULT_STREAM = 'NEOCLOUD_EVENTS';
@@ -181,8 +190,7 @@ export class NatsRelay {
 
   /** The subject an event is published on. */
   subjectOf(e: CloudEvent): string {
-    const type = e.type.startsWith(TYPE_PREFIX) ? e.type.slice(TYPE_PREFIX.length) : e.type;
-    return `${this.subjectPrefix}.${this.log.cell}.${type}`;
+    return `${this.subjectPrefix}.${this.log.cell}.${shortType(e)}`;
   }
 
   private async run(): Promise<void> {

@@ -59,8 +59,8 @@ async function cutVictims(s: LeaseRepo, lease: Lease, victims: Hold[], deadlineM
 }
 
 /** A backfilled lease is preempted when the booking it fills in front of starts: its events say so from the start. */
-function placedEvents(lease: Lease, nowMs: number, extra: Record<string, unknown> = {}): NewEvent[] {
-  const out = [leasePlaced(lease, nowMs, extra)];
+function placedEvents(lease: Lease, nowMs: number, extra: Parameters<typeof leasePlaced>[2] = {}): NewEvent[] {
+  const out: NewEvent[] = [leasePlaced(lease, nowMs, extra)];
   // Starting at once: its start is logged with it (the store marks it so; see Store.insertLease).
   if (lease.startMs <= nowMs && heldUntilMs(lease) > lease.startMs) out.push(leaseStarted(lease, lease.startMs));
   if (lease.preemptedAtMs !== null) out.push(leasePreempting(lease, nowMs, lease.preemptedAtMs, lease.preemptedBy, 'backfill'));
