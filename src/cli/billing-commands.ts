@@ -46,10 +46,20 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
 
   const usage = program.command('usage').description('usage events: send a batch, show a month');
   usage.command('send <file>')
-    .description('send usage events (CloudEvents JSON: an array, or {"events": [...]}; "-" reads standard input)')
-    .action(async (file: string) => {
+    .description('send usage events (CloudEvents JSON: an array, or {"events": [...]}; "-" reads standard input). An event without `subject` is the caller\'s tenant (or --tenant); one without `time` is stamped now')
+    .option('--tenant <id>', 'operator: the tenant of events that name none')
+    .action(async (file: string, o: { tenant?: string }) => {
       const data = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8')) as unknown;
-      const events = Array.isArray(data) ? data : (data as J)['events'];
+      const given = (Array.isArray(data) ? data : (data as J)['events']) as unknown;
+      if (!Array.isArray(given)) throw new Error(`${file}: expected an array of events or {"events": [...]}`);
+      let subject = o.tenant;
+      if (subject === undefined && given.some((e: J) => e['subject'] === undefined)) {
+        const me = await client().request<{ tenantId: string | null }>('GET', '/v1/whoami');
+        if (!me.tenantId) throw new Error('events without a subject need a tenant key, or --tenant <id>');
+        subject = me.tenantId;
+      }
+      const now = new Date().toISOString();
+      const events = given.map((e: J) => ({ ...e, subject: e['subject'] ?? subject, time: e['time'] ?? now }));
       const r = await client().request<{ accepted: number; duplicates: number }>('POST', '/v1/usage', { events });
       print(r, () => `accepted ${r.accepted}, duplicates ${r.duplicates}`);
     });
