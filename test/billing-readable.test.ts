@@ -45,8 +45,10 @@ describe.each(STORE_KINDS)('bills a person can read (%s)', (store) => {
     await s.call('POST', '/v1/invoices/refresh', { body: {} });
     s.clock.advanceMs(30 * MIN);
     const expected = toCent(8n * price * BigInt(40 * MIN), 3_600_000n);
+    // The tenant's listing brings its draft to now too (it stood at 10 minutes).
     const list = await s.call('GET', '/v1/invoices?status=draft', { key: acme.key });
     const draftId = list.body.invoices[0].id as string;
+    expect(list.body.invoices[0].totalMicros).toBe(expected.toString());
     // Reading the draft brings it to now (it stood at 10 minutes before).
     const draft = await s.call('GET', `/v1/invoices/${draftId}`, { key: acme.key });
     expect(draft.body.totalMicros).toBe(expected.toString());

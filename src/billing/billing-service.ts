@@ -554,7 +554,18 @@ export class BillingService {
     });
   }
 
+  /**
+   * Invoices, newest month first. A tenant's listing (or the operator's for one tenant) that can
+   * show this month's draft first brings that draft up to date (refreshDraft: cheap when nothing
+   * changed), so the row carries the same total as reading the draft or the Billing page's summary.
+   */
   async listInvoices(p: Principal, f: { tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit?: number | undefined }): Promise<Record<string, unknown>[]> {
+    const tenant = p.kind === 'tenant' ? p.tenantId : f.tenantId;
+    const month = monthOf(this.clock.nowMs());
+    if (tenant !== undefined && tenant !== OWNER_TENANT_ID && (f.period === undefined || f.period === month) && (f.status === undefined || f.status === 'draft')) {
+      await this.meterCatchUp();
+      await this.refreshDraft(tenant, month);
+    }
     const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: f.limit ?? 100 });
     return rows.map(invoiceSummary);
   }
