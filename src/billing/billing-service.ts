@@ -564,7 +564,8 @@ export class BillingService {
     const month = monthOf(this.clock.nowMs());
     if (tenant !== undefined && tenant !== OWNER_TENANT_ID && (f.period === undefined || f.period === month) && (f.status === undefined || f.status === 'draft')) {
       await this.meterCatchUp();
-      await this.refreshDraft(tenant, month);
+      // A draft that cannot be rated now (usage with no price: a 409 when read) must not hide the tenant's other invoices.
+      await this.refreshDraft(tenant, month).catch((err: unknown) => { if (!(err instanceof DomainError)) throw err; });
     }
     const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: f.limit ?? 100 });
     return rows.map(invoiceSummary);
@@ -621,7 +622,14 @@ export class BillingService {
     const now = this.clock.nowMs();
     const period = monthOf(now);
     await this.meterCatchUp();
-    const draftRec = await this.refreshDraft(tenant, period);
+    // A draft that cannot be rated now (usage with no price) leaves the last rated one, and says why.
+    let draftError: string | null = null;
+    const draftRec = await this.refreshDraft(tenant, period).catch(async (err: unknown) => {
+      if (!(err instanceof DomainError)) throw err;
+      draftError = err.message;
+      const cur = (await this.repo.contracts(tenant))[0]?.currency ?? 'USD';
+      return (await this.repo.monthlyInvoice(tenant, period, cur, false)) ?? null;
+    });
     const draft = draftRec && draftRec.status === 'draft' ? await this.invoiceDetail(draftRec) : null;
     const invoices = (await this.repo.invoices({ scope: tenant, limit: 1000 })).map((i) => (draft && i.id === draft['id'] ? invoiceSummary(draftRec!) : invoiceSummary(i)));
     const contracts = await this.repo.contracts(tenant);
@@ -634,7 +642,7 @@ export class BillingService {
       spendToDateMicros: (month && month.status !== 'void' ? month.totalMicros : 0n).toString(),
       spendToDateInvoiceId: month?.id ?? null,
       usageMicros: usage.toString(), dueMicros: (due.get(currency) ?? 0n).toString(),
-      draft, invoices,
+      draft, draftError, invoices,
     };
   }
 
