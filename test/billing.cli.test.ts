@@ -50,8 +50,25 @@ describe('billing CLI', () => {
     const shown = await cli(acme.key, 'invoices', 'show', monthly.id);
     expect(shown).toContain('$1.00');
     expect(shown).toContain('$11,904.00');
-    expect(shown).toContain('−$1,190.40');
-    expect(await cli(acme.key, 'invoices', 'html', monthly.id)).toContain('<!doctype html>');
+    expect(shown).toContain('-$1,190.40');
+    // Issue 18, finding 8: quantities in the unit the price is per, labelled, as the server computed them (744 h × 8 GPUs).
+    expect(shown).toMatch(/5952\.0000 GPU-h\s+\$2\.00 per GPU-h\s+\$11,904\.00/);
+    expect(shown).toMatch(/2 M tokens\s+\$0\.50 per M tokens\s+\$1\.00/);
+    expect(shown).not.toContain('GPU-s');
+    expect(shown).toContain('bill to: acme · issued 2027-01-01 · due 2027-01-31 · net 30 days');
+    // The printable invoice: the customer's legal name and address from its billing profile, issue and due dates, terms, the seller.
+    const profile = JSON.parse(await cli(s.adminKey, '--json', 'tenants', 'set-billing', acme.id, '--legal-name', 'Acme Robotics, Inc.', '--address', '1 Main St', '--address', 'Suite 200',
+      '--city', 'Springfield', '--postal-code', '12345', '--country', 'US', '--tax-id', 'US-12-3456789', '--terms-days', '45'));
+    expect(profile).toMatchObject({ tenantId: acme.id, legalName: 'Acme Robotics, Inc.', addressLines: ['1 Main St', 'Suite 200'], paymentTermsDays: 45 });
+    expect(await cli(acme.key, 'tenants', 'billing', acme.id)).toContain('terms: net 45 days');
+    const html = await cli(acme.key, 'invoices', 'html', monthly.id);
+    expect(html).toContain('<!doctype html>');
+    expect(html).toContain('<span data-customer="name">Acme Robotics, Inc.</span>');
+    expect(html).toMatch(/1 Main St<br>Suite 200<br>12345 Springfield<br>US<br>Tax id US-12-3456789/);
+    expect(html).toContain('<dd data-date="issued">2027-01-01</dd><dt>Due</dt><dd data-date="due">2027-02-15</dd><dt>Terms</dt><dd data-date="terms">net 45 days</dd>');
+    expect(html).toContain('<b>From</b><br>neocloud');
+    expect(html).toMatch(/5952\.0000 GPU-h<\/td><td class="n">\$2\.00 per GPU-h/);
+    expect(html).not.toContain(acme.id.replace(/^/, 'Tenant <b>'));
     const tb = await cli(s.adminKey, 'ledger', 'trial-balance');
     expect(tb).toContain('(balanced)');
     expect(tb).toContain('revenue:reserved:H100-SXM');

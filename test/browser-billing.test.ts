@@ -27,11 +27,15 @@ let decemberId = '';
 let prepaymentId = '';
 const pageErrors: string[] = [];
 
-/** Dollars from micros (a decimal string), cents rounded half-up, with BigInt: independent of web/src/format.ts. */
+/**
+ * Dollars from micros (a decimal string) by the one display rule, with BigInt, independently of
+ * src/shared/money-format.ts: shown exactly, cents always, further digits only where they are not zero.
+ */
 const usd = (micros: string | bigint): string => {
   const m = BigInt(micros);
-  const cents = ((m < 0n ? -m : m) + 5_000n) / 10_000n;
-  return `${m < 0n ? '-' : ''}$${(cents / 100n).toLocaleString('en-US')}.${String(cents % 100n).padStart(2, '0')}`;
+  const a = m < 0n ? -m : m;
+  const frac = String(a % 1_000_000n).padStart(6, '0').replace(/0{1,4}$/, '');
+  return `${m < 0n ? '-' : ''}$${(a / 1_000_000n).toLocaleString('en-US')}.${frac}`;
 };
 
 async function call(method: string, path: string, o: { key?: string; body?: unknown } = {}): Promise<any> {
@@ -115,6 +119,12 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `console billing pages (skippe
       const page = await signedIn(lab.key, 'billing', size);
       await settled(page, 'billing');
       expect(await page.locator('[data-total="spendToDate"] dd').innerText(), tag).toBe(usd(draftFull.totalMicros));
+      // Finding 8: the headline and the draft's invoice row are one number; quantities in GPU-hours beside prices per GPU-hour.
+      expect(await cellText(page, `tr[data-invoice="${draft.id}"]`, 'total'), tag).toBe(usd(draftFull.totalMicros));
+      const gpuLine = draftFull.lines.find((l: any) => l.kind === 'usage' && l.unit === 'GPU-s');
+      expect(gpuLine.displayUnit).toBe('GPU-h');
+      expect(await cellText(page, 'table.lines tbody tr', 'quantity'), tag).toBe(`${gpuLine.displayQuantity} GPU-h`);
+      expect(await cellText(page, 'table.lines tbody tr', 'price'), tag).toBe(`${usd(gpuLine.unitPriceMicros)} per GPU-h`);
       // The reserved term: $34,560.00 (by hand above), and the commitment's minimum a month.
       const reserved = `tr[data-contract="${reservedId}"]`;
       expect(await cellText(page, reserved, 'commitment'), tag).toBe('$34,560.00 term');
@@ -137,7 +147,11 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `console billing pages (skippe
       if (size === DESKTOP) {
         const [tab] = await Promise.all([page.context().waitForEvent('page'), page.locator(`button[data-printable="${decemberId}"]`).click()]);
         await tab.waitForURL(/^blob:/);
-        expect(await tab.locator('body').innerText()).toContain(december.number);
+        const printed = await tab.locator('body').innerText();
+        expect(printed).toContain(december.number);
+        // Addressed to the customer by name (not its id), with issue and due dates and terms.
+        expect(printed).toMatch(/Bill to\s+billing-lab/);
+        expect(printed).toMatch(/Issued\s+2027-01-01\s+Due\s+2027-01-31\s+Terms\s+net 30 days/);
       }
       await page.context().close();
     }
@@ -160,6 +174,11 @@ describe.skipIf(NO_CHROMIUM !== '')(NO_CHROMIUM ? `console billing pages (skippe
       expect(await cellText(page, '[data-revenue="trial-balance"] tr[data-account="revenue:on-demand:H100-SXM"]', 'credit'), tag).toBe(usd(onDemand.creditMicros));
       expect(await page.locator('[data-revenue="trial-balance"] [data-currency="USD"] p').innerText(), tag)
         .toBe(`USD: debits ${usd(usdBook.debitsMicros)}, credits ${usd(usdBook.creditsMicros)} — balanced`);
+      // Accrued this month and not yet invoiced: the server's sum of January's drafts (on-demand money while leases run).
+      const accrued = await call('GET', '/v1/billing/accrued');
+      const odAccrued = accrued.currencies.find((c: any) => c.currency === 'USD').accounts.find((a: any) => a.account === 'revenue:on-demand:H100-SXM');
+      expect(BigInt(odAccrued.amountMicros)).toBeGreaterThan(0n);
+      expect(await cellText(page, 'table.revenue-accrued tr[data-account="revenue:on-demand:H100-SXM"]', 'accrued'), tag).toBe(usd(odAccrued.amountMicros));
       // Revenue by class and model, and by tenant: the same ledger account.
       expect(await cellText(page, 'table.revenue-classes tr[data-account="revenue:on-demand:H100-SXM"]', 'revenue'), tag).toBe(usd(onDemand.creditMicros));
       expect(await page.locator(`table.revenue-tenants tr[data-tenant="${lab.id}"]`).count(), tag).toBeGreaterThan(0);

@@ -77,11 +77,13 @@ const text = async (page: Page, selector: string): Promise<string> => {
 
 /**
  * Dollars as the console should show them, computed independently of the console's code: money is
- * a decimal string of integer micro-dollars, parsed with BigInt; cents rounded half-up.
+ * a decimal string of integer micro-dollars, parsed with BigInt, shown exactly (the one display
+ * rule, src/shared/money-format.ts): cents always, further digits only where they are not zero.
  */
 const usd = (micros: string | bigint): string => {
-  const cents = (BigInt(micros) + 5_000n) / 10_000n;
-  return `$${(cents / 100n).toLocaleString('en-US')}.${String(cents % 100n).padStart(2, '0')}`;
+  const m = BigInt(micros);
+  const frac = String(m % 1_000_000n).padStart(6, '0').replace(/0{1,4}$/, '');
+  return `$${(m / 1_000_000n).toLocaleString('en-US')}.${frac}`;
 };
 
 /** The page never scrolls sideways (tables may scroll inside their own container). */

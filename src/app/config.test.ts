@@ -18,7 +18,14 @@ describe('configuration', () => {
       NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
       NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3, NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: 20,
       NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: 10_000,
+      NEOCLOUD_DRAFT_REFRESH_S: 30, NEOCLOUD_PAYMENT_TERMS_DAYS: 30, NEOCLOUD_SELLER_NAME: 'neocloud',
     });
+  });
+  it('keeps drafts at most 30 s behind and checks the invoice settings', () => {
+    expect(loadConfig({ NEOCLOUD_DRAFT_REFRESH_S: '5', NEOCLOUD_PAYMENT_TERMS_DAYS: '14' })).toMatchObject({ NEOCLOUD_DRAFT_REFRESH_S: 5, NEOCLOUD_PAYMENT_TERMS_DAYS: 14 });
+    expect(fails({ NEOCLOUD_DRAFT_REFRESH_S: '600' })).toMatch(/^NEOCLOUD_DRAFT_REFRESH_S: must be an integer number of seconds from 1 to 30/);
+    expect(fails({ NEOCLOUD_PAYMENT_TERMS_DAYS: '-1' })).toMatch(/^NEOCLOUD_PAYMENT_TERMS_DAYS:/);
+    expect(fails({ NEOCLOUD_SELLER_NAME: 'a\u0007b' })).toMatch(/^NEOCLOUD_SELLER_NAME:/);
   });
   it('checks the agent settings', () => {
     expect(loadConfig({ NEOCLOUD_HEARTBEAT_S: '5', NEOCLOUD_HEALTH_RECOVERY_S: '600' })).toMatchObject({ NEOCLOUD_HEARTBEAT_S: 5, NEOCLOUD_HEALTH_RECOVERY_S: 600 });

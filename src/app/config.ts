@@ -27,6 +27,9 @@ export const ConfigSchema = Type.Object({
   NEOCLOUD_HEALTH_RECOVERY_S: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 * 30, description: 'clean heartbeats for this long bring a node back by itself (unset: the operator recovers it)' })),
   NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: Type.String({ pattern: '^[0-9]{1,13}$', description: 'what an internal GPU-hour is worth to finance, USD micros' }),
   NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'SLA credit = lost GPU-hours × price × this / 10,000' }),
+  NEOCLOUD_DRAFT_REFRESH_S: Type.Integer({ minimum: 1, maximum: 30, description: 'how often draft invoices are brought up to date, seconds (a tenant\'s spend to date is at most this behind)' }),
+  NEOCLOUD_PAYMENT_TERMS_DAYS: Type.Integer({ minimum: 0, maximum: 365, description: 'days from an invoice\'s issue to its due date, unless a tenant\'s billing profile says otherwise' }),
+  NEOCLOUD_SELLER_NAME: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'who issues the invoices (the printable invoice\'s seller)' }),
 }, { additionalProperties: false });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -35,9 +38,10 @@ export const CONFIG_DEFAULTS = {
   NEOCLOUD_INTERNAL_POLICY: 'sell-first', LOG_LEVEL: 'info', NEOCLOUD_CELL: 'default',
   NEOCLOUD_HEARTBEAT_S: '10', NEOCLOUD_MISSED_HEARTBEATS: '3', NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: '20',
   NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: '10000',
+  NEOCLOUD_DRAFT_REFRESH_S: '30', NEOCLOUD_PAYMENT_TERMS_DAYS: '30', NEOCLOUD_SELLER_NAME: 'neocloud',
 } as const;
 
-const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT', 'NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS']);
+const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT', 'NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS', 'NEOCLOUD_DRAFT_REFRESH_S', 'NEOCLOUD_PAYMENT_TERMS_DAYS']);
 
 /** What each variable must be, in words, for the error line. */
 const EXPECT: Record<keyof Config, string> = {
@@ -58,6 +62,9 @@ const EXPECT: Record<keyof Config, string> = {
   NEOCLOUD_HEALTH_RECOVERY_S: 'an integer number of seconds from 1 to 2592000 (or unset)',
   NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: 'an integer number of micro-dollars per GPU-hour (at most 13 digits)',
   NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: 'an integer number of basis points from 0 to 1000000 (10000 = the lost time at its price)',
+  NEOCLOUD_DRAFT_REFRESH_S: 'an integer number of seconds from 1 to 30',
+  NEOCLOUD_PAYMENT_TERMS_DAYS: 'an integer number of days from 0 to 365',
+  NEOCLOUD_SELLER_NAME: '1 to 200 printable characters',
 };
 
 export class ConfigError extends Error {

@@ -42,6 +42,10 @@ export interface ControlPlaneOptions {
   slaMultiplierBps?: bigint | undefined;
   /** Transfer price of internal GPU time, USD micros per GPU-hour (default 2,000,000). */
   transferPriceMicrosPerGpuHour?: bigint | undefined;
+  /** Days from an invoice's issue to its due date (default 30: net 30); a tenant's billing profile may say otherwise. */
+  paymentTermsDays?: number | undefined;
+  /** Who issues the invoices (default "neocloud"). */
+  sellerName?: string | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -123,6 +127,9 @@ export class ControlPlane {
     // Billing reads lease changes only from the event log (its meter); the sweep is how due ones get there.
     const billing = new BillingService(new BillingRepo(handle.db), clock, {
       cell, catchUpLog: () => leases.sweep(), tenantExists: async (id) => (await tenantRepo.getTenant(id)) !== undefined,
+      tenantName: async (id) => (await tenantRepo.getTenant(id))?.name,
+      ...(opts.paymentTermsDays !== undefined ? { paymentTermsDays: opts.paymentTermsDays } : {}),
+      ...(opts.sellerName !== undefined ? { sellerName: opts.sellerName } : {}),
       ...(opts.slaMultiplierBps !== undefined ? { slaMultiplierBps: opts.slaMultiplierBps } : {}),
       ...(opts.transferPriceMicrosPerGpuHour !== undefined ? { transferPriceMicrosPerGpuHour: opts.transferPriceMicrosPerGpuHour } : {}),
     });

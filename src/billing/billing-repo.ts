@@ -49,6 +49,20 @@ export interface InvoiceRecord {
 
 export interface StoredLine extends RatedLine { lineNo: number }
 
+/** A tenant's billing profile (billing_profiles): the addressee of its invoices. */
+export interface BillingProfile {
+  tenantId: string;
+  legalName: string | null;
+  addressLines: string[];
+  city: string | null;
+  postalCode: string | null;
+  country: string | null;
+  taxId: string | null;
+  /** Null: the control plane's default terms. */
+  paymentTermsDays: number | null;
+  updatedAtMs: number;
+}
+
 function contractFromRow(r: typeof t.contracts.$inferSelect): Contract {
   const terms = r.terms as Record<string, unknown>;
   const base = { id: r.id, version: r.version, tenantId: r.tenantId, currency: r.currency as Currency, startMs: r.startAt.getTime(), endMs: r.endAt ? r.endAt.getTime() : null, createdAtMs: r.createdAt.getTime() };
@@ -226,6 +240,13 @@ export class BillingRepo {
     return rows.map(meterFromRow);
   }
 
+  /** A tenant's running leases' meters, unlocked (a draft values their time so far without writing it). */
+  async runningMetersOf(tenantId: string): Promise<MeterState[]> {
+    const rows = await this.db.select().from(t.leaseMeters)
+      .where(and(eq(t.leaseMeters.tenantId, tenantId), isNull(t.leaseMeters.stoppedAt), sql`${t.leaseMeters.meteredUntil} IS NOT NULL`));
+    return rows.map(meterFromRow);
+  }
+
   /** Upserts meter states in one statement (arrays, not a parameter per value: ~5× faster for a batch of the log). */
   async saveMeters(list: readonly MeterState[]): Promise<void> {
     if (list.length === 0) return;
@@ -358,6 +379,65 @@ export class BillingRepo {
   async paymentsOf(invoiceId: string): Promise<{ id: string; amountMicros: bigint; receivedAtMs: number; reference: string | null }[]> {
     const rows = await this.db.select().from(t.payments).where(eq(t.payments.invoiceId, invoiceId)).orderBy(asc(t.payments.receivedAt));
     return rows.map((r) => ({ id: r.id, amountMicros: r.amountMicros, receivedAtMs: r.receivedAt.getTime(), reference: r.reference }));
+  }
+
+  /** Tenants with a lease running now (as far as the meter has read the log). */
+  async tenantsRunning(): Promise<string[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT tenant_id FROM billing_lease_meters WHERE stopped_at IS NULL AND metered_until IS NOT NULL`);
+    return rowsOf<{ tenant_id: string }>(r).map((x) => x.tenant_id);
+  }
+
+  /** What a tenant's final (unpaid or part-paid) invoices leave due, per currency: total − paid − credit notes. */
+  async dueOnFinal(tenantId: string): Promise<Map<string, bigint>> {
+    const r = await this.db.execute(sql`SELECT i.currency, sum(i.total_micros - i.paid_micros - coalesce((SELECT sum(c.amount_micros) FROM billing_credit_notes c WHERE c.invoice_id = i.id), 0))::text AS d
+      FROM billing_invoices i WHERE i.tenant_id = ${tenantId} AND i.status = 'final' GROUP BY i.currency`);
+    return new Map(rowsOf<{ currency: string; d: string }>(r).map((x) => [x.currency, BigInt(x.d)]));
+  }
+
+  // ---- billing profiles
+
+  async profile(tenantId: string, lock = false): Promise<BillingProfile | undefined> {
+    const q = this.db.select().from(t.billingProfiles).where(eq(t.billingProfiles.tenantId, tenantId));
+    const [r] = lock ? await q.for('update') : await q;
+    return r ? {
+      tenantId: r.tenantId, legalName: r.legalName, addressLines: r.addressLines as string[], city: r.city, postalCode: r.postalCode, country: r.country,
+      taxId: r.taxId, paymentTermsDays: r.paymentTermsDays, updatedAtMs: r.updatedAt.getTime(),
+    } : undefined;
+  }
+
+  async saveProfile(p: BillingProfile): Promise<void> {
+    const v = {
+      legalName: p.legalName, addressLines: p.addressLines, city: p.city, postalCode: p.postalCode, country: p.country, taxId: p.taxId,
+      paymentTermsDays: p.paymentTermsDays, updatedAt: new Date(p.updatedAtMs),
+    };
+    await this.db.insert(t.billingProfiles).values({ tenantId: p.tenantId, ...v }).onConflictDoUpdate({ target: t.billingProfiles.tenantId, set: v });
+  }
+
+  // ---- what a draft depends on
+
+  /**
+   * A fingerprint of everything a tenant's draft for [startMs, endMs) is rated from besides the
+   * clock: its open usage (count and newest arrival), its contract versions, and its final
+   * invoices (prepayments and credits left, reserved months billed). Equal fingerprints and no
+   * running lease: the draft is as it was, and need not be rated again.
+   */
+  async draftInputs(tenantId: string, endMs: number): Promise<{ fingerprint: string; running: number }> {
+    const r = await this.db.execute(sql`SELECT
+      (SELECT count(*)::text || '/' || coalesce(max(received_at)::text, '') FROM billing_usage_events WHERE tenant_id = ${tenantId} AND invoice_id IS NULL AND time < ${iso(endMs)}::timestamptz) AS u,
+      (SELECT count(*)::text || '/' || coalesce(max(created_at)::text, '') FROM billing_contracts WHERE tenant_id = ${tenantId}) AS c,
+      (SELECT count(*)::text || '/' || coalesce(max(finalized_at)::text, '') || '/' || coalesce(max(closed_at)::text, '') FROM billing_invoices WHERE tenant_id = ${tenantId} AND status <> 'draft') AS i,
+      (SELECT count(*)::int FROM billing_lease_meters WHERE tenant_id = ${tenantId} AND stopped_at IS NULL AND metered_until IS NOT NULL) AS running`);
+    const x = rowsOf<{ u: string; c: string; i: string; running: number }>(r)[0]!;
+    return { fingerprint: `${x.u}|${x.c}|${x.i}`, running: Number(x.running) };
+  }
+
+  /** The usage lines of every draft of `period`, summed per currency and revenue account (what is accrued, not yet invoiced). */
+  async draftUsageByAccount(period: string): Promise<{ currency: string; account: string; amountMicros: bigint; tenants: number }[]> {
+    const r = await this.db.execute(sql`SELECT i.currency, l.account, sum(l.amount_micros)::text AS a, count(DISTINCT i.tenant_id)::int AS n
+      FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
+      WHERE i.status = 'draft' AND i.kind = 'monthly' AND i.period = ${period} AND l.kind = 'usage'
+      GROUP BY i.currency, l.account ORDER BY i.currency, l.account`);
+    return rowsOf<{ currency: string; account: string; a: string; n: number }>(r).map((x) => ({ currency: x.currency, account: x.account, amountMicros: BigInt(x.a), tenants: Number(x.n) }));
   }
 
   // ---- journal

@@ -184,3 +184,20 @@ export const revenueSchedules = pgTable('billing_revenue_schedules', {
   serviceStart: ts('service_start').notNull(),
   serviceEnd: ts('service_end').notNull(),
 }, (t) => [index('billing_revenue_schedules_open_idx').on(t.serviceStart).where(sql`recognized_micros <> amount_micros`)]);
+
+/**
+ * A tenant's billing profile (migration 0019): the addressee of its invoices. Optional; without
+ * one an invoice is addressed to the tenant's name. `payment_terms_days` overrides the control
+ * plane's default terms (net 30, NEOCLOUD_PAYMENT_TERMS_DAYS) for this tenant.
+ */
+export const billingProfiles = pgTable('billing_profiles', {
+  tenantId: text('tenant_id').primaryKey().references(() => tenants.id),
+  legalName: text('legal_name'),
+  addressLines: jsonb('address_lines').notNull().default(sql`'[]'::jsonb`),
+  city: text('city'),
+  postalCode: text('postal_code'),
+  country: text('country'),
+  taxId: text('tax_id'),
+  paymentTermsDays: integer('payment_terms_days'),
+  updatedAt: ts('updated_at').notNull(),
+});

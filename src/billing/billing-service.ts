@@ -23,7 +23,7 @@ import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../ten
 import { requireAdmin } from '../tenancy/index.js';
 import { backlogOf } from './backlog.js';
 import { BillingRepo, termsJson, type InvoiceRecord, type StoredLine, type UsageRow } from './billing-repo.js';
-import type { Contract, ContractTerms, RatedLine } from './billing-types.js';
+import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
 import { ACCOUNTS, USAGE_UNITS } from './billing-types.js';
 import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
 import { creditNoteEntry, internalTransferEntry, invoiceEntry, paymentEntry, recognitionEntry, voidEntry, type Schedule } from './ledger.js';
@@ -33,6 +33,9 @@ import { gpuTimeValue, invoiceTotal, rateMonth } from './rating.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 import { tenantTerms } from './rate-terms.js';
 import type { TenantTerms } from '../pricing/index.js';
+import { lineDisplay } from './line-display.js';
+import type { BillingProfile } from './billing-repo.js';
+import type { BillingProfileBody, BillingProfileViewT } from './billing-wire.js';
 
 /** Usage older than this is refused: duplicates are recognised within it (Stripe refuses past 35 days; OpenMeter keeps 32). */
 export const DEDUP_WINDOW_MS = 35 * 86_400_000;
@@ -54,20 +57,33 @@ export interface BillingOptions {
   catchUpLog?: () => Promise<unknown>;
   /** Whether a tenant exists. */
   tenantExists: (id: string) => Promise<boolean>;
+  /** A tenant's display name (an invoice is addressed to it when its profile has no legal name). */
+  tenantName?: (id: string) => Promise<string | undefined>;
+  /** Days from an invoice's issue to its due date, unless the tenant's profile says otherwise (default 30: net 30). */
+  paymentTermsDays?: number;
+  /** Who issues the invoices (the printable invoice's seller; default "neocloud"). */
+  sellerName?: string;
 }
+
+/** Net 30: the default payment terms (days from issue to due). */
+export const DEFAULT_PAYMENT_TERMS_DAYS = 30;
+const DAY_MS = 86_400_000;
 
 const isoOf = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function contractView(c: Contract): ContractViewT {
+  // A reserved term's whole value, rounded as its invoices round it (rating.ts gpuTimeValue): the console shows it, never recomputes it.
+  const valueMicros = c.kind === 'reserved' && c.endMs !== null ? gpuTimeValue(c.terms.gpuCount, c.terms.priceMicrosPerGpuHour, c.endMs - c.startMs, c.currency).toString() : null;
   return {
     id: c.id, version: c.version, tenantId: c.tenantId, kind: c.kind, currency: c.currency, start: isoOf(c.startMs)!, end: isoOf(c.endMs),
-    terms: termsJson(c), createdAt: isoOf(c.createdAtMs)!,
+    terms: termsJson(c), createdAt: isoOf(c.createdAtMs)!, valueMicros,
   };
 }
 
 const lineView = (l: StoredLine | (RatedLine & { lineNo: number })): Record<string, unknown> => ({
   lineNo: l.lineNo, kind: l.kind, description: l.description, contractId: l.contractId, meter: l.meter, model: l.model,
   quantity: l.quantity.toString(), unit: l.unit, unitPriceMicros: l.unitPriceMicros.toString(), amountMicros: l.amountMicros.toString(), account: l.account,
+  ...lineDisplay(l.unit, l.quantity),
   serviceStart: isoOf(l.serviceStartMs), serviceEnd: isoOf(l.serviceEndMs), leaseIds: l.leaseIds,
 });
 
@@ -76,6 +92,29 @@ const invoiceSummary = (i: InvoiceRecord): Record<string, unknown> => ({
   totalMicros: i.totalMicros.toString(), paidMicros: i.paidMicros.toString(), createdAt: isoOf(i.createdAtMs), finalizedAt: isoOf(i.finalizedAtMs), closedAt: isoOf(i.closedAtMs),
   contractId: i.contractId,
 });
+
+/**
+ * Stored open usage plus running leases' GPU time from where the meter stopped up to `untilMs`
+ * (meter.ts `meterRunning`, the same rule a month's close writes), merged into the sums the rater
+ * reads. Nothing is written: a draft only shows it.
+ */
+function withRunning(stored: readonly UsageSum[], running: readonly MeterState[], untilMs: number, periodStartMs: number): UsageSum[] {
+  const out = stored.map((u) => ({ ...u }));
+  const key = (u: Pick<UsageSum, 'type' | 'model' | 'leaseClass' | 'priceMicros' | 'leaseId' | 'late'>): string =>
+    `${u.type}|${u.model}|${u.leaseClass}|${u.priceMicros}|${u.leaseId}|${u.late}`;
+  const at = new Map(out.map((u, i) => [key(u), i]));
+  for (const st of running) {
+    for (const m of meterRunning(st, untilMs).usage) {
+      const u: UsageSum = { type: m.type, model: m.model, leaseClass: m.leaseClass, priceMicros: m.priceMicros, leaseId: m.leaseId, late: m.timeMs < periodStartMs, quantity: m.quantity };
+      const i = at.get(key(u));
+      if (i === undefined) {
+        at.set(key(u), out.length);
+        out.push(u);
+      } else out[i]!.quantity += u.quantity;
+    }
+  }
+  return out;
+}
 
 /** Parses a non-negative decimal quantity (≤ 6 decimals) into micro-units. */
 export function parseQuantity(field: string, q: string | number): bigint {
@@ -99,6 +138,8 @@ export class BillingService {
   private readonly sla: bigint;
   private readonly transferPrice: bigint;
   private readonly tenantCache = new Set<string>();
+  /** Per `tenant/period`: the inputs (BillingRepo.draftInputs) its draft was last rated from in this process. */
+  private readonly draftRatedFrom = new Map<string, string>();
 
   constructor(private readonly repo: BillingRepo, private readonly clock: Clock, private readonly o: BillingOptions) {
     this.sla = o.slaMultiplierBps ?? 10_000n;
@@ -376,11 +417,12 @@ export class BillingService {
   }
 
   /** Rates a tenant's month; `attachTo`: the invoice that takes the open usage (finalising), or null (a draft). */
-  private async rate(s: BillingRepo, tenantId: string, period: string, attachTo: string | null): Promise<{ lines: RatedLine[]; currency: Currency }> {
+  private async rate(s: BillingRepo, tenantId: string, period: string, attachTo: string | null, runningUntilMs?: number): Promise<{ lines: RatedLine[]; currency: Currency }> {
     const all = await s.contracts(tenantId);
     const currency = (all[0]?.currency ?? 'USD') as Currency;
     const left = await s.prepaidLeft(tenantId);
-    const usage = await s.openUsage(tenantId, monthStartMs(period), monthEndMs(period), attachTo);
+    const stored = await s.openUsage(tenantId, monthStartMs(period), monthEndMs(period), attachTo);
+    const usage = runningUntilMs === undefined ? stored : withRunning(stored, await s.runningMetersOf(tenantId), runningUntilMs, monthStartMs(period));
     const lines = rateMonth({
       tenantId, currency, period, contracts: this.inForce(all, period), usage, reservedBilled: await s.reservedBilled(tenantId),
       prepaymentLeft: left, creditsLeft: left, slaMultiplierBps: this.sla,
@@ -388,15 +430,28 @@ export class BillingService {
     return { lines, currency };
   }
 
-  /** Recomputes a tenant's draft for `period` from the usage so far (no-op once final). */
+  /**
+   * Recomputes a tenant's draft for `period` from the usage so far and its running leases' time up
+   * to now (valued, not written: the meter writes GPU time when a lease stops or a month closes),
+   * so the draft follows the event log as far as the meter has read it. No-op once final. Cheap
+   * when nothing changed: with no running lease and the same inputs as the last rating in this
+   * process (BillingRepo.draftInputs), the stored draft is returned as it is.
+   */
   async refreshDraft(tenantId: string, period: string): Promise<InvoiceRecord | null> {
     const now = this.clock.nowMs();
-    return this.repo.tx(async (s) => {
+    const key = `${tenantId}/${period}`;
+    let ratedFrom: string | null = null;
+    const out = await this.repo.tx(async (s) => {
+      const inputs = await s.draftInputs(tenantId, monthEndMs(period));
       const contracts = await s.contracts(tenantId);
       const currency = (contracts[0]?.currency ?? 'USD') as Currency;
-      let inv = await s.monthlyInvoice(tenantId, period, currency, true);
+      const unchanged = inputs.running === 0 && this.draftRatedFrom.get(key) === inputs.fingerprint;
+      let inv = await s.monthlyInvoice(tenantId, period, currency, !unchanged);
       if (inv && inv.status !== 'draft') return inv;
-      const { lines } = await this.rate(s, tenantId, period, null);
+      if (unchanged) return inv ?? null;
+      const { lines } = await this.rate(s, tenantId, period, null, Math.min(now, monthEndMs(period)));
+      // Remembered once this transaction commits (a rolled-back rating must not be skipped next time).
+      ratedFrom = inputs.fingerprint;
       if (!inv) {
         if (lines.length === 0) return null;
         inv = { id: newId('inv'), tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
@@ -407,16 +462,26 @@ export class BillingService {
       await s.setDraftTotal(inv.id, total);
       return { ...inv, totalMicros: total };
     });
+    if (ratedFrom !== null) this.draftRatedFrom.set(key, ratedFrom);
+    return out;
   }
 
   /** Refreshes the drafts of every tenant with open usage or contracts (operator; also run periodically by `serve`). */
   async refreshDrafts(p: Principal, period?: string, tenantId?: string): Promise<{ period: string; drafts: number }> {
     requireAdmin(p);
     const m = period ?? monthOf(this.clock.nowMs());
-    await this.meterCatchUp(Math.min(this.clock.nowMs(), monthEndMs(m)));
+    // The log only: running leases are valued to now by each draft, not written (refreshDraft).
+    await this.meterCatchUp();
     let n = 0;
-    for (const t of tenantId ? [tenantId] : await this.tenantsToBill(m)) if (await this.refreshDraft(t, m)) n++;
+    for (const t of tenantId ? [tenantId] : await this.draftTenants(m)) if (await this.refreshDraft(t, m)) n++;
     return { period: m, drafts: n };
+  }
+
+  /** Tenants a draft of `period` may bill: those with open usage or contracts in force, and those with a lease running now. */
+  private async draftTenants(period: string): Promise<string[]> {
+    const set = new Set([...await this.tenantsToBill(period), ...await this.repo.tenantsRunning()]);
+    set.delete(OWNER_TENANT_ID);
+    return [...set].sort();
   }
 
   private async tenantsToBill(period: string): Promise<string[]> {
@@ -498,7 +563,19 @@ export class BillingService {
     });
   }
 
+  /**
+   * Invoices, newest month first. A tenant's listing (or the operator's for one tenant) that can
+   * show this month's draft first brings that draft up to date (refreshDraft: cheap when nothing
+   * changed), so the row carries the same total as reading the draft or the Billing page's summary.
+   */
   async listInvoices(p: Principal, f: { tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit?: number | undefined }): Promise<Record<string, unknown>[]> {
+    const tenant = p.kind === 'tenant' ? p.tenantId : f.tenantId;
+    const month = monthOf(this.clock.nowMs());
+    if (tenant !== undefined && tenant !== OWNER_TENANT_ID && (f.period === undefined || f.period === month) && (f.status === undefined || f.status === 'draft')) {
+      await this.meterCatchUp();
+      // A draft that cannot be rated now (usage with no price: a 409 when read) must not hide the tenant's other invoices.
+      await this.refreshDraft(tenant, month).catch((err: unknown) => { if (!(err instanceof DomainError)) throw err; });
+    }
     const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: f.limit ?? 100 });
     return rows.map(invoiceSummary);
   }
@@ -512,14 +589,134 @@ export class BillingService {
       await this.meterCatchUp();
       inv = (await this.refreshDraft(inv.tenantId, inv.period)) ?? inv;
     }
-    const [lines, payments, notes] = await Promise.all([this.repo.lines(id), this.repo.paymentsOf(id), this.repo.creditNotesOf(id)]);
+    return this.invoiceDetail(inv);
+  }
+
+  /** An invoice as the API shows it: its lines (with display quantities), payments, credit notes, addressee, issue and due dates. */
+  private async invoiceDetail(inv: InvoiceRecord): Promise<Record<string, unknown>> {
+    const id = inv.id;
+    const [lines, payments, notes, profile, name] = await Promise.all([
+      this.repo.lines(id), this.repo.paymentsOf(id), this.repo.creditNotesOf(id), this.repo.profile(inv.tenantId), this.o.tenantName?.(inv.tenantId),
+    ]);
     const credited = notes.reduce((a, n) => a + n.amountMicros, 0n);
+    const termsDays = profile?.paymentTermsDays ?? this.termsDays();
+    // Issued when finalised (a draft is not issued yet); due `termsDays` after issue.
     return {
       ...invoiceSummary(inv), dueMicros: (inv.status === 'void' ? 0n : inv.totalMicros - inv.paidMicros - credited).toString(),
+      issuedAt: isoOf(inv.finalizedAtMs), paymentTermsDays: termsDays, dueAt: inv.finalizedAtMs === null ? null : isoOf(inv.finalizedAtMs + termsDays * DAY_MS),
+      customer: {
+        tenantId: inv.tenantId, name: profile?.legalName ?? name ?? inv.tenantId, addressLines: profile?.addressLines ?? [], city: profile?.city ?? null,
+        postalCode: profile?.postalCode ?? null, country: profile?.country ?? null, taxId: profile?.taxId ?? null,
+      },
+      seller: { name: this.o.sellerName ?? 'neocloud' },
       lines: lines.map(lineView),
       payments: payments.map((x) => ({ id: x.id, amountMicros: x.amountMicros.toString(), receivedAt: isoOf(x.receivedAtMs), reference: x.reference })),
       creditNotes: notes.map((n) => ({ id: n.id, amountMicros: n.amountMicros.toString(), reason: n.reason, createdAt: isoOf(n.createdAtMs) })),
     };
+  }
+
+  private termsDays(): number {
+    return this.o.paymentTermsDays ?? DEFAULT_PAYMENT_TERMS_DAYS;
+  }
+
+  /**
+   * What a tenant's Billing page shows, in one answer so every figure on it is the same number:
+   * the month's draft brought up to date (refreshDraft), spend to date (that draft's total, the
+   * same field its row in `invoices` carries), usage this month (its usage lines), and what final
+   * invoices leave due (total − paid − credit notes). A tenant sees its own; the operator names one.
+   */
+  async billingSummary(p: Principal, tenantId?: string): Promise<Record<string, unknown>> {
+    const tenant = p.kind === 'tenant' ? p.tenantId : tenantId;
+    if (tenant === undefined) throw invalid('tenantId', 'is required for the operator');
+    const now = this.clock.nowMs();
+    const period = monthOf(now);
+    await this.meterCatchUp();
+    // A draft that cannot be rated now (usage with no price) leaves the last rated one, and says why.
+    let draftError: string | null = null;
+    const draftRec = await this.refreshDraft(tenant, period).catch(async (err: unknown) => {
+      if (!(err instanceof DomainError)) throw err;
+      draftError = err.message;
+      const cur = (await this.repo.contracts(tenant))[0]?.currency ?? 'USD';
+      return (await this.repo.monthlyInvoice(tenant, period, cur, false)) ?? null;
+    });
+    const draft = draftRec && draftRec.status === 'draft' ? await this.invoiceDetail(draftRec) : null;
+    const invoices = (await this.repo.invoices({ scope: tenant, limit: 1000 })).map((i) => (draft && i.id === draft['id'] ? invoiceSummary(draftRec!) : invoiceSummary(i)));
+    const contracts = await this.repo.contracts(tenant);
+    const currency = draftRec?.currency ?? contracts[0]?.currency ?? 'USD';
+    const month = draftRec ?? (await this.repo.monthlyInvoice(tenant, period, currency, false)) ?? null;
+    const usage = draft ? (draft['lines'] as { kind: string; amountMicros: string }[]).filter((l) => l.kind === 'usage').reduce((a, l) => a + BigInt(l.amountMicros), 0n) : 0n;
+    const due = await this.repo.dueOnFinal(tenant);
+    return {
+      tenantId: tenant, period, asOf: new Date(now).toISOString(), currency,
+      spendToDateMicros: (month && month.status !== 'void' ? month.totalMicros : 0n).toString(),
+      spendToDateInvoiceId: month?.id ?? null,
+      usageMicros: usage.toString(), dueMicros: (due.get(currency) ?? 0n).toString(),
+      draft, draftError, invoices,
+    };
+  }
+
+  /**
+   * Accrued, not yet invoiced: every draft of the month (brought up to date first) summed per
+   * currency and revenue account (`revenue:on-demand:H100-SXM`), from the drafts' usage lines
+   * (operator). The Revenue page shows these beside recognised revenue.
+   */
+  async accrued(p: Principal, period?: string): Promise<Record<string, unknown>> {
+    requireAdmin(p);
+    const m = period ?? monthOf(this.clock.nowMs());
+    await this.refreshDrafts(p, m);
+    const rows = await this.repo.draftUsageByAccount(m);
+    const byCur = new Map<string, typeof rows>();
+    for (const r of rows) byCur.set(r.currency, [...(byCur.get(r.currency) ?? []), r]);
+    return {
+      period: m, asOf: new Date(this.clock.nowMs()).toISOString(),
+      currencies: [...byCur].map(([currency, accts]) => ({
+        currency, totalMicros: accts.reduce((a, x) => a + x.amountMicros, 0n).toString(),
+        accounts: accts.map((a) => {
+          const [, cls = '', ...model] = a.account.split(':');
+          return { account: a.account, class: cls, model: model.join(':') || null, amountMicros: a.amountMicros.toString(), tenants: a.tenants };
+        }),
+      })),
+    };
+  }
+
+  // ---------------------------------------------------------------- billing profiles
+
+  private profileView(tenantId: string, name: string, b: BillingProfile | undefined): BillingProfileViewT {
+    return {
+      tenantId, tenantName: name, legalName: b?.legalName ?? null, addressLines: b?.addressLines ?? [], city: b?.city ?? null, postalCode: b?.postalCode ?? null,
+      country: b?.country ?? null, taxId: b?.taxId ?? null, paymentTermsDays: b?.paymentTermsDays ?? this.termsDays(), updatedAt: isoOf(b?.updatedAtMs ?? null),
+    };
+  }
+
+  /** A tenant's billing profile (the operator, or the tenant itself). */
+  async getProfile(p: Principal, tenantId: string): Promise<BillingProfileViewT> {
+    if (p.kind === 'tenant' && p.tenantId !== tenantId) throw notFound('tenant', tenantId);
+    const name = await this.o.tenantName?.(tenantId);
+    if (name === undefined || tenantId === OWNER_TENANT_ID) throw notFound('tenant', tenantId);
+    return this.profileView(tenantId, name, await this.repo.profile(tenantId));
+  }
+
+  /** Sets fields of a tenant's billing profile (operator): the fields given replace the stored ones, `null` clears one. */
+  async setProfile(p: Principal, tenantId: string, body: BillingProfileBody, idem?: IdempotencyContext): Promise<BillingProfileViewT> {
+    requireAdmin(p);
+    const name = await this.o.tenantName?.(tenantId);
+    if (name === undefined || tenantId === OWNER_TENANT_ID) throw notFound('tenant', tenantId);
+    const now = this.clock.nowMs();
+    return this.repo.tx(async (s) => {
+      const cur = await s.profile(tenantId, true);
+      const pick = <K extends keyof BillingProfileBody>(k: K, fallback: NonNullable<BillingProfileBody[K]> | null): BillingProfileBody[K] | null =>
+        (body[k] === undefined ? fallback : body[k]) as BillingProfileBody[K] | null;
+      const next: BillingProfile = {
+        tenantId, legalName: pick('legalName', cur?.legalName ?? null) ?? null, addressLines: body.addressLines ?? cur?.addressLines ?? [],
+        city: pick('city', cur?.city ?? null) ?? null, postalCode: pick('postalCode', cur?.postalCode ?? null) ?? null,
+        country: pick('country', cur?.country ?? null) ?? null, taxId: pick('taxId', cur?.taxId ?? null) ?? null,
+        paymentTermsDays: pick('paymentTermsDays', cur?.paymentTermsDays ?? null) ?? null, updatedAtMs: now,
+      };
+      await s.saveProfile(next);
+      const v = this.profileView(tenantId, name, next);
+      if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 200, body: v }, now);
+      return v;
+    });
   }
 
   async invoiceHtml(p: Principal, id: string): Promise<string> {

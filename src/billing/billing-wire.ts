@@ -49,6 +49,7 @@ export const ContractView = Type.Object({
   id: Type.String(), version: Type.Integer(), tenantId: Type.String(), kind: Type.String(), currency: Type.String(),
   start: Type.String(), end: Type.Union([Type.String(), Type.Null()]), terms: Type.Record(Type.String(), Type.Any()), createdAt: Type.String(),
   prepaymentInvoiceId: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  valueMicros: Type.Union([Type.String(), Type.Null()], { description: 'a reserved term\'s whole value (GPUs × price × hours, rounded to the minor unit as its invoices round); null for other kinds' }),
 });
 export type ContractViewT = Static<typeof ContractView>;
 
@@ -85,3 +86,30 @@ export const CreditNoteBody = Type.Object({ amountMicros: MicrosString('amount c
 export const AsOfQuery = Type.Object({ asOf: Type.Optional(Type.String({ format: 'date-time' })), tenantId: Type.Optional(Id) }, { additionalProperties: false });
 export const RecognizeBody = Type.Object({ asOf: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false });
 export const EntriesQuery = Type.Object({ tenantId: Type.Optional(Id), kind: Type.Optional(Type.String({ maxLength: 32 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }, { additionalProperties: false });
+
+/** Printable text: no control characters (they would break the invoice's layout or a CSV export). */
+const Text = (max: number, d: string) => Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: d });
+const Nullable = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(t: T) => Type.Union([t, Type.Null()]);
+
+/**
+ * A tenant's billing profile, as the operator sets it (PATCH: the fields given replace the stored
+ * ones, `null` clears one). Every field is optional: an invoice shows what there is.
+ */
+export const BillingProfileBody = Type.Object({
+  legalName: Type.Optional(Nullable(Text(200, 'the customer\'s legal name, as invoiced (default: the tenant\'s name)'))),
+  addressLines: Type.Optional(Type.Array(Text(200, 'a street address line'), { maxItems: 3, description: 'street address, up to 3 lines ([] clears)' })),
+  city: Type.Optional(Nullable(Text(100, 'city'))),
+  postalCode: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$', description: 'postal code: letters, digits, spaces and dashes (at most 16)' }))),
+  country: Type.Optional(Nullable(Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 country code, upper case (US, JP, DE)' }))),
+  taxId: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 .-]{0,39}$', description: 'tax or VAT id: letters, digits, spaces, dots and dashes (at most 40)' }))),
+  paymentTermsDays: Type.Optional(Nullable(Type.Integer({ minimum: 0, maximum: 365, description: 'days from issue to due (default: the control plane\'s NEOCLOUD_PAYMENT_TERMS_DAYS, 30)' }))),
+}, { additionalProperties: false });
+export type BillingProfileBody = Static<typeof BillingProfileBody>;
+
+export const BillingProfileView = Type.Object({
+  tenantId: Type.String(), tenantName: Type.String(), legalName: Type.Union([Type.String(), Type.Null()]), addressLines: Type.Array(Type.String()),
+  city: Type.Union([Type.String(), Type.Null()]), postalCode: Type.Union([Type.String(), Type.Null()]), country: Type.Union([Type.String(), Type.Null()]),
+  taxId: Type.Union([Type.String(), Type.Null()]), paymentTermsDays: Type.Integer({ description: 'the terms in force: the profile\'s, else the control plane\'s default' }),
+  updatedAt: Type.Union([Type.String(), Type.Null()]),
+});
+export type BillingProfileViewT = Static<typeof BillingProfileView>;

@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { formatMoney } from '../billing/invoice-html.js';
+import { formatMoney } from '../shared/money-format.js';
 import type { ApiClient } from './client.js';
 import { table } from './table.js';
 
@@ -46,10 +46,20 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
 
   const usage = program.command('usage').description('usage events: send a batch, show a month');
   usage.command('send <file>')
-    .description('send usage events (CloudEvents JSON: an array, or {"events": [...]}; "-" reads standard input)')
-    .action(async (file: string) => {
+    .description('send usage events (CloudEvents JSON: an array, or {"events": [...]}; "-" reads standard input). An event without `subject` is the caller\'s tenant (or --tenant); one without `time` is stamped now')
+    .option('--tenant <id>', 'operator: the tenant of events that name none')
+    .action(async (file: string, o: { tenant?: string }) => {
       const data = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8')) as unknown;
-      const events = Array.isArray(data) ? data : (data as J)['events'];
+      const given = (Array.isArray(data) ? data : (data as J)['events']) as unknown;
+      if (!Array.isArray(given)) throw new Error(`${file}: expected an array of events or {"events": [...]}`);
+      let subject = o.tenant;
+      if (subject === undefined && given.some((e: J) => e['subject'] === undefined)) {
+        const me = await client().request<{ tenantId: string | null }>('GET', '/v1/whoami');
+        if (!me.tenantId) throw new Error('events without a subject need a tenant key, or --tenant <id>');
+        subject = me.tenantId;
+      }
+      const now = new Date().toISOString();
+      const events = given.map((e: J) => ({ ...e, subject: e['subject'] ?? subject, time: e['time'] ?? now }));
       const r = await client().request<{ accepted: number; duplicates: number }>('POST', '/v1/usage', { events });
       print(r, () => `accepted ${r.accepted}, duplicates ${r.duplicates}`);
     });
@@ -68,8 +78,12 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
       const r = await client().request<{ invoices: J[] }>('GET', `/v1/invoices${q({ tenantId: o.tenant, period: o.period, status: o.status })}`);
       print(r, () => (r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : 'no invoices'));
     });
-  const showInvoice = (i: J): string => `${table(I_HEAD, [iRow(i)])}\n\n${table(['#', 'kind', 'description', 'quantity', 'unit price', 'amount'],
-    (i['lines'] as J[]).map((l) => [l.lineNo, l.kind, l.description, l.unit ? `${(Number(BigInt(l.quantity) / 1000n) / 1000).toLocaleString('en-US')} ${l.unit}` : '', l.unit ? money(l.unitPriceMicros, i['currency']) : '', money(l.amountMicros, i['currency'])]))}\n` +
+  // Quantities and their units as the server computed them for display (line-display.ts): GPU-hours beside a price per GPU-hour.
+  const showInvoice = (i: J): string => `${table(I_HEAD, [iRow(i)])}\n` +
+    `bill to: ${i['customer']?.name ?? i['tenantId']} · issued ${i['issuedAt']?.slice(0, 10) ?? '(draft, not issued)'} · due ${i['dueAt']?.slice(0, 10) ?? '-'} · net ${i['paymentTermsDays'] ?? '-'} days\n\n` +
+    `${table(['#', 'kind', 'description', 'quantity', 'unit price', 'amount'],
+      (i['lines'] as J[]).map((l) => [l.lineNo, l.kind, l.description, l.displayQuantity === null || l.displayQuantity === undefined ? '' : `${l.displayQuantity} ${l.displayUnit}`,
+        l.priceUnit ? `${money(l.unitPriceMicros, i['currency'])} ${l.priceUnit}` : '', money(l.amountMicros, i['currency'])]))}\n` +
     `due: ${money(i['dueMicros'], i['currency'])}`;
   invoices.command('show <id>').action(async (id: string) => {
     const i = await client().request<J>('GET', `/v1/invoices/${encodeURIComponent(id)}`);
@@ -103,6 +117,36 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
     const i = await client().request<J>('POST', `/v1/invoices/${encodeURIComponent(id)}/credit-notes`, { amountMicros: amount, reason: o.reason });
     print(i, () => showInvoice(i));
   });
+
+  // A tenant's billing profile: who its invoices are addressed to (billing_profiles, migration 0019).
+  const tenants = program.commands.find((c) => c.name() === 'tenants') ?? program.command('tenants');
+  const profileText = (b: J): string => [
+    `${b['tenantName']} (${b['tenantId']})`, `legal name: ${b['legalName'] ?? '-'}`, ...((b['addressLines'] as string[]).map((l) => `  ${l}`)),
+    `  ${[b['postalCode'], b['city']].filter(Boolean).join(' ') || '-'}`, `  ${b['country'] ?? '-'}`, `tax id: ${b['taxId'] ?? '-'}`, `terms: net ${b['paymentTermsDays']} days`,
+  ].join('\n');
+  tenants.command('billing <tenantId>').description('a tenant\'s billing profile: the addressee of its invoices and its payment terms').action(async (id: string) => {
+    const b = await client().request<J>('GET', `/v1/tenants/${encodeURIComponent(id)}/billing-profile`);
+    print(b, () => profileText(b));
+  });
+  const clearable = (v: string): string | null => (v === '' ? null : v);
+  tenants.command('set-billing <tenantId>')
+    .description('operator: set a tenant\'s billing profile (only the options given change; an empty value clears one)')
+    .option('--legal-name <name>', 'the customer\'s legal name as invoiced (default: the tenant\'s name)')
+    .option('--address <line>', 'a street address line (repeat for up to 3; --address "" clears them)', (v: string, acc: string[] | undefined) => [...(acc ?? []), v])
+    .option('--city <city>').option('--postal-code <code>').option('--country <CC>', 'ISO 3166-1 alpha-2, e.g. US, JP, DE').option('--tax-id <id>')
+    .option('--terms-days <n>', 'payment terms: days from issue to due (default: the control plane\'s, net 30)')
+    .action(async (id: string, o: { legalName?: string; address?: string[]; city?: string; postalCode?: string; country?: string; taxId?: string; termsDays?: string }) => {
+      const body: J = {};
+      if (o.legalName !== undefined) body['legalName'] = clearable(o.legalName);
+      if (o.address !== undefined) body['addressLines'] = o.address.filter((l) => l !== '');
+      if (o.city !== undefined) body['city'] = clearable(o.city);
+      if (o.postalCode !== undefined) body['postalCode'] = clearable(o.postalCode);
+      if (o.country !== undefined) body['country'] = clearable(o.country);
+      if (o.taxId !== undefined) body['taxId'] = clearable(o.taxId);
+      if (o.termsDays !== undefined) body['paymentTermsDays'] = o.termsDays === '' ? null : /^\d+$/.test(o.termsDays) ? Number(o.termsDays) : o.termsDays;
+      const b = await client().request<J>('PATCH', `/v1/tenants/${encodeURIComponent(id)}/billing-profile`, body);
+      print(b, () => profileText(b));
+    });
 
   const ledger = program.command('ledger').description('operator: the double-entry ledger');
   ledger.command('trial-balance').option('--as-of <time>').option('--tenant <id>').action(async (o: { asOf?: string; tenant?: string }) => {

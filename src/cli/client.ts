@@ -1,5 +1,5 @@
 /**
- * A small HTTP client for the CLI: bearer key, Idempotency-Key on every POST, problem+json errors.
+ * A small HTTP client for the CLI: bearer key, Idempotency-Key on every POST and PATCH, problem+json errors.
  * Every POST carries a JSON body (`{}` when the command has no fields): the API rejects POSTs without one.
  */
 import { randomUUID } from 'node:crypto';
@@ -24,7 +24,7 @@ export class ApiClient {
   async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.apiKey) headers['authorization'] = `Bearer ${this.apiKey}`;
-    if (method === 'POST') {
+    if (method === 'POST' || method === 'PATCH') {
       headers['idempotency-key'] = randomUUID();
       body ??= {};
     }

@@ -9,8 +9,6 @@ import { NatsTelemetry } from '../telemetry/index.js';
 const QUEUE_EVERY_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
 const IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
-/** How often draft invoices are recomputed from the usage so far. */
-const DRAFTS_EVERY_MS = 10 * 60_000;
 
 /** `flags`: command-line values (strings), which win over the environment; see src/app/config.ts. */
 export async function serve(flags: { port?: string | undefined; host?: string | undefined; dataDir?: string | undefined }): Promise<void> {
@@ -40,6 +38,8 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     },
     transferPriceMicrosPerGpuHour: BigInt(config.NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR),
     slaMultiplierBps: BigInt(config.NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS),
+    paymentTermsDays: config.NEOCLOUD_PAYMENT_TERMS_DAYS,
+    sellerName: config.NEOCLOUD_SELLER_NAME,
   });
   const app = await buildServer(cp, {
     logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
@@ -78,7 +78,10 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       .finally(() => { running = false; });
   }, QUEUE_EVERY_MS);
   queueTimer.unref();
-  // Draft invoices of the current month follow the usage (reading a draft also brings it up to date).
+  // Draft invoices of the current month follow the event log, at most NEOCLOUD_DRAFT_REFRESH_S
+  // (default 30 s) behind: a tenant's spend to date on the console lags its leases by no more
+  // (reading a draft, or the Billing page's summary, also brings it up to date). A tenant with
+  // nothing new and no running lease costs one small query (BillingService.refreshDraft).
   let drafting = false;
   const draftTimer = setInterval(() => {
     if (drafting) return;
@@ -86,7 +89,7 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     cp.billing.refreshDrafts({ kind: 'admin', keyId: 'serve' })
       .catch((err: unknown) => app.log.warn({ err }, 'draft invoice refresh failed'))
       .finally(() => { drafting = false; });
-  }, DRAFTS_EVERY_MS);
+  }, config.NEOCLOUD_DRAFT_REFRESH_S * 1000);
   draftTimer.unref();
   // The event log to NATS JetStream, only when asked for (src/events/nats-relay.ts).
   const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log }).start() : null;

@@ -1,3 +1,5 @@
+import { formatMoney } from '../shared/money-format.js';
+
 /** Plain-text tables for people; scripts use --json. */
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
@@ -6,17 +8,10 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-/**
- * Integer micro-dollars (a decimal string on the wire, since totals can pass 2^53) as dollars:
- * cents rounded half-up (away from zero) from the micros, thousands separated, all in bigint.
- */
+/** Integer micro-dollars (a decimal string) as dollars, exactly as the server rounded them (src/shared/money-format.ts). */
 export function usd(micros: string | bigint): string {
   if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) throw new Error(`not an integer amount of micro-dollars: "${micros}"`);
-  const m = BigInt(micros);
-  const abs = m < 0n ? -m : m;
-  const cents = (abs + 5_000n) / 10_000n;
-  const whole = (cents / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${m < 0n && cents > 0n ? '-' : ''}$${whole}.${(cents % 100n).toString().padStart(2, '0')}`;
+  return formatMoney(micros, 'USD');
 }
 
 export function mw(watts: number): string {

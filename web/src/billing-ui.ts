@@ -9,6 +9,8 @@ import { h } from './dom.js';
 export interface ContractView {
   id: string; version: number; tenantId: string; kind: string; currency: string;
   start: string; end: string | null; terms: Record<string, unknown>; createdAt: string;
+  /** A reserved term's whole value, from the server (null for other kinds). */
+  valueMicros: string | null;
 }
 export interface InvoiceSummary {
   id: string; tenantId: string; kind: string; period: string; currency: string; status: 'draft' | 'final' | 'paid' | 'void';
@@ -17,8 +19,21 @@ export interface InvoiceSummary {
 export interface InvoiceLine {
   lineNo: number; kind: string; description: string; contractId: string | null; model: string | null;
   quantity: string; unit: string; unitPriceMicros: string; amountMicros: string; leaseIds: string[];
+  /** Shown as sent (src/billing/line-display.ts): the quantity in the unit the price is per. */
+  displayQuantity: string | null; displayUnit: string | null; priceUnit: string | null;
 }
 export interface InvoiceDetail extends InvoiceSummary { dueMicros: string; lines: InvoiceLine[] }
+/** GET /v1/billing/summary: a tenant's month so far; every figure is the server's. */
+export interface BillingSummary {
+  tenantId: string; period: string; asOf: string; currency: string;
+  spendToDateMicros: string; spendToDateInvoiceId: string | null; usageMicros: string; dueMicros: string;
+  draft: InvoiceDetail | null; invoices: InvoiceSummary[];
+}
+/** GET /v1/billing/accrued: the month's drafts per currency and revenue account. */
+export interface Accrued {
+  period: string; asOf: string;
+  currencies: { currency: string; totalMicros: string; accounts: { account: string; class: string; model: string | null; amountMicros: string; tenants: number }[] }[];
+}
 export interface BacklogSum { tenantId?: string; currency: string; remainingMicros: string; takeOrPayMicros: string; within12MonthsMicros: string; beyond12MonthsMicros: string }
 export interface Backlog { asOf: string; totals: BacklogSum[]; byTenant: BacklogSum[]; contracts: (BacklogSum & { contractId: string; tenantId: string; kind: string })[] }
 export interface TrialBalance {

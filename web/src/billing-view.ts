@@ -1,26 +1,20 @@
 /**
- * Billing (tenant): spend to date this month (the draft invoice, recomputed by the API on read),
- * the contracts in force with their commitments and the spend against them, and the invoices with
- * a printable copy of each. Every figure comes from the billing API; the console only adds up
- * decimal-string micros with BigInt.
+ * Billing (tenant): spend to date this month (the draft invoice, brought up to date by the API on
+ * read), the contracts in force with their commitments and the spend against them, and the
+ * invoices with a printable copy of each. Every figure comes from the billing API (one
+ * GET /v1/billing/summary for the month, so the headline and the invoice row are one field); the
+ * console formats them and only subtracts what the backlog leaves from a server-sent value.
  */
 import { api } from './api.js';
 import { coalesce, h } from './dom.js';
 import { money, shareOf, utc } from './format.js';
 import { dataTable } from './tables.js';
-import { getInvoices, monthOf, printableButton, sum, type Backlog, type ContractView, type InvoiceDetail, type InvoiceSummary } from './billing-ui.js';
+import { printableButton, type Backlog, type BillingSummary, type ContractView, type InvoiceSummary } from './billing-ui.js';
 import type { Page, ViewContext } from './view.js';
 import { stat } from './widgets.js';
 
-const MS_PER_HOUR = 3_600_000n;
-
-/** A reserved term's whole value: GPUs × price per GPU-hour × its hours (micros, truncated to the micro). */
-function termValue(c: ContractView): bigint | null {
-  const t = c.terms;
-  if (c.kind !== 'reserved' || c.end === null || typeof t['priceMicrosPerGpuHour'] !== 'string') return null;
-  const ms = BigInt(Date.parse(c.end) - Date.parse(c.start));
-  return (BigInt(Number(t['gpuCount'])) * BigInt(t['priceMicrosPerGpuHour']) * ms) / MS_PER_HOUR;
-}
+/** A reserved term's whole value, as the server computed it (ContractView.valueMicros). */
+const termValue = (c: ContractView): bigint | null => (c.valueMicros === null || c.valueMicros === undefined ? null : BigInt(c.valueMicros));
 
 const bps = (v: unknown): string => (typeof v === 'number' ? `${(v / 100).toFixed(2).replace(/\.?0+$/, '')}%` : '—');
 
@@ -41,27 +35,21 @@ function termsText(c: ContractView): string {
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   const body = h('div');
   const load = async (): Promise<void> => {
-    const period = monthOf(ctx.serverNowMs());
-    const [contracts, invoices, backlog] = await Promise.all([
+    // The month in one answer: the draft brought up to date, and the invoices with its row from the same record.
+    const [contracts, summary, backlog] = await Promise.all([
       api<{ contracts: ContractView[] }>('GET', '/v1/contracts').then((r) => r.contracts),
-      getInvoices(),
+      api<BillingSummary>('GET', '/v1/billing/summary'),
       api<Backlog>('GET', '/v1/backlog'),
     ]);
-    // The month's draft, read by id so the API brings it up to date with the usage so far.
-    const draftRow = invoices.find((i) => i.kind === 'monthly' && i.period === period && i.status === 'draft');
-    const draft = draftRow ? await api<InvoiceDetail>('GET', `/v1/invoices/${encodeURIComponent(draftRow.id)}`) : null;
-    const finalMonth = invoices.find((i) => i.kind === 'monthly' && i.period === period && i.status !== 'draft' && i.status !== 'void');
-    const currency = draft?.currency ?? contracts[0]?.currency ?? 'USD';
-    const usageSpend = draft ? sum(draft.lines.filter((l) => l.kind === 'usage').map((l) => l.amountMicros)) : 0n;
-    const open = invoices.filter((i) => i.status === 'final');
-    const due = sum(open.map((i) => i.totalMicros)) - sum(open.map((i) => i.paidMicros));
+    const { period, draft, invoices, currency } = summary;
+    const usageSpend = BigInt(summary.usageMicros);
     const remaining = new Map(backlog.contracts.map((r) => [r.contractId, r]));
 
     body.replaceChildren(
       h('dl', { class: 'totals' },
-        stat(`Spend to date, ${period} (draft invoice)`, draft ? money(draft.totalMicros, currency) : finalMonth ? money(finalMonth.totalMicros, finalMonth.currency) : money(0n, currency), 'spendToDate'),
-        stat('Usage this month', money(usageSpend, currency), 'usageThisMonth'),
-        stat('Due on final invoices', money(due, currency), 'due'),
+        stat(`Spend to date, ${period}${draft ? ' (draft invoice)' : ''}`, money(summary.spendToDateMicros, currency), 'spendToDate'),
+        stat('Usage this month', money(summary.usageMicros, currency), 'usageThisMonth'),
+        stat('Due on final invoices', money(summary.dueMicros, currency), 'due'),
         ...backlog.totals.map((t) => stat(`Committed ahead (${t.currency})`, money(t.remainingMicros, t.currency), `backlog-${t.currency}`))),
       h('section', { class: 'panel', 'data-billing': 'contracts' },
         h('h2', {}, 'Contracts and commitments'),
@@ -98,10 +86,12 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
           cls: 'lines', rows: draft.lines, empty: 'Nothing billed yet this month.',
           columns: [
             { label: 'Line', key: 'description', cell: (l) => l.description },
-            { label: 'Quantity', key: 'quantity', cls: 'num', cell: (l) => `${quantity(l.quantity)} ${l.unit}` },
+            // As the server computed them for display: GPU-hours beside a price per GPU-hour.
+            { label: 'Quantity', key: 'quantity', cls: 'num', cell: (l) => (l.displayQuantity === null ? '' : `${l.displayQuantity} ${l.displayUnit ?? ''}`) },
+            { label: 'Unit price', key: 'price', cls: 'num', cell: (l) => (l.priceUnit === null ? '' : `${money(l.unitPriceMicros, draft.currency)} ${l.priceUnit}`) },
             { label: 'Amount', key: 'amount', cls: 'num', cell: (l) => money(l.amountMicros, draft.currency) },
           ],
-        }) : h('p', { class: 'muted empty' }, 'No draft invoice for this month yet: the control plane brings drafts up to date every 10 minutes.')),
+        }) : h('p', { class: 'muted empty' }, 'Nothing billed yet this month.')),
       h('section', { class: 'panel', 'data-billing': 'invoices' },
         h('h2', {}, 'Invoices'),
         invoiceTable(invoices, ctx)),
@@ -113,15 +103,6 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   el.replaceChildren(
     h('div', { class: 'view-head' }, h('h1', {}, 'Billing'), h('span', { class: 'muted' }, ctx.session().tenantName ?? '')),
     body);
-}
-
-/** A quantity in micro-units as a decimal with up to 6 places ("158520", "2.5"). */
-export function quantity(micro: string): string {
-  const q = BigInt(micro);
-  const neg = q < 0n;
-  const a = neg ? -q : q;
-  const frac = (a % 1_000_000n).toString().padStart(6, '0').replace(/0+$/, '');
-  return `${neg ? '-' : ''}${(a / 1_000_000n).toLocaleString('en-US')}${frac ? `.${frac}` : ''}`;
 }
 
 export function invoiceTable(invoices: InvoiceSummary[], ctx: ViewContext, withTenant = false): HTMLElement {

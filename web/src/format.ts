@@ -1,20 +1,12 @@
 /** Display formatting. Times are shown and entered in UTC, 24-hour, as the API speaks them. */
+import { formatMoney } from '../../src/shared/money-format.js';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 export const count = (n: number): string => integer.format(n);
 
-/**
- * Money arrives as integer micro-dollars in a decimal string (totals can pass 2^53): parsed with
- * BigInt, rounded once to cents (half-up, away from zero), then only integer arithmetic.
- */
-export function dollars(micros: string | bigint): string {
-  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) return '—';
-  const m = BigInt(micros);
-  const abs = m < 0n ? -m : m;
-  const cents = (abs + 5_000n) / 10_000n;
-  return `${m < 0n && cents > 0n ? '-' : ''}$${integer.format(cents / 100n)}.${(cents % 100n).toString().padStart(2, '0')}`;
-}
+/** Integer micro-dollars (a decimal string) as dollars: the one display rule, src/shared/money-format.ts. */
+export const dollars = (micros: string | bigint): string => formatMoney(micros, 'USD');
 
 export const megawatts = (watts: number): string => `${(watts / 1_000_000).toFixed(2)} MW`;
 
@@ -65,18 +57,10 @@ export function span(ms: number): string {
 }
 
 /**
- * Money of a currency from integer micros (a decimal string): USD as dollars and cents, JPY as
- * whole yen (ISO 4217 exponent 0), rounded half-up once, with BigInt only.
+ * Money of a currency from integer micros (a decimal string), as the server rounded it: shown
+ * exactly, never rounded here (src/shared/money-format.ts, used by the CLI and the invoice too).
  */
-export function money(micros: string | bigint, currency = 'USD'): string {
-  if (currency === 'USD') return dollars(micros);
-  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) return '—';
-  const m = BigInt(micros);
-  const abs = m < 0n ? -m : m;
-  const units = (abs + 500_000n) / 1_000_000n;
-  const sign = m < 0n && units > 0n ? '-' : '';
-  return currency === 'JPY' ? `${sign}¥${integer.format(units)}` : `${sign}${integer.format(units)} ${currency}`;
-}
+export const money = (micros: string | bigint, currency = 'USD'): string => formatMoney(micros, currency);
 
 /** `part` as a share of `whole` (both integer micros), one decimal, computed with BigInt: "62.5%". */
 export function shareOf(part: string | bigint, whole: string | bigint): string {

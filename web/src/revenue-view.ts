@@ -4,13 +4,15 @@
  * months, and the trial balance, all as of one instant (UTC, default now). Revenue is read from
  * the ledger's `revenue:*` accounts (credit balances, so recognised revenue, net of nothing else):
  * the whole book from one trial balance, each tenant's from the trial balance filtered to it.
+ * Money accrued this month and not yet invoiced (on-demand, spot, tokens … per model) is the
+ * server's sum of the month's draft invoices (GET /v1/billing/accrued), not a sum made here.
  */
 import { api } from './api.js';
 import { h } from './dom.js';
 import { fromUtcInput, money, shareOf, toUtcInput, utc } from './format.js';
 import { barChart } from './charts.js';
 import { dataTable } from './tables.js';
-import { getInvoices, type Backlog, type TrialBalance } from './billing-ui.js';
+import { getInvoices, type Accrued, type Backlog, type TrialBalance } from './billing-ui.js';
 import { invoiceTable } from './billing-view.js';
 import type { Page, ViewContext } from './view.js';
 import { stat } from './widgets.js';
@@ -39,11 +41,13 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
 
   const load = async (asOf: string): Promise<void> => {
     const q = `asOf=${encodeURIComponent(asOf)}`;
-    const [tb, backlog, invoices] = await Promise.all([
+    const [tb, backlog, invoices, accrued] = await Promise.all([
       api<TrialBalance>('GET', `/v1/ledger/trial-balance?${q}`),
       api<Backlog>('GET', `/v1/backlog?${q}`),
       getInvoices(),
+      api<Accrued>('GET', '/v1/billing/accrued'),
     ]);
+    const accruedRows = accrued.currencies.flatMap((c) => c.accounts.map((a) => ({ ...a, currency: c.currency })));
     // One trial balance per tenant with invoices: revenue by tenant × class × model from the ledger.
     const billed = [...new Set(invoices.map((i) => i.tenantId))].sort();
     const perTenant = (await Promise.all(billed.map((t) => api<TrialBalance>('GET', `/v1/ledger/trial-balance?${q}&tenantId=${encodeURIComponent(t)}`).then((x) => revenueRows(x, t))))).flat();
@@ -58,6 +62,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     body.replaceChildren(
       h('dl', { class: 'totals' },
         ...[...totals].map(([cur, v]) => stat(`Revenue recognised (${cur})`, money(v, cur), `revenue-${cur}`)),
+        ...accrued.currencies.map((c) => stat(`Accrued ${accrued.period}, not yet invoiced (${c.currency})`, money(c.totalMicros, c.currency), `accrued-${c.currency}`)),
         ...backlog.totals.map((t) => stat(`Backlog (${t.currency})`, money(t.remainingMicros, t.currency), `backlog-${t.currency}`)),
         ...backlog.totals.map((t) => stat(`Take-or-pay share (${t.currency})`, shareOf(t.takeOrPayMicros, t.remainingMicros), `takeOrPay-${t.currency}`))),
       h('section', { class: 'panel', 'data-revenue': 'by-class' },
@@ -73,6 +78,17 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
             { label: 'Class', key: 'class', cell: (r) => r.cls },
             { label: 'Model', key: 'model', cell: (r) => r.model },
             { label: 'Revenue', key: 'revenue', cls: 'num', cell: (r) => money(r.micros, r.currency) },
+          ],
+        })),
+      h('section', { class: 'panel', 'data-revenue': 'accrued' },
+        h('h2', {}, `Accrued this month (${accrued.period}, draft invoices as of ${utc(accrued.asOf)})`),
+        dataTable({
+          cls: 'revenue-accrued', rows: accruedRows, rowAttrs: (r) => ({ 'data-account': r.account }), empty: 'Nothing accrued this month yet.',
+          columns: [
+            { label: 'Class', key: 'class', cell: (r) => r.class },
+            { label: 'Model', key: 'model', cell: (r) => r.model ?? '—' },
+            { label: 'Tenants', key: 'tenants', cls: 'num', cell: (r) => String(r.tenants) },
+            { label: 'Accrued', key: 'accrued', cls: 'num', cell: (r) => money(r.amountMicros, r.currency) },
           ],
         })),
       h('section', { class: 'panel', 'data-revenue': 'by-tenant' },

@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ControlPlane } from '../../app/control-plane.js';
 import {
-  AsOfQuery, ContractAmendBody, ContractCreateBody, ContractView, CreditNoteBody, EntriesQuery, InvoiceListQuery, PaymentBody, PeriodBody, RecognizeBody, RefreshBody,
+  AsOfQuery, BillingProfileBody, BillingProfileView, ContractAmendBody, ContractCreateBody, ContractView, CreditNoteBody, EntriesQuery, InvoiceListQuery, PaymentBody, PeriodBody, RecognizeBody, RefreshBody,
   UsageBatchBody, UsageQuery,
 } from '../../billing/index.js';
 import { Idempotency, principalOf } from '../http-context.js';
@@ -110,6 +110,35 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
   r.post('/v1/ledger/recognize', {
     schema: { tags: ['ledger'], summary: 'Recognise deferred revenue ratably up to a date (operator; closing a month does it too)', ...secured, headers: idemHeader, body: RecognizeBody, response: { 200: Any, ...errors(400, 401, 403, 422) } },
   }, async (req, reply) => idem.run(req, reply, async () => ({ status: 200, body: await b.recognizeNow(principalOf(req), req.body.asOf) })));
+
+  r.get('/v1/billing/summary', {
+    schema: {
+      tags: ['billing'], ...secured,
+      summary: 'A tenant\'s month so far, in one answer: the draft brought up to date, spend to date (the draft\'s total, the same field as its row in `invoices`), usage this month, due on final invoices. A tenant sees its own; the operator names `tenantId`',
+      querystring: Type.Object({ tenantId: Type.Optional(Id) }, { additionalProperties: false }), response: { 200: Any, ...errors(400, 401, 404, 409) },
+    },
+  }, async (req) => b.billingSummary(principalOf(req), req.query.tenantId));
+
+  r.get('/v1/billing/accrued', {
+    schema: {
+      tags: ['billing'], ...secured,
+      summary: 'Accrued, not yet invoiced (operator): the month\'s drafts, brought up to date, summed per currency and revenue account (on-demand, spot, … by model)',
+      querystring: Type.Object({ period: Type.Optional(Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'YYYY-MM (UTC); default this month' })) }, { additionalProperties: false }),
+      response: { 200: Any, ...errors(400, 401, 403, 409) },
+    },
+  }, async (req) => b.accrued(principalOf(req), req.query.period));
+
+  r.get('/v1/tenants/:id/billing-profile', {
+    schema: { tags: ['billing'], summary: 'A tenant\'s billing profile: the invoice\'s addressee and payment terms (operator, or the tenant itself)', ...secured, params: IdParam, response: { 200: BillingProfileView, ...errors(400, 401, 404) } },
+  }, async (req) => b.getProfile(principalOf(req), req.params.id));
+
+  r.patch('/v1/tenants/:id/billing-profile', {
+    schema: {
+      tags: ['billing'], ...secured, params: IdParam, headers: idemHeader, body: BillingProfileBody,
+      summary: 'Set a tenant\'s billing profile (operator): legal name, address lines, city, postal code, country, tax id, payment terms. Fields given replace the stored ones; null clears one',
+      response: { 200: BillingProfileView, ...errors(400, 401, 403, 404, 422) },
+    },
+  }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await b.setProfile(principalOf(req), req.params.id, req.body, ctx) })));
 
   r.get('/v1/backlog', {
     schema: { tags: ['billing'], summary: 'Remaining performance obligations as of a date: per contract, per tenant and in total, with the take-or-pay share and the part within 12 months', ...secured, querystring: AsOfQuery, response: { 200: Any, ...errors(400, 401) } },
