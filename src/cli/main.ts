@@ -221,7 +221,7 @@ keys
   });
 
 type LeaseOut = LeaseView;
-const leaseRow = (l: LeaseOut): (string | number)[] => [l.id, l.state, `${l.gpuCount} × ${l.gpuModel}`, l.class, l.placement, l.start, l.end, usd(l.totalMicros)];
+const leaseRow = (l: LeaseOut): (string | number)[] => [l.id, l.state, `${l.gpuCount} × ${l.gpuModel}`, l.class, l.placement, l.start, l.end, usd(l.totalMicros, l.currency)];
 const LEASE_HEAD = ['id', 'state', 'gpus', 'class', 'placement', 'start', 'end', 'total'];
 
 const leases = program.command('leases').description('GPU leases');
@@ -265,7 +265,7 @@ leases
   .command('show <id>')
   .action(async (id: string) => {
     const l = await client().request<LeaseOut>('GET', `/v1/leases/${encodeURIComponent(id)}`);
-    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nprice: ${usd(l.priceMicrosPerGpuHour)}/GPU-hour\n` +
+    print(l, () => `${table(LEASE_HEAD, [leaseRow(l)])}\nprice: ${usd(l.priceMicrosPerGpuHour, l.currency)}/GPU-hour\n` +
       (l.gpus.length === 0
         ? (l.state === 'queued' ? `no GPUs yet: waiting for capacity until ${l.queuedUntil}` : 'no GPUs held')
         : `nodes: ${l.nodes.join(', ')}\n${table(['gpu', 'node'], l.gpus.map((g) => [g.uuid, g.nodeId]))}`));

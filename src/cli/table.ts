@@ -9,9 +9,9 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 }
 
 /** Integer micro-dollars (a decimal string) as dollars, exactly as the server rounded them (src/shared/money-format.ts). */
-export function usd(micros: string | bigint): string {
-  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) throw new Error(`not an integer amount of micro-dollars: "${micros}"`);
-  return formatMoney(micros, 'USD');
+export function usd(micros: string | bigint, currency = 'USD'): string {
+  if (typeof micros === 'string' && !/^-?\d+$/.test(micros)) throw new Error(`not an integer amount of micros: "${micros}"`);
+  return formatMoney(micros, currency);
 }
 
 export function mw(watts: number): string {

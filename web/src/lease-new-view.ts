@@ -7,7 +7,7 @@
  */
 import { ApiError, api } from './api.js';
 import { h, setChildren } from './dom.js';
-import { count, dollars, fromUtcInput, utc } from './format.js';
+import { count, fromUtcInput, money, utc } from './format.js';
 import { leaseLink } from './leases-view.js';
 import { gpusText, stateBadge } from './lease-ui.js';
 import { GPU_MODELS, type Lease } from './types.js';
@@ -22,7 +22,7 @@ interface Quote {
   outcome: 'placed' | 'queued' | 'refused';
   gpuModel: string; gpuCount: number; class: string; placement: string; region: string | null;
   start: string; end: string; preemptedAt: string | null;
-  priceMicrosPerGpuHour: string; totalMicros: string; nodes: number; preempts: number;
+  priceMicrosPerGpuHour: string; currency: string; priceBasis: string | null; totalMicros: string; nodes: number; preempts: number;
   largestSatisfiable: number | null; detail: string | null;
 }
 
@@ -130,8 +130,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     setChildren(quoteBox, 
       h('h2', {}, q.outcome === 'queued' ? 'Would wait in the queue' : 'Fits: quote'),
       facts([
-        ['total', 'Total', dollars(q.totalMicros)],
-        ['price', 'Per GPU-hour', dollars(q.priceMicrosPerGpuHour)],
+        ['total', 'Total', money(q.totalMicros, q.currency)],
+        ['price', 'Per GPU-hour', money(q.priceMicrosPerGpuHour, q.currency)],
         ['window', 'Window (UTC)', `${utc(q.start, false)} → ${utc(q.end, false)}`],
         ['nodes', 'Nodes', count(q.nodes)],
         ['preempts', 'Preempts', q.preempts ? `${count(q.preempts)} lease${q.preempts === 1 ? '' : 's'} (after notice)` : 'none'],
@@ -183,7 +183,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
         ctx.poke();
         resultBox.replaceChildren(h('section', { class: 'panel created-lease', 'data-created': l.id, 'data-state': l.state },
           h('div', { class: 'panel-head' }, h('h2', {}, l.state === 'queued' ? 'Request queued' : 'Lease created'), stateBadge(l)),
-          h('p', {}, leaseLink(l.id), ` · ${gpusText(l)}, ${l.class}, ${l.placement} · ${utc(l.start)} → ${utc(l.end)} · ${dollars(l.totalMicros)}`),
+          h('p', {}, leaseLink(l.id), ` · ${gpusText(l)}, ${l.class}, ${l.placement} · ${utc(l.start)} → ${utc(l.end)} · ${money(l.totalMicros, l.currency)}`),
           l.state === 'queued' && l.queuedUntil ? h('p', { class: 'muted' }, `Waiting for capacity until ${utc(l.queuedUntil)}.`) : null,
           h('h3', {}, `Nodes (${l.nodes.length})`),
           gpusByNode(l),

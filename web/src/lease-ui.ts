@@ -6,7 +6,7 @@
  */
 import { ApiError, api } from './api.js';
 import { h, type Child } from './dom.js';
-import { count, dollars, hours, utc } from './format.js';
+import { count, hours, money, utc } from './format.js';
 import type { Lease } from './types.js';
 import type { ViewContext } from './view.js';
 import { confirmDialog } from './widgets.js';
@@ -54,8 +54,8 @@ export async function releaseWithConfirm(l: Lease, ctx: ViewContext): Promise<Le
         ? h('p', {}, 'The request stops waiting for capacity. Nothing has run, nothing is owed.')
         : h('p', {}, 'Its GPUs are freed now and whatever runs on them stops. ', h('strong', {}, 'This cannot be undone.')),
       queued ? null : h('dl', { class: 'facts' },
-        h('div', {}, h('dt', {}, 'Booked'), h('dd', {}, dollars(l.totalMicros))),
-        h('div', {}, h('dt', {}, 'Accrued so far'), h('dd', {}, dollars(l.accruedMicros)))),
+        h('div', {}, h('dt', {}, 'Booked'), h('dd', {}, money(l.totalMicros, l.currency))),
+        h('div', {}, h('dt', {}, 'Accrued so far'), h('dd', {}, money(l.accruedMicros, l.currency)))),
     ],
     confirm: queued ? 'Cancel request' : 'Release lease',
     cancel: 'Keep it',

@@ -7,7 +7,7 @@
  */
 import { api } from './api.js';
 import { coalesce, h } from './dom.js';
-import { dollars } from './format.js';
+import { money } from './format.js';
 import { gpusText, ranText, releaseButton, stateBadge, windowText } from './lease-ui.js';
 import { dataTable, type Column } from './tables.js';
 import { GPU_MODELS, type Lease, type LeasePage } from './types.js';
@@ -47,8 +47,8 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
     { label: 'Class', key: 'class', cls: 'nowrap', cell: (l) => l.class },
     { label: 'Booked (UTC)', key: 'window', cell: windowText },
     { label: 'Ran', key: 'ran', cell: ranText },
-    { label: 'Booked', key: 'booked', cls: 'num', cell: (l) => dollars(l.totalMicros) },
-    { label: 'Accrued', key: 'accrued', cls: 'num', cell: (l) => dollars(l.accruedMicros) },
+    { label: 'Booked', key: 'booked', cls: 'num', cell: (l) => money(l.totalMicros, l.currency) },
+    { label: 'Accrued', key: 'accrued', cls: 'num', cell: (l) => money(l.accruedMicros, l.currency) },
     { label: '', key: 'action', cls: 'actions', cell: (l) => releaseButton(l, ctx, replace) },
   ];
 
