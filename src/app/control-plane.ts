@@ -127,6 +127,7 @@ export class ControlPlane {
     // Billing reads lease changes only from the event log (its meter); the sweep is how due ones get there.
     const billing = new BillingService(new BillingRepo(handle.db), clock, {
       cell, catchUpLog: () => leases.sweep(), tenantExists: async (id) => (await tenantRepo.getTenant(id)) !== undefined,
+      leaseCurrencies: (tenantId, sinceMs) => leaseRepo.billingCurrencies(tenantId, sinceMs),
       tenantName: async (id) => (await tenantRepo.getTenant(id))?.name,
       ...(opts.paymentTermsDays !== undefined ? { paymentTermsDays: opts.paymentTermsDays } : {}),
       ...(opts.sellerName !== undefined ? { sellerName: opts.sellerName } : {}),

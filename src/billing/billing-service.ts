@@ -57,6 +57,8 @@ export interface BillingOptions {
   catchUpLog?: () => Promise<unknown>;
   /** Whether a tenant exists. */
   tenantExists: (id: string) => Promise<boolean>;
+  /** Currencies of a tenant's leases held at or after an instant (leasing's, through the composition root). */
+  leaseCurrencies?: (tenantId: string, sinceMs: number) => Promise<string[]>;
   /** A tenant's display name (an invoice is addressed to it when its profile has no legal name). */
   tenantName?: (id: string) => Promise<string | undefined>;
   /** Days from an invoice's issue to its due date, unless the tenant's profile says otherwise (default 30: net 30). */
@@ -224,6 +226,12 @@ export class BillingService {
     if (endMs !== null && endMs <= startMs) throw invalid('end', 'must be after start');
     const terms = this.parseTerms(body.kind, body.terms, currency, startMs, endMs);
     const c = { ...terms, id: newId('ctr'), version: 1, tenantId: body.tenantId, currency, startMs, endMs, createdAtMs: now } as Contract;
+    // Leases carry the currency they were priced in; one not yet fully invoiced (held since the
+    // start of last month) in another currency would be billed in the wrong unit. Read before the
+    // transaction: leasing's store is another connection (PGlite has one).
+    const held = await this.o.leaseCurrencies?.(body.tenantId, monthStartMs(addMonths(monthOf(now), -1))) ?? [];
+    const foreign = held.find((x) => x !== currency);
+    if (foreign) throw new DomainError('conflict', `currency: tenant ${body.tenantId} has ${foreign} leases not yet invoiced; a ${currency} contract can be signed once they are (one currency per tenant)`, { field: 'currency' });
     const view = await this.repo.tx(async (s) => {
       const existing = await s.contracts(body.tenantId);
       const other = existing.find((x) => x.currency !== currency);

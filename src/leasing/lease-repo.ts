@@ -296,6 +296,16 @@ export class LeaseRepo {
   }
 
   /** One lease with its current GPUs, if it exists in `scope` (null: any tenant's). */
+  /**
+   * The currencies of a tenant's leases that may still bill: not queued-and-cancelled, and held at
+   * some instant at or after `sinceMs` (the rate card priced each in the tenant's currency then).
+   */
+  async billingCurrencies(tenantId: string, sinceMs: number): Promise<string[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT currency FROM leases
+      WHERE tenant_id = ${tenantId} AND end_at > ${iso(sinceMs)}::timestamptz AND coalesce(released_at, end_at) > ${iso(sinceMs)}::timestamptz`);
+    return (r as unknown as { rows: { currency: string }[] }).rows.map((x) => x.currency);
+  }
+
   async getLease(id: string, scope: TenantScope): Promise<Lease | undefined> {
     const [r] = await this.db.select().from(t.leases).where(and(eq(t.leases.id, id), scopeOf(scope)));
     if (!r) return undefined;
