@@ -105,7 +105,7 @@ export const invoices = pgTable('billing_invoices', {
 export const invoiceLines = pgTable('billing_invoice_lines', {
   invoiceId: text('invoice_id').notNull().references(() => invoices.id),
   lineNo: integer('line_no').notNull(),
-  /** usage | reserved | prepayment | prepayment_applied | commitment_true_up | credits | credits_applied | sla_credit | late_usage */
+  /** billing-types.ts LINE_KINDS: usage, late_usage, reserved, prepayment(_applied), commitment_true_up, credits(_applied), sla_credit, credit_balance(_applied) */
   kind: text('kind').notNull(),
   description: text('description').notNull(),
   contractId: text('contract_id'),
