@@ -19,3 +19,11 @@ INSERT INTO "billing_usage_totals" ("tenant_id", "period", "type", "model", "qua
 SELECT tenant_id, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM'), type, coalesce(model, ''), sum(quantity), 0
 FROM "billing_usage_events" WHERE type IN ('tokens.input', 'tokens.output', 'storage.gb_hours', 'egress.gb')
 GROUP BY 1, 2, 3, 4;
+--> statement-breakpoint
+-- Raised by the ingest statement when a running total would pass its limit (the limits are the
+-- service's, passed in): the whole statement, usage and idempotent response included, rolls back.
+-- DETAIL carries the total as JSON (SQLSTATE NC104, after the journal's NC101–NC103).
+CREATE OR REPLACE FUNCTION billing_usage_over_limit(total text) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'usage over the books'' limit' USING ERRCODE = 'NC104', DETAIL = total;
+END $$;

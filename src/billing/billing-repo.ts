@@ -6,7 +6,7 @@
 import { and, asc, desc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm';
 import { cloudEvent, events, type CloudEvent } from '../events/index.js';
 import { IdempotencyRepo, type IdempotencyRecord, type TenantScope } from '../tenancy/index.js';
-import { iso, pgTextArray, type Db } from '../store/index.js';
+import { iso, pgErrorCode, pgTextArray, type Db } from '../store/index.js';
 import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
 import type { JournalDraft, JournalLine, Schedule } from './ledger.js';
 import type { MeterState, MeteredUsage } from './meter.js';
@@ -37,6 +37,25 @@ export interface UsagePrice { tenantId: string; period: string; type: string; mo
 
 /** A running total of ingested usage: per (tenant, month, type, model), or the tenant's month (`type` '*': value only). */
 export interface UsageTotal { tenantId: string; period: string; type: string; model: string | null; quantityMicros: bigint; valueMicros: bigint }
+
+/** SQLSTATE raised by `billing_usage_over_limit` (migration 0017). */
+const PG_USAGE_OVER_LIMIT = 'NC104';
+
+/** A batch of usage refused: `total` is the first running total it would have taken past its limit. */
+export class UsageOverLimit extends Error {
+  constructor(readonly total: UsageTotal) { super(`usage over limit: ${total.tenantId} ${total.period} ${total.type}`); }
+}
+
+/** The DETAIL of a PostgreSQL error (pg and PGlite), looking through wrappers like pgErrorCode. */
+function pgErrorDetail(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
+    const d = (e as { detail?: unknown }).detail;
+    if (typeof d === 'string') return d;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
 
 export interface InvoiceRecord {
   id: string;
@@ -138,16 +157,6 @@ export class BillingRepo {
     return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
   }
 
-  /** Running totals of ingested usage for these (tenant, month) pairs (see insertPricedUsage). */
-  async usageTotals(keys: readonly { tenantId: string; period: string }[]): Promise<UsageTotal[]> {
-    if (keys.length === 0) return [];
-    const r = await this.db.execute(sql`SELECT tenant_id, period, type, model, quantity::text AS q, value_micros::text AS v FROM billing_usage_totals
-      WHERE (tenant_id, period) IN (SELECT * FROM unnest(${pgTextArray(keys.map((k) => k.tenantId))}::text[], ${pgTextArray(keys.map((k) => k.period))}::text[]))`);
-    return rowsOf<{ tenant_id: string; period: string; type: string; model: string; q: string; v: string }>(r).map((x) => ({
-      tenantId: x.tenant_id, period: x.period, type: x.type, model: x.model === '' ? null : x.model, quantityMicros: BigInt(x.q), valueMicros: BigInt(x.v),
-    }));
-  }
-
   async contractVersions(id: string, scope: TenantScope): Promise<Contract[]> {
     const rows = await this.db.select().from(t.contracts).where(and(eq(t.contracts.id, id), scope === null ? undefined : eq(t.contracts.tenantId, scope))).orderBy(asc(t.contracts.version));
     return rows.map(contractFromRow);
@@ -190,15 +199,16 @@ export class BillingRepo {
 
   /**
    * Inserts a batch of priced usage like `insertUsage`, and in the same statement adds what was
-   * new to the running totals per (tenant, month of the event, type, model) — quantity and value
-   * at `prices` (one per key of the batch) — and to the tenant's month (type '*': value only). Returns the count inserted and
-   * the totals, after this batch, that pass `limits`; the caller refuses the batch (rolls its
-   * transaction back) when there are any. The upsert locks each total's row, so concurrent batches
-   * for one tenant add up in turn and cannot both slip under a limit. Rows go in key order (no
-   * deadlock between batches).
+   * new (duplicates excluded) to the running totals per (tenant, month of the event, type, model)
+   * — quantity, and value at `prices` (one per key of the batch) — and to the tenant's month
+   * (type '*': value only). If a total passes `limits`, the statement raises NC104 (migration
+   * 0017) and nothing of it is written: this throws `UsageOverLimit` with that total. One
+   * statement, so the totals' row locks (concurrent batches for a tenant add up in turn and
+   * cannot both slip under a limit) are held only until its commit. Rows go in key order (no
+   * deadlock between batches). Returns how many events were new.
    */
   async insertPricedUsage(rows: readonly UsageRow[], receivedAtMs: number, idem: { principal: string; key: string; requestHash: string } | undefined,
-    prices: readonly UsagePrice[], limits: { lineQuantityMicros: bigint; monthValueMicros: bigint }): Promise<{ accepted: number; over: UsageTotal[] }> {
+    prices: readonly UsagePrice[], limits: { lineQuantityMicros: bigint; monthValueMicros: bigint }): Promise<number> {
     const col = (f: (u: UsageRow) => string | null): string => pgTextArray(rows.map(f));
     const pcol = (f: (p: UsagePrice) => string): string => pgTextArray(prices.map(f));
     const ins = sql`INSERT INTO billing_usage_events (source, id, tenant_id, type, time, quantity, model, lease_id, lease_class, price_micros, received_at)
@@ -209,27 +219,27 @@ export class BillingRepo {
       ON CONFLICT (source, id) DO NOTHING RETURNING tenant_id, type, model, time, quantity`;
     const idemCte = idem ? sql`, idem AS (INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
         SELECT ${idem.principal}, ${idem.key}, ${idem.requestHash}, 200, jsonb_build_object('accepted', n.n, 'duplicates', ${rows.length} - n.n), ${iso(receivedAtMs)}::timestamptz FROM n)` : sql``;
-    const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins)${idemCte},
-      g AS (SELECT ins.tenant_id, to_char(ins.time AT TIME ZONE 'UTC', 'YYYY-MM') AS period, ins.type, coalesce(ins.model, '') AS model, sum(ins.quantity) AS q,
-          ceil(sum(ins.quantity) * min(p.price) / min(p.per)) AS v
-        FROM ins JOIN unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
-          ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[]) AS p(te, pe, ty, mo, price, per)
-          ON p.te = ins.tenant_id AND p.pe = to_char(ins.time AT TIME ZONE 'UTC', 'YYYY-MM') AND p.ty = ins.type AND p.mo = coalesce(ins.model, '')
-        GROUP BY 1, 2, 3, 4),
-      up AS (INSERT INTO billing_usage_totals AS t (tenant_id, period, type, model, quantity, value_micros)
-        SELECT * FROM (SELECT tenant_id, period, type, model, q, v FROM g UNION ALL SELECT tenant_id, period, '*', '', 0, sum(v) FROM g GROUP BY 1, 2) a
-        ORDER BY tenant_id COLLATE "C", period, type, model
-        ON CONFLICT (tenant_id, period, type, model) DO UPDATE SET quantity = t.quantity + excluded.quantity, value_micros = t.value_micros + excluded.value_micros
-        RETURNING tenant_id, period, type, model, quantity, value_micros)
-      SELECT (SELECT n FROM n) AS n, (SELECT coalesce(json_agg(json_build_object('tenantId', tenant_id, 'period', period, 'type', type, 'model', model,
-          'quantity', quantity::text, 'value', value_micros::text)), '[]'::json) FROM up
-        WHERE quantity > ${limits.lineQuantityMicros.toString()}::numeric OR value_micros > ${limits.monthValueMicros.toString()}::numeric) AS over`);
-    const row = rowsOf<{ n: number; over: unknown }>(r)[0];
-    const over = (typeof row?.over === 'string' ? JSON.parse(row.over) : row?.over ?? []) as { tenantId: string; period: string; type: string; model: string; quantity: string; value: string }[];
-    return {
-      accepted: Number(row?.n ?? 0),
-      over: over.map((o) => ({ tenantId: o.tenantId, period: o.period, type: o.type, model: o.model === '' ? null : o.model, quantityMicros: BigInt(o.quantity), valueMicros: BigInt(o.value) })),
-    };
+    try {
+      const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins)${idemCte},
+        g AS (SELECT tenant_id, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM') AS period, type, coalesce(model, '') AS model, sum(quantity) AS q FROM ins GROUP BY 1, 2, 3, 4),
+        v AS (SELECT g.tenant_id, g.period, g.type, g.model, g.q, ceil(g.q * p.price / p.per) AS v
+          FROM g JOIN unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
+            ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[]) AS p(te, pe, ty, mo, price, per)
+            ON p.te = g.tenant_id AND p.pe = g.period AND p.ty = g.type AND p.mo = g.model),
+        up AS (INSERT INTO billing_usage_totals AS t (tenant_id, period, type, model, quantity, value_micros)
+          SELECT * FROM (SELECT tenant_id, period, type, model, q, v FROM v UNION ALL SELECT tenant_id, period, '*', '', 0, sum(v) FROM v GROUP BY 1, 2) a
+          ORDER BY tenant_id COLLATE "C", period, type, model
+          ON CONFLICT (tenant_id, period, type, model) DO UPDATE SET quantity = t.quantity + excluded.quantity, value_micros = t.value_micros + excluded.value_micros
+          RETURNING tenant_id, period, type, model, quantity, value_micros),
+        over AS (SELECT * FROM up WHERE quantity > ${limits.lineQuantityMicros.toString()}::numeric OR value_micros > ${limits.monthValueMicros.toString()}::numeric LIMIT 1)
+        SELECT (SELECT n FROM n) AS n, (SELECT billing_usage_over_limit(json_build_object('tenantId', tenant_id, 'period', period, 'type', type, 'model', model,
+          'quantity', quantity::text, 'value', value_micros::text)::text) FROM over) AS refused`);
+      return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+    } catch (err) {
+      if (pgErrorCode(err) !== PG_USAGE_OVER_LIMIT) throw err;
+      const o = JSON.parse(pgErrorDetail(err) ?? '{}') as { tenantId: string; period: string; type: string; model: string; quantity: string; value: string };
+      throw new UsageOverLimit({ tenantId: o.tenantId, period: o.period, type: o.type, model: o.model === '' ? null : o.model, quantityMicros: BigInt(o.quantity), valueMicros: BigInt(o.value) });
+    }
   }
 
   async insertMetered(list: readonly MeteredUsage[], source: string, receivedAtMs: number): Promise<void> {

@@ -20,7 +20,7 @@ import { newId } from '../shared/ids.js';
 import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../tenancy/index.js';
 import { requireAdmin } from '../tenancy/index.js';
 import { backlogOf } from './backlog.js';
-import { BillingRepo, termsJson, type InvoiceRecord, type StoredLine, type UsagePrice, type UsageRow, type UsageTotal } from './billing-repo.js';
+import { BillingRepo, termsJson, UsageOverLimit, type InvoiceRecord, type StoredLine, type UsagePrice, type UsageRow, type UsageTotal } from './billing-repo.js';
 import type { Contract, ContractTerms, RatedLine, UsageType } from './billing-types.js';
 import { ACCOUNTS, MAX_LINE_QUANTITY_MICROS, MAX_MONTH_USAGE_VALUE_MICROS, USAGE_UNITS } from './billing-types.js';
 import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
@@ -295,12 +295,13 @@ export class BillingService {
       rows[i] = { source: e.source, id: e.id, tenantId: e.subject, type: e.type, timeMs, quantity, model: e.data.model ?? null, leaseId: null, leaseClass: null, priceMicros: null };
     }
     const prices = await this.priceUsage(rows);
-    const accepted = await this.repo.tx(async (s) => {
-      const r = await s.insertPricedUsage(rows, now, idem, [...prices.values()],
-        { lineQuantityMicros: MAX_LINE_QUANTITY_MICROS, monthValueMicros: MAX_MONTH_USAGE_VALUE_MICROS });
-      if (r.over.length > 0) throw overLimit(rows, prices, r.over[0]!);
-      return r.accepted;
-    });
+    let accepted: number;
+    try {
+      accepted = await this.repo.insertPricedUsage(rows, now, idem, [...prices.values()], { lineQuantityMicros: MAX_LINE_QUANTITY_MICROS, monthValueMicros: MAX_MONTH_USAGE_VALUE_MICROS });
+    } catch (err) {
+      if (err instanceof UsageOverLimit) throw overLimit(rows, prices, err.total);
+      throw err;
+    }
     return { accepted, duplicates: rows.length - accepted };
   }
 
