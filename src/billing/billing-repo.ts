@@ -221,7 +221,8 @@ export class BillingRepo {
         SELECT ${idem.principal}, ${idem.key}, ${idem.requestHash}, 200, jsonb_build_object('accepted', n.n, 'duplicates', ${rows.length} - n.n), ${iso(receivedAtMs)}::timestamptz FROM n)` : sql``;
     try {
       const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins)${idemCte},
-        g AS (SELECT tenant_id, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM') AS period, type, coalesce(model, '') AS model, sum(quantity) AS q FROM ins GROUP BY 1, 2, 3, 4),
+        g0 AS (SELECT tenant_id, date_trunc('month', time AT TIME ZONE 'UTC') AS m, type, coalesce(model, '') AS model, sum(quantity) AS q FROM ins GROUP BY 1, 2, 3, 4),
+        g AS (SELECT tenant_id, to_char(m, 'YYYY-MM') AS period, type, model, q FROM g0),
         v AS (SELECT g.tenant_id, g.period, g.type, g.model, g.q, ceil(g.q * p.price / p.per) AS v
           FROM g JOIN unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
             ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[]) AS p(te, pe, ty, mo, price, per)
