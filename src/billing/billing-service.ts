@@ -6,7 +6,9 @@
  *
  * Exactly once, everywhere it matters:
  * - usage: (source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
- *   its stored idempotent response, acknowledged after commit (durable: synchronous commit);
+ *   its stored idempotent response and the running totals that bound what a close must write
+ *   (refused whole, in that statement, past a limit), acknowledged after commit (durable:
+ *   synchronous commit);
  * - the meter: the log cursor is advanced in the transaction that writes the GPU time it read,
  *   under a row lock every control plane's meter takes first;
  * - invoices: a month's invoice per tenant is unique; finalising takes the open usage events in
