@@ -90,6 +90,13 @@ async function runStore(store: 'postgres' | 'pglite', o: { events: number; batch
   try {
     const tenants: string[] = [];
     for (let i = 0; i < 20; i++) tenants.push((await cp.tenants.create({ kind: 'admin', keyId: 'bench' }, `bench-${i}`)).tenant.id);
+    // Usage is accepted only where the tenant has a price for it (issue 18): a token contract each.
+    for (const t of tenants) {
+      await cp.billing.createContract({ kind: 'admin', keyId: 'bench' }, {
+        tenantId: t, kind: 'tokens', start: new Date(Date.now() - 40 * 86_400_000).toISOString(),
+        terms: { prices: { 'llama-70b': { inputMicrosPerMillion: '500000', outputMicrosPerMillion: '1500000' } } },
+      });
+    }
     const sync = store === 'postgres' ? String((await cp.handle.db.execute(sql`SHOW synchronous_commit`) as unknown as { rows: { synchronous_commit: string }[] }).rows[0]?.synchronous_commit) : 'n/a (PGlite, file-backed)';
     const now = Date.now();
     const { bodies, rows } = batches(o.events, o.batch, o.dupShare, tenants, now, 7);

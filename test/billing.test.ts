@@ -28,6 +28,9 @@ describe.each(STORE_KINDS)('billing (%s)', (store) => {
     s = await startServer({ store, fleet: smallFleet() });
     acme = await createTenant(s, 'acme');
     beta = await createTenant(s, 'beta');
+    // Usage is accepted only where the tenant has a price for it.
+    const tok = await s.call('POST', '/v1/contracts', { body: { tenantId: acme.id, kind: 'tokens', start: iso(T0 - 40 * 86_400_000), terms: { prices: { m1: { inputMicrosPerMillion: '500000', outputMicrosPerMillion: '1500000' } } } } });
+    if (tok.status !== 201) throw new Error(JSON.stringify(tok.body));
   }, 60_000);
   afterAll(async () => { await s?.close(); });
 

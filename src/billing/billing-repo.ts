@@ -5,7 +5,7 @@
  */
 import { and, asc, desc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm';
 import { IdempotencyRepo, type IdempotencyRecord, type TenantScope } from '../tenancy/index.js';
-import { iso, pgTextArray, type Db } from '../store/index.js';
+import { iso, pgErrorCode, pgTextArray, type Db } from '../store/index.js';
 import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
 import type { JournalDraft, JournalLine, Schedule } from './ledger.js';
 import type { MeterState, MeteredUsage } from './meter.js';
@@ -29,6 +29,31 @@ export interface UsageRow {
   leaseId: string | null;
   leaseClass: string | null;
   priceMicros: bigint | null;
+}
+
+/** The price of ingested usage of one (tenant, month `YYYY-MM`, type, model): `priceMicros` per `perMicroUnits` of quantity. */
+export interface UsagePrice { tenantId: string; period: string; type: string; model: string | null; priceMicros: bigint; perMicroUnits: bigint }
+
+/** A running total of ingested usage: per (tenant, month, type, model), or the tenant's month (`type` '*': value only). */
+export interface UsageTotal { tenantId: string; period: string; type: string; model: string | null; quantityMicros: bigint; valueMicros: bigint }
+
+/** SQLSTATE raised by `billing_usage_over_limit` (migration 0017). */
+const PG_USAGE_OVER_LIMIT = 'NC104';
+
+/** A batch of usage refused: `total` is the first running total it would have taken past its limit. */
+export class UsageOverLimit extends Error {
+  constructor(readonly total: UsageTotal) { super(`usage over limit: ${total.tenantId} ${total.period} ${total.type}`); }
+}
+
+/** The DETAIL of a PostgreSQL error (pg and PGlite), looking through wrappers like pgErrorCode. */
+function pgErrorDetail(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e && typeof e === 'object'; depth++) {
+    const d = (e as { detail?: unknown }).detail;
+    if (typeof d === 'string') return d;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 export interface InvoiceRecord {
@@ -85,6 +110,15 @@ function contractFromRow(r: typeof t.contracts.$inferSelect): Contract {
   }
 }
 
+/** A contract from a raw `SELECT *` row (snake_case columns). */
+function contractOfRaw(x: Record<string, unknown>): Contract {
+  return contractFromRow({
+    id: String(x['id']), version: Number(x['version']), tenantId: String(x['tenant_id']), kind: String(x['kind']), currency: String(x['currency']),
+    startAt: new Date(ms(x['start_at'])), endAt: x['end_at'] === null ? null : new Date(ms(x['end_at'])), terms: typeof x['terms'] === 'string' ? JSON.parse(x['terms']) : x['terms'],
+    createdAt: new Date(ms(x['created_at'])),
+  });
+}
+
 /** Terms as stored (JSON, money as decimal strings; credits' expiry as an RFC 3339 time). */
 export function termsJson(c: ContractTerms): Record<string, unknown> {
   const out = JSON.parse(JSON.stringify(c.terms, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
@@ -126,11 +160,14 @@ export class BillingRepo {
   /** The latest version of every contract (of one tenant, or all). */
   async contracts(scope: TenantScope): Promise<Contract[]> {
     const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts ${scope === null ? sql`` : sql`WHERE tenant_id = ${scope}`} ORDER BY id, version DESC`);
-    return rowsOf<Record<string, unknown>>(r).map((x) => contractFromRow({
-      id: String(x['id']), version: Number(x['version']), tenantId: String(x['tenant_id']), kind: String(x['kind']), currency: String(x['currency']),
-      startAt: new Date(ms(x['start_at'])), endAt: x['end_at'] === null ? null : new Date(ms(x['end_at'])), terms: typeof x['terms'] === 'string' ? JSON.parse(x['terms']) : x['terms'],
-      createdAt: new Date(ms(x['created_at'])),
-    }));
+    return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
+  }
+
+  /** The latest version of every contract of these tenants (one statement for a usage batch). */
+  async contractsOf(tenantIds: readonly string[]): Promise<Contract[]> {
+    if (tenantIds.length === 0) return [];
+    const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts WHERE tenant_id = ANY(${pgTextArray([...tenantIds])}::text[]) ORDER BY id, version DESC`);
+    return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
   }
 
   async contractVersions(id: string, scope: TenantScope): Promise<Contract[]> {
@@ -175,6 +212,52 @@ export class BillingRepo {
     return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
   }
 
+  /**
+   * Inserts a batch of priced usage like `insertUsage`, and in the same statement adds what was
+   * new (duplicates excluded) to the running totals per (tenant, month of the event, type, model)
+   * — quantity, and value at `prices` (one per key of the batch) — and to the tenant's month
+   * (type '*': value only). If a total passes `limits`, the statement raises NC104 (migration
+   * 0017) and nothing of it is written: this throws `UsageOverLimit` with that total. One
+   * statement, so the totals' row locks (concurrent batches for a tenant add up in turn and
+   * cannot both slip under a limit) are held only until its commit. Rows go in key order (no
+   * deadlock between batches). Returns how many events were new.
+   */
+  async insertPricedUsage(rows: readonly UsageRow[], receivedAtMs: number, idem: { principal: string; key: string; requestHash: string } | undefined,
+    prices: readonly UsagePrice[], limits: { lineQuantityMicros: bigint; monthValueMicros: bigint }): Promise<number> {
+    const col = (f: (u: UsageRow) => string | null): string => pgTextArray(rows.map(f));
+    const pcol = (f: (p: UsagePrice) => string): string => pgTextArray(prices.map(f));
+    const ins = sql`INSERT INTO billing_usage_events (source, id, tenant_id, type, time, quantity, model, lease_id, lease_class, price_micros, received_at)
+      SELECT s, i, te, ty, tm::timestamptz, q::bigint, mo, NULL::text, NULL::text, NULL::bigint, ${iso(receivedAtMs)}::timestamptz
+      FROM unnest(${col((u) => u.source)}::text[], ${col((u) => u.id)}::text[], ${col((u) => u.tenantId)}::text[], ${col((u) => u.type)}::text[],
+        ${col((u) => iso(u.timeMs))}::text[], ${col((u) => u.quantity.toString())}::text[], ${col((u) => u.model)}::text[]) AS x(s, i, te, ty, tm, q, mo)
+      ORDER BY s COLLATE "C", i COLLATE "C"
+      ON CONFLICT (source, id) DO NOTHING RETURNING tenant_id, type, model, time, quantity`;
+    const idemCte = idem ? sql`, idem AS (INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
+        SELECT ${idem.principal}, ${idem.key}, ${idem.requestHash}, 200, jsonb_build_object('accepted', n.n, 'duplicates', ${rows.length} - n.n), ${iso(receivedAtMs)}::timestamptz FROM n)` : sql``;
+    try {
+      const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins)${idemCte},
+        g0 AS (SELECT tenant_id, date_trunc('month', time AT TIME ZONE 'UTC') AS m, type, coalesce(model, '') AS model, sum(quantity) AS q FROM ins GROUP BY 1, 2, 3, 4),
+        g AS (SELECT tenant_id, to_char(m, 'YYYY-MM') AS period, type, model, q FROM g0),
+        v AS (SELECT g.tenant_id, g.period, g.type, g.model, g.q, ceil(g.q * p.price / p.per) AS v
+          FROM g JOIN unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
+            ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[]) AS p(te, pe, ty, mo, price, per)
+            ON p.te = g.tenant_id AND p.pe = g.period AND p.ty = g.type AND p.mo = g.model),
+        up AS (INSERT INTO billing_usage_totals AS t (tenant_id, period, type, model, quantity, value_micros)
+          SELECT * FROM (SELECT tenant_id, period, type, model, q, v FROM v UNION ALL SELECT tenant_id, period, '*', '', 0, sum(v) FROM v GROUP BY 1, 2) a
+          ORDER BY tenant_id COLLATE "C", period, type, model
+          ON CONFLICT (tenant_id, period, type, model) DO UPDATE SET quantity = t.quantity + excluded.quantity, value_micros = t.value_micros + excluded.value_micros
+          RETURNING tenant_id, period, type, model, quantity, value_micros),
+        over AS (SELECT * FROM up WHERE quantity > ${limits.lineQuantityMicros.toString()}::numeric OR value_micros > ${limits.monthValueMicros.toString()}::numeric LIMIT 1)
+        SELECT (SELECT n FROM n) AS n, (SELECT billing_usage_over_limit(json_build_object('tenantId', tenant_id, 'period', period, 'type', type, 'model', model,
+          'quantity', quantity::text, 'value', value_micros::text)::text) FROM over) AS refused`);
+      return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+    } catch (err) {
+      if (pgErrorCode(err) !== PG_USAGE_OVER_LIMIT) throw err;
+      const o = JSON.parse(pgErrorDetail(err) ?? '{}') as { tenantId: string; period: string; type: string; model: string; quantity: string; value: string };
+      throw new UsageOverLimit({ tenantId: o.tenantId, period: o.period, type: o.type, model: o.model === '' ? null : o.model, quantityMicros: BigInt(o.quantity), valueMicros: BigInt(o.value) });
+    }
+  }
+
   async insertMetered(list: readonly MeteredUsage[], source: string, receivedAtMs: number): Promise<void> {
     if (list.length === 0) return;
     await this.insertUsage(list.map((u) => ({
@@ -208,11 +291,14 @@ export class BillingRepo {
       : sql`UPDATE billing_usage_events SET invoice_id = ${attachTo}
           WHERE tenant_id = ${tenantId} AND invoice_id IS NULL AND time < ${iso(endMs)}::timestamptz
           RETURNING type, model, lease_class, price_micros, lease_id, time, quantity`;
+    // Late events (before the period) are summed per month they are of (their line's service period).
     const r = await this.db.execute(sql`WITH u AS (${pick})
-      SELECT type, model, lease_class, price_micros::text AS price, lease_id, (time < ${iso(startMs)}::timestamptz) AS late, sum(quantity)::text AS q
+      SELECT type, model, lease_class, price_micros::text AS price, lease_id,
+        CASE WHEN time < ${iso(startMs)}::timestamptz THEN to_char(time AT TIME ZONE 'UTC', 'YYYY-MM') END AS late_month, sum(quantity)::text AS q
       FROM u GROUP BY 1, 2, 3, 4, 5, 6`);
-    return rowsOf<{ type: string; model: string | null; lease_class: string | null; price: string | null; lease_id: string | null; late: boolean; q: string }>(r).map((x) => ({
-      type: x.type as UsageSum['type'], model: x.model, leaseClass: x.lease_class, priceMicros: x.price === null ? null : BigInt(x.price), leaseId: x.lease_id, late: x.late === true || String(x.late) === 't', quantity: BigInt(x.q),
+    return rowsOf<{ type: string; model: string | null; lease_class: string | null; price: string | null; lease_id: string | null; late_month: string | null; q: string }>(r).map((x) => ({
+      type: x.type as UsageSum['type'], model: x.model, leaseClass: x.lease_class, priceMicros: x.price === null ? null : BigInt(x.price), leaseId: x.lease_id,
+      late: x.late_month !== null, lateMonth: x.late_month, quantity: BigInt(x.q),
     }));
   }
 
@@ -277,6 +363,21 @@ export class BillingRepo {
     const q = this.db.select().from(t.invoices).where(and(eq(t.invoices.tenantId, tenantId), eq(t.invoices.period, period), eq(t.invoices.currency, currency), eq(t.invoices.kind, 'monthly')));
     const [r] = lock ? await q.for('update') : await q;
     return r ? invoiceFromRow(r) : undefined;
+  }
+
+  /**
+   * The tenant's monthly invoice for (period, currency), locked until the transaction ends; a
+   * draft is created first if there is none. Race-safe: the insert skips on the monthly unique
+   * index (a concurrent creator's row: we wait for its transaction, then lock what it left), so
+   * two control planes closing or refreshing at once never fail on a duplicate key.
+   */
+  async lockMonthlyInvoice(draft: InvoiceRecord): Promise<InvoiceRecord> {
+    await this.db.execute(sql`INSERT INTO billing_invoices (id, tenant_id, kind, period, currency, status, number, total_micros, paid_micros, created_at, contract_id)
+      VALUES (${draft.id}, ${draft.tenantId}, 'monthly', ${draft.period}, ${draft.currency}, 'draft', NULL, 0, 0, ${iso(draft.createdAtMs)}::timestamptz, NULL)
+      ON CONFLICT (tenant_id, period, currency) WHERE kind = 'monthly' DO NOTHING`);
+    const inv = await this.monthlyInvoice(draft.tenantId, draft.period, draft.currency, true);
+    if (!inv) throw new Error(`billing: monthly invoice of ${draft.tenantId} for ${draft.period} vanished`);
+    return inv;
   }
 
   async invoices(f: { scope: TenantScope; tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit: number }): Promise<InvoiceRecord[]> {
@@ -361,6 +462,14 @@ export class BillingRepo {
       WHERE ${tenantId === null ? sql`TRUE` : sql`i.tenant_id = ${tenantId}`} AND i.status IN ('final', 'paid') AND l.kind IN ('prepayment', 'credits', 'prepayment_applied', 'credits_applied') AND l.contract_id IS NOT NULL
       GROUP BY l.contract_id`);
     return new Map(rowsOf<{ contract_id: string; s: string }>(r).map((x) => [x.contract_id, BigInt(x.s)]));
+  }
+
+  /** A tenant's credit balance carried forward and not yet drawn: `credit_balance` less `credit_balance_applied` lines of its final and paid invoices. */
+  async creditBalance(tenantId: string): Promise<bigint> {
+    const r = await this.db.execute(sql`SELECT coalesce(sum(l.amount_micros), 0)::text AS s
+      FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
+      WHERE i.tenant_id = ${tenantId} AND i.status IN ('final', 'paid') AND l.kind IN ('credit_balance', 'credit_balance_applied')`);
+    return BigInt(rowsOf<{ s: string }>(r)[0]?.s ?? '0');
   }
 
   async insertPayment(p: { id: string; invoiceId: string; tenantId: string; amountMicros: bigint; atMs: number; reference: string | null }): Promise<void> {

@@ -12,7 +12,7 @@
  * `bigint`. Usage quantities: integer micro-units of the meter's unit (a GPU-second is 1,000,000).
  */
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, index, integer, jsonb, numeric, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import { tenants } from '../tenancy/tenancy-schema.js';
 import { ts } from '../store/columns.js';
 
@@ -60,6 +60,22 @@ export const usageEvents = pgTable('billing_usage_events', {
   index('billing_usage_invoice_idx').on(t.invoiceId).where(sql`invoice_id IS NOT NULL`),
 ]);
 
+/**
+ * Running totals of ingested usage per (tenant, month of the event, type, model '' for none), and
+ * per (tenant, month) with type '*' (value only): kept by the ingest statement, compared with the
+ * limits in billing-types.ts (migration 0017). numeric, so a sum past a bigint is seen, not an error.
+ */
+export const usageTotals = pgTable('billing_usage_totals', {
+  tenantId: text('tenant_id').notNull(),
+  period: text('period').notNull(),
+  type: text('type').notNull(),
+  model: text('model').notNull(),
+  /** Micro-units of the type's unit (0 on the '*' row). */
+  quantity: numeric('quantity').notNull(),
+  /** Micros of the contract's currency at the price when ingested, rounded up per group. */
+  valueMicros: numeric('value_micros').notNull(),
+}, (t) => [primaryKey({ name: 'billing_usage_totals_pk', columns: [t.tenantId, t.period, t.type, t.model] })]);
+
 /** A lease as the meter knows it from the log: what it costs and how far its GPU time is metered. */
 export const leaseMeters = pgTable('billing_lease_meters', {
   leaseId: text('lease_id').primaryKey(),
@@ -106,7 +122,7 @@ export const invoices = pgTable('billing_invoices', {
 export const invoiceLines = pgTable('billing_invoice_lines', {
   invoiceId: text('invoice_id').notNull().references(() => invoices.id),
   lineNo: integer('line_no').notNull(),
-  /** usage | reserved | prepayment | prepayment_applied | commitment_true_up | credits | credits_applied | sla_credit | late_usage */
+  /** billing-types.ts LINE_KINDS: usage, late_usage, reserved, prepayment(_applied), commitment_true_up, credits(_applied), sla_credit, credit_balance(_applied) */
   kind: text('kind').notNull(),
   description: text('description').notNull(),
   contractId: text('contract_id'),

@@ -6,7 +6,9 @@
  *
  * Exactly once, everywhere it matters:
  * - usage: (tenant, source, id) is the primary key; a batch is one INSERT … ON CONFLICT DO NOTHING with
- *   its stored idempotent response, acknowledged after commit (durable: synchronous commit);
+ *   its stored idempotent response and the running totals that bound what a close must write
+ *   (refused whole, in that statement, past a limit), acknowledged after commit (durable:
+ *   synchronous commit);
  * - the meter: reads the log through `consumeLog` (src/events/log-consumer.ts), which advances
  *   the cursor in the transaction that writes the GPU time it read, under a row lock every
  *   control plane's meter takes first;
@@ -22,14 +24,14 @@ import { newId } from '../shared/ids.js';
 import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../tenancy/index.js';
 import { requireAdmin } from '../tenancy/index.js';
 import { backlogOf } from './backlog.js';
-import { BillingRepo, termsJson, type InvoiceRecord, type StoredLine, type UsageRow } from './billing-repo.js';
-import type { Contract, ContractTerms, RatedLine, UsageSum } from './billing-types.js';
-import { ACCOUNTS, USAGE_UNITS } from './billing-types.js';
+import { BillingRepo, termsJson, UsageOverLimit, type InvoiceRecord, type StoredLine, type UsagePrice, type UsageRow, type UsageTotal } from './billing-repo.js';
+import type { Contract, ContractTerms, RatedLine, UsageSum, UsageType } from './billing-types.js';
+import { ACCOUNTS, MAX_LINE_QUANTITY_MICROS, MAX_MONTH_USAGE_VALUE_MICROS, USAGE_UNITS } from './billing-types.js';
 import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
 import { creditNoteEntry, internalTransferEntry, invoiceEntry, paymentEntry, recognitionEntry, voidEntry, type Schedule } from './ledger.js';
 import { applyLeaseEvent, meterRunning, type MeterState, type MeteredUsage } from './meter.js';
 import { addMonths, BPS, MINOR_UNIT_MICROS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
-import { gpuTimeValue, invoiceTotal, rateMonth } from './rating.js';
+import { gpuTimeValue, invoiceTotal, rateMonth, usageUnitPrice } from './rating.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 import { tenantTerms } from './rate-terms.js';
 import type { TenantTerms } from '../pricing/index.js';
@@ -45,7 +47,15 @@ const METER_CONSUMER = 'lease-meter';
 const METER_BATCH = 2_000;
 /** Tenants finalised at once when a month closes. */
 const CLOSE_CONCURRENCY = 4;
-const MAX_QUANTITY_MICROS = 9_000_000_000_000_000_000n;
+const MAX_QUANTITY_MICROS = MAX_LINE_QUANTITY_MICROS;
+
+/** Why one tenant's month (or a step after the invoices) could not be closed; the others were. */
+export interface CloseFailure { tenantId: string | null; step: 'invoice' | 'internal_transfer' | 'recognition'; detail: string }
+
+const errorDetail = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 500);
+const ceilDiv = (n: bigint, d: bigint): bigint => (n + d - 1n) / d;
+/** Lost the race to post an entry another control plane posted first: roll this transaction back. */
+class AlreadyPosted extends Error {}
 
 export interface BillingOptions {
   cell: string;
@@ -102,12 +112,13 @@ const invoiceSummary = (i: InvoiceRecord): Record<string, unknown> => ({
  */
 function withRunning(stored: readonly UsageSum[], running: readonly MeterState[], untilMs: number, periodStartMs: number): UsageSum[] {
   const out = stored.map((u) => ({ ...u }));
-  const key = (u: Pick<UsageSum, 'type' | 'model' | 'leaseClass' | 'priceMicros' | 'leaseId' | 'late'>): string =>
-    `${u.type}|${u.model}|${u.leaseClass}|${u.priceMicros}|${u.leaseId}|${u.late}`;
+  const key = (u: Pick<UsageSum, 'type' | 'model' | 'leaseClass' | 'priceMicros' | 'leaseId' | 'late' | 'lateMonth'>): string =>
+    `${u.type}|${u.model}|${u.leaseClass}|${u.priceMicros}|${u.leaseId}|${u.late}|${u.lateMonth}`;
   const at = new Map(out.map((u, i) => [key(u), i]));
   for (const st of running) {
     for (const m of meterRunning(st, untilMs).usage) {
-      const u: UsageSum = { type: m.type, model: m.model, leaseClass: m.leaseClass, priceMicros: m.priceMicros, leaseId: m.leaseId, late: m.timeMs < periodStartMs, quantity: m.quantity };
+      const late = m.timeMs < periodStartMs;
+      const u: UsageSum = { type: m.type, model: m.model, leaseClass: m.leaseClass, priceMicros: m.priceMicros, leaseId: m.leaseId, late, lateMonth: late ? monthOf(m.timeMs) : null, quantity: m.quantity };
       const i = at.get(key(u));
       if (i === undefined) {
         at.set(key(u), out.length);
@@ -344,8 +355,49 @@ export class BillingService {
       }
       rows[i] = { source: e.source, id: e.id, tenantId: e.subject, type: e.type, timeMs, quantity, model: e.data.model ?? null, leaseId: null, leaseClass: null, priceMicros: null };
     }
-    const accepted = await this.repo.insertUsage(rows, now, idem);
+    const prices = await this.priceUsage(rows);
+    let accepted: number;
+    try {
+      accepted = await this.repo.insertPricedUsage(rows, now, idem, [...prices.values()], { lineQuantityMicros: MAX_LINE_QUANTITY_MICROS, monthValueMicros: MAX_MONTH_USAGE_VALUE_MICROS });
+    } catch (err) {
+      if (err instanceof UsageOverLimit) throw overLimit(rows, prices, err.total);
+      throw err;
+    }
     return { accepted, duplicates: rows.length - accepted };
+  }
+
+  /**
+   * The price of each event's usage (rating.ts `usageUnitPrice`, with the contracts rateMonth
+   * will use for the event's month), keyed `tenant/month/type/model`. Refuses, naming the field,
+   * an event the tenant has no price for, or whose own value passes what a month may hold.
+   */
+  private async priceUsage(rows: readonly UsageRow[]): Promise<Map<string, UsagePrice>> {
+    const byTenant = new Map<string, Contract[]>();
+    for (const c of await this.repo.contractsOf([...new Set(rows.map((r) => r.tenantId))])) byTenant.set(c.tenantId, [...(byTenant.get(c.tenantId) ?? []), c]);
+    const inForce = new Map<string, Contract[]>();
+    const prices = new Map<string, UsagePrice>();
+    for (let i = 0; i < rows.length; i++) {
+      const u = rows[i]!;
+      const period = monthOf(u.timeMs);
+      const key = usageKey(u.tenantId, period, u.type, u.model);
+      let p = prices.get(key);
+      if (!p) {
+        const tk = `${u.tenantId}/${period}`;
+        let cs = inForce.get(tk);
+        if (!cs) inForce.set(tk, cs = this.inForce(byTenant.get(u.tenantId) ?? [], period));
+        const type = u.type as Exclude<UsageType, 'gpu.seconds'>;
+        const price = usageUnitPrice(cs, type, u.model);
+        if (!price) {
+          if (u.model !== null) throw invalid(`events[${i}].data.model`, `tenant ${u.tenantId} has no ${type} price for model ${u.model.slice(0, 128)} in its contracts for ${period}: usage that cannot be billed is refused`);
+          throw invalid(`events[${i}].type`, `tenant ${u.tenantId} has no ${type} rate in its on-demand contract for ${period}: usage that cannot be billed is refused`);
+        }
+        prices.set(key, p = { tenantId: u.tenantId, period, type: u.type, model: u.model, priceMicros: price.priceMicros, perMicroUnits: price.perMicroUnits });
+      }
+      if (ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits) > MAX_MONTH_USAGE_VALUE_MICROS) {
+        throw invalid(`events[${i}].data.quantity`, `its value (${ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits)} µ) is more than the ${MAX_MONTH_USAGE_VALUE_MICROS} µ a tenant's month of usage may hold`);
+      }
+    }
+    return prices;
   }
 
   async usageSummary(p: Principal, period: string | undefined, tenantId?: string): Promise<Record<string, unknown>> {
@@ -433,7 +485,7 @@ export class BillingService {
     const usage = runningUntilMs === undefined ? stored : withRunning(stored, await s.runningMetersOf(tenantId), runningUntilMs, monthStartMs(period));
     const lines = rateMonth({
       tenantId, currency, period, contracts: this.inForce(all, period), usage, reservedBilled: await s.reservedBilled(tenantId),
-      prepaymentLeft: left, creditsLeft: left, slaMultiplierBps: this.sla,
+      prepaymentLeft: left, creditsLeft: left, slaMultiplierBps: this.sla, creditBalance: await s.creditBalance(tenantId),
     });
     return { lines, currency };
   }
@@ -454,16 +506,17 @@ export class BillingService {
       const contracts = await s.contracts(tenantId);
       const currency = (contracts[0]?.currency ?? 'USD') as Currency;
       const unchanged = inputs.running === 0 && this.draftRatedFrom.get(key) === inputs.fingerprint;
-      let inv = await s.monthlyInvoice(tenantId, period, currency, !unchanged);
-      if (inv && inv.status !== 'draft') return inv;
-      if (unchanged) return inv ?? null;
+      if (unchanged) return (await s.monthlyInvoice(tenantId, period, currency, false)) ?? null;
+      // Created if missing (ON CONFLICT DO NOTHING) and locked: two planes refreshing at once get one draft.
+      const mine = newMonthlyDraft(newId('inv'), tenantId, period, currency, now);
+      const inv = await s.lockMonthlyInvoice(mine);
+      if (inv.status !== 'draft') return inv;
       const { lines } = await this.rate(s, tenantId, period, null, Math.min(now, monthEndMs(period)));
       // Remembered once this transaction commits (a rolled-back rating must not be skipped next time).
       ratedFrom = inputs.fingerprint;
-      if (!inv) {
-        if (lines.length === 0) return null;
-        inv = { id: newId('inv'), tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
-        await s.insertInvoice(inv);
+      if (lines.length === 0 && inv.id === mine.id) {
+        await s.deleteDraft(inv.id);
+        return null;
       }
       await s.writeLines(inv.id, lines);
       const total = invoiceTotal(lines);
@@ -506,12 +559,8 @@ export class BillingService {
     return this.repo.tx(async (s) => {
       const contracts = await s.contracts(tenantId);
       const currency = (contracts[0]?.currency ?? 'USD') as Currency;
-      let inv = await s.monthlyInvoice(tenantId, period, currency, true);
-      if (inv && inv.status !== 'draft') return inv;
-      if (!inv) {
-        inv = { id: newId('inv'), tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
-        await s.insertInvoice(inv);
-      }
+      const inv = await s.lockMonthlyInvoice(newMonthlyDraft(newId('inv'), tenantId, period, currency, now));
+      if (inv.status !== 'draft') return inv;
       const { lines } = await this.rate(s, tenantId, period, inv.id);
       if (lines.length === 0) {
         await s.deleteDraft(inv.id);
@@ -535,9 +584,14 @@ export class BillingService {
    * Closes a month (operator): the log is caught up (due lease events written, then metered,
    * running leases metered to the month's end), every tenant's invoice finalised, internal GPU
    * time valued at the transfer price, and revenue recognised up to the month's end. Idempotent:
-   * a second close finds the invoices final and changes nothing.
+   * a second close finds the invoices final and changes nothing; two at once (two control
+   * planes) give one close and the same answer.
+   *
+   * Tenants are independent: one whose month cannot be finalised (its transaction rolled back) is
+   * named in `failed` with the reason, and the others, the internal transfer and the recognition
+   * still run. A close with failures can be retried once the cause is fixed.
    */
-  async closePeriod(p: Principal, period: string): Promise<{ period: string; invoices: Record<string, unknown>[] }> {
+  async closePeriod(p: Principal, period: string): Promise<{ period: string; invoices: Record<string, unknown>[]; failed: CloseFailure[] }> {
     requireAdmin(p);
     const p1 = monthEndMs(period);
     if (this.clock.nowMs() < p1) throw new DomainError('conflict', `period: ${period} has not ended yet (it ends ${new Date(p1).toISOString()})`, { field: 'period' });
@@ -546,29 +600,55 @@ export class BillingService {
     // Tenants are independent (one transaction each): a few at a time keep a PostgreSQL pool busy.
     const tenants = await this.tenantsToBill(period);
     const done: (InvoiceRecord | null)[] = new Array(tenants.length).fill(null);
+    const failed: CloseFailure[] = [];
     let next = 0;
-    await Promise.all(Array.from({ length: CLOSE_CONCURRENCY }, async () => {
+    // Each worker catches its own tenants' failures, so none rejects and all are awaited.
+    await Promise.allSettled(Array.from({ length: CLOSE_CONCURRENCY }, async () => {
       while (next < tenants.length) {
         const k = next++;
-        done[k] = await this.finalizeMonth(tenants[k]!, period);
+        try {
+          done[k] = await this.finalizeMonth(tenants[k]!, period);
+        } catch (err) {
+          failed.push({ tenantId: tenants[k]!, step: 'invoice', detail: errorDetail(err) });
+        }
       }
     }));
     const out = done.filter((i): i is InvoiceRecord => i !== null).map(invoiceSummary);
-    await this.internalTransfer(period);
-    await this.recognize(p1);
-    return { period, invoices: out };
+    try {
+      await this.internalTransfer(period);
+    } catch (err) {
+      failed.push({ tenantId: null, step: 'internal_transfer', detail: errorDetail(err) });
+    }
+    try {
+      await this.recognize(p1);
+    } catch (err) {
+      failed.push({ tenantId: null, step: 'recognition', detail: errorDetail(err) });
+    }
+    failed.sort((a, b) => ((a.tenantId ?? '\uffff') < (b.tenantId ?? '\uffff') ? -1 : 1));
+    return { period, invoices: out, failed };
   }
 
-  /** Internal GPU time of the month, valued at the transfer price: never invoiced, posted once for finance. */
+  /**
+   * Internal GPU time of the month, valued at the transfer price: never invoiced, posted once for
+   * finance. Once posted, later internal usage of the month stays open and is valued with the
+   * next month's. Two closes at once: the one that posts second rolls back (its usage stays open).
+   */
   private async internalTransfer(period: string): Promise<void> {
     const now = this.clock.nowMs();
-    await this.repo.tx(async (s) => {
-      const ref = `${this.o.cell}:${period}`;
-      const usage = await s.openUsage(OWNER_TENANT_ID, monthStartMs(period), monthEndMs(period), `internal:${ref}`);
-      const gpuMicroS = usage.filter((u) => u.type === 'gpu.seconds').reduce((a, u) => a + u.quantity, 0n);
-      const value = roundLine(gpuMicroS * this.transferPrice, 3_600_000_000n, 'USD');
-      if (value > 0n) await s.post(internalTransferEntry({ ref, currency: 'USD', atMs: monthEndMs(period), amountMicros: value, memo: `internal GPU time ${period} at the transfer price` }), newId('je'), now);
-    });
+    const ref = `${this.o.cell}:${period}`;
+    try {
+      await this.repo.tx(async (s) => {
+        if ((await s.entryLines('internal_transfer', ref)).length > 0) return;
+        const usage = await s.openUsage(OWNER_TENANT_ID, monthStartMs(period), monthEndMs(period), `internal:${ref}`);
+        const gpuMicroS = usage.filter((u) => u.type === 'gpu.seconds').reduce((a, u) => a + u.quantity, 0n);
+        const value = roundLine(gpuMicroS * this.transferPrice, 3_600_000_000n, 'USD');
+        if (value > 0n && !(await s.post(internalTransferEntry({ ref, currency: 'USD', atMs: monthEndMs(period), amountMicros: value, memo: `internal GPU time ${period} at the transfer price` }), newId('je'), now))) {
+          throw new AlreadyPosted();
+        }
+      });
+    } catch (err) {
+      if (!(err instanceof AlreadyPosted)) throw err;
+    }
   }
 
   /**
@@ -886,4 +966,46 @@ export class BillingService {
       })),
     };
   }
+}
+
+const usageKey = (tenantId: string, period: string, type: string, model: string | null): string => `${tenantId}\u0000${period}\u0000${type}\u0000${model ?? ''}`;
+
+function newMonthlyDraft(id: string, tenantId: string, period: string, currency: Currency, now: number): InvoiceRecord {
+  return { id, tenantId, kind: 'monthly', period, currency, status: 'draft', number: null, totalMicros: 0n, paidMicros: 0n, createdAtMs: now, finalizedAtMs: null, closedAtMs: null, contractId: null };
+}
+
+/**
+ * The refusal of a batch that would pass a running total's limit, naming the first event at which
+ * it does: the total before the batch is the one after it less the batch's share of that key (an
+ * event already stored, a duplicate, counted in the share makes this a little early, never wrong
+ * about which total).
+ */
+function overLimit(rows: readonly UsageRow[], prices: ReadonlyMap<string, UsagePrice>, t: UsageTotal): DomainError {
+  const month = t.type === '*';
+  const seen = new Set<string>();
+  const mine: number[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const u = rows[i]!;
+    const k = `${u.source}\u0000${u.id}`;
+    if (seen.has(k) || u.tenantId !== t.tenantId || monthOf(u.timeMs) !== t.period) continue;
+    if (!month && (u.type !== t.type || (u.model ?? null) !== t.model)) continue;
+    seen.add(k);
+    mine.push(i);
+  }
+  const valueOf = (u: UsageRow): bigint => {
+    const p = prices.get(usageKey(u.tenantId, t.period, u.type, u.model))!;
+    return ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits);
+  };
+  const share = mine.reduce((a, i) => a + (month ? valueOf(rows[i]!) : rows[i]!.quantity), 0n);
+  let run = (month ? t.valueMicros : t.quantityMicros) - share;
+  const limit = month ? MAX_MONTH_USAGE_VALUE_MICROS : MAX_LINE_QUANTITY_MICROS;
+  let at = mine[mine.length - 1] ?? 0;
+  for (const i of mine) {
+    run += month ? valueOf(rows[i]!) : rows[i]!.quantity;
+    if (run > limit) { at = i; break; }
+  }
+  const what = month
+    ? `the value of tenant ${t.tenantId}'s usage in ${t.period} would reach ${t.valueMicros} µ, more than the ${limit} µ one month may hold`
+    : `tenant ${t.tenantId}'s ${t.type}${t.model === null ? '' : ` of ${t.model}`} in ${t.period} would reach ${t.quantityMicros} micro-units, more than the ${limit} one invoice line may hold`;
+  return invalid(`events[${at}].data.quantity`, `${what}; the batch is refused`);
 }

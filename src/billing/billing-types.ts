@@ -74,11 +74,19 @@ export interface UsageSum {
   leaseId: string | null;
   /** The event's time is before the period: a late event whose own period is already invoiced. */
   late: boolean;
+  /** For late usage: the month (`YYYY-MM`, UTC) its events are of; late sums are grouped by it. Null when not late. */
+  lateMonth: string | null;
   quantity: bigint;
 }
 
+/**
+ * `credit_balance`: what negative lines (SLA credits) left over after the month's charges, carried
+ * to the next invoice (the invoice's total is then 0, never negative); `credit_balance_applied`:
+ * a carried balance drawn by a later invoice.
+ */
 export const LINE_KINDS = [
   'usage', 'late_usage', 'reserved', 'prepayment', 'prepayment_applied', 'commitment_true_up', 'credits', 'credits_applied', 'sla_credit',
+  'credit_balance', 'credit_balance_applied',
 ] as const;
 export type LineKind = (typeof LINE_KINDS)[number];
 
@@ -109,8 +117,20 @@ export const ACCOUNTS = {
   deferredRevenue: 'deferred_revenue',
   customerPrepayments: 'customer_prepayments',
   slaCreditExpense: 'sla_credit_expense',
+  /** Liability: credit a tenant holds with us beyond what it owed (credit_balance lines), drawn by later invoices. */
+  customerCreditBalance: 'customer_credit_balance',
   creditNotes: 'credit_notes',
   internalTransferCost: 'internal_transfer_cost',
   internalTransferIncome: 'internal_transfer_income',
 } as const;
 export const revenueAccount = (what: string, model?: string | null): string => `revenue:${what}${model ? `:${model}` : ''}`;
+
+/**
+ * What the books hold (a PostgreSQL bigint is at most 9,223,372,036,854,775,807), with a margin.
+ * Ingestion refuses usage past these, so a month's close can always write what it accepted:
+ * - an invoice line's quantity (micro-units) is at most one (tenant, month, type, model)'s usage;
+ * - the value of a tenant's ingested usage in one month is at most a third of the line limit: an
+ *   invoice can carry its month and late usage of the two months before (the 35-day window).
+ */
+export const MAX_LINE_QUANTITY_MICROS = 9_000_000_000_000_000_000n;
+export const MAX_MONTH_USAGE_VALUE_MICROS = 3_000_000_000_000_000_000n;

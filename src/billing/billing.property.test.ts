@@ -28,9 +28,9 @@ const gpuUsage = fc.record({
   leaseId: fc.constantFrom('l1', 'l2', 'l3', 'l4'),
   late: fc.boolean(),
   sla: fc.boolean(),
-}).map((u): UsageSum => ({ type: u.sla && u.leaseClass === 'on-demand' ? 'sla.gpu_seconds_lost' : 'gpu.seconds', model: u.model, leaseClass: u.leaseClass, priceMicros: u.priceMicros, leaseId: u.leaseId, late: u.late && !u.sla, quantity: u.quantity }));
+}).map((u): UsageSum => ({ type: u.sla && u.leaseClass === 'on-demand' ? 'sla.gpu_seconds_lost' : 'gpu.seconds', model: u.model, leaseClass: u.leaseClass, priceMicros: u.priceMicros, leaseId: u.leaseId, late: u.late && !u.sla, lateMonth: u.late && !u.sla ? '2026-11' : null, quantity: u.quantity }));
 const tokenUsage = fc.record({ dir: fc.constantFrom('tokens.input' as const, 'tokens.output' as const), quantity: fc.bigInt({ min: 0n, max: 10n ** 15n }), late: fc.boolean() })
-  .map((u): UsageSum => ({ type: u.dir, model: 'm1', leaseClass: null, priceMicros: null, leaseId: null, late: u.late, quantity: u.quantity }));
+  .map((u): UsageSum => ({ type: u.dir, model: 'm1', leaseClass: null, priceMicros: null, leaseId: null, late: u.late, lateMonth: u.late ? '2026-11' : null, quantity: u.quantity }));
 
 const contractsArb = fc.record({
   discountBps: fc.integer({ min: 0, max: 10_000 }),
@@ -105,7 +105,13 @@ describe('rating', () => {
       expect(lines.some((l) => l.description.includes('internal'))).toBe(false);
       // Total = rated usage + reserved fees + true-up − SLA credits − prepayment and credits applied.
       const by = (k: RatedLine['kind']): bigint => lines.filter((l) => l.kind === k).reduce((a, l) => a + l.amountMicros, 0n);
-      expect(invoiceTotal(lines)).toBe(by('usage') + by('late_usage') + by('reserved') + by('commitment_true_up') + by('sla_credit') + by('prepayment_applied') + by('credits_applied'));
+      // Total = rated usage + reserved fees + true-up − SLA credits − prepayment and credits applied,
+      // plus what is carried forward as a credit balance when credits pass the charges.
+      const charged = by('usage') + by('late_usage') + by('reserved') + by('commitment_true_up') + by('sla_credit') + by('prepayment_applied') + by('credits_applied');
+      expect(invoiceTotal(lines)).toBe(charged + by('credit_balance'));
+      // Never negative: the excess is carried (a credit_balance line), the invoice asks for 0.
+      expect(invoiceTotal(lines)).toBe(charged < 0n ? 0n : charged);
+      expect(by('credit_balance')).toBe(charged < 0n ? -charged : 0n);
       // A commitment's minimum is met: this month's usage plus the true-up is at least the minimum.
       const com = contracts.find((c) => c.kind === 'commitment');
       if (com && com.kind === 'commitment') expect(by('usage') + by('commitment_true_up') >= com.terms.minimumMicrosPerMonth).toBe(true);

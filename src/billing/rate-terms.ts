@@ -5,10 +5,14 @@
 import type { TenantTerms } from '../pricing/index.js';
 import type { Contract } from './billing-types.js';
 
-const inForce = (c: Contract, atMs: number): boolean => c.startMs <= atMs && (c.endMs === null || atMs < c.endMs);
+const inForce = (c: Contract, atMs: number | null): boolean => atMs === null || (c.startMs <= atMs && (c.endMs === null || atMs < c.endMs));
 
-/** The terms of `contracts` (one tenant's, latest versions) in force at `atMs`; reserved terms are listed whatever their window (the rate card checks it covers the lease's). */
-export function tenantTerms(contracts: readonly Contract[], atMs: number): TenantTerms {
+/**
+ * The terms of `contracts` (one tenant's, latest versions) in force at `atMs` (null: every one
+ * given is in force — the caller filtered them for a period); reserved terms are listed whatever
+ * their window (the rate card checks it covers the lease's).
+ */
+export function tenantTerms(contracts: readonly Contract[], atMs: number | null): TenantTerms {
   const currency = contracts[0]?.currency ?? 'USD';
   const rate = (kind: 'on-demand' | 'spot'): TenantTerms['onDemand'] => {
     const c = contracts.find((x) => x.kind === kind && inForce(x, atMs));

@@ -34,7 +34,7 @@ describe('reserved terms', () => {
 describe('currencies', () => {
   it('rounds JPY to the yen, at the lease\'s own (rate card) price', () => {
     // The lease was booked at the tenant's negotiated ¥375.5/GPU-h (the rate card); rating bills that price.
-    const gpu: UsageSum = { type: 'gpu.seconds', model: 'H100-SXM', leaseClass: 'on-demand', priceMicros: 375_500_000n, leaseId: 'l', late: false, quantity: 5_400n * 1_000_000n };
+    const gpu: UsageSum = { type: 'gpu.seconds', model: 'H100-SXM', leaseClass: 'on-demand', priceMicros: 375_500_000n, leaseId: 'l', late: false, lateMonth: null, quantity: 5_400n * 1_000_000n };
     const jpy: Contract = { ...base, currency: 'JPY', id: 'od', kind: 'on-demand', startMs: 0, endMs: null, terms: { discountBps: 0, pricesMicrosPerGpuHour: { 'H100-SXM': 375_500_000n }, rates: {} } };
     // 1.5 GPU-h × ¥375.5 = ¥563.25 → ¥563
     expect(rateMonth(input([jpy], [gpu], { currency: 'JPY' })).map((l) => l.amountMicros)).toEqual([563_000_000n]);

@@ -12,12 +12,18 @@
  *   prepaid share of each month's fee drawn from the prepayment (`prepayment_applied`);
  * - SLA credits for GPU time lost by non-preemptible leases (lost GPU-seconds × price × multiplier);
  * - a commitment's true-up when P's usage spend fell short of its monthly minimum;
- * - prepaid credits applied to what remains, oldest expiry first.
+ * - prepaid credits applied to what remains, oldest expiry first;
+ * - a credit balance carried from earlier invoices applied to what still remains
+ *   (`credit_balance_applied`); and when the lines sum below zero (SLA credits larger than the
+ *   charges), the excess carried forward as a credit balance (`credit_balance`), so a final
+ *   invoice is never negative (nothing could settle it: payments and credit notes are positive).
  * Reserved-class leases on a model the tenant reserved are covered by the term (rated at 0);
  * internal leases are never invoiced.
  */
+import { usagePrice } from '../pricing/index.js';
+import { tenantTerms } from './rate-terms.js';
 import { DomainError } from '../shared/errors.js';
-import type { Contract, RateTerms, RatedLine, UsageSum } from './billing-types.js';
+import type { Contract, RateTerms, RatedLine, UsageSum, UsageType } from './billing-types.js';
 import { ACCOUNTS, revenueAccount, SLA_LOST_TYPE, USAGE_UNITS } from './billing-types.js';
 import { addMonths, BPS, divHalfEven, MICRO, monthEndMs, monthOf, monthStartMs, MS_PER_HOUR, overlapMs, roundLine, type Currency } from './money.js';
 
@@ -37,6 +43,8 @@ export interface RatingInput {
   creditsLeft: ReadonlyMap<string, bigint>;
   /** SLA credit multiplier in basis points (10,000 = the lost time at its price). */
   slaMultiplierBps: bigint;
+  /** Credit balance carried from earlier final invoices, not yet drawn (micros, ≥ 0; absent: none). */
+  creditBalance?: bigint;
 }
 
 const GPU_HOUR_DEN = MS_PER_HOUR / 1000n * MICRO; // quantity is micro-GPU-seconds; price per GPU-hour
@@ -56,12 +64,24 @@ function rateTermsOf(contracts: readonly Contract[], kind: 'on-demand' | 'spot')
  * lease's exact value, rounded on its own, then added), so a lease's invoices bill exactly what
  * its quote said (the rate card's `gpuTimeCharge`); other meters are rounded once per line.
  */
+/**
+ * The price of ingested usage (tokens, storage, egress) for a tenant: `priceMicros` per
+ * `perMicroUnits` micro-units of the quantity, or null when the tenant's contracts give none (such
+ * usage is refused at ingestion: it could never be billed). The rule is the rate card's
+ * (src/pricing `usagePrice`); ingestion (with the contracts in force in the event's month) and
+ * rateMonth both ask this, so what was accepted is what the close can price. GPU time is billed
+ * at its lease's own price (the rate card's when booked), not here.
+ */
+export function usageUnitPrice(contracts: readonly Contract[], type: Exclude<UsageType, 'gpu.seconds'>, model: string | null): { priceMicros: bigint; perMicroUnits: bigint; contractId: string } | null {
+  const p = usagePrice(tenantTerms(contracts, null), type, model);
+  return p && { priceMicros: p.unitPriceMicros, perMicroUnits: p.perMicroUnits, contractId: p.contractId };
+}
+
 interface Acc { num: bigint; den: bigint; quantity: bigint; unitPrice: bigint; leaseIds: Set<string>; perLease: Map<string, bigint> | null; base: Omit<RatedLine, 'amountMicros' | 'quantity' | 'leaseIds' | 'unitPriceMicros'> }
 
 export function rateMonth(input: RatingInput): RatedLine[] {
   const p0 = monthStartMs(input.period);
   const p1 = monthEndMs(input.period);
-  const lateStart = monthStartMs(addMonths(input.period, -2));
   const cur = input.currency;
   const groups = new Map<string, Acc>();
   const add = (key: string, make: () => Acc['base'], unitPrice: bigint, num: bigint, den: bigint, quantity: bigint, leaseId: string | null, perLease = false): void => {
@@ -76,8 +96,13 @@ export function rateMonth(input: RatingInput): RatedLine[] {
   for (const u of input.usage) {
     if (u.leaseClass === 'internal') continue; // the owner's own work: valued at a transfer price, never invoiced
     const kind = u.late ? 'late_usage' as const : 'usage' as const;
-    const sStart = u.late ? lateStart : p0;
-    const lateNote = u.late ? ' (late usage from an invoiced period)' : '';
+    // Late usage is grouped by the month its events are of: the line's service period is that
+    // month, and its quantity is bounded by that month's ingestion limit (billing-types.ts).
+    const lateMonth = u.late ? (u.lateMonth ?? addMonths(input.period, -1)) : null;
+    const sStart = lateMonth === null ? p0 : monthStartMs(lateMonth);
+    const sEnd = lateMonth === null ? p1 : monthEndMs(lateMonth);
+    const lateNote = lateMonth === null ? '' : ` (late usage of ${lateMonth}, an invoiced period)`;
+    const gk = lateMonth === null ? kind : `${kind}/${lateMonth}`;
     if (u.type === 'gpu.seconds' || u.type === SLA_LOST_TYPE) {
       const model = u.model ?? 'unknown';
       const cls = u.leaseClass ?? 'on-demand';
@@ -94,41 +119,35 @@ export function rateMonth(input: RatingInput): RatedLine[] {
         continue;
       }
       if (cls === 'reserved' && price === 0n) {
-        add(`${kind}/reserved-covered/${model}`, () => ({
+        add(`${gk}/reserved-covered/${model}`, () => ({
           kind, description: `${model} reserved GPU time, covered by the reserved term${lateNote}`, contractId: null, meter: 'gpu.seconds', model, unit: 'GPU-s',
-          account: revenueAccount('reserved', model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+          account: revenueAccount('reserved', model), serviceStartMs: sStart, serviceEndMs: sEnd, deferredTo: null,
         }), 0n, 0n, GPU_HOUR_DEN, u.quantity, u.leaseId);
         continue;
       }
-      add(`${kind}/${cls}/${model}/${price}`, () => ({
+      add(`${gk}/${cls}/${model}/${price}`, () => ({
         kind, description: `${model} ${cls} GPU time, per second${lateNote}`, contractId: null, meter: 'gpu.seconds', model, unit: 'GPU-s',
-        account: revenueAccount(cls, model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
+        account: revenueAccount(cls, model), serviceStartMs: sStart, serviceEndMs: sEnd, deferredTo: null,
       }), price, u.quantity * price, GPU_HOUR_DEN, u.quantity, u.leaseId, true);
       continue;
     }
-    if (u.type === 'tokens.input' || u.type === 'tokens.output') {
-      const model = u.model ?? 'unknown';
-      const tc = input.contracts.find((c) => c.kind === 'tokens' && c.terms.prices[model] !== undefined);
-      const prices = tc?.kind === 'tokens' ? tc.terms.prices[model] : undefined;
-      if (!tc || !prices) throw new DomainError('conflict', `contracts: no token price for model ${model} (tenant ${input.tenantId})`, { field: 'contracts' });
-      const price = u.type === 'tokens.input' ? prices.inputMicrosPerMillion : prices.outputMicrosPerMillion;
-      const dir = u.type === 'tokens.input' ? 'input' : 'output';
-      // micro-tokens × price per million tokens
-      add(`${kind}/${u.type}/${model}`, () => ({
-        kind, description: `${model} ${dir} tokens${lateNote}`, contractId: tc.id, meter: u.type, model, unit: 'tokens',
-        account: revenueAccount('tokens', model), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
-      }), price, u.quantity * price, MICRO * MICRO, u.quantity, null);
-      continue;
+    // tokens, storage.gb_hours, egress.gb: micro-units × price per `perMicroUnits`.
+    const type = u.type;
+    const model = type === 'tokens.input' || type === 'tokens.output' ? (u.model ?? 'unknown') : null;
+    const price = usageUnitPrice(input.contracts, type, model);
+    if (!price) {
+      throw new DomainError('conflict', model === null
+        ? `contracts: no ${type} rate in tenant ${input.tenantId}'s on-demand contract`
+        : `contracts: no token price for model ${model} (tenant ${input.tenantId})`, { field: 'contracts' });
     }
-    // storage.gb_hours, egress.gb: the on-demand contract's rates.
-    const meter: 'storage.gb_hours' | 'egress.gb' = u.type;
-    const od = rateTermsOf(input.contracts, 'on-demand');
-    const rate = od?.terms.rates[meter];
-    if (rate === undefined) throw new DomainError('conflict', `contracts: no ${meter} rate in tenant ${input.tenantId}'s on-demand contract`, { field: 'contracts' });
-    add(`${kind}/${meter}`, () => ({
-      kind, description: `${meter === 'egress.gb' ? 'Egress' : 'Storage'} (${USAGE_UNITS[meter]})${lateNote}`, contractId: od!.id, meter: meter, model: null, unit: USAGE_UNITS[meter],
-      account: revenueAccount(meter === 'egress.gb' ? 'egress' : 'storage'), serviceStartMs: sStart, serviceEndMs: p1, deferredTo: null,
-    }), rate, u.quantity * rate, MICRO, u.quantity, null);
+    const description = type === 'tokens.input' || type === 'tokens.output'
+      ? `${model} ${type === 'tokens.input' ? 'input' : 'output'} tokens${lateNote}`
+      : `${type === 'egress.gb' ? 'Egress' : 'Storage'} (${USAGE_UNITS[type]})${lateNote}`;
+    const account = model !== null ? revenueAccount('tokens', model) : revenueAccount(type === 'egress.gb' ? 'egress' : 'storage');
+    add(`${gk}/${type}${model === null ? '' : `/${model}`}`, () => ({
+      kind, description, contractId: price.contractId, meter: type, model, unit: USAGE_UNITS[type],
+      account, serviceStartMs: sStart, serviceEndMs: sEnd, deferredTo: null,
+    }), price.priceMicros, u.quantity * price.priceMicros, price.perMicroUnits, u.quantity, null);
   }
 
   const lines: RatedLine[] = [];
@@ -201,6 +220,24 @@ export function rateMonth(input: RatingInput): RatedLine[] {
     lines.push({
       kind: 'credits_applied', description: `Prepaid credits applied (expire ${new Date(c.terms.expiresAtMs).toISOString().slice(0, 10)})`, contractId: c.id, meter: null, model: null,
       quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: -applied, account: ACCOUNTS.customerPrepayments, serviceStartMs: p0, serviceEndMs: p1, leaseIds: [], deferredTo: null,
+    });
+  }
+
+  // A credit balance carried from earlier invoices: drawn after prepaid credits (they expire; it does not).
+  const balance = input.creditBalance ?? 0n;
+  if (due > 0n && balance > 0n) {
+    const applied = balance < due ? balance : due;
+    due -= applied;
+    lines.push({
+      kind: 'credit_balance_applied', description: 'Credit balance from earlier invoices applied', contractId: null, meter: null, model: null,
+      quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: -applied, account: ACCOUNTS.customerCreditBalance, serviceStartMs: p0, serviceEndMs: p1, leaseIds: [], deferredTo: null,
+    });
+  }
+  // Credits beyond the charges: carried forward as a balance (a liability), the invoice asks for 0.
+  if (due < 0n) {
+    lines.push({
+      kind: 'credit_balance', description: 'Credit beyond this month\'s charges, carried to your next invoice', contractId: null, meter: null, model: null,
+      quantity: 0n, unit: '', unitPriceMicros: 0n, amountMicros: -due, account: ACCOUNTS.customerCreditBalance, serviceStartMs: p0, serviceEndMs: p1, leaseIds: [], deferredTo: null,
     });
   }
   return lines;

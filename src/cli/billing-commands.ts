@@ -94,10 +94,15 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
     if (o.out) writeFileSync(o.out, html);
     else process.stdout.write(html);
   });
-  invoices.command('close <period>').description('operator: finalise every tenant\'s invoice for a month (YYYY-MM) after it ended').action(async (period: string) => {
-    const r = await client().request<{ period: string; invoices: J[] }>('POST', '/v1/invoices/close', { period });
-    print(r, () => `closed ${r.period}: ${r.invoices.length} invoices\n${r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : ''}`);
-  });
+  invoices.command('close <period>').description('operator: finalise every tenant\'s invoice for a month (YYYY-MM) after it ended; exits 1 if any tenant (or step) failed')
+    .action(async (period: string) => {
+      const r = await client().request<{ period: string; invoices: J[]; failed?: J[] }>('POST', '/v1/invoices/close', { period });
+      const failed = r.failed ?? [];
+      print(r, () => `closed ${r.period}: ${r.invoices.length} invoices\n${r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : ''}` +
+        (failed.length ? `\nNOT closed (${failed.length}; fix and run the close again):\n${table(['tenant', 'step', 'reason'], failed.map((f) => [f.tenantId ?? '-', f.step, f.detail]))}` : ''));
+      // The others were closed; the exit status tells a script that this month is not done.
+      if (failed.length) process.exitCode = 1;
+    });
   invoices.command('refresh').description('operator: bring draft invoices up to date').option('--period <YYYY-MM>').option('--tenant <id>').action(async (o: { period?: string; tenant?: string }) => {
     const body: J = {};
     if (o.period) body['period'] = o.period;

@@ -59,9 +59,9 @@ describe('the rate card', () => {
   });
   it('prices metered usage only where the tenant has a price', () => {
     const t = terms({ onDemand: od({ rates: { 'egress.gb': 50_000n } }), tokens: { m1: { contractId: 'ctr_t', inputMicrosPerMillion: 100n, outputMicrosPerMillion: 300n } } });
-    expect(card.usagePrice(t, 'tokens.output', 'm1')).toEqual({ unitPriceMicros: 300n, contractId: 'ctr_t' });
+    expect(card.usagePrice(t, "tokens.output", "m1")).toEqual({ unitPriceMicros: 300n, perMicroUnits: 10n ** 12n, contractId: "ctr_t" });
     expect(card.usagePrice(t, 'tokens.output', 'm2')).toBeNull();
-    expect(card.usagePrice(t, 'egress.gb', null)).toEqual({ unitPriceMicros: 50_000n, contractId: 'ctr_od' });
+    expect(card.usagePrice(t, "egress.gb", null)).toEqual({ unitPriceMicros: 50_000n, perMicroUnits: 1_000_000n, contractId: "ctr_od" });
     expect(card.usagePrice(t, 'storage.gb_hours', null)).toBeNull();
     expect(card.usagePrice(LIST_TERMS, 'tokens.input', 'm1')).toBeNull();
   });

@@ -155,22 +155,36 @@ export class RateCard {
     return { quote: (q) => this.quote(terms, q) };
   }
 
-  /**
-   * The unit price of a metered usage for a tenant (micros per unit of the usage's type), or null
-   * when the tenant has none: usage the platform cannot bill is refused when it arrives.
-   */
-  usagePrice(terms: TenantTerms, type: string, model: string | null): { unitPriceMicros: bigint; contractId: string } | null {
-    if (type === 'tokens.input' || type === 'tokens.output') {
-      const p = model === null ? undefined : terms.tokens[model];
-      if (!p) return null;
-      return { unitPriceMicros: type === 'tokens.input' ? p.inputMicrosPerMillion : p.outputMicrosPerMillion, contractId: p.contractId };
-    }
-    if (type === 'storage.gb_hours' || type === 'egress.gb') {
-      const r = terms.onDemand?.rates[type];
-      return r === undefined || !terms.onDemand ? null : { unitPriceMicros: r, contractId: terms.onDemand.contractId };
-    }
-    return null;
+  /** The unit price of a metered usage for a tenant (`usagePrice`). */
+  usagePrice(terms: TenantTerms, type: string, model: string | null): UsagePrice | null {
+    return usagePrice(terms, type, model);
   }
+}
+
+export interface UsagePrice {
+  /** Micros of the tenant's currency per `perMicroUnits` micro-units of the usage's quantity. */
+  unitPriceMicros: bigint;
+  /** Tokens are priced per million (10^12 micro-tokens); storage (GB-hour) and egress (GB) per unit (10^6). */
+  perMicroUnits: bigint;
+  contractId: string;
+}
+
+/**
+ * The unit price of a metered usage for a tenant, or null when the tenant has none: usage the
+ * platform cannot bill is refused when it arrives. Tokens: the tenant's token price for the model
+ * (the first tokens contract that prices it); storage and egress: its on-demand contract's rates.
+ */
+export function usagePrice(terms: TenantTerms, type: string, model: string | null): UsagePrice | null {
+  if (type === 'tokens.input' || type === 'tokens.output') {
+    const p = model === null ? undefined : terms.tokens[model];
+    if (!p) return null;
+    return { unitPriceMicros: type === 'tokens.input' ? p.inputMicrosPerMillion : p.outputMicrosPerMillion, perMicroUnits: MICRO * MICRO, contractId: p.contractId };
+  }
+  if (type === 'storage.gb_hours' || type === 'egress.gb') {
+    const r = terms.onDemand?.rates[type];
+    return r === undefined || !terms.onDemand ? null : { unitPriceMicros: r, perMicroUnits: MICRO, contractId: terms.onDemand.contractId };
+  }
+  return null;
 }
 
 /** A price made into a quote for `gpuCount` GPUs over [startMs, endMs). An amount past the books is a 400 naming `gpuCount`. */

@@ -47,6 +47,17 @@ export async function seedWorld(s: TestServer): Promise<World> {
   ];
   await s.call('POST', `/v1/leases/${ownLeases[2]}/release`, { key: tenant.key, body: {} });
   const foreignLeases = [await mk(other.key, { gpuCount: 16, placement: 'same-site' })];
+  // Prices for the usage the fuzzer sends (usage a tenant has no price for is refused).
+  for (const t of [tenant, other]) {
+    const start = new Date(s.clock.nowMs() - 40 * 86_400_000).toISOString();
+    for (const body of [
+      { tenantId: t.id, kind: 'tokens', start, terms: { prices: { m1: { inputMicrosPerMillion: '500000', outputMicrosPerMillion: '1500000' } } } },
+      { tenantId: t.id, kind: 'on-demand', start, terms: { rates: { 'storage.gb_hours': '100', 'egress.gb': '50000' } } },
+    ]) {
+      const r = await s.call('POST', '/v1/contracts', { body });
+      if (r.status !== 201) throw new Error(`seed contract: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  }
   return { tenant, other, ownLeases, foreignLeases };
 }
 

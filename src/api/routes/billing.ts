@@ -51,7 +51,7 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
     bodyLimit: USAGE_BODY_LIMIT_BYTES,
     schema: {
       tags: ['billing'], ...secured,
-      summary: 'Report usage in a batch of CloudEvents (≤ 10,000): `id` + `source` deduplicate per tenant within 35 days, `subject` is the tenant, times ≤ 5 minutes ahead. The whole batch is refused if one event is bad; acknowledged events are durable',
+      summary: 'Report usage in a batch of CloudEvents (≤ 10,000): `id` + `source` deduplicate per tenant within 35 days, `subject` is the tenant, times ≤ 5 minutes ahead. The whole batch is refused if one event is bad, if the tenant has no price for it in its contracts, or if it would take a month\'s total past what an invoice can hold; acknowledged events are durable',
       headers: idemHeader, body: UsageBatchBody,
       response: { 200: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...errors(400, 401, 403, 413, 422) },
     },
@@ -75,7 +75,7 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
 
   r.post('/v1/invoices/close', {
     schema: {
-      tags: ['billing'], summary: 'Close a month (operator): meter the log, finalise every tenant\'s invoice, value internal time, recognise revenue. Idempotent', ...secured,
+      tags: ['billing'], summary: 'Close a month (operator): meter the log, finalise every tenant\'s invoice, value internal time, recognise revenue. Idempotent and safe to run from two control planes at once. A tenant whose month cannot be finalised is named in `failed` ({tenantId, step, detail}) and the others are still closed', ...secured,
       headers: idemHeader, body: PeriodBody, response: { 200: Any, ...errors(400, 401, 403, 409, 422) },
     },
   }, async (req, reply) => idem.run(req, reply, async () => ({ status: 200, body: await b.closePeriod(principalOf(req), req.body.period) })));
