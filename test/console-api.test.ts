@@ -18,8 +18,14 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 /** price × GPUs × ms / 1 h, rounded half up: recomputed here with BigInt, not by the server's code. */
-const accrued = (priceMicros: string, gpus: number, ms: number): string =>
-  ((BigInt(priceMicros) * BigInt(gpus) * BigInt(ms) + BigInt(H / 2)) / BigInt(H)).toString();
+/** price × GPUs × time within one month, rounded half-even to the cent (the rate card's charge rule, written again here). */
+const accrued = (priceMicros: string, gpus: number, ms: number): string => {
+  const num = BigInt(priceMicros) * BigInt(gpus) * BigInt(ms);
+  const den = BigInt(H) * 10_000n;
+  const q = num / den;
+  const twice = 2n * (num - q * den);
+  return ((twice > den || (twice === den && q % 2n === 1n) ? q + 1n : q) * 10_000n).toString();
+};
 
 describe('GET /v1/me', () => {
   it('names the operator and a tenant (with its name), and the event log head', async () => {

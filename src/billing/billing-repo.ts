@@ -230,8 +230,8 @@ export class BillingRepo {
       SELECT s, i, te, ty, tm::timestamptz, q::bigint, mo, NULL::text, NULL::text, NULL::bigint, ${iso(receivedAtMs)}::timestamptz
       FROM unnest(${col((u) => u.source)}::text[], ${col((u) => u.id)}::text[], ${col((u) => u.tenantId)}::text[], ${col((u) => u.type)}::text[],
         ${col((u) => iso(u.timeMs))}::text[], ${col((u) => u.quantity.toString())}::text[], ${col((u) => u.model)}::text[]) AS x(s, i, te, ty, tm, q, mo)
-      ORDER BY s COLLATE "C", i COLLATE "C"
-      ON CONFLICT (source, id) DO NOTHING RETURNING tenant_id, type, model, time, quantity`;
+      ORDER BY te COLLATE "C", s COLLATE "C", i COLLATE "C"
+      ON CONFLICT (tenant_id, source, id) DO NOTHING RETURNING tenant_id, type, model, time, quantity`;
     const idemCte = idem ? sql`, idem AS (INSERT INTO idempotency_keys (principal, key, request_hash, status_code, body, created_at)
         SELECT ${idem.principal}, ${idem.key}, ${idem.requestHash}, 200, jsonb_build_object('accepted', n.n, 'duplicates', ${rows.length} - n.n), ${iso(receivedAtMs)}::timestamptz FROM n)` : sql``;
     try {
