@@ -190,7 +190,8 @@ export class ControlPlane {
   }
 
   async close(): Promise<void> {
-    await this.telemetry.settle();
+    // Writes its last-seen times and hands the cell's health leadership to another control plane.
+    await this.telemetry.close();
     await this.handle.close();
   }
 }
