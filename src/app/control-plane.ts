@@ -117,9 +117,12 @@ export class ControlPlane {
       const last = await eventLog.lastSeqOf('fleet');
       if (last <= seenFleetSeq) return null;
       seenFleetSeq = last;
-      return fleet.load();
+      const f = await fleet.load();
+      telemetry?.fleetChanged(f); // an enrolment elsewhere replaced a node's GPU UUIDs: heartbeats carry the new ones
+      return f;
     };
     telemetry = new TelemetryService(new TelemetryRepo(handle.db), fleet, clock, cell, opts.telemetry);
+    telemetry.refreshFleet = () => leases.refreshIfChangedElsewhere();
     await telemetry.init();
     const tenants = new TenantService(tenantRepo, clock);
     await tenants.watchRevocations(handle);

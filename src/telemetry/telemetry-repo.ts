@@ -24,7 +24,7 @@ export interface OverdueNode {
   nodeId: string;
   agentId: string;
   /** The latest of: last heard (any plane), its agent's enrolment, an operator's recover; ms. */
-  lastMs: number;
+  heardMs: number;
   intervalMs: number;
 }
 
@@ -126,13 +126,13 @@ export class TelemetryRepo {
   async overdue(nowMs: number, beats: number, defaultIntervalMs: number, floorMs: number): Promise<OverdueNode[]> {
     const a = t.agents;
     const ls = t.nodeLastSeen;
-    const floor = new Date(floorMs).toISOString();
-    const last = sql<Date>`GREATEST(${a.createdAt}, ${ls.lastSeenAt}, ${floor}::timestamptz)`;
+    const heard = sql<Date>`GREATEST(${a.createdAt}, ${ls.lastSeenAt})`;
     const interval = sql<number>`COALESCE(${ls.intervalMs}, ${defaultIntervalMs})`;
-    const rows = await this.db.select({ nodeId: a.nodeId, agentId: a.id, last, interval }).from(a)
+    const rows = await this.db.select({ nodeId: a.nodeId, agentId: a.id, heard, interval }).from(a)
       .leftJoin(ls, eq(ls.nodeId, a.nodeId))
-      .where(and(isNull(a.revokedAt), sql`${last} + make_interval(secs => ${beats}::int * ${interval} / 1000.0) < ${new Date(nowMs).toISOString()}::timestamptz`));
-    return rows.map((r) => ({ nodeId: r.nodeId, agentId: r.agentId, lastMs: new Date(r.last).getTime(), intervalMs: Number(r.interval) }));
+      .where(and(isNull(a.revokedAt),
+        sql`GREATEST(${heard}, ${new Date(floorMs).toISOString()}::timestamptz) + make_interval(secs => ${beats}::int * ${interval} / 1000.0) < ${new Date(nowMs).toISOString()}::timestamptz`));
+    return rows.map((r) => ({ nodeId: r.nodeId, agentId: r.agentId, heardMs: new Date(r.heard).getTime(), intervalMs: Number(r.interval) }));
   }
 
   /** Agents revoked after `sinceMs` (any control plane), with when; for evicting them from a process's cache. */

@@ -108,6 +108,12 @@ export class TelemetryService {
   private readonly pending = new Map<string, string | null>();
   /** Called after each heartbeat taken, either transport (benchmarks measure heartbeat-to-visible with it); null: nothing. */
   observer: ((node: NodeLive) => void) | null = null;
+  /**
+   * Set by the control plane: re-reads the fleet if another control plane changed it. Called when
+   * an agent this process had not cached is found in the store: it enrolled elsewhere, and its
+   * enrolment replaced its node's GPU UUIDs, which its heartbeats carry.
+   */
+  refreshFleet: (() => Promise<unknown>) | null = null;
   /** Set by the NATS adapter: sends a command to a node's agent. */
   commandPublisher: ((siteId: string, nodeId: string, cmd: NodeCommand) => void) | null = null;
   readonly opts: TelemetryOptions;
@@ -275,7 +281,7 @@ export class TelemetryService {
       this.state.reject('revoked', 'Authorization', 'revoked');
       throw new DomainError('unauthorized', `Authorization: agent ${rec.id} was revoked`);
     }
-    if (!this.byAgent.has(rec.id)) this.remember(rec.id, rec.nodeId, rec.natsKey);
+    if (!this.byAgent.has(rec.id)) await this.learnAgent(rec);
     const id = { agentId: rec.id, nodeId: rec.nodeId };
     this.authCache.set(hash, { id, atMs: now });
     return id;
@@ -353,8 +359,15 @@ export class TelemetryService {
       return this.rejectNats('revoked');
     }
     // Another message of the same agent may have been looked up meanwhile; the newest record wins either way.
-    if (!this.byAgent.has(rec.id)) this.remember(rec.id, rec.nodeId, rec.natsKey);
+    if (!this.byAgent.has(rec.id)) await this.learnAgent(rec);
     return this.ingestNatsAs(this.byAgent.get(rec.id)!, subject, data, agentId, sig);
+  }
+
+  /** Caches an agent found in the store, after bringing the fleet (its node's UUIDs) up to date. */
+  private async learnAgent(rec: { id: string; nodeId: string; natsKey: string }): Promise<void> {
+    await this.refreshFleet?.().catch((err: unknown) => this.onError(err));
+    this.unknownAgents.delete(rec.id);
+    this.remember(rec.id, rec.nodeId, rec.natsKey);
   }
 
   private ingestNatsAs(a: { nodeId: string; natsKey: string }, subject: string, data: Uint8Array, agentId: string, sig: string | undefined): NatsAnswer {
@@ -451,12 +464,13 @@ export class TelemetryService {
     const down: string[] = [];
     if (leading) {
       const beats = this.opts.missedBeats;
-      for (const o of await this.repo.overdue(now, beats, this.opts.intervalMs, this.leader.leaderSinceMs ?? now)) {
+      const floorMs = this.leader.leaderSinceMs ?? now;
+      for (const o of await this.repo.overdue(now, beats, this.opts.intervalMs, floorMs)) {
         if (!this.state.hasNode(o.nodeId)) continue;
         // Heard here since the last write (the store lags by up to lastSeenWriteMs): not overdue.
         const live = this.state.node(o.nodeId);
-        const last = Math.max(o.lastMs, live?.agentId === o.agentId ? live.lastSeenMs : 0);
-        if (now <= last + beats * o.intervalMs) continue;
+        const last = Math.max(o.heardMs, live?.agentId === o.agentId ? live.lastSeenMs : 0);
+        if (now <= Math.max(last, floorMs) + beats * o.intervalMs) continue;
         const recorded = this.pending.has(o.nodeId) ? this.pending.get(o.nodeId)! : (this.conds.get(o.nodeId)?.healthReason ?? null);
         if (recorded !== null) continue;
         this.setHealth(o.nodeId, `missed heartbeats: none since ${iso(last)} (${beats} × ${o.intervalMs / 1000} s)`, last, true);
