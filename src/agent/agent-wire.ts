@@ -102,15 +102,23 @@ export class WireError extends Error {
 const HEARTBEAT_KEYS: ReadonlySet<string> = new Set(['v', 'nodeId', 'agentId', 'seq', 'sentAtMs', 'intervalMs', 'adminState', 'discoveryError', 'gpus']);
 const SAMPLE_KEYS: ReadonlySet<string> = new Set(['uuid', 'index', 'powerW', 'powerLimitW', 'utilizationPct', 'memoryUsedMiB', 'memoryTotalMiB', 'temperatureC', 'eccUncorrected', 'xids', 'recoveryAction']);
 
+/** The numeric readings of a sample (type-checked here, range-checked by the health rule). */
+const READING_KEYS = ['powerW', 'powerLimitW', 'utilizationPct', 'memoryUsedMiB', 'memoryTotalMiB', 'temperatureC', 'eccUncorrected'] as const;
+
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function numOrNull(o: Record<string, unknown>, k: string, field: string, min: number, max: number, reason = 'malformed'): number | null {
+/**
+ * A reading's type: a finite number or null. Its range is not checked here: an impossible value
+ * (power −1 W, memory.used 4294967295 MiB) is the GPU's fault, judged per field by the health rule
+ * (src/telemetry/node-health.ts readingFaults), not a malformed message.
+ */
+function numOrNull(o: Record<string, unknown>, k: string, field: string): void {
   const v = o[k];
-  if (v === null) return null;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new WireError(`${field}.${k}`, 'must be a number or null');
-  if (v < min || v > max) throw new WireError(`${field}.${k}`, `must be from ${min} to ${max}, got ${v}`, v < 0 ? 'negative' : reason);
-  return v;
+  if (v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new WireError(`${field}.${k}`, 'must be a number or null');
 }
+
+/** C0 controls but tab, line feed and carriage return, and DEL: PostgreSQL text cannot hold NUL, and none belongs in a reason shown to a person. */
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 function int(o: Record<string, unknown>, k: string, field: string, min: number, max: number): number {
   const v = o[k];
@@ -119,9 +127,11 @@ function int(o: Record<string, unknown>, k: string, field: string, min: number, 
 }
 
 /**
- * Checks an untrusted heartbeat (parsed JSON) field by field; returns it typed or throws a
- * WireError naming the field, with a reason for the rejection counters (`negative` for a
- * negative reading, else `malformed`). Unknown fields are refused.
+ * Checks an untrusted heartbeat's structure (parsed JSON) field by field; returns it typed or
+ * throws a WireError naming the field (counted as `malformed`). Unknown fields, wrong types,
+ * control characters in strings are refused; readings are only type-checked: whether a number
+ * is possible for a GPU is the health rule's call, per field (readingFaults), so one impossible
+ * value costs that field, never the heartbeat.
  */
 export function validateHeartbeat(v: unknown): Heartbeat {
   // Checked in place and returned as is (no copy): this runs for every heartbeat of the fleet.
@@ -140,7 +150,7 @@ export function validateHeartbeat(v: unknown): Heartbeat {
   int(v, 'intervalMs', '', 100, 3_600_000);
   if (!ADMIN_STATES.includes(v['adminState'] as AdminState)) throw new WireError('adminState', `must be one of ${ADMIN_STATES.join(', ')}`);
   const de = v['discoveryError'];
-  if (de !== null && (typeof de !== 'string' || de.length > 1000)) throw new WireError('discoveryError', 'must be null or a string of at most 1000 characters');
+  if (de !== null && (typeof de !== 'string' || de.length > 1000 || CONTROL.test(de))) throw new WireError('discoveryError', 'must be null or a string of at most 1000 characters without control characters');
   const gpus = v['gpus'];
   if (!Array.isArray(gpus) || gpus.length > MAX_GPUS) throw new WireError('gpus', `must be an array of at most ${MAX_GPUS} samples`);
   if (keys !== HEARTBEAT_KEYS.size) throw new WireError('heartbeat', `must have exactly the fields ${[...HEARTBEAT_KEYS].join(', ')}`);
@@ -157,17 +167,12 @@ export function validateHeartbeat(v: unknown): Heartbeat {
     if (typeof g['uuid'] !== 'string' || !UUID.test(g['uuid'])) throw new WireError(`${f}.uuid`, 'must be a GPU UUID (GPU-…)');
     const xids = g['xids'];
     if (!Array.isArray(xids) || xids.length > MAX_XIDS) throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
-    for (const x of xids) if (!Number.isInteger(x) || (x as number) < 0 || (x as number) >= 1_000_000) throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes`);
+    // Integers; a code that is no XID (negative, huge) is the GPU's fault (readingFaults), not the message's.
+    for (const x of xids) if (!Number.isInteger(x)) throw new WireError(`${f}.xids`, `must be an array of at most ${MAX_XIDS} XID codes (integers)`);
     const ra = g['recoveryAction'];
-    if (ra !== null && (typeof ra !== 'string' || ra.length > 100)) throw new WireError(`${f}.recoveryAction`, 'must be null or a short string');
+    if (ra !== null && (typeof ra !== 'string' || ra.length > 100 || CONTROL.test(ra))) throw new WireError(`${f}.recoveryAction`, 'must be null or a short string without control characters');
     int(g, 'index', `${f}.`, 0, 63);
-    numOrNull(g, 'powerW', f, 0, 5_000);
-    numOrNull(g, 'powerLimitW', f, 0, 5_000);
-    numOrNull(g, 'utilizationPct', f, 0, 100);
-    numOrNull(g, 'memoryUsedMiB', f, 0, 10_000_000);
-    numOrNull(g, 'memoryTotalMiB', f, 0, 10_000_000);
-    numOrNull(g, 'temperatureC', f, -50, 200);
-    numOrNull(g, 'eccUncorrected', f, 0, 1e12);
+    for (const k of READING_KEYS) numOrNull(g, k, f);
   }
   return v as unknown as Heartbeat;
 }

@@ -70,6 +70,22 @@ export class Metrics {
         }
       },
     });
-    void heartbeats; void refused; void measured;
+    const faulty = new Gauge({
+      name: 'neocloud_gpu_samples_faulty', help: 'GPU samples taken since start with impossible readings (those fields refused, the GPU marked faulty, the heartbeat kept)',
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (c) this.set(c.telemetry.metrics().refusedReadings);
+      },
+    });
+    const healthLeader = new Gauge({
+      name: 'neocloud_health_leader', help: '1 when this control plane is its cell\'s health leader (the one that judges missed heartbeats), else 0',
+      registers: [this.registry],
+      collect() {
+        const c = cp();
+        if (c) this.set(c.telemetry.metrics().health.leader ? 1 : 0);
+      },
+    });
+    void heartbeats; void refused; void measured; void faulty; void healthLeader;
   }
 }

@@ -117,9 +117,12 @@ export class ControlPlane {
       const last = await eventLog.lastSeqOf('fleet');
       if (last <= seenFleetSeq) return null;
       seenFleetSeq = last;
-      return fleet.load();
+      const f = await fleet.load();
+      telemetry?.fleetChanged(f); // an enrolment elsewhere replaced a node's GPU UUIDs: heartbeats carry the new ones
+      return f;
     };
     telemetry = new TelemetryService(new TelemetryRepo(handle.db), fleet, clock, cell, opts.telemetry);
+    telemetry.refreshFleet = () => leases.refreshIfChangedElsewhere();
     await telemetry.init();
     const tenants = new TenantService(tenantRepo, clock);
     await tenants.watchRevocations(handle);
@@ -191,7 +194,8 @@ export class ControlPlane {
   }
 
   async close(): Promise<void> {
-    await this.telemetry.settle();
+    // Writes its last-seen times and hands the cell's health leadership to another control plane.
+    await this.telemetry.close();
     await this.handle.close();
   }
 }

@@ -9,7 +9,8 @@
  * that misses one gets the same state in its next HTTP answer or on reconnect: it is state too).
  *
  * Every message is handed to TelemetryService.ingestNats, which verifies the agent's MAC and the
- * subject and counts every refusal; a message that cannot be taken is acknowledged all the same
+ * subject and counts every refusal (an agent enrolled on another control plane, or after this one
+ * started, is looked up in the store before it is refused); a message that cannot be taken is acknowledged all the same
  * (it will never become valid) — the consumer never stops on bad input.
  */
 import type { ConsumerMessages, JsMsg, NatsConnection } from 'nats';
@@ -93,7 +94,9 @@ export class NatsTelemetry {
     this.loop = (async () => {
       for await (const m of messages) {
         try {
-          this.svc.ingestNats(m.subject, m.data, m.headers?.get(HDR_AGENT) || undefined, m.headers?.get(HDR_SIG) || undefined);
+          const r = this.svc.ingestNats(m.subject, m.data, m.headers?.get(HDR_AGENT) || undefined, m.headers?.get(HDR_SIG) || undefined);
+          // An agent this process has not cached is looked up in the store first (once per agent).
+          if (r instanceof Promise) await r;
           this.counters.consumed++;
         } catch (err) {
           // ingestNats counts and answers; this is a bug's last line of defence, not a path.

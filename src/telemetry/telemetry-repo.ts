@@ -1,5 +1,5 @@
 /** The telemetry domain's queries: tokens, agents, power history. Same code on PGlite and PostgreSQL. */
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../store/index.js';
 import * as t from './telemetry-schema.js';
 
@@ -18,6 +18,18 @@ export interface PowerPoint {
   peakW: number;
   samples: number;
 }
+
+/** A node whose agent no control plane of the cell has heard from for its missed-heartbeat window. */
+export interface OverdueNode {
+  nodeId: string;
+  agentId: string;
+  /** The latest of: last heard (any plane), its agent's enrolment, an operator's recover; ms. */
+  heardMs: number;
+  intervalMs: number;
+}
+
+/** Rows per statement when writing last-seen times (3 parameters a row, well under PostgreSQL's 65,535). */
+const LAST_SEEN_CHUNK = 5_000;
 
 export class TelemetryRepo {
   constructor(readonly db: Db) {}
@@ -87,6 +99,47 @@ export class TelemetryRepo {
   async revokeAgent(id: string, nowMs: number): Promise<boolean> {
     const r = await this.db.update(t.agents).set({ revokedAt: new Date(nowMs) }).where(and(eq(t.agents.id, id), isNull(t.agents.revokedAt))).returning({ id: t.agents.id });
     return r.length === 1;
+  }
+
+  /**
+   * Records when nodes were last heard (never moving a time back: two control planes may write the
+   * same node in either order). One statement per 5,000 nodes.
+   */
+  async saveLastSeen(rows: readonly { nodeId: string; lastSeenMs: number; intervalMs: number }[]): Promise<void> {
+    const c = t.nodeLastSeen;
+    for (let i = 0; i < rows.length; i += LAST_SEEN_CHUNK) {
+      await this.db.insert(c).values(rows.slice(i, i + LAST_SEEN_CHUNK).map((r) => ({ nodeId: r.nodeId, lastSeenAt: new Date(r.lastSeenMs), intervalMs: r.intervalMs })))
+        .onConflictDoUpdate({
+          target: c.nodeId,
+          set: { lastSeenAt: sql`GREATEST(${c.lastSeenAt}, excluded.last_seen_at)`, intervalMs: sql`excluded.interval_ms` },
+        });
+    }
+  }
+
+  /**
+   * Nodes with a live agent that nothing has been heard from since `beats` of its interval before
+   * `nowMs`: last = the latest of its last heartbeat (any control plane), its agent's enrolment and
+   * `floorMs` (when the asking leader took over: a new leader counts from then). `defaultIntervalMs`
+   * for a node never heard from. One query over the cell's live agents (an index-free scan of a few
+   * thousand to ~15,000 rows per cell, every few seconds, by one process: the leader).
+   */
+  async overdue(nowMs: number, beats: number, defaultIntervalMs: number, floorMs: number): Promise<OverdueNode[]> {
+    const a = t.agents;
+    const ls = t.nodeLastSeen;
+    const heard = sql<Date>`GREATEST(${a.createdAt}, ${ls.lastSeenAt})`;
+    const interval = sql<number>`COALESCE(${ls.intervalMs}, ${defaultIntervalMs})`;
+    const rows = await this.db.select({ nodeId: a.nodeId, agentId: a.id, heard, interval }).from(a)
+      .leftJoin(ls, eq(ls.nodeId, a.nodeId))
+      .where(and(isNull(a.revokedAt),
+        sql`GREATEST(${heard}, ${new Date(floorMs).toISOString()}::timestamptz) + make_interval(secs => ${beats}::int * ${interval} / 1000.0) < ${new Date(nowMs).toISOString()}::timestamptz`));
+    return rows.map((r) => ({ nodeId: r.nodeId, agentId: r.agentId, heardMs: new Date(r.heard).getTime(), intervalMs: Number(r.interval) }));
+  }
+
+  /** Agents revoked after `sinceMs` (any control plane), with when; for evicting them from a process's cache. */
+  async revokedSince(sinceMs: number): Promise<{ id: string; revokedAtMs: number }[]> {
+    const rows = await this.db.select({ id: t.agents.id, revokedAt: t.agents.revokedAt }).from(t.agents)
+      .where(and(isNotNull(t.agents.revokedAt), sql`${t.agents.revokedAt} > ${new Date(sinceMs).toISOString()}::timestamptz`));
+    return rows.map((r) => ({ id: r.id, revokedAtMs: r.revokedAt!.getTime() }));
   }
 
   /** Adds one minute's points (a restart that writes the same minute again keeps the first). */

@@ -39,3 +39,16 @@ export const powerHistory = pgTable('power_history', {
   peakW: bigint('peak_w', { mode: 'number' }).notNull(),
   samples: integer('samples').notNull(),
 }, (t) => [primaryKey({ columns: [t.scope, t.scopeId, t.minute] })]);
+
+/**
+ * When any control plane of the cell last heard each node's agent, and the agent's interval, ms
+ * (migration 0021). Written behind and throttled per node by the plane that took the heartbeat
+ * (TelemetryService.flushLastSeen: one statement per tick), read by the cell's health leader, so
+ * a heartbeat to any plane keeps its node alive. Also moved forward to "now" by an operator's
+ * recover (missed heartbeats count from then).
+ */
+export const nodeLastSeen = pgTable('node_last_seen', {
+  nodeId: text('node_id').primaryKey(),
+  lastSeenAt: ts('last_seen_at').notNull(),
+  intervalMs: integer('interval_ms').notNull(),
+});

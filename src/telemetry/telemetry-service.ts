@@ -7,6 +7,14 @@
  *
  * State changes caused by heartbeats run one at a time on a queue, off the ingest path: ingest only
  * reads and updates memory, so a flood of heartbeats never waits on the database.
+ *
+ * Several control planes of one cell (issue 24): each takes heartbeats from any enrolled agent
+ * (an agent it has not cached is looked up in the store before it is refused) and writes when it
+ * last heard each node to the store, behind and throttled (flushLastSeen, at every tick). Exactly
+ * one of them, the cell's health leader (CellLeader, role `health`, fenced by epoch), judges
+ * missed heartbeats, from the store's last-seen times: a plane that never hears a node itself
+ * never takes it down on that account. Verdicts carried by a heartbeat (ECC, XID, impossible
+ * readings) are applied by whichever plane took it: the evidence is in the message.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { natsSigningKey } from '../agent/agent.js';
@@ -17,9 +25,10 @@ import { GPU_CATALOG, syntheticGpuUuid, type AdminCondition, type Fleet, type Fl
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newId } from '../shared/ids.js';
-import type { Db } from '../store/index.js';
+import { CellLeader, LostLeadership, type Db } from '../store/index.js';
 import { idempotencyInsert, type IdempotencyContext, type Principal, requireAdmin } from '../tenancy/index.js';
 import { TelemetryRepo } from './telemetry-repo.js';
+import { isReadingFault } from './node-health.js';
 import { TelemetryState, type NodeLive, type RejectReason } from './telemetry-state.js';
 
 export interface TelemetryOptions {
@@ -29,6 +38,16 @@ export interface TelemetryOptions {
   missedBeats: number;
   /** A node down for health comes back by itself after this long of clean heartbeats; null: only the operator recovers it (default). */
   recoveryWindowMs: number | null;
+  /**
+   * A node down for impossible readings only (node-health.ts READING_FAULT) comes back after this
+   * long of sane heartbeats (default 30 s: three clean heartbeats at the default interval, so a
+   * sensor that flickers does not flap the node every beat).
+   */
+  readingRecoveryMs: number;
+  /** A node's last-seen time is written to the store at most this often per node, ms (default 5 s). */
+  lastSeenWriteMs: number;
+  /** The health leader's lease, ms (default 15 s): a leader that stopped without giving it up is replaced after this. */
+  leaderLeaseMs: number;
   /** How long an enrolment token is valid (default 24 h). */
   tokenTtlMs: number;
   /** NATS subject prefixes, when a NATS consumer runs; null: agents use HTTP. */
@@ -36,11 +55,18 @@ export interface TelemetryOptions {
 }
 
 export const TELEMETRY_DEFAULTS: TelemetryOptions = {
-  intervalMs: 10_000, missedBeats: 3, recoveryWindowMs: null, tokenTtlMs: 24 * 3_600_000, nats: null,
+  intervalMs: 10_000, missedBeats: 3, recoveryWindowMs: null, readingRecoveryMs: 30_000, lastSeenWriteMs: 5_000, leaderLeaseMs: 15_000,
+  tokenTtlMs: 24 * 3_600_000, nats: null,
 };
 
 /** How long a verified agent credential is trusted without a store read (revocations in this process evict at once). */
 const AUTH_CACHE_MS = 10_000;
+/** Agent ids the store did not know (or knew revoked), remembered this long so a flood of them costs one read each; at most this many. */
+const UNKNOWN_AGENT_MS = 10_000;
+const UNKNOWN_AGENT_MAX = 10_000;
+
+/** What ingestNats answers: taken, or refused with the counted reason. */
+export type NatsAnswer = { ok: true } | { ok: false; reason: RejectReason };
 
 export interface AgentIdentity { agentId: string; nodeId: string }
 
@@ -54,7 +80,8 @@ export interface NodeTelemetryView {
   healthSince: string | null;
   agent: { agentId: string; lastSeenAt: string | null; seq: number | null; acknowledged: AdminState | null; intervalMs: number } | null;
   measured: { gpuW: number; facilityW: number } | null;
-  gpus: { uuid: string; index: number; powerW: number | null; powerLimitW: number | null; utilizationPct: number | null; temperatureC: number | null; memoryUsedMiB: number | null; eccUncorrected: number | null }[];
+  /** Per GPU: its latest readings (an impossible one is null) and why its sample was faulty (null: sane). */
+  gpus: { uuid: string; index: number; powerW: number | null; powerLimitW: number | null; utilizationPct: number | null; temperatureC: number | null; memoryUsedMiB: number | null; eccUncorrected: number | null; fault: string | null }[];
   history: { minute: string; meanW: number }[];
 }
 
@@ -68,17 +95,25 @@ export class TelemetryService {
   private readonly byAgent = new Map<string, { nodeId: string; natsKey: string }>();
   private readonly authCache = new Map<string, { id: AgentIdentity; atMs: number }>();
   private conds = new Map<string, NodeCondition>();
-  private startedAtMs = 0;
-  /**
-   * Per node: when its missed-heartbeat count starts if no heartbeat has been seen since (its
-   * enrolment or the operator's recover); otherwise the control plane's start.
-   */
-  private readonly graceFromMs = new Map<string, number>();
+  /** Agent ids not (or no longer) live in the store, with when that was read. */
+  private readonly unknownAgents = new Map<string, number>();
+  /** Revocations (any control plane) up to this time are applied to the caches, ms. */
+  private revokedSeenMs = 0;
+  /** The cell's health leader: only the process holding it judges missed heartbeats. */
+  readonly leader: CellLeader;
+  /** Health-leader and last-seen counters (GET /v1/telemetry). */
+  readonly health = { lastSeenWrites: 0, missedVerdicts: 0, fencedOff: 0 };
   private queue: Promise<void> = Promise.resolve();
   /** Health changes queued or running, by node: the reason being written (null: a recovery). */
   private readonly pending = new Map<string, string | null>();
   /** Called after each heartbeat taken, either transport (benchmarks measure heartbeat-to-visible with it); null: nothing. */
   observer: ((node: NodeLive) => void) | null = null;
+  /**
+   * Set by the control plane: re-reads the fleet if another control plane changed it. Called when
+   * an agent this process had not cached is found in the store: it enrolled elsewhere, and its
+   * enrolment replaced its node's GPU UUIDs, which its heartbeats carry.
+   */
+  refreshFleet: (() => Promise<unknown>) | null = null;
   /** Set by the NATS adapter: sends a command to a node's agent. */
   commandPublisher: ((siteId: string, nodeId: string, cmd: NodeCommand) => void) | null = null;
   readonly opts: TelemetryOptions;
@@ -87,13 +122,16 @@ export class TelemetryService {
 
   constructor(private readonly repo: TelemetryRepo, private readonly fleet: FleetService, private readonly clock: Clock, private readonly cell: string, opts: Partial<TelemetryOptions> = {}) {
     this.opts = { ...TELEMETRY_DEFAULTS, ...opts };
+    this.leader = new CellLeader(repo.db, cell, 'health', clock, this.opts.leaderLeaseMs);
   }
 
   async init(): Promise<void> {
-    this.startedAtMs = this.clock.nowMs();
+    this.revokedSeenMs = this.clock.nowMs();
     for (const a of await this.repo.liveAgents()) this.remember(a.id, a.nodeId, a.natsKey);
     this.conds = await this.fleet.conditions();
     this.state.setFleet(this.fleet.current());
+    // Leads at once when no other control plane does (a lone plane's term counts from its start).
+    await this.leader.claim().catch((err: unknown) => this.onError(err));
   }
 
   /** The fleet changed (any cause): re-index the nodes' GPUs. */
@@ -202,7 +240,8 @@ export class TelemetryService {
       }));
     for (const id of revoked) this.forgetAgent(id);
     this.remember(agentId, node.id, natsKey);
-    this.graceFromMs.set(node.id, this.clock.nowMs());
+    this.unknownAgents.delete(agentId);
+    // Missed heartbeats count from the enrolment: the agent's created_at, which the leader reads.
     this.conds = await this.fleet.conditions();
     const nats = this.opts.nats;
     return {
@@ -242,7 +281,7 @@ export class TelemetryService {
       this.state.reject('revoked', 'Authorization', 'revoked');
       throw new DomainError('unauthorized', `Authorization: agent ${rec.id} was revoked`);
     }
-    if (!this.byAgent.has(rec.id)) this.remember(rec.id, rec.nodeId, rec.natsKey);
+    if (!this.byAgent.has(rec.id)) await this.learnAgent(rec);
     const id = { agentId: rec.id, nodeId: rec.nodeId };
     this.authCache.set(hash, { id, atMs: now });
     return id;
@@ -290,9 +329,48 @@ export class TelemetryService {
    * `subject` where it was published (it must be the agent's own node's). Returns whether it was
    * taken; every refusal is counted, nothing throws.
    */
-  ingestNats(subject: string, data: Uint8Array, agentId: string | undefined, sig: string | undefined): { ok: true } | { ok: false; reason: RejectReason } {
-    const a = agentId ? this.byAgent.get(agentId) : undefined;
-    if (!a || !agentId) return this.rejectNats('revoked');
+  ingestNats(subject: string, data: Uint8Array, agentId: string | undefined, sig: string | undefined): NatsAnswer | Promise<NatsAnswer> {
+    if (!agentId) return this.rejectNats('revoked');
+    const a = this.byAgent.get(agentId);
+    // Not cached: enrolled on another control plane (or after this one loaded), or not an agent.
+    if (!a) return this.ingestNatsUncached(subject, data, agentId, sig);
+    return this.ingestNatsAs(a, subject, data, agentId, sig);
+  }
+
+  /**
+   * A NATS heartbeat from an agent this process has not cached: looked up in the store (one read
+   * per agent; ids it does not know are remembered UNKNOWN_AGENT_MS), remembered, then taken like
+   * any other. Only then is it refused as `revoked`.
+   */
+  private async ingestNatsUncached(subject: string, data: Uint8Array, agentId: string, sig: string | undefined): Promise<NatsAnswer> {
+    const now = this.clock.nowMs();
+    const miss = this.unknownAgents.get(agentId);
+    if (miss !== undefined && now - miss < UNKNOWN_AGENT_MS) return this.rejectNats('revoked');
+    let rec: Awaited<ReturnType<TelemetryRepo['agentById']>>;
+    try {
+      rec = /^[A-Za-z0-9_-]{1,64}$/.test(agentId) ? await this.repo.agentById(agentId) : undefined;
+    } catch (err) {
+      this.onError(err);
+      return this.rejectNats('revoked');
+    }
+    if (!rec || rec.revokedAtMs !== null) {
+      if (this.unknownAgents.size >= UNKNOWN_AGENT_MAX) this.unknownAgents.clear();
+      this.unknownAgents.set(agentId, now);
+      return this.rejectNats('revoked');
+    }
+    // Another message of the same agent may have been looked up meanwhile; the newest record wins either way.
+    if (!this.byAgent.has(rec.id)) await this.learnAgent(rec);
+    return this.ingestNatsAs(this.byAgent.get(rec.id)!, subject, data, agentId, sig);
+  }
+
+  /** Caches an agent found in the store, after bringing the fleet (its node's UUIDs) up to date. */
+  private async learnAgent(rec: { id: string; nodeId: string; natsKey: string }): Promise<void> {
+    await this.refreshFleet?.().catch((err: unknown) => this.onError(err));
+    this.unknownAgents.delete(rec.id);
+    this.remember(rec.id, rec.nodeId, rec.natsKey);
+  }
+
+  private ingestNatsAs(a: { nodeId: string; natsKey: string }, subject: string, data: Uint8Array, agentId: string, sig: string | undefined): NatsAnswer {
     const given = sig ? Buffer.from(sig, 'hex') : null; // non-hex characters shorten it: refused below
     if (!given || given.length !== 32 || !timingSafeEqual(createHmac('sha256', a.natsKey).update(data).digest(), given)) return this.rejectNats('bad_signature');
     let raw: unknown;
@@ -312,34 +390,47 @@ export class TelemetryService {
     return { ok: true };
   }
 
-  private rejectNats(reason: RejectReason): { ok: false; reason: RejectReason } {
+  private rejectNats(reason: RejectReason): NatsAnswer {
     this.state.reject(reason, 'message', reason);
     return { ok: false, reason };
   }
 
   /** Compares a heartbeat's verdict with the node's recorded health and queues the change, if any. */
+  /**
+   * Compares a heartbeat's verdict with the node's recorded health and queues the change, if any:
+   * a new verdict on a healthy node; a hardware fault replacing an impossible-reading verdict (the
+   * reason that only the operator lifts is the one to show); a recovery after clean heartbeats
+   * for the window of the recorded reason (readingRecoveryMs for impossible readings, else
+   * recoveryWindowMs, null: the operator's call).
+   */
   private afterIngest(node: NodeLive, verdict: string | null): void {
     const recorded = this.pending.has(node.nodeId) ? this.pending.get(node.nodeId)! : (this.conds.get(node.nodeId)?.healthReason ?? null);
-    if (verdict !== null && recorded === null) {
-      this.setHealth(node.nodeId, verdict, node.lastSeenMs);
-    } else if (verdict === null && recorded !== null && this.opts.recoveryWindowMs !== null && node.cleanSinceMs !== null &&
-      node.lastSeenMs - node.cleanSinceMs >= this.opts.recoveryWindowMs) {
-      this.setHealth(node.nodeId, null, node.lastSeenMs);
+    if (verdict !== null) {
+      if (recorded === null || (isReadingFault(recorded) && !isReadingFault(verdict))) this.setHealth(node.nodeId, verdict, node.lastSeenMs);
+      return;
     }
+    if (recorded === null || node.cleanSinceMs === null) return;
+    const window = isReadingFault(recorded) ? this.opts.readingRecoveryMs : this.opts.recoveryWindowMs;
+    if (window !== null && node.lastSeenMs - node.cleanSinceMs >= window) this.setHealth(node.nodeId, null, node.lastSeenMs);
   }
 
-  /** Queues a health change of one node (reason null: recovered). */
-  private setHealth(nodeId: string, reason: string | null, sinceMs: number): void {
+  /**
+   * Queues a health change of one node (reason null: recovered). `fenced`: a health leader's
+   * decision (missed heartbeats), written only while this process still holds the leader's epoch;
+   * one that lost it is dropped (counted in `health.fencedOff`), the new leader judges afresh.
+   */
+  private setHealth(nodeId: string, reason: string | null, sinceMs: number, fenced = false): void {
     this.pending.set(nodeId, reason);
     this.queue = this.queue.then(async () => {
       try {
         const c = this.conds.get(nodeId) ?? { nodeId, admin: null, healthReason: null, healthSinceMs: null };
         await this.fleet.setConditions([{ ...c, healthReason: reason, healthSinceMs: reason === null ? null : sinceMs }],
-          { cause: reason === null ? 'recovered' : 'health', nodeId, reason });
+          { cause: reason === null ? 'recovered' : 'health', nodeId, reason }, fenced ? (db) => this.leader.fence(db) : undefined);
         this.conds = await this.fleet.conditions();
         this.publishCommand(nodeId);
       } catch (err) {
-        this.onError(err);
+        if (err instanceof LostLeadership) this.health.fencedOff++;
+        else this.onError(err);
       } finally {
         if (this.pending.get(nodeId) === reason) this.pending.delete(nodeId);
       }
@@ -356,29 +447,81 @@ export class TelemetryService {
   }
 
   /**
-   * The time-driven half of health: nodes with an agent that sent nothing for `missedBeats`
-   * intervals go down (reason "missed heartbeats", unhealthy since the last one seen; a control
-   * plane that just started counts from its start). Also samples power for the history. Call
-   * every few seconds (serve) or with a test clock. Returns the nodes it took down.
+   * The time-driven half of health, and the store's side of heartbeats. Every control plane:
+   * writes the last-seen times it holds (flushLastSeen), drops agents another plane revoked, and
+   * samples power for the history. The cell's health leader (claimed or renewed here) also takes
+   * down the nodes whose agent no plane has heard from for `missedBeats` of its interval (reason
+   * "missed heartbeats", unhealthy since it was last heard; a plane that just became leader counts
+   * from then, so neither a restart nor a handover takes the fleet down). Call every few seconds
+   * (serve: every half interval) or with a test clock. Returns the nodes it took down.
    */
   async tick(): Promise<string[]> {
     const now = this.clock.nowMs();
+    await this.flushLastSeen().catch((err: unknown) => this.onError(err));
+    await this.evictRevoked().catch((err: unknown) => this.onError(err));
     this.conds = await this.fleet.conditions();
+    const leading = await this.leader.claim().catch((err: unknown) => { this.onError(err); return false; });
     const down: string[] = [];
-    for (const nodeId of this.byNode.keys()) {
-      const live = this.state.node(nodeId);
-      const last = Math.max(live?.lastSeenMs ?? 0, this.graceFromMs.get(nodeId) ?? this.startedAtMs);
-      const interval = live?.intervalMs ?? this.opts.intervalMs;
-      const recorded = this.pending.has(nodeId) ? this.pending.get(nodeId)! : (this.conds.get(nodeId)?.healthReason ?? null);
-      if (recorded === null && now > last + this.opts.missedBeats * interval && this.state.hasNode(nodeId)) {
-        this.setHealth(nodeId, `missed heartbeats: none since ${iso(last)} (${this.opts.missedBeats} × ${interval / 1000} s)`, last);
-        down.push(nodeId);
+    if (leading) {
+      const beats = this.opts.missedBeats;
+      const floorMs = this.leader.leaderSinceMs ?? now;
+      for (const o of await this.repo.overdue(now, beats, this.opts.intervalMs, floorMs)) {
+        if (!this.state.hasNode(o.nodeId)) continue;
+        // Heard here since the last write (the store lags by up to lastSeenWriteMs): not overdue.
+        const live = this.state.node(o.nodeId);
+        const last = Math.max(o.heardMs, live?.agentId === o.agentId ? live.lastSeenMs : 0);
+        if (now <= Math.max(last, floorMs) + beats * o.intervalMs) continue;
+        const recorded = this.pending.has(o.nodeId) ? this.pending.get(o.nodeId)! : (this.conds.get(o.nodeId)?.healthReason ?? null);
+        if (recorded !== null) continue;
+        this.setHealth(o.nodeId, `missed heartbeats: none since ${iso(last)} (${beats} × ${o.intervalMs / 1000} s)`, last, true);
+        this.health.missedVerdicts++;
+        down.push(o.nodeId);
       }
     }
     const points = this.state.sample(now);
     await this.settle();
     await this.repo.savePower(points).catch((err: unknown) => this.onError(err));
     return down;
+  }
+
+  /**
+   * Writes to the store when this process last heard each node, for the health leader (which may
+   * be another process): only nodes heard since their last write by at least `lastSeenWriteMs`
+   * (so a node costs at most one row write per that period, whatever its agent's interval), in
+   * one statement per 5,000 nodes. Nothing on the ingest path: it reads the state kept anyway.
+   */
+  async flushLastSeen(): Promise<number> {
+    const rows: { nodeId: string; lastSeenMs: number; intervalMs: number }[] = [];
+    const marked: NodeLive[] = [];
+    for (const n of this.state.nodes()) {
+      if (n.lastSeenMs > n.storedSeenMs && (n.storedSeenMs === 0 || n.lastSeenMs - n.storedSeenMs >= this.opts.lastSeenWriteMs)) {
+        rows.push({ nodeId: n.nodeId, lastSeenMs: n.lastSeenMs, intervalMs: n.intervalMs });
+        marked.push(n);
+      }
+    }
+    if (rows.length === 0) return 0;
+    await this.repo.saveLastSeen(rows);
+    rows.forEach((r, i) => { marked[i]!.storedSeenMs = r.lastSeenMs; });
+    this.health.lastSeenWrites += rows.length;
+    return rows.length;
+  }
+
+  /** Forgets agents revoked by any control plane since the last look (this process's own revocations are forgotten at once). */
+  private async evictRevoked(): Promise<void> {
+    for (const r of await this.repo.revokedSince(this.revokedSeenMs)) {
+      if (this.byAgent.has(r.id)) this.forgetAgent(r.id);
+      if (r.revokedAtMs > this.revokedSeenMs) this.revokedSeenMs = r.revokedAtMs;
+    }
+  }
+
+  /**
+   * Shutdown: waits for queued health changes, writes the last-seen times held, and gives the
+   * health leadership up so another control plane takes it at its next tick. Never throws.
+   */
+  async close(): Promise<void> {
+    await this.settle();
+    await this.flushLastSeen().catch((err: unknown) => this.onError(err));
+    if (this.leader.leading) await this.leader.release().catch((err: unknown) => this.onError(err));
   }
 
   // ---- operator ----------------------------------------------------------------------------
@@ -396,8 +539,11 @@ export class TelemetryService {
   /** Clears a node's health verdict (operator): it returns to what the spec and the operator say. */
   async recover(principal: Principal, nodeId: string, idem?: IdempotencyContext): Promise<NodeTelemetryView> {
     requireAdmin(principal);
+    this.siteOf(nodeId);
+    const intervalMs = this.state.node(nodeId)?.intervalMs || this.opts.intervalMs;
     this.state.forget(nodeId); // its next heartbeat starts a clean record
-    this.graceFromMs.set(nodeId, this.clock.nowMs()); // and missed heartbeats count from now, not from the control plane's start
+    // And missed heartbeats count from now (for whichever control plane leads), not from its last heartbeat.
+    await this.repo.saveLastSeen([{ nodeId, lastSeenMs: this.clock.nowMs(), intervalMs }]);
     return this.changeCondition(nodeId, (c) => ({ ...c, healthReason: null, healthSinceMs: null }), { cause: 'recovered', nodeId, by: 'operator' }, idem);
   }
 
@@ -436,7 +582,10 @@ export class TelemetryService {
       nodeId, state, admin: c?.admin ?? null, healthReason: c?.healthReason ?? null, healthSince: iso(c?.healthSinceMs),
       agent: a ? { agentId: a.agentId, lastSeenAt: iso(live?.lastSeenMs), seq: live?.seq ?? null, acknowledged: live?.adminAck ?? null, intervalMs: live?.intervalMs ?? this.opts.intervalMs } : null,
       measured: live ? { gpuW: live.gpuW, facilityW: Math.round(live.gpuW * factor) } : null,
-      gpus: (live?.gpus ?? []).map((g) => ({ uuid: g.uuid, index: g.index, powerW: g.powerW, powerLimitW: g.powerLimitW, utilizationPct: g.utilizationPct, temperatureC: g.temperatureC, memoryUsedMiB: g.memoryUsedMiB, eccUncorrected: g.eccUncorrected })),
+      gpus: (live?.gpus ?? []).map((g, i) => ({
+        uuid: g.uuid, index: g.index, powerW: g.powerW, powerLimitW: g.powerLimitW, utilizationPct: g.utilizationPct, temperatureC: g.temperatureC, memoryUsedMiB: g.memoryUsedMiB,
+        eccUncorrected: g.eccUncorrected, fault: live?.faults[i] ?? null,
+      })),
       history: (live?.history ?? []).map((h) => ({ minute: iso(h.minuteMs)!, meanW: Math.round(h.meanW) })),
     };
   }
@@ -471,7 +620,13 @@ export class TelemetryService {
     return this.repo.powerHistory(scope, id, sinceMs).then((rows) => rows.map((r) => ({ minute: iso(r.minuteMs)!, meanW: r.meanW, peakW: r.peakW })));
   }
 
-  metrics(): { accepted: number; samples: number; via: { http: number; nats: number }; rejected: Record<RejectReason, number>; agents: number; nats: TelemetryOptions['nats'] } {
-    return { accepted: this.state.accepted, samples: this.state.samples, via: { ...this.via }, rejected: { ...this.state.rejected }, agents: this.byNode.size, nats: this.opts.nats };
+  metrics(): {
+    accepted: number; samples: number; refusedReadings: number; via: { http: number; nats: number }; rejected: Record<RejectReason, number>; agents: number; nats: TelemetryOptions['nats'];
+    health: { leader: boolean; lastSeenWrites: number; missedVerdicts: number; fencedOff: number };
+  } {
+    return {
+      accepted: this.state.accepted, samples: this.state.samples, refusedReadings: this.state.refusedReadings, via: { ...this.via }, rejected: { ...this.state.rejected },
+      agents: this.byNode.size, nats: this.opts.nats, health: { leader: this.leader.leading, ...this.health },
+    };
   }
 }

@@ -42,16 +42,20 @@ describe('validateHeartbeat', () => {
     }), { seed: 12, numRuns: 500 });
   });
 
-  it('a valid heartbeat with one field broken is refused naming that field', () => {
+  it('a valid heartbeat with one field broken is refused naming that field; a reading of the right type is never refused', () => {
     const good = hb(nodeIds[0]!, 1, [100, 200, 300, 400, 500, 600, 650, 700]);
     expect(validateHeartbeat(JSON.parse(JSON.stringify(good)))).toEqual(good);
-    fc.assert(fc.property(fc.integer({ min: 0, max: 7 }), fc.constantFrom('powerW', 'temperatureC', 'utilizationPct', 'index', 'uuid', 'xids'), fc.oneof(fc.constant(-1), fc.constant('x'), fc.constant(1e9), fc.constant([-3])),
+    const readings = ['powerW', 'temperatureC', 'utilizationPct'];
+    fc.assert(fc.property(fc.integer({ min: 0, max: 7 }), fc.constantFrom(...readings, 'index', 'uuid', 'xids'), fc.oneof(fc.constant(-1), fc.constant('x'), fc.constant(1e9), fc.constant([-3]), fc.constant([1.5])),
       (i, field, bad) => {
         const h = JSON.parse(JSON.stringify(good));
         h.gpus[i][field] = bad;
         try {
           validateHeartbeat(h);
-          return field === 'temperatureC' && bad === -1; // −1 °C is a temperature
+          // A number where a reading goes is the structure's business only by its type: its range is
+          // the health rule's (readingFaults), so −1 W or 1e9 W costs the field, not the heartbeat.
+          // Likewise an XID code that is an integer but no XID (−3).
+          return (readings.includes(field) && typeof bad === 'number') || (field === 'xids' && Array.isArray(bad) && bad.every(Number.isInteger));
         } catch (err) {
           return err instanceof WireError && err.field.startsWith(`gpus[${i}]`);
         }
@@ -64,7 +68,7 @@ describe('TelemetryState', () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('beat' as const), node: fc.constantFrom(...nodeIds), powers: fc.array(fc.oneof(fc.integer({ min: 0, max: 700 }), fc.constant(null)), { minLength: 8, maxLength: 8 }) }),
       fc.record({ kind: fc.constant('forged' as const), node: fc.constantFrom(...nodeIds), other: fc.constantFrom(...nodeIds) }),
-      fc.record({ kind: fc.constant('negative' as const), node: fc.constantFrom(...nodeIds) }),
+      fc.record({ kind: fc.constant('impossible' as const), node: fc.constantFrom(...nodeIds), gpu: fc.integer({ min: 0, max: 7 }), watts: fc.oneof(fc.constant(-1), fc.constant(5_200), fc.constant(4_294_967_295)) }),
       fc.record({ kind: fc.constant('forget' as const), node: fc.constantFrom(...nodeIds) }),
     );
     fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
@@ -82,8 +86,15 @@ describe('TelemetryState', () => {
           const r = st.ingest(hb(o.other, seq, [1, 1, 1, 1, 1, 1, 1, 1]), `agt_${o.node}`, o.node, seq);
           expect(r.ok).toBe(o.other === o.node);
           if (o.other === o.node) latest.set(o.node, 8);
-        } else if (o.kind === 'negative') {
-          expect(st.ingest(hb(o.node, seq, [1, 1, 1, -1, 1, 1, 1, 1]), `agt_${o.node}`, o.node, seq)).toMatchObject({ ok: false, reason: 'negative' });
+        } else if (o.kind === 'impossible') {
+          // Taken; the impossible reading is refused (counts nothing), the GPU marked faulty, the others kept.
+          const powers = [1, 1, 1, 1, 1, 1, 1, 1];
+          powers[o.gpu] = o.watts;
+          const r = st.ingest(hb(o.node, seq, powers), `agt_${o.node}`, o.node, seq);
+          expect(r).toMatchObject({ ok: true, verdict: expect.stringMatching(new RegExp(`^impossible reading: GPU ${o.gpu} \\(GPU-[^)]+\\): power\\.draw ${o.watts} W is outside 0–1400 W$`)) });
+          expect(st.node(o.node)!.faults.filter((f) => f !== null)).toHaveLength(1);
+          expect(st.node(o.node)!.gpus[o.gpu]!.powerW).toBeNull();
+          latest.set(o.node, 7);
         } else {
           st.forget(o.node);
           latest.delete(o.node);

@@ -4,16 +4,18 @@
  * its hall and site by the node's change), and a downsampled history (per-minute mean and peak of
  * samples taken every `sample()` call). Pure: no clock, no I/O; every call is given `nowMs`.
  *
- * Every rejected message is counted by reason (`malformed`, `negative`, `unknown_node`,
- * `unknown_gpu`, `forged`, `revoked`, `bad_signature`, `duplicate`), and nothing here throws on
- * bad input: ingest answers a rejection instead.
+ * Every rejected message is counted by reason (`malformed`, `unknown_node`, `unknown_gpu`,
+ * `forged`, `revoked`, `bad_signature`, `duplicate`), and nothing here throws on bad input: ingest
+ * answers a rejection instead. An impossible reading (power −1 W, 101 % utilisation) is not a
+ * rejection: the heartbeat is taken, that field is refused (null) and the GPU marked faulty
+ * (node-health.ts readingFaults); such fields are counted in `refusedReadings`.
  */
 import { validateHeartbeat, WireError, type AdminState, type GpuSample, type Heartbeat } from '../agent/agent-wire.js';
 import { GPU_CATALOG, type Fleet } from '../fleet/index.js';
-import { healthOf } from './node-health.js';
+import { healthOf, readingBounds, readingFaults, type ReadingBounds } from './node-health.js';
 
-export type RejectReason = 'malformed' | 'negative' | 'unknown_node' | 'unknown_gpu' | 'forged' | 'revoked' | 'bad_signature' | 'duplicate';
-export const REJECT_REASONS: readonly RejectReason[] = ['malformed', 'negative', 'unknown_node', 'unknown_gpu', 'forged', 'revoked', 'bad_signature', 'duplicate'];
+export type RejectReason = 'malformed' | 'unknown_node' | 'unknown_gpu' | 'forged' | 'revoked' | 'bad_signature' | 'duplicate';
+export const REJECT_REASONS: readonly RejectReason[] = ['malformed', 'unknown_node', 'unknown_gpu', 'forged', 'revoked', 'bad_signature', 'duplicate'];
 
 interface NodeMeta {
   nodeId: string;
@@ -25,6 +27,8 @@ interface NodeMeta {
   uuidSet: ReadonlySet<string>;
   /** Facility watts per GPU board watt: server overhead × site PUE (as the capacity math turns TDP into facility power). */
   facilityFactor: number;
+  /** What a sane reading of the node's GPU model can be. */
+  bounds: ReadingBounds;
 }
 
 export interface NodeLive {
@@ -36,12 +40,16 @@ export interface NodeLive {
   intervalMs: number;
   adminAck: AdminState;
   gpus: GpuSample[];
+  /** Per GPU (same order as `gpus`): why its last sample had impossible readings, or null. */
+  faults: (string | null)[];
   /** Sum of the GPUs' board power, W (GPUs reporting no power count 0). */
   gpuW: number;
   /** The last heartbeat's health verdict (null: healthy). */
   verdict: string | null;
   /** Since when every heartbeat was healthy (null: the last one was not). */
   cleanSinceMs: number | null;
+  /** The last-seen time this process last wrote to the store for the node (0: none); see TelemetryService.flushLastSeen. */
+  storedSeenMs: number;
   /** Per-minute mean board power, the last HISTORY_MINUTES minutes (oldest first). */
   history: { minuteMs: number; meanW: number }[];
 }
@@ -89,6 +97,10 @@ export class TelemetryState {
   readonly rejected: Record<RejectReason, number> = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>;
   accepted = 0;
   samples = 0;
+  /** GPU samples taken with one or more impossible readings refused (the heartbeat itself taken). */
+  refusedReadings = 0;
+  /** Scratch for one heartbeat's per-GPU faults (the ingest path allocates no array of its own). */
+  private readonly scratchFaults: (string | null)[] = [];
   private minuteMs = -1;
   private readonly acc = new Map<string, Accum>();
 
@@ -106,7 +118,7 @@ export class TelemetryState {
       const u = uuids.get(n.id) ?? [];
       meta.set(n.id, {
         nodeId: n.id, siteId: n.siteId, hallId: n.hallId, state: n.state, uuids: u, uuidSet: new Set(u),
-        facilityFactor: GPU_CATALOG[n.gpuModel].serverOverhead * (pue.get(n.siteId) ?? 1),
+        facilityFactor: GPU_CATALOG[n.gpuModel].serverOverhead * (pue.get(n.siteId) ?? 1), bounds: readingBounds(n.gpuModel),
       });
     }
     this.meta = meta;
@@ -161,16 +173,17 @@ export class TelemetryState {
 
   /**
    * Takes one heartbeat from the agent `agentId` enrolled for `agentNodeId`. `raw` is parsed JSON
-   * (unvalidated). Refused, and counted: malformed or negative values, a node not in the fleet, a
-   * report for another node than the agent's (forged), a GPU UUID the node does not have, a
-   * sequence number already seen (duplicate: JetStream redelivery or an HTTP retry).
+   * (unvalidated). Refused, and counted: a malformed message (structure, types), a node not in
+   * the fleet, a report for another node than the agent's (forged), a GPU UUID the node does not
+   * have, a sequence number already seen (duplicate: JetStream redelivery or an HTTP retry).
+   * Taken, with the field refused and the GPU faulty: an impossible reading (readingFaults).
    */
   ingest(raw: unknown, agentId: string, agentNodeId: string, nowMs: number): IngestResult {
     let hb: Heartbeat;
     try {
       hb = validateHeartbeat(raw);
     } catch (err) {
-      if (err instanceof WireError) return this.reject(err.reason === 'negative' ? 'negative' : 'malformed', err.field, err.message);
+      if (err instanceof WireError) return this.reject('malformed', err.field, err.message);
       throw err;
     }
     if (hb.nodeId !== agentNodeId || hb.agentId !== agentId) {
@@ -183,9 +196,18 @@ export class TelemetryState {
     }
     const prev = this.live.get(hb.nodeId);
     if (prev && prev.agentId === agentId && hb.seq <= prev.seq) return this.reject('duplicate', 'seq', `seq: ${hb.seq} already received (last ${prev.seq})`);
+    // Impossible readings first: they are set to null, so they count in no sum below.
+    const faults = this.scratchFaults;
+    faults.length = hb.gpus.length;
+    let faulty = 0;
+    for (let i = 0; i < hb.gpus.length; i++) {
+      const f = readingFaults(hb.gpus[i]!, m.bounds);
+      faults[i] = f;
+      if (f !== null) faulty++;
+    }
     let gpuW = 0;
     for (const g of hb.gpus) gpuW += g.powerW ?? 0;
-    const verdict = healthOf(hb, m.uuids);
+    const verdict = healthOf(hb, m.uuids, faults);
     const cleanSinceMs = verdict !== null ? null : (prev?.verdict === null && prev.cleanSinceMs !== null ? prev.cleanSinceMs : nowMs);
     this.addToScopes(m, gpuW - (prev?.gpuW ?? 0), prev ? 0 : 1);
     // Updated in place: the node's record and its GPU samples live as long as the node, while the
@@ -194,7 +216,7 @@ export class TelemetryState {
     let node = prev;
     if (!node) {
       node = {
-        nodeId: hb.nodeId, agentId, seq: 0, lastSeenMs: 0, sentAtMs: 0, intervalMs: 0, adminAck: 'none', gpus: [], gpuW: 0, verdict: null, cleanSinceMs: null, history: [],
+        nodeId: hb.nodeId, agentId, seq: 0, lastSeenMs: 0, sentAtMs: 0, intervalMs: 0, adminAck: 'none', gpus: [], faults: [], gpuW: 0, verdict: null, cleanSinceMs: null, storedSeenMs: 0, history: [],
       };
       this.live.set(hb.nodeId, node);
     }
@@ -208,6 +230,9 @@ export class TelemetryState {
     node.verdict = verdict;
     node.cleanSinceMs = cleanSinceMs;
     copySamples(node.gpus, hb.gpus);
+    node.faults.length = faults.length;
+    for (let i = 0; i < faults.length; i++) node.faults[i] = faults[i] ?? null;
+    this.refusedReadings += faulty;
     this.accepted++;
     this.samples += hb.gpus.length;
     return { ok: true, node, verdict };

@@ -33,6 +33,7 @@ const NodeView = Type.Object({
   gpus: Type.Array(Type.Object({
     uuid: Type.String(), index: Type.Integer(), powerW: Nullable(Type.Number()), powerLimitW: Nullable(Type.Number()), utilizationPct: Nullable(Type.Number()),
     temperatureC: Nullable(Type.Number()), memoryUsedMiB: Nullable(Type.Number()), eccUncorrected: Nullable(Type.Number()),
+    fault: Nullable(Type.String({ description: 'why the GPU\'s latest sample was faulty: its impossible readings, each refused (null above) — e.g. "GPU 3 (GPU-…): power.draw 5200 W is outside 0–1400 W"; null: every reading possible' })),
   })),
   history: Type.Array(Type.Object({ minute: Type.String({ format: 'date-time' }), meanW: Type.Number() })),
 }, { description: 'a node\'s conditions, its agent and its latest readings' });
