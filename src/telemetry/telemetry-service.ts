@@ -17,6 +17,7 @@ import { GPU_CATALOG, syntheticGpuUuid, type AdminCondition, type Fleet, type Fl
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newId } from '../shared/ids.js';
+import type { NatsUserCredentials } from '../shared/nats-auth.js';
 import type { Db } from '../store/index.js';
 import { idempotencyInsert, type IdempotencyContext, type Principal, requireAdmin } from '../tenancy/index.js';
 import { TelemetryRepo } from './telemetry-repo.js';
@@ -31,8 +32,15 @@ export interface TelemetryOptions {
   recoveryWindowMs: number | null;
   /** How long an enrolment token is valid (default 24 h). */
   tokenTtlMs: number;
-  /** NATS subject prefixes, when a NATS consumer runs; null: agents use HTTP. */
-  nats: { subjectPrefix: string; commandPrefix: string } | null;
+  /**
+   * NATS subject prefixes, when a NATS consumer runs (null: agents use HTTP); with an authority,
+   * the NATS user each agent gets at enrolment and the public key that signs its commands.
+   */
+  nats: {
+    subjectPrefix: string; commandPrefix: string;
+    agentCredentials?: ((agentId: string, subject: string, commandSubject: string) => NatsUserCredentials) | null;
+    commandKey?: string | null;
+  } | null;
 }
 
 export const TELEMETRY_DEFAULTS: TelemetryOptions = {
@@ -204,12 +212,19 @@ export class TelemetryService {
     this.remember(agentId, node.id, natsKey);
     this.graceFromMs.set(node.id, this.clock.nowMs());
     this.conds = await this.fleet.conditions();
-    const nats = this.opts.nats;
     return {
       agentId, credential, nodeId: node.id, siteId: node.siteId, intervalMs: this.opts.intervalMs,
-      nats: nats ? { subject: telemetrySubject(nats.subjectPrefix, node.siteId, node.id), commandSubject: telemetrySubject(nats.commandPrefix, node.siteId, node.id) } : null,
-      command: this.commandFor(node.id),
+      nats: this.natsEnrolment(agentId, node.siteId, node.id), command: this.commandFor(node.id),
     };
+  }
+
+  /** What a new agent is told about NATS: its subjects, its own NATS user and the command key (null: HTTP only). */
+  private natsEnrolment(agentId: string, siteId: string, nodeId: string): EnrolResponse['nats'] {
+    const nats = this.opts.nats;
+    if (!nats) return null;
+    const subject = telemetrySubject(nats.subjectPrefix, siteId, nodeId);
+    const commandSubject = telemetrySubject(nats.commandPrefix, siteId, nodeId);
+    return { subject, commandSubject, credentials: nats.agentCredentials?.(agentId, subject, commandSubject) ?? null, commandKey: nats.commandKey ?? null };
   }
 
   /**
@@ -472,6 +487,7 @@ export class TelemetryService {
   }
 
   metrics(): { accepted: number; samples: number; via: { http: number; nats: number }; rejected: Record<RejectReason, number>; agents: number; nats: TelemetryOptions['nats'] } {
-    return { accepted: this.state.accepted, samples: this.state.samples, via: { ...this.via }, rejected: { ...this.state.rejected }, agents: this.byNode.size, nats: this.opts.nats };
+    const nats = this.opts.nats && { subjectPrefix: this.opts.nats.subjectPrefix, commandPrefix: this.opts.nats.commandPrefix };
+    return { accepted: this.state.accepted, samples: this.state.samples, via: { ...this.via }, rejected: { ...this.state.rejected }, agents: this.byNode.size, nats };
   }
 }
