@@ -39,7 +39,7 @@ export async function startNatsServer(authority: NatsAuthority | null): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'neocloud-nats-'));
   const port = await freePort();
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_mem: 256MB, max_file: 1GB }`, authority?.serverConfig() ?? ''].join('\n'));
+  writeFileSync(conf, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_mem: 2GB, max_file: 8GB }`, authority?.serverConfig() ?? ''].join('\n'));
   const child: ChildProcess = spawn(natsServerBin(), ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });

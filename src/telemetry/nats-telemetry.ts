@@ -156,17 +156,20 @@ export class NatsTelemetry {
 
   /**
    * Creates the durable consumer when missing: `all` on first start (catch up on what the stream
-   * kept), `last` when it was found gone (the latest heartbeat per node: the rest is superseded).
+   * kept), `recent` when it was found gone (what arrived since a little before it can have gone:
+   * two checks or one heartbeat interval back, whichever is longer; older heartbeats are superseded).
    */
-  private async ensureConsumer(from: 'all' | 'last'): Promise<boolean> {
+  private async ensureConsumer(from: 'all' | 'recent'): Promise<boolean> {
     const { AckPolicy, DeliverPolicy } = await import('nats');
     const jsm = this.jsm!;
     if (await jsm.consumers.info(this.stream, this.durable).then(() => true, () => false)) return false;
+    const backMs = Math.max(2 * (this.o.checkEveryMs ?? 5_000), this.svc.opts.intervalMs);
     await jsm.consumers.add(this.stream, {
       // Ack-all: one ack covers every message before it, so the consumer acks every ACK_EVERY
       // messages (and what is left after ACK_IDLE_MS) instead of each one.
       // No filter: the stream holds only this cell's telemetry (a filter equal to the stream's subjects still costs per message).
-      durable_name: this.durable, ack_policy: AckPolicy.All, deliver_policy: from === 'all' ? DeliverPolicy.All : DeliverPolicy.LastPerSubject, max_ack_pending: 50_000,
+      durable_name: this.durable, ack_policy: AckPolicy.All, max_ack_pending: 50_000,
+      ...(from === 'all' ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - backMs).toISOString() }),
     });
     return true;
   }
@@ -212,7 +215,7 @@ export class NatsTelemetry {
     this.checking = true;
     try {
       await this.ensureStream();
-      if (!(await this.ensureConsumer('last'))) return false;
+      if (!(await this.ensureConsumer('recent'))) return false;
       this.counters.recreated++;
       this.o.logger?.warn({ stream: this.stream, durable: this.durable }, 'telemetry consumer was gone; created it again');
       this.messages?.stop();
