@@ -34,12 +34,15 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts nats-server with JetStream; with `authority`, in operator mode (only JWTs it signed connect). */
-export async function startNatsServer(authority: NatsAuthority | null): Promise<NatsServer> {
+/**
+ * Starts nats-server with JetStream; with `authority` (or the text `neocloud nats-config` printed),
+ * in operator mode: only JWTs its account signed connect.
+ */
+export async function startNatsServer(authority: NatsAuthority | string | null): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'neocloud-nats-'));
   const port = await freePort();
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_mem: 2GB, max_file: 8GB }`, authority?.serverConfig() ?? ''].join('\n'));
+  writeFileSync(conf, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_mem: 2GB, max_file: 8GB }`, typeof authority === 'string' ? authority : (authority?.serverConfig() ?? '')].join('\n'));
   const child: ChildProcess = spawn(natsServerBin(), ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
