@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { connect, headers, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../src/agent/agent.js';
-import { HDR_CMD_SIG, type EnrolResponse } from '../src/agent/agent-wire.js';
+import { HDR_CMD_SIG, HDR_RECEIPT, type EnrolResponse } from '../src/agent/agent-wire.js';
 import { fakeDiscovery } from '../src/agent/gpu-discovery.js';
 import { loadNatsAuthority } from '../src/app/nats-authority.js';
 import { Settings } from '../src/app/settings.js';
@@ -110,7 +110,7 @@ describe('NATS with identities and least privilege', () => {
     expect(a1.enrolment.nats!.credentials!.jwt.split('.')).toHaveLength(3);
     expect(await a1.agent.beat()).toBe('nats');
     await until('the heartbeat taken from NATS', () => s.cp.telemetry.via.nats >= 1);
-    // Its receipt: the node's command, signed, on its command subject.
+    // The control plane's receipt for it, on the agent's command subject.
     await until('a receipt', () => a1.agent.stats.receipts >= 1);
     const a2 = await agentFor(N2);
     expect(await a2.agent.beat()).toBe('nats'); // connected: it hears its command subject from now on
@@ -183,7 +183,7 @@ describe('NATS with identities and least privilege', () => {
     const subject = a2.enrolment.nats!.commandSubject;
     // Someone holding publish rights on the command subject (a leaked account user): the agent's own check is the last wall.
     const capture: { data: Uint8Array; sig: string }[] = [];
-    const spy = cp.subscribe(subject, { callback: (_e, m) => { capture.push({ data: m.data, sig: m.headers?.get(HDR_CMD_SIG) ?? '' }); } });
+    const spy = cp.subscribe(subject, { callback: (_e, m) => { if (!m.headers?.get(HDR_RECEIPT)) capture.push({ data: m.data, sig: m.headers?.get(HDR_CMD_SIG) ?? '' }); } });
     await cp.flush();
     const send = (data: Uint8Array, sig?: string): void => {
       const h = headers();

@@ -14,16 +14,17 @@
  * publish its heartbeats and hear its commands, nothing else), and it takes a command only when
  * the control plane's command key signed it, it names this node, and it was issued after the last
  * one taken (kept in `<stateDir>/command-at`, so a replay is refused across restarts too); every
- * refusal is logged and counted. A signed command is also the control plane's receipt for the
- * heartbeats it takes: when none has come for RECEIPT_TIMEOUT intervals, the heartbeats go over
- * HTTP as well, so an agent never keeps publishing into a stream nobody reads.
+ * refusal is logged and counted. The control plane answers the heartbeats it takes with receipts
+ * on the command subject (HDR_RECEIPT; a command counts as one too): when none has come for
+ * RECEIPT_TIMEOUT intervals, the heartbeats go over HTTP as well, so an agent never keeps
+ * publishing into a stream nobody reads.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandVerifyKey, natsConnectAuth } from '../shared/nats-auth.js';
 import type { Discover, Discovery } from './gpu-discovery.js';
-import { HDR_AGENT, HDR_CMD_SIG, HDR_SIG, parseSignedCommand, type AdminState, type EnrolRequest, type EnrolResponse, type GpuSample, type Heartbeat, type NodeCommand } from './agent-wire.js';
+import { HDR_AGENT, HDR_CMD_SIG, HDR_RECEIPT, HDR_SIG, parseSignedCommand, type AdminState, type EnrolRequest, type EnrolResponse, type GpuSample, type Heartbeat, type NodeCommand } from './agent-wire.js';
 import { createHmac, verify } from 'node:crypto';
 
 /** Intervals without a receipt (a signed command) after which NATS heartbeats also go over HTTP. */
@@ -201,8 +202,7 @@ export class Agent {
     if (key !== null) {
       // Equal: the same command heard again (a receipt sent twice); older: a replay or a reordering.
       if (c.issuedAtMs < this.lastCommandAtMs) return this.refuse('replayed', `issued at ${new Date(c.issuedAtMs).toISOString()}, before the last one taken (${new Date(this.lastCommandAtMs).toISOString()})`);
-      this.heardAtMs = this.now();
-      this.stats.receipts++;
+      this.handleReceipt(); // a command is a receipt too
       if (c.issuedAtMs === this.lastCommandAtMs) return;
       this.lastCommandAtMs = c.issuedAtMs;
       try { writeFileSync(join(this.o.stateDir, 'command-at'), `${c.issuedAtMs}\n`); } catch { /* not persisted: a replay after a restart would be refused only by time order */ }
@@ -210,6 +210,12 @@ export class Agent {
       this.heardAtMs = this.now();
     }
     this.apply(c);
+  }
+
+  /** A receipt: the control plane took this agent's NATS heartbeats (nothing to apply). */
+  handleReceipt(): void {
+    this.heardAtMs = this.now();
+    this.stats.receipts++;
   }
 
   /** Whether the control plane confirmed this agent's NATS heartbeats recently (a receipt within RECEIPT_TIMEOUT intervals of now, or of the link coming up). */
@@ -231,7 +237,10 @@ export class Agent {
       const js = nc.jetstream();
       const sub = nc.subscribe(this.cred.nats.commandSubject);
       void (async () => {
-        for await (const m of sub) this.handleCommand(m.data, m.headers?.get(HDR_CMD_SIG) || undefined);
+        for await (const m of sub) {
+          if (m.headers?.get(HDR_RECEIPT)) this.handleReceipt();
+          else this.handleCommand(m.data, m.headers?.get(HDR_CMD_SIG) || undefined);
+        }
       })().catch((err: unknown) => this.log(`command subscription ended (${(err as Error).message}); commands come in HTTP answers`));
       this.nats = {
         async publish(subject, data, hdrs, msgId) {

@@ -15,17 +15,18 @@
  * Identities (src/shared/nats-auth.ts): given an authority, the consumer connects as the control
  * plane's NATS user, agents enrol with a NATS user of their own (their telemetry subject to
  * publish, their command subject to hear, nothing else), and every command is signed with the
- * command key. A command doubles as a receipt: after taking a node's heartbeat the consumer sends
- * the node its (signed) command again when it has not for `RECEIPT_EVERY` of an interval, so an
- * agent whose heartbeats nobody takes stops hearing receipts and falls back to HTTP
- * (src/agent/agent.ts) instead of publishing into a stream nobody reads.
+ * command key. After taking a node's heartbeat the consumer sends the node a receipt (an empty
+ * message with HDR_RECEIPT on its command subject) when it has sent it nothing for
+ * `RECEIPT_EVERY` of an interval, so an agent whose heartbeats nobody takes stops hearing
+ * receipts and falls back to HTTP (src/agent/agent.ts) instead of publishing into a stream
+ * nobody reads.
  *
  * The durable consumer is checked every `checkEveryMs` (and at once when the client reports it
  * deleted): a consumer (or stream) found gone is created again, reading from the latest message per
  * node (telemetry is state: what came before it is superseded).
  */
 import type { ConsumerMessages, JetStreamManager, JsMsg, NatsConnection } from 'nats';
-import { HDR_AGENT, HDR_CMD_SIG, HDR_SIG, type NodeCommand, type SignedCommand } from '../agent/agent-wire.js';
+import { HDR_AGENT, HDR_CMD_SIG, HDR_RECEIPT, HDR_SIG, type NodeCommand, type SignedCommand } from '../agent/agent-wire.js';
 import { natsConnectAuth, type NatsAuthority } from '../shared/nats-auth.js';
 import type { TelemetryService } from './telemetry-service.js';
 
@@ -63,9 +64,9 @@ export class NatsTelemetry {
   private checkTimer: NodeJS.Timeout | null = null;
   private checking = false;
   private stopped = false;
-  /** When each node (by subject) was last sent its command or a receipt, ms. */
+  /** When each node (by command subject) was last sent its command or a receipt, ms. */
   private readonly receiptAtMs = new Map<string, number>();
-  /** consumed: messages handed to the service; errors: bugs caught; recreated: times the consumer (or stream) was found gone and made again; receipts: commands sent as receipts. */
+  /** consumed: messages handed to the service; errors: bugs caught; recreated: times the consumer (or stream) was found gone and made again; receipts: receipts sent. */
   readonly counters = { consumed: 0, errors: 0, recreated: 0, receipts: 0 };
   readonly stream: string;
   readonly subjectPrefix: string;
@@ -135,8 +136,13 @@ export class NatsTelemetry {
     const intervalMs = this.svc.state.node(nodeId)?.intervalMs ?? this.svc.opts.intervalMs;
     const cmdSubject = `${this.commandPrefix}.${rest}`;
     if (nowMs - (this.receiptAtMs.get(cmdSubject) ?? 0) < intervalMs * RECEIPT_EVERY) return;
+    const nc = this.nc;
+    if (!nc || nc.isClosed() || !this.headers) return;
+    this.receiptAtMs.set(cmdSubject, nowMs);
     this.counters.receipts++;
-    this.sendCommand(cmdSubject, this.svc.commandFor(nodeId));
+    const h = this.headers();
+    h.set(HDR_RECEIPT, '1');
+    nc.publish(cmdSubject, undefined, { headers: h });
   }
 
   private async ensureStream(): Promise<void> {
