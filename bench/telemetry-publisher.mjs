@@ -7,10 +7,11 @@
 //   core: a plain publish the stream captures (same headers, same dedupe id), flushed every `window`.
 import { createHmac } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
-import { connect, headers as natsHeaders } from "nats";
+import { connect, headers as natsHeaders, jwtAuthenticator } from "nats";
 
-const { natsUrl, agents, gpuJson, mode, window, seqStart } = workerData;
-const nc = await connect({ servers: natsUrl, name: "bench-agents" });
+const { natsUrl, creds, agents, gpuJson, mode, window, seqStart } = workerData;
+// creds (--nats-auth): one NATS user allowed to publish the cell's telemetry only (a real agent's allows its own subject).
+const nc = await connect({ servers: natsUrl, name: "bench-agents", ...(creds ? { authenticator: jwtAuthenticator(creds.jwt, new TextEncoder().encode(creds.seed)) } : {}) });
 const js = nc.jetstream();
 const enc = new TextEncoder();
 let seq = seqStart; // above the main thread's baseline messages: a lower seq is a duplicate

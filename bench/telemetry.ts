@@ -15,7 +15,10 @@
  *   npm run bench -- telemetry [--nodes 12500] [--steady-s 20] [--sustained-s 10] [--burst-rounds 6] [--window 4096] [--publish core|js]
  *
  * Needs NATS JetStream (NATS_URL, default nats://127.0.0.1:4222). The stream (memory storage) and
- * consumer are the bench's own, deleted at the end.
+ * consumer are the bench's own, deleted at the end. With `--nats-auth`, the bench starts a
+ * nats-server of its own in operator mode (test/nats-server.ts) trusting a fresh authority, as
+ * production runs: the consumer connects as the control plane's user, the simulated agents as one
+ * user allowed to publish telemetry only, and taken heartbeats are answered with signed receipts.
  */
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
@@ -23,6 +26,8 @@ import * as hdr from 'hdr-histogram-js';
 import { Worker } from 'node:worker_threads';
 import { connect } from 'nats';
 import { natsSigningKey, signHeartbeat } from '../src/agent/agent.js';
+import { NatsAuthority, natsConnectAuth } from '../src/shared/nats-auth.js';
+import { startNatsServer } from '../test/nats-server.js';
 import { ControlPlane } from '../src/app/control-plane.js';
 import { syntheticGpuUuid, type FleetSpec } from '../src/fleet/index.js';
 import { hashApiKey } from '../src/shared/ids.js';
@@ -60,7 +65,10 @@ export async function main(args: string[]): Promise<void> {
   // every `window` messages — 12,500 agents' ack round trips in one process on 2 cores measure
   // the simulator, not the control plane.
   const mode = arg(args, 'publish', 'core');
-  const natsUrl = process.env['NATS_URL'] || 'nats://127.0.0.1:4222';
+  const authed = args.includes('--nats-auth');
+  const auth = authed ? await NatsAuthority.from(await NatsAuthority.generate()) : null;
+  const ownServer = auth ? await startNatsServer(auth) : null;
+  const natsUrl = ownServer?.url ?? (process.env['NATS_URL'] || 'nats://127.0.0.1:4222');
   const cell = `bench-${randomBytes(3).toString('hex')}`;
 
   const t0 = performance.now();
@@ -77,7 +85,7 @@ export async function main(args: string[]): Promise<void> {
   });
   await new TelemetryRepo(cp.handle.db).insertAgents(agents.map((a) => ({ id: a.id, nodeId: a.nodeId, credentialHash: hashApiKey(a.credential), natsKey: a.key, createdAtMs: Date.now() })));
   await cp.telemetry.init();
-  const consumer = await new NatsTelemetry(cp.telemetry, { servers: natsUrl, batch: 2_000 }, cell).start();
+  const consumer = await new NatsTelemetry(cp.telemetry, { servers: natsUrl, batch: 2_000, auth }, cell).start();
   const memBase = process.memoryUsage();
 
   // Heartbeats: the GPU part per node built once (8 samples, ~1.3 KB); seq and time per message.
@@ -135,7 +143,7 @@ export async function main(args: string[]): Promise<void> {
   }
 
   const worker = new Worker(new URL('./telemetry-publisher.mjs', import.meta.url), {
-    workerData: { natsUrl, mode, window, gpuJson, seqStart: nodes.length * 10, agents: agents.map((a, i) => ({ id: a.id, nodeId: a.nodeId, key: a.key, subject: subjects[i] })) },
+    workerData: { natsUrl, creds: auth?.user('bench-agents', { pub: [`${consumer.subjectPrefix}.>`], sub: ['_INBOX.>'] }) ?? null, mode, window, gpuJson, seqStart: nodes.length * 10, agents: agents.map((a, i) => ({ id: a.id, nodeId: a.nodeId, key: a.key, subject: subjects[i] })) },
   });
   const replies: ((m: Record<string, number>) => void)[] = [];
   worker.on('message', (m: Record<string, number>) => replies.shift()?.(m));
@@ -174,14 +182,15 @@ export async function main(args: string[]): Promise<void> {
     memory: { rssBefore: mb(memBase.rss), rssAfter: mb(mem.rss), heapUsedBefore: mb(memBase.heapUsed), heapUsedAfter: mb(mem.heapUsed) },
     telemetry: { accepted: m.accepted, samples: m.samples, rejected: Object.fromEntries(Object.entries(m.rejected).filter(([, v]) => v > 0)), consumerErrors: consumer.counters.errors },
     measuredSiteW: cp.telemetry.measuredPower().totals,
-    publish: mode,
+    publish: mode, natsAuth: authed, receipts: consumer.counters.receipts,
     machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, Node ${process.version}`,
   })}\n`);
 
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl, ...(await natsConnectAuth(auth?.controlPlaneUser('bench'))) });
   const jsm = await nc.jetstreamManager();
   await consumer.stop();
   await jsm.streams.delete(consumer.stream).catch(() => undefined);
   await nc.close();
   await cp.close();
+  await ownServer?.stop();
 }

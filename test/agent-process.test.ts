@@ -1,13 +1,14 @@
 /**
  * `neocloud agent --fake-gpus 8` as a real process against `neocloud serve` as a real process:
- * over real NATS JetStream (127.0.0.1:4222, NATS_TEST_URL elsewhere; skipped with the reason when
- * it is absent) and over the HTTP fallback (no NATS_URL). The agent enrols with a token, its
+ * over real NATS JetStream (a nats-server of the test's own, configured the way an operator does
+ * it: `neocloud nats-config` prints the settings that trust the control plane's authority) and
+ * over the HTTP fallback (no NATS_URL). The agent enrols with a token, its
  * heartbeats reach the node (and arrive by the transport asked for), a drain reaches it, and
  * killing it takes the node down. Real time here (the processes' own clocks), so the interval is
  * short; what is waited for is polled with a deadline, never slept on. The rules themselves, on
  * a test clock, are in test/agent.test.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,27 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startNatsServer } from './nats-server.js';
 import { killSurvivors, spawnServer, type ServerProcess } from './server-process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NATS_URL = process.env['NATS_TEST_URL'] || 'nats://127.0.0.1:4222';
 const ADMIN_KEY = 'nc_adm_agent-process-test-key-0123456789abcdefghij';
 const NODE = 'oh-h1-ib1-n001';
-
-async function natsUnavailable(): Promise<string | null> {
-  try {
-    const nc = await connect({ servers: NATS_URL, timeout: 2_000, reconnect: false });
-    try {
-      await (await nc.jetstreamManager()).getAccountInfo();
-      return null;
-    } finally {
-      await nc.close();
-    }
-  } catch (err) {
-    return `${(err as Error).message}`.slice(0, 120);
-  }
-}
-const natsSkip = await natsUnavailable();
 
 async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -78,22 +64,32 @@ function startAgent(server: ServerProcess, token: string, nats: string | null): 
 }
 
 const transports = [
-  { name: 'NATS JetStream', nats: true, skip: natsSkip },
-  { name: 'the HTTP fallback', nats: false, skip: null },
+  { name: 'NATS JetStream', nats: true },
+  { name: 'the HTTP fallback', nats: false },
 ];
 
-describe.each(transports)('an agent process over $name', ({ nats, skip }) => {
-  it.skipIf(skip !== null)(`enrols, heart-beats, hears a drain, and its death takes the node down${skip ? ` (skipped: NATS not reachable at ${NATS_URL}: ${skip})` : ''}`, async () => {
+describe.each(transports)('an agent process over $name', ({ nats }) => {
+  it('enrols, heart-beats, hears a drain, and its death takes the node down', async () => {
     const cell = `agt-${randomBytes(4).toString('hex')}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'cp-agent-'));
     const env: Record<string, string> = {
-      NEOCLOUD_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', NEOCLOUD_DATA_DIR: mkdtempSync(join(tmpdir(), 'cp-agent-')),
+      NEOCLOUD_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: 'warn', NEOCLOUD_DATA_DIR: dataDir,
       NEOCLOUD_HEARTBEAT_S: '1', NEOCLOUD_CELL: cell,
     };
-    if (nats) env['NATS_URL'] = NATS_URL;
+    // The operator's steps: print the authority's settings, give them to nats-server, then serve with NATS_URL.
+    let natsServer: Awaited<ReturnType<typeof startNatsServer>> | null = null;
+    if (nats) {
+      const printed = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'nats-config', '--data-dir', dataDir], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
+      expect(printed.status, printed.stderr).toBe(0);
+      expect(printed.stdout).toMatch(/^operator: /m);
+      natsServer = await startNatsServer(printed.stdout);
+      env['NATS_URL'] = natsServer.url;
+    }
+    const NATS_URL = natsServer?.url ?? null;
     const server = await spawnServer({ env });
     try {
       const tok = await api(server, 'POST', `/v1/nodes/${NODE}/enrolment-tokens`);
-      const agent = startAgent(server, tok.token, nats ? NATS_URL : null);
+      const agent = startAgent(server, tok.token, NATS_URL);
       await until('the agent enrolled', () => /enrolled node/.test(agent.output()));
       if (nats) await until('the agent chose NATS', () => /heartbeats over NATS JetStream \(neocloud\.telemetry\./.test(agent.output()));
       const seen = await until('heartbeats visible on the node', async () => {
@@ -117,14 +113,13 @@ describe.each(transports)('an agent process over $name', ({ nats, skip }) => {
         return n.state === 'down' ? n : null;
       }, 20_000);
       expect(down.healthReason).toMatch(/missed heartbeats/);
+      if (nats) {
+        // Anonymous clients are refused by this server: the stream is the control plane's alone.
+        await expect(connect({ servers: NATS_URL!, reconnect: false, timeout: 2_000 })).rejects.toThrow(/Authorization Violation/i);
+      }
     } finally {
       await server.stop();
-      if (nats) {
-        const nc = await connect({ servers: NATS_URL });
-        const jsm = await nc.jetstreamManager();
-        await jsm.streams.delete(`NEOCLOUD_TELEMETRY_${cell.toUpperCase().replace(/-/g, '_')}`).catch(() => undefined);
-        await nc.close();
-      }
+      await natsServer?.stop();
     }
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 /**
- * The NATS relay against the real NATS JetStream on 127.0.0.1:4222 (NATS_TEST_URL to point
- * elsewhere), on every store. What the stream holds is read back with a JetStream consumer and
+ * The NATS relay against a real NATS JetStream of the test's own (test/nats-server.ts), in
+ * operator mode: the relay connects as the control plane's NATS user, as in production. On every
+ * store. What the stream holds is read back with a JetStream consumer and
  * compared with the log as `GET /v1/events` serves it: every event once, in sequence order, on its
  * subject, with its id as `Nats-Msg-Id`. Each run uses a stream and subject prefix of its own and
  * deletes them. NATS going down is a TCP proxy in front of it that refuses and cuts connections.
@@ -11,25 +12,15 @@ import { sql } from 'drizzle-orm';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NatsRelay, type CloudEvent, type NatsRelayOptions } from '../src/events/index.js';
+import { NatsAuthority, natsConnectAuth } from '../src/shared/nats-auth.js';
 import { STORE_KINDS, createTenant, smallFleet, startServer, type TestServer } from './helpers.js';
+import { startNatsServer } from './nats-server.js';
 
-const NATS_URL = process.env['NATS_TEST_URL'] || 'nats://127.0.0.1:4222';
+const authority = await NatsAuthority.from(await NatsAuthority.generate());
+const natsServer = await startNatsServer(authority);
+afterAll(() => natsServer.stop());
+const NATS_URL = natsServer.url;
 const natsAddr = new URL(NATS_URL.replace(/^nats:/, 'http:'));
-
-/** Why the suite cannot run here, or null: NATS must answer and have JetStream enabled. */
-async function natsUnavailable(): Promise<string | null> {
-  let nc: NatsConnection | undefined;
-  try {
-    nc = await connect({ servers: NATS_URL, timeout: 2_000, reconnect: false });
-    await (await nc.jetstreamManager()).getAccountInfo();
-    return null;
-  } catch (err) {
-    return `${err instanceof Error ? err.message : String(err)}`.slice(0, 120);
-  } finally {
-    await nc?.close();
-  }
-}
-const skipReason = await natsUnavailable();
 
 /** Polls `check` until it returns something truthy; fails naming `what` after `timeoutMs`. */
 async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
@@ -107,7 +98,7 @@ async function readLog(s: TestServer): Promise<CloudEvent[]> {
 }
 
 for (const kind of STORE_KINDS) {
-  describe.skipIf(skipReason !== null)(`NATS relay on ${kind}${skipReason ? ` (skipped: NATS JetStream not reachable at ${NATS_URL}: ${skipReason})` : ''}`, () => {
+  describe(`NATS relay on ${kind}`, () => {
     const run = randomBytes(4).toString('hex');
     const stream = `NCTEST_${run}_${kind}`;
     const subjectPrefix = `nctest.${run}.${kind}`;
@@ -123,7 +114,7 @@ for (const kind of STORE_KINDS) {
     const relay = (over: Partial<NatsRelayOptions> = {}): NatsRelay => {
       const r = new NatsRelay(s.cp.handle.db, s.cp.eventLog, {
         servers: NATS_URL, stream, subjectPrefix, batchSize: 7, pollMs: 20, lockLeaseS: 2, publishTimeoutMs: 1_000,
-        connectTimeoutMs: 500, backoffMinMs: 20, backoffMaxMs: 200, reconnectWaitMs: 50, maxBytes: 64 * 1024 ** 2, logger: quiet, ...over,
+        connectTimeoutMs: 500, backoffMinMs: 20, backoffMaxMs: 200, reconnectWaitMs: 50, maxBytes: 64 * 1024 ** 2, logger: quiet, auth: authority, ...over,
       });
       relays.push(r);
       return r;
@@ -158,7 +149,7 @@ for (const kind of STORE_KINDS) {
     beforeAll(async () => {
       s = await startServer({ store: kind, fleet: smallFleet() });
       tenantKey = (await createTenant(s, 'acme')).key;
-      nc = await connect({ servers: NATS_URL });
+      nc = await connect({ servers: NATS_URL, ...(await natsConnectAuth(authority.controlPlaneUser('test-reader'))) });
       jsm = await nc.jetstreamManager();
       proxy = await NatsProxy.start();
     });

@@ -77,13 +77,59 @@ export interface EnrolResponse {
   siteId: string;
   intervalMs: number;
   /** Where to publish heartbeats over NATS, or null when the control plane takes them over HTTP only. */
-  nats: { subject: string; commandSubject: string } | null;
+  nats: NatsEnrolment | null;
   command: NodeCommand;
 }
 
 /** NATS headers of a heartbeat: who sent it and its MAC. */
 export const HDR_AGENT = 'Nc-Agent';
 export const HDR_SIG = 'Nc-Sig';
+/** NATS header of a command: the control plane's Ed25519 signature of the message's bytes, base64. */
+export const HDR_CMD_SIG = 'Nc-Cmd-Sig';
+/**
+ * NATS header of a receipt on the command subject (empty body): the control plane took this
+ * node's heartbeats. Not signed (a signature per receipt cost the consumer ~a third of its
+ * headroom in the benchmark): only the control plane's NATS user may publish on command subjects,
+ * and a receipt changes nothing on the node, it only keeps the agent on NATS.
+ */
+export const HDR_RECEIPT = 'Nc-Receipt';
+
+/**
+ * What an agent is told at enrolment about NATS: its subjects, its own NATS user (a JWT the
+ * control plane's account signed, allowed to publish `subject` and subscribe `commandSubject`
+ * only, and its nkey seed; shown once, like the credential) and the public key that signs its
+ * commands. `credentials` and `commandKey` are null only when the control plane runs NATS without
+ * an authority (an open server: tests and benchmarks of the old layout).
+ */
+export interface NatsEnrolment {
+  subject: string;
+  commandSubject: string;
+  credentials: { jwt: string; seed: string; inboxPrefix: string } | null;
+  /** Ed25519 public key (32 bytes, base64) that signs every command on `commandSubject`. */
+  commandKey: string | null;
+}
+
+/**
+ * A command as sent over NATS: the node's command and when the control plane issued it (its
+ * clock, epoch ms). The agent applies only a correctly signed command for its own node issued
+ * after the last one it took (a replayed or reordered one is refused), so the bytes, not a parse
+ * of them, are what is signed and verified.
+ */
+export interface SignedCommand extends NodeCommand {
+  issuedAtMs: number;
+}
+
+/** Parses a command message's bytes; throws naming the field. */
+export function parseSignedCommand(data: Uint8Array): SignedCommand {
+  const v: unknown = JSON.parse(new TextDecoder().decode(data));
+  if (!isObj(v)) throw new WireError('command', 'must be a JSON object');
+  if (typeof v['nodeId'] !== 'string') throw new WireError('nodeId', 'must be a string');
+  if (!ADMIN_STATES.includes(v['adminState'] as AdminState)) throw new WireError('adminState', `must be one of ${ADMIN_STATES.join(', ')}`);
+  if (typeof v['nodeState'] !== 'string') throw new WireError('nodeState', 'must be a string');
+  if (v['reason'] !== null && typeof v['reason'] !== 'string') throw new WireError('reason', 'must be null or a string');
+  if (!Number.isInteger(v['issuedAtMs']) || (v['issuedAtMs'] as number) < 0) throw new WireError('issuedAtMs', 'must be a non-negative integer (epoch ms)');
+  return v as unknown as SignedCommand;
+}
 
 /** Subject tokens: NATS subjects split on `.`, and `*`/`>` are wildcards. Fleet ids are `[a-z0-9-]`. */
 export const telemetrySubject = (prefix: string, siteId: string, nodeId: string): string => `${prefix}.${siteId}.${nodeId}`;

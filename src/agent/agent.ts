@@ -9,13 +9,26 @@
  * Nothing it meets stops it: a failed nvidia-smi is reported as a discovery error, an unreachable
  * control plane is retried on the next tick with the latest reading (state, not a queue: the newest
  * heartbeat supersedes the ones that could not be sent).
+ *
+ * Over NATS the agent is a NATS user of its own (the JWT and seed it got at enrolment: it may
+ * publish its heartbeats and hear its commands, nothing else), and it takes a command only when
+ * the control plane's command key signed it, it names this node, and it was issued after the last
+ * one taken (kept in `<stateDir>/command-at`, so a replay is refused across restarts too); every
+ * refusal is logged and counted. The control plane answers the heartbeats it takes with receipts
+ * on the command subject (HDR_RECEIPT; a command counts as one too): when none has come for
+ * RECEIPT_TIMEOUT intervals, the heartbeats go over HTTP as well, so an agent never keeps
+ * publishing into a stream nobody reads.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { commandVerifyKey, natsConnectAuth } from '../shared/nats-auth.js';
 import type { Discover, Discovery } from './gpu-discovery.js';
-import { HDR_AGENT, HDR_SIG, type AdminState, type EnrolRequest, type EnrolResponse, type GpuSample, type Heartbeat, type NodeCommand } from './agent-wire.js';
-import { createHmac } from 'node:crypto';
+import { HDR_AGENT, HDR_CMD_SIG, HDR_RECEIPT, HDR_SIG, parseSignedCommand, type AdminState, type EnrolRequest, type EnrolResponse, type GpuSample, type Heartbeat, type NodeCommand } from './agent-wire.js';
+import { createHmac, verify } from 'node:crypto';
+
+/** Intervals without a receipt (a signed command) after which NATS heartbeats also go over HTTP. */
+export const RECEIPT_TIMEOUT = 2.5;
 
 export interface AgentOptions {
   /** The control plane's base URL (enrolment, HTTP heartbeats). */
@@ -60,7 +73,12 @@ export function heartbeatOf(d: Discovery, c: { agentId: string; nodeId: string }
 type NatsLink = {
   publish(subject: string, data: Uint8Array, headers: Record<string, string>, msgId: string): Promise<void>;
   close(): Promise<void>;
+  /** When the link came up (agent clock, ms). */
+  sinceMs: number;
 };
+
+/** Why a command heard over NATS was refused (logged and counted). */
+export type CommandRefusal = 'unsigned' | 'bad_signature' | 'malformed' | 'other_node' | 'replayed';
 
 export class Agent {
   private cred: Credential | null = null;
@@ -71,7 +89,14 @@ export class Agent {
   private nats: NatsLink | null = null;
   private natsTried = false;
   /** Counters for the log and tests. */
-  readonly stats = { sentHttp: 0, sentNats: 0, failed: 0, commands: 0 };
+  readonly stats = { sentHttp: 0, sentNats: 0, failed: 0, commands: 0, refusedCommands: 0, receipts: 0 };
+  /** The last refusals (newest last, at most 20), for tests and `--json` diagnostics. */
+  readonly refusals: { reason: CommandRefusal; detail: string }[] = [];
+  /** issuedAtMs of the last signed command taken (persisted in `<stateDir>/command-at`). */
+  private lastCommandAtMs = 0;
+  /** When the last signed command (a receipt) arrived (agent clock, ms). */
+  private heardAtMs = 0;
+  private unconfirmedLogged = false;
   private readonly log: (line: string) => void;
   private readonly now: () => number;
 
@@ -101,6 +126,7 @@ export class Agent {
       if (c.nodeId === this.o.nodeId) {
         this.cred = c;
         this.seq = this.now(); // monotonic across restarts without storing each seq
+        this.lastCommandAtMs = this.readCommandAt();
         return c;
       }
     }
@@ -142,21 +168,80 @@ export class Agent {
     this.log(`command: ${c.adminState} (node ${c.nodeState}${c.reason ? `: ${c.reason}` : ''})`);
   }
 
+  private readCommandAt(): number {
+    try {
+      const v = Number(readFileSync(join(this.o.stateDir, 'command-at'), 'utf8').trim());
+      return Number.isSafeInteger(v) && v > 0 ? v : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private refuse(reason: CommandRefusal, detail: string): void {
+    this.stats.refusedCommands++;
+    this.refusals.push({ reason, detail });
+    if (this.refusals.length > 20) this.refusals.shift();
+    this.log(`refused a command over NATS (${reason}): ${detail}`);
+  }
+
+  /**
+   * A command message from the command subject: taken only when signed by the control plane's
+   * command key (when enrolment gave one), for this node, issued after the last one taken.
+   */
+  handleCommand(data: Uint8Array, signature: string | undefined): void {
+    const key = this.cred?.nats?.commandKey ?? null;
+    if (key !== null) {
+      if (!signature) return this.refuse('unsigned', 'no signature');
+      let ok = false;
+      try { ok = verify(null, data, commandVerifyKey(key), Buffer.from(signature, 'base64')); } catch { ok = false; }
+      if (!ok) return this.refuse('bad_signature', 'not signed by the control plane\'s command key');
+    }
+    let c;
+    try { c = parseSignedCommand(data); } catch (err) { return this.refuse('malformed', (err as Error).message); }
+    if (c.nodeId !== this.o.nodeId) return this.refuse('other_node', `for node ${c.nodeId}`);
+    if (key !== null) {
+      // Equal: the same command heard again (a receipt sent twice); older: a replay or a reordering.
+      if (c.issuedAtMs < this.lastCommandAtMs) return this.refuse('replayed', `issued at ${new Date(c.issuedAtMs).toISOString()}, before the last one taken (${new Date(this.lastCommandAtMs).toISOString()})`);
+      this.handleReceipt(); // a command is a receipt too
+      if (c.issuedAtMs === this.lastCommandAtMs) return;
+      this.lastCommandAtMs = c.issuedAtMs;
+      try { writeFileSync(join(this.o.stateDir, 'command-at'), `${c.issuedAtMs}\n`); } catch { /* not persisted: a replay after a restart would be refused only by time order */ }
+    } else {
+      this.heardAtMs = this.now();
+    }
+    this.apply(c);
+  }
+
+  /** A receipt: the control plane took this agent's NATS heartbeats (nothing to apply). */
+  handleReceipt(): void {
+    this.heardAtMs = this.now();
+    this.stats.receipts++;
+  }
+
+  /** Whether the control plane confirmed this agent's NATS heartbeats recently (a receipt within RECEIPT_TIMEOUT intervals of now, or of the link coming up). */
+  natsConfirmed(): boolean {
+    if (!this.nats) return false;
+    return this.now() - Math.max(this.heardAtMs, this.nats.sinceMs) <= RECEIPT_TIMEOUT * this.interval();
+  }
+
   private async connectNats(): Promise<void> {
     if (this.natsTried || !this.o.natsUrl || !this.cred?.nats) return;
     this.natsTried = true;
     try {
       // Loaded only when NATS is used, so the agent stays light without it.
-      const { connect, headers: mkHeaders, JSONCodec } = await import('nats');
-      const nc = await connect({ servers: this.o.natsUrl, name: `neocloud-agent-${this.o.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, timeout: 5_000 });
+      const { connect, headers: mkHeaders } = await import('nats');
+      const nc = await connect({
+        servers: this.o.natsUrl, name: `neocloud-agent-${this.o.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, timeout: 5_000,
+        ...(await natsConnectAuth(this.cred.nats.credentials)),
+      });
       const js = nc.jetstream();
-      const jc = JSONCodec<NodeCommand>();
       const sub = nc.subscribe(this.cred.nats.commandSubject);
       void (async () => {
         for await (const m of sub) {
-          try { this.apply(jc.decode(m.data)); } catch { /* a malformed command is ignored */ }
+          if (m.headers?.get(HDR_RECEIPT)) this.handleReceipt();
+          else this.handleCommand(m.data, m.headers?.get(HDR_CMD_SIG) || undefined);
         }
-      })();
+      })().catch((err: unknown) => this.log(`command subscription ended (${(err as Error).message}); commands come in HTTP answers`));
       this.nats = {
         async publish(subject, data, hdrs, msgId) {
           const h = mkHeaders();
@@ -164,6 +249,7 @@ export class Agent {
           await js.publish(subject, data, { headers: h, msgID: msgId, timeout: 5_000 });
         },
         async close() { await nc.drain().catch(() => nc.close()); },
+        sinceMs: this.now(),
       };
       this.log(`heartbeats over NATS JetStream (${this.cred.nats.subject})`);
     } catch (err) {
@@ -184,7 +270,14 @@ export class Agent {
         const sig = signHeartbeat(natsSigningKey(this.cred.credential), payload);
         await this.nats.publish(this.cred.nats.subject, new TextEncoder().encode(payload), { [HDR_AGENT]: this.cred.agentId, [HDR_SIG]: sig }, `${this.cred.agentId}-${hb.seq}`);
         this.stats.sentNats++;
-        return 'nats';
+        if (this.natsConfirmed()) {
+          if (this.unconfirmedLogged) this.log('the control plane takes NATS heartbeats again; NATS only');
+          this.unconfirmedLogged = false;
+          return 'nats';
+        }
+        // Stored but not taken (nobody consumes, or the control plane is down): HTTP too, until receipts come back.
+        if (!this.unconfirmedLogged) this.log(`no receipt for NATS heartbeats in ${RECEIPT_TIMEOUT} intervals; sending them over HTTP too`);
+        this.unconfirmedLogged = true;
       } catch (err) {
         this.log(`NATS publish failed (${(err as Error).message}); trying HTTP`);
       }

@@ -22,6 +22,11 @@ export class Settings {
     return r ? (r.value as T) : undefined;
   }
 
+  /** Stores `value` unless the key has one already (the first writer wins; nothing is overwritten). */
+  async setIfAbsent(key: string, value: unknown): Promise<void> {
+    await this.db.insert(settings).values({ key, value, updatedAt: new Date() }).onConflictDoNothing({ target: settings.key });
+  }
+
   async set(key: string, value: unknown): Promise<void> {
     await this.db
       .insert(settings)

@@ -41,6 +41,24 @@ program
     await serve({ port: o.port, host: o.host, dataDir: o.dataDir });
   });
 
+program
+  .command('nats-config')
+  .description("print the nats-server settings that trust this control plane's NATS authority (creates it on first use); include them in the server's config")
+  .addOption(new Option('--data-dir <dir>', 'PGlite data folder (env NEOCLOUD_DATA_DIR, default .neocloud/data)'))
+  .action(async (o: { dataDir?: string }) => {
+    const { loadConfig } = await import('../app/config.js');
+    const { openDb } = await import('../store/index.js');
+    const { Settings } = await import('../app/settings.js');
+    const { loadNatsAuthority } = await import('../app/nats-authority.js');
+    const config = loadConfig(process.env, o.dataDir !== undefined ? { NEOCLOUD_DATA_DIR: o.dataDir } : {});
+    const handle = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.DATABASE_URL ? undefined : config.NEOCLOUD_DATA_DIR });
+    try {
+      process.stdout.write((await loadNatsAuthority(new Settings(handle.db))).serverConfig());
+    } finally {
+      await handle.close();
+    }
+  });
+
 const fleet = program.command('fleet').description('fleet inventory');
 fleet
   .command('apply <file>')

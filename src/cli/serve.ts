@@ -4,6 +4,7 @@ import { ControlPlane } from '../app/control-plane.js';
 import { buildServer } from '../api/server.js';
 import { NatsRelay } from '../events/index.js';
 import { NatsTelemetry } from '../telemetry/index.js';
+import { loadNatsAuthority } from '../app/nats-authority.js';
 
 /** How often waiting lease requests are tried again, besides after each release. */
 const QUEUE_EVERY_MS = 5_000;
@@ -91,12 +92,16 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
       .finally(() => { drafting = false; });
   }, config.NEOCLOUD_DRAFT_REFRESH_S * 1000);
   draftTimer.unref();
+  // With NATS: every connection carries a NATS user the control plane's authority signed (the
+  // server must trust it: `neocloud nats-config` prints its settings), agents get theirs at
+  // enrolment, and commands to agents are signed (src/shared/nats-auth.ts).
+  const natsAuth = config.NATS_URL ? await loadNatsAuthority(cp.settings) : null;
   // The event log to NATS JetStream, only when asked for (src/events/nats-relay.ts).
-  const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log }).start() : null;
+  const relay = config.NATS_URL ? new NatsRelay(cp.handle.db, cp.eventLog, { servers: config.NATS_URL, logger: app.log, auth: natsAuth }).start() : null;
   // Agent heartbeats from NATS JetStream when it is configured (HTTP always works too).
   cp.telemetry.onError = (err) => app.log.warn({ err }, 'telemetry health change failed');
   const natsTelemetry = config.NATS_URL
-    ? await new NatsTelemetry(cp.telemetry, { servers: config.NATS_URL, logger: app.log }, config.NEOCLOUD_CELL).start().catch((err: unknown) => {
+    ? await new NatsTelemetry(cp.telemetry, { servers: config.NATS_URL, logger: app.log, auth: natsAuth }, config.NEOCLOUD_CELL).start().catch((err: unknown) => {
       app.log.warn({ err }, 'telemetry over NATS unavailable; agents use HTTP');
       return null;
     })

@@ -35,6 +35,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { JetStreamClient, NatsConnection, PubAck, StreamConfig } from 'nats';
+import { natsConnectAuth, type NatsAuthority } from '../shared/nats-auth.js';
 import type { Db } from '../store/db.js';
 import { shortType } from './event-data.js';
 import type { CloudEvent, EventLog } from './event-log.js';
@@ -75,6 +76,8 @@ export interface NatsRelayOptions {
   maxBytes?: number;
   duplicateWindowS?: number;
   logger?: RelayLogger;
+  /** The NATS authority: the relay connects as the control plane's NATS user (null or unset: no credentials, an open server). */
+  auth?: NatsAuthority | null;
 }
 
 /** A snapshot of the relay for /metrics and tests. Counts are since this relay started. */
@@ -125,7 +128,8 @@ export class NatsRelay {
   readonly subjectPrefix: string;
   /** This relay's name in the lock (host, process, random). */
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  private readonly o: Required<Omit<NatsRelayOptions, 'stream' | 'subjectPrefix' | 'logger'>>;
+  private readonly o: Required<Omit<NatsRelayOptions, 'stream' | 'subjectPrefix' | 'logger' | 'auth'>>;
+  private readonly auth: NatsAuthority | null;
   private readonly logger: RelayLogger;
   private nc: NatsConnection | null = null;
   private js: JetStreamClient | null = null;
@@ -146,6 +150,7 @@ export class NatsRelay {
     checkOptions(opts, log.cell);
     this.stream = opts.stream ?? DEFAULT_STREAM;
     this.subjectPrefix = opts.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+    this.auth = opts.auth ?? null;
     this.logger = opts.logger ?? {
       info: (obj, msg) => console.log(`nats relay: ${msg}`, obj),
       warn: (obj, msg) => console.warn(`nats relay: ${msg}`, obj),
@@ -342,6 +347,7 @@ export class NatsRelay {
       const nc = await connect({
         servers: this.o.servers, name: `neocloud-relay-${this.log.cell}`, timeout: this.o.connectTimeoutMs,
         reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: this.o.reconnectWaitMs,
+        ...(await natsConnectAuth(this.auth?.controlPlaneUser(`control-plane-relay-${this.log.cell}`))),
       });
       this.nc = nc;
       this.js = nc.jetstream({ timeout: this.o.publishTimeoutMs });

@@ -25,6 +25,7 @@ import { GPU_CATALOG, syntheticGpuUuid, type AdminCondition, type Fleet, type Fl
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newId } from '../shared/ids.js';
+import type { NatsUserCredentials } from '../shared/nats-auth.js';
 import { CellLeader, LostLeadership, type Db } from '../store/index.js';
 import { idempotencyInsert, type IdempotencyContext, type Principal, requireAdmin } from '../tenancy/index.js';
 import { TelemetryRepo } from './telemetry-repo.js';
@@ -50,8 +51,15 @@ export interface TelemetryOptions {
   leaderLeaseMs: number;
   /** How long an enrolment token is valid (default 24 h). */
   tokenTtlMs: number;
-  /** NATS subject prefixes, when a NATS consumer runs; null: agents use HTTP. */
-  nats: { subjectPrefix: string; commandPrefix: string } | null;
+  /**
+   * NATS subject prefixes, when a NATS consumer runs (null: agents use HTTP); with an authority,
+   * the NATS user each agent gets at enrolment and the public key that signs its commands.
+   */
+  nats: {
+    subjectPrefix: string; commandPrefix: string;
+    agentCredentials?: ((agentId: string, subject: string, commandSubject: string) => NatsUserCredentials) | null;
+    commandKey?: string | null;
+  } | null;
 }
 
 export const TELEMETRY_DEFAULTS: TelemetryOptions = {
@@ -243,12 +251,19 @@ export class TelemetryService {
     this.unknownAgents.delete(agentId);
     // Missed heartbeats count from the enrolment: the agent's created_at, which the leader reads.
     this.conds = await this.fleet.conditions();
-    const nats = this.opts.nats;
     return {
       agentId, credential, nodeId: node.id, siteId: node.siteId, intervalMs: this.opts.intervalMs,
-      nats: nats ? { subject: telemetrySubject(nats.subjectPrefix, node.siteId, node.id), commandSubject: telemetrySubject(nats.commandPrefix, node.siteId, node.id) } : null,
-      command: this.commandFor(node.id),
+      nats: this.natsEnrolment(agentId, node.siteId, node.id), command: this.commandFor(node.id),
     };
+  }
+
+  /** What a new agent is told about NATS: its subjects, its own NATS user and the command key (null: HTTP only). */
+  private natsEnrolment(agentId: string, siteId: string, nodeId: string): EnrolResponse['nats'] {
+    const nats = this.opts.nats;
+    if (!nats) return null;
+    const subject = telemetrySubject(nats.subjectPrefix, siteId, nodeId);
+    const commandSubject = telemetrySubject(nats.commandPrefix, siteId, nodeId);
+    return { subject, commandSubject, credentials: nats.agentCredentials?.(agentId, subject, commandSubject) ?? null, commandKey: nats.commandKey ?? null };
   }
 
   /**
@@ -624,9 +639,11 @@ export class TelemetryService {
     accepted: number; samples: number; refusedReadings: number; via: { http: number; nats: number }; rejected: Record<RejectReason, number>; agents: number; nats: TelemetryOptions['nats'];
     health: { leader: boolean; lastSeenWrites: number; missedVerdicts: number; fencedOff: number };
   } {
+    // The NATS settings without their secrets (credentials stay in the process).
+    const nats = this.opts.nats && { subjectPrefix: this.opts.nats.subjectPrefix, commandPrefix: this.opts.nats.commandPrefix };
     return {
       accepted: this.state.accepted, samples: this.state.samples, refusedReadings: this.state.refusedReadings, via: { ...this.via }, rejected: { ...this.state.rejected },
-      agents: this.byNode.size, nats: this.opts.nats, health: { leader: this.leader.leading, ...this.health },
+      agents: this.byNode.size, nats, health: { leader: this.leader.leading, ...this.health },
     };
   }
 }

@@ -56,7 +56,17 @@ const EnrolBody = Type.Object({
 
 const EnrolView = Type.Object({
   agentId: Type.String(), credential: Type.String({ description: 'the agent\'s own credential, shown once' }), nodeId: Type.String(), siteId: Type.String(),
-  intervalMs: Type.Integer(), nats: Nullable(Type.Object({ subject: Type.String(), commandSubject: Type.String() })), command: NodeCommandView,
+  intervalMs: Type.Integer(), command: NodeCommandView,
+  nats: Nullable(Type.Object({
+    subject: Type.String({ description: 'the only subject this agent may publish (its heartbeats)' }),
+    commandSubject: Type.String({ description: 'the only subject this agent may subscribe to (its commands)' }),
+    credentials: Nullable(Type.Object({
+      jwt: Type.String({ description: 'the agent\'s NATS user JWT, signed by the control plane\'s account' }),
+      seed: Type.String({ description: 'its nkey seed (shown once, like the credential)' }),
+      inboxPrefix: Type.String({ description: 'the reply inbox prefix its JWT allows' }),
+    })),
+    commandKey: Nullable(Type.String({ description: 'Ed25519 public key (base64) that signs every command sent to this agent' })),
+  })),
 });
 
 const TokenView = Type.Object({
