@@ -41,7 +41,7 @@ export interface TestServer {
   call(method: string, path: string, opts?: { key?: string | null; body?: unknown; idem?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
 }
 
-export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | false; clock?: ManualClock } & Partial<ControlPlaneOptions> = {}): Promise<TestServer> {
+export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | false; clock?: ManualClock; maxConnections?: number } & Partial<ControlPlaneOptions> = {}): Promise<TestServer> {
   const clock = o.clock ?? new ManualClock(T0);
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const usePg = o.store === 'postgres';
@@ -54,8 +54,9 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
     initialFleet: o.fleet ?? false,
     telemetry: o.telemetry,
     powerAdmissionMargin: o.powerAdmissionMargin,
+    maxKeysPerTenant: o.maxKeysPerTenant,
   });
-  const app = await buildServer(cp);
+  const app = await buildServer(cp, { maxConnections: o.maxConnections });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   let idemSeq = 0;
