@@ -9,8 +9,13 @@ import { ControlPlane, type ControlPlaneOptions } from '../src/app/control-plane
 import { buildServer } from '../src/api/server.js';
 import type { FleetSpec } from '../src/fleet/index.js';
 import { ManualClock } from '../src/shared/clock.js';
+import { IN_CI } from './ci.js';
 
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] || undefined;
+/** In CI (test/ci.ts) storage tests must run on PostgreSQL too: a missing one fails the run. */
+if (IN_CI && !TEST_DATABASE_URL) {
+  throw new Error('CI: TEST_DATABASE_URL is not set; storage tests must run on PostgreSQL in CI (.ci/run starts it and sets the variable)');
+}
 export const T0 = Date.parse('2026-12-01T00:00:00.000Z');
 export const ADMIN_KEY = 'nc_adm_test-admin-key-0123456789abcdefghijklmnopqrstuv';
 
