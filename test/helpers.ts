@@ -9,8 +9,13 @@ import { ControlPlane, type ControlPlaneOptions } from '../src/app/control-plane
 import { buildServer } from '../src/api/server.js';
 import type { FleetSpec } from '../src/fleet/index.js';
 import { ManualClock } from '../src/shared/clock.js';
+import { IN_CI } from './ci.js';
 
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'] || undefined;
+/** In CI (test/ci.ts) storage tests must run on PostgreSQL too: a missing one fails the run. */
+if (IN_CI && !TEST_DATABASE_URL) {
+  throw new Error('CI: TEST_DATABASE_URL is not set; storage tests must run on PostgreSQL in CI (.ci/run starts it and sets the variable)');
+}
 export const T0 = Date.parse('2026-12-01T00:00:00.000Z');
 export const ADMIN_KEY = 'nc_adm_test-admin-key-0123456789abcdefghijklmnopqrstuv';
 
@@ -41,7 +46,7 @@ export interface TestServer {
   call(method: string, path: string, opts?: { key?: string | null; body?: unknown; idem?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
 }
 
-export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | false; clock?: ManualClock } & Partial<ControlPlaneOptions> = {}): Promise<TestServer> {
+export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | false; clock?: ManualClock; maxConnections?: number } & Partial<ControlPlaneOptions> = {}): Promise<TestServer> {
   const clock = o.clock ?? new ManualClock(T0);
   const schema = `t_${randomBytes(6).toString('hex')}`;
   const usePg = o.store === 'postgres';
@@ -54,8 +59,9 @@ export async function startServer(o: { store?: StoreKind; fleet?: FleetSpec | fa
     initialFleet: o.fleet ?? false,
     telemetry: o.telemetry,
     powerAdmissionMargin: o.powerAdmissionMargin,
+    maxKeysPerTenant: o.maxKeysPerTenant,
   });
-  const app = await buildServer(cp);
+  const app = await buildServer(cp, { maxConnections: o.maxConnections });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   let idemSeq = 0;

@@ -193,7 +193,7 @@ export function storeContract(kind: StoreKind): void {
     it('lists, revokes and touches API keys within their owner, never exposing the hash', async () => {
       await tenants.insertApiKey({ id: 'key_a1', keyHash: 'h-a1', role: 'tenant', tenantId: 'ten_a', prefix: 'nc_live_a1a1', createdAtMs: T0 });
       await tenants.insertApiKey({ id: 'key_b1', keyHash: 'h-b1', role: 'tenant', tenantId: 'ten_b', prefix: 'nc_live_b1b1', createdAtMs: T0 + 1 });
-      const listed = await tenants.listApiKeys('ten_a');
+      const listed = await tenants.listApiKeys('ten_a', { limit: 1000 });
       expect(listed.map((k) => k.id)).toContain('key_a1');
       expect(listed.map((k) => k.id)).not.toContain('key_b1');
       expect(JSON.stringify(listed)).not.toContain('h-a1');

@@ -13,6 +13,8 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   conflict: 409,
   insufficient_capacity: 409,
   idempotency_mismatch: 422,
+  limit_reached: 409,
+  rate_limited: 429,
 };
 
 const TITLE_OF: Record<ErrorCode, string> = {
@@ -24,6 +26,8 @@ const TITLE_OF: Record<ErrorCode, string> = {
   conflict: 'Conflict',
   insufficient_capacity: 'Insufficient capacity',
   idempotency_mismatch: 'Idempotency-Key reused with a different request',
+  limit_reached: 'Limit reached',
+  rate_limited: 'Too many requests',
 };
 
 export const PROBLEM_BASE = 'https://neocloud.dev/problems/';

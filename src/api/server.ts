@@ -23,6 +23,7 @@ import { MAX_DEPTH, guardInput } from './input-guard.js';
 import { Metrics } from './metrics.js';
 import { PROBLEM_CONTENT_TYPE, problem, type Problem } from './problem.js';
 import { registerRoutes } from './routes/index.js';
+import { securityHeaders } from './security-headers.js';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 export const VERSION = '0.1.0';
@@ -43,6 +44,38 @@ declare module 'fastify' {
 
 export interface ServerOptions {
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Open connections the HTTP server holds at most (NEOCLOUD_MAX_CONNECTIONS, default
+   * DEFAULT_MAX_CONNECTIONS). One more is closed at once and logged (see connectionLimit), instead
+   * of the process running out of file descriptors and failing somewhere else (`EMFILE` on a new
+   * database connection, issue 24).
+   */
+  maxConnections?: number | undefined;
+}
+
+/** Default connection limit: below a typical `ulimit -n` of 65,536 with room for the database pool and files. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** A refused connection is logged at most this often (with how many were refused since): a flood must not flood the log. */
+const DROP_LOG_EVERY_MS = 10_000;
+
+/**
+ * Caps the server's open connections (Node's `server.maxConnections`: a connection over the cap is
+ * closed as it is accepted, before any request is read) and logs each refusal clearly, at most once
+ * per DROP_LOG_EVERY_MS with the count since the last line.
+ */
+function connectionLimit(app: FastifyInstance, max: number, nowMs: () => number): void {
+  app.server.maxConnections = max;
+  let dropped = 0;
+  let lastLogMs = -Infinity;
+  app.server.on('drop', (data?: { remoteAddress?: string }) => {
+    dropped++;
+    const now = nowMs();
+    if (now - lastLogMs < DROP_LOG_EVERY_MS) return;
+    lastLogMs = now;
+    app.log.warn({ maxConnections: max, refused: dropped, remoteAddress: data?.remoteAddress },
+      `connection refused: the server already holds ${max} open connections (NEOCLOUD_MAX_CONNECTIONS); ${dropped} refused since the last such line`);
+    dropped = 0;
+  });
 }
 
 /** Decodes request bodies; throws on bytes that are not UTF-8 (and keeps a leading BOM, which JSON.parse refuses). */
@@ -102,6 +135,9 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
       socket.destroy(err);
     },
   });
+
+  connectionLimit(app, opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS, () => cp.clock.nowMs());
+  securityHeaders(app);
 
   // JSON only (YAML where a spec is applied, registered by that route): a text/plain body is a 415,
   // not a string that fails the schema.
@@ -201,6 +237,8 @@ export async function buildServer(cp: ControlPlane, opts: ServerOptions = {}): P
         doc = problem('internal', 'an internal error occurred; it has been logged');
       }
     }
+    // A rate limit says when to come back (RFC 9110 §10.2.3), in whole seconds.
+    if (typeof doc['retryAfterS'] === 'number') void reply.header('retry-after', String(Math.max(1, Math.ceil(doc['retryAfterS']))));
     return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(doc);
   });
 

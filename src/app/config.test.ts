@@ -19,7 +19,13 @@ describe('configuration', () => {
       NEOCLOUD_HEARTBEAT_S: 10, NEOCLOUD_MISSED_HEARTBEATS: 3, NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: 20,
       NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: 10_000,
       NEOCLOUD_DRAFT_REFRESH_S: 30, NEOCLOUD_PAYMENT_TERMS_DAYS: 30, NEOCLOUD_SELLER_NAME: 'neocloud',
+      NEOCLOUD_MAX_KEYS_PER_TENANT: 100, NEOCLOUD_MAX_CONNECTIONS: 10_000,
     });
+  });
+  it('checks the limits: keys per tenant and open connections', () => {
+    expect(loadConfig({ NEOCLOUD_MAX_KEYS_PER_TENANT: '5', NEOCLOUD_MAX_CONNECTIONS: '500' })).toMatchObject({ NEOCLOUD_MAX_KEYS_PER_TENANT: 5, NEOCLOUD_MAX_CONNECTIONS: 500 });
+    expect(fails({ NEOCLOUD_MAX_KEYS_PER_TENANT: '0' })).toMatch(/^NEOCLOUD_MAX_KEYS_PER_TENANT: must be an integer from 1 to 100000/);
+    expect(fails({ NEOCLOUD_MAX_CONNECTIONS: 'lots' })).toMatch(/^NEOCLOUD_MAX_CONNECTIONS: must be an integer from 1 to 1000000/);
   });
   it('keeps drafts at most 30 s behind and checks the invoice settings', () => {
     expect(loadConfig({ NEOCLOUD_DRAFT_REFRESH_S: '5', NEOCLOUD_PAYMENT_TERMS_DAYS: '14' })).toMatchObject({ NEOCLOUD_DRAFT_REFRESH_S: 5, NEOCLOUD_PAYMENT_TERMS_DAYS: 14 });

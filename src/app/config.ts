@@ -30,6 +30,8 @@ export const ConfigSchema = Type.Object({
   NEOCLOUD_DRAFT_REFRESH_S: Type.Integer({ minimum: 1, maximum: 30, description: 'how often draft invoices are brought up to date, seconds (a tenant\'s spend to date is at most this behind)' }),
   NEOCLOUD_PAYMENT_TERMS_DAYS: Type.Integer({ minimum: 0, maximum: 365, description: 'days from an invoice\'s issue to its due date, unless a tenant\'s billing profile says otherwise' }),
   NEOCLOUD_SELLER_NAME: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'who issues the invoices (the printable invoice\'s seller)' }),
+  NEOCLOUD_MAX_KEYS_PER_TENANT: Type.Integer({ minimum: 1, maximum: 100_000, description: 'live API keys a tenant may hold at once' }),
+  NEOCLOUD_MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'open HTTP connections the server accepts; more are refused and logged' }),
 }, { additionalProperties: false });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -39,9 +41,10 @@ export const CONFIG_DEFAULTS = {
   NEOCLOUD_HEARTBEAT_S: '10', NEOCLOUD_MISSED_HEARTBEATS: '3', NEOCLOUD_POWER_ADMISSION: 'tdp', NEOCLOUD_POWER_MARGIN_PCT: '20',
   NEOCLOUD_TRANSFER_PRICE_MICROS_PER_GPU_HOUR: '2000000', NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS: '10000',
   NEOCLOUD_DRAFT_REFRESH_S: '30', NEOCLOUD_PAYMENT_TERMS_DAYS: '30', NEOCLOUD_SELLER_NAME: 'neocloud',
+  NEOCLOUD_MAX_KEYS_PER_TENANT: '100', NEOCLOUD_MAX_CONNECTIONS: '10000',
 } as const;
 
-const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT', 'NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS', 'NEOCLOUD_DRAFT_REFRESH_S', 'NEOCLOUD_PAYMENT_TERMS_DAYS']);
+const INTEGER_KEYS = new Set(['PORT', 'NEOCLOUD_PREEMPTION_NOTICE_S', 'NEOCLOUD_HEARTBEAT_S', 'NEOCLOUD_MISSED_HEARTBEATS', 'NEOCLOUD_HEALTH_RECOVERY_S', 'NEOCLOUD_POWER_MARGIN_PCT', 'NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS', 'NEOCLOUD_DRAFT_REFRESH_S', 'NEOCLOUD_PAYMENT_TERMS_DAYS', 'NEOCLOUD_MAX_KEYS_PER_TENANT', 'NEOCLOUD_MAX_CONNECTIONS']);
 
 /** What each variable must be, in words, for the error line. */
 const EXPECT: Record<keyof Config, string> = {
@@ -65,6 +68,8 @@ const EXPECT: Record<keyof Config, string> = {
   NEOCLOUD_DRAFT_REFRESH_S: 'an integer number of seconds from 1 to 30',
   NEOCLOUD_PAYMENT_TERMS_DAYS: 'an integer number of days from 0 to 365',
   NEOCLOUD_SELLER_NAME: '1 to 200 printable characters',
+  NEOCLOUD_MAX_KEYS_PER_TENANT: 'an integer from 1 to 100000',
+  NEOCLOUD_MAX_CONNECTIONS: 'an integer from 1 to 1000000 (keep it below the process\'s open-file limit, ulimit -n, less the database pool)',
 };
 
 export class ConfigError extends Error {

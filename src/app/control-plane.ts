@@ -46,6 +46,8 @@ export interface ControlPlaneOptions {
   paymentTermsDays?: number | undefined;
   /** Who issues the invoices (default "neocloud"). */
   sellerName?: string | undefined;
+  /** Live API keys a tenant may hold (default 100, NEOCLOUD_MAX_KEYS_PER_TENANT). */
+  maxKeysPerTenant?: number | undefined;
 }
 
 export function readFleetSpecFile(path: string): FleetSpec {
@@ -124,7 +126,7 @@ export class ControlPlane {
     telemetry = new TelemetryService(new TelemetryRepo(handle.db), fleet, clock, cell, opts.telemetry);
     telemetry.refreshFleet = () => leases.refreshIfChangedElsewhere();
     await telemetry.init();
-    const tenants = new TenantService(tenantRepo, clock);
+    const tenants = new TenantService(tenantRepo, clock, { maxKeysPerTenant: opts.maxKeysPerTenant });
     await tenants.watchRevocations(handle);
     await tenants.ensureOwnerAccount();
     // Billing reads lease changes only from the event log (its meter); the sweep is how due ones get there.

@@ -137,6 +137,11 @@ function invoiceFromRow(r: typeof t.invoices.$inferSelect): InvoiceRecord {
   };
 }
 
+/** Contract rows read with raw SQL, as domain values. */
+function contractsOf(r: unknown): Contract[] {
+  return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
+}
+
 export class BillingRepo {
   constructor(readonly db: Db) {}
 
@@ -160,14 +165,22 @@ export class BillingRepo {
   /** The latest version of every contract (of one tenant, or all). */
   async contracts(scope: TenantScope): Promise<Contract[]> {
     const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts ${scope === null ? sql`` : sql`WHERE tenant_id = ${scope}`} ORDER BY id, version DESC`);
-    return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
+    return contractsOf(r);
   }
 
   /** The latest version of every contract of these tenants (one statement for a usage batch). */
   async contractsOf(tenantIds: readonly string[]): Promise<Contract[]> {
     if (tenantIds.length === 0) return [];
     const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts WHERE tenant_id = ANY(${pgTextArray([...tenantIds])}::text[]) ORDER BY id, version DESC`);
-    return rowsOf<Record<string, unknown>>(r).map(contractOfRaw);
+    return contractsOf(r);
+  }
+
+  /** A page of the latest versions by contract id: those after `afterId`, at most `limit` (of one tenant, or all). */
+  async contractPage(scope: TenantScope, afterId: string | undefined, limit: number): Promise<Contract[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT ON (id) * FROM billing_contracts WHERE true
+      ${scope === null ? sql`` : sql`AND tenant_id = ${scope}`} ${afterId === undefined ? sql`` : sql`AND id > ${afterId}`}
+      ORDER BY id, version DESC LIMIT ${limit}`);
+    return contractsOf(r);
   }
 
   async contractVersions(id: string, scope: TenantScope): Promise<Contract[]> {
@@ -380,13 +393,20 @@ export class BillingRepo {
     return inv;
   }
 
-  async invoices(f: { scope: TenantScope; tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit: number }): Promise<InvoiceRecord[]> {
+  /**
+   * Invoices, newest month first, then by tenant, creation and id; `after` is the previous page's
+   * last row (period, tenant, creation ms, id).
+   */
+  async invoices(f: { scope: TenantScope; tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit: number; after?: readonly [string, string, number, string] | undefined }): Promise<InvoiceRecord[]> {
+    const a = f.after;
     const rows = await this.db.select().from(t.invoices).where(and(
       f.scope === null ? undefined : eq(t.invoices.tenantId, f.scope),
       f.tenantId === undefined ? undefined : eq(t.invoices.tenantId, f.tenantId),
       f.period === undefined ? undefined : eq(t.invoices.period, f.period),
       f.status === undefined ? undefined : eq(t.invoices.status, f.status),
-    )).orderBy(desc(t.invoices.period), asc(t.invoices.tenantId), asc(t.invoices.createdAt)).limit(f.limit);
+      a === undefined ? undefined
+        : sql`(${t.invoices.period} < ${a[0]} OR (${t.invoices.period} = ${a[0]} AND (${t.invoices.tenantId}, ${t.invoices.createdAt}, ${t.invoices.id}) > (${a[1]}, ${iso(a[2])}::timestamptz, ${a[3]})))`,
+    )).orderBy(desc(t.invoices.period), asc(t.invoices.tenantId), asc(t.invoices.createdAt), asc(t.invoices.id)).limit(f.limit);
     return rows.map(invoiceFromRow);
   }
 

@@ -21,6 +21,7 @@ import { GPU_CATALOG } from '../fleet/index.js';
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound, parseTime } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { decodeCursor, PAGE_DEFAULT, pageOf, type Page } from '../shared/paging.js';
 import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../tenancy/index.js';
 import { requireAdmin } from '../tenancy/index.js';
 import { backlogOf } from './backlog.js';
@@ -312,9 +313,12 @@ export class BillingService {
     return tenantTerms(await this.repo.contracts(tenantId), atMs);
   }
 
-  async listContracts(p: Principal, tenantId?: string): Promise<ContractViewT[]> {
+  /** A page of contracts in force (latest versions), by id (src/shared/paging.ts); a tenant's own only. */
+  async listContracts(p: Principal, tenantId: string | undefined, page: { limit: number; cursor?: string | undefined }): Promise<Page<ContractViewT>> {
     const scope = p.kind === 'tenant' ? p.tenantId : (tenantId ?? null);
-    return (await this.repo.contracts(scope)).map(contractView);
+    const after = decodeCursor(page.cursor, ['string']) as [string] | undefined;
+    const r = pageOf(await this.repo.contractPage(scope, after?.[0], page.limit + 1), page.limit, (c) => [c.id]);
+    return { items: r.items.map(contractView), nextCursor: r.nextCursor };
   }
 
   async getContract(p: Principal, id: string): Promise<Record<string, unknown>> {
@@ -656,7 +660,8 @@ export class BillingService {
    * show this month's draft first brings that draft up to date (refreshDraft: cheap when nothing
    * changed), so the row carries the same total as reading the draft or the Billing page's summary.
    */
-  async listInvoices(p: Principal, f: { tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit?: number | undefined }): Promise<Record<string, unknown>[]> {
+  async listInvoices(p: Principal, f: { tenantId?: string | undefined; period?: string | undefined; status?: string | undefined; limit?: number | undefined; cursor?: string | undefined }): Promise<Page<Record<string, unknown>>> {
+    const after = decodeCursor(f.cursor, ['string', 'string', 'ms', 'string']) as [string, string, number, string] | undefined;
     const tenant = p.kind === 'tenant' ? p.tenantId : f.tenantId;
     const month = monthOf(this.clock.nowMs());
     if (tenant !== undefined && tenant !== OWNER_TENANT_ID && (f.period === undefined || f.period === month) && (f.status === undefined || f.status === 'draft')) {
@@ -664,8 +669,10 @@ export class BillingService {
       // A draft that cannot be rated now (usage with no price: a 409 when read) must not hide the tenant's other invoices.
       await this.refreshDraft(tenant, month).catch((err: unknown) => { if (!(err instanceof DomainError)) throw err; });
     }
-    const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: f.limit ?? 100 });
-    return rows.map(invoiceSummary);
+    const limit = f.limit ?? PAGE_DEFAULT;
+    const rows = await this.repo.invoices({ scope: p.kind === 'tenant' ? p.tenantId : null, tenantId: f.tenantId, period: f.period, status: f.status, limit: limit + 1, after });
+    const r = pageOf(rows, limit, (i) => [i.period, i.tenantId, i.createdAtMs, i.id]);
+    return { items: r.items.map(invoiceSummary), nextCursor: r.nextCursor };
   }
 
   /** One invoice with its lines, payments and credit notes; a draft is recomputed first. */

@@ -3,12 +3,13 @@
  * views the API answers with. Money is a decimal string of micros of the contract's currency.
  */
 import { Type, type Static } from 'typebox';
+import { PageQueryProps } from '../shared/paging.js';
 import { MicrosString, oneOf } from '../shared/validation.js';
 import { CONTRACT_KINDS } from './billing-types.js';
 import { CURRENCIES } from './money.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
-const Amount = (d: string) => Type.String({ pattern: '^[0-9]{1,19}$', description: `${d}: integer micros of the contract's currency, as a decimal string` });
+const Amount = (d: string) => MicrosString(d, { nonNegative: true, of: 'micros of the contract\'s currency' });
 const Bps = (d: string) => Type.Integer({ minimum: 0, maximum: 10_000, description: `${d}, basis points (10,000 = 100%)` });
 const Month = Type.String({ pattern: '^[0-9]{4}-(0[1-9]|1[0-2])$', description: 'a calendar month, YYYY-MM (UTC)' });
 
@@ -77,7 +78,7 @@ export type UsageBatchBody = Static<typeof UsageBatchBody>;
 export const UsageQuery = Type.Object({ period: Type.Optional(Month), tenantId: Type.Optional(Id) }, { additionalProperties: false });
 export const InvoiceListQuery = Type.Object({
   tenantId: Type.Optional(Id), period: Type.Optional(Month), status: Type.Optional(oneOf(['draft', 'final', 'paid', 'void'] as const)),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  ...PageQueryProps,
 }, { additionalProperties: false });
 export const PeriodBody = Type.Object({ period: Month }, { additionalProperties: false });
 export const RefreshBody = Type.Object({ period: Type.Optional(Month), tenantId: Type.Optional(Id) }, { additionalProperties: false });

@@ -12,6 +12,15 @@ const day = (iso: unknown): string => (typeof iso === 'string' ? iso.slice(0, 10
 
 type J = Record<string, unknown>;
 
+/**
+ * The printable invoice's one stylesheet, inline so the page prints on its own. The server's
+ * Content-Security-Policy allows exactly this text by its SHA-256 (src/api/security-headers.ts):
+ * change it freely, the hash follows.
+ */
+export const INVOICE_CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#111}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}
+.n{text-align:right;white-space:nowrap}.leases{color:#666;font-size:11px}.status{font-weight:bold;text-transform:uppercase}.parties{display:flex;flex-wrap:wrap;gap:2em;margin:1em 0}
+.parties div{min-width:14em}dl.dates{display:grid;grid-template-columns:max-content auto;gap:2px 1em;margin:1em 0}dl.dates dt{color:#555}dl.dates dd{margin:0}.wrap{overflow-x:auto}@media print{body{margin:0}}`;
+
 export function renderInvoiceHtml(inv: J): string {
   const cur = String(inv['currency']);
   const m = (v: unknown): string => esc(formatMoney(String(v ?? '0'), cur));
@@ -34,9 +43,7 @@ export function renderInvoiceHtml(inv: J): string {
   const due = inv['dueAt'] ? day(inv['dueAt']) : '—';
   const terms = typeof inv['paymentTermsDays'] === 'number' ? `net ${inv['paymentTermsDays']} days` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Invoice ${esc(inv['number'] ?? inv['id'])}</title>
-<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#111}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ccc;padding:4px 6px;text-align:left;vertical-align:top}
-.n{text-align:right;white-space:nowrap}.leases{color:#666;font-size:11px}.status{font-weight:bold;text-transform:uppercase}.parties{display:flex;flex-wrap:wrap;gap:2em;margin:1em 0}
-.parties div{min-width:14em}dl.dates{display:grid;grid-template-columns:max-content auto;gap:2px 1em;margin:1em 0}dl.dates dt{color:#555}dl.dates dd{margin:0}.wrap{overflow-x:auto}@media print{body{margin:0}}</style></head><body>
+<style>${INVOICE_CSS}</style></head><body>
 <h1>Invoice ${esc(inv['number'] ?? '(draft)')}</h1>
 <section class="parties"><div data-party="seller"><b>From</b><br>${esc(seller['name'])}</div>
 <div data-party="customer"><b>Bill to</b><br><span data-customer="name">${esc(customer['name'])}</span><br>${address}${customer['taxId'] ? `Tax id ${esc(customer['taxId'])}<br>` : ''}<span class="muted">account ${esc(inv['tenantId'])}</span></div></section>

@@ -24,7 +24,7 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
   const cRow = (c: J): string[] => [c.id, `v${c.version}`, c.tenantId, c.kind, c.currency, c.start, c.end ?? '-', JSON.stringify(c.terms)];
   const C_HEAD = ['id', 'version', 'tenant', 'kind', 'currency', 'start', 'end', 'terms'];
   contracts.command('list').option('--tenant <id>', 'operator: one tenant').action(async (o: { tenant?: string }) => {
-    const r = await client().request<{ contracts: J[] }>('GET', `/v1/contracts${q({ tenantId: o.tenant })}`);
+    const r = await client().all<{ contracts: J[] }>(`/v1/contracts${q({ tenantId: o.tenant })}`, 'contracts');
     print(r, () => (r.contracts.length ? table(C_HEAD, r.contracts.map(cRow)) : 'no contracts'));
   });
   contracts.command('show <id>').action(async (id: string) => {
@@ -75,7 +75,7 @@ export function registerBillingCommands(program: Command, client: () => ApiClien
   const I_HEAD = ['id', 'number', 'tenant', 'kind', 'period', 'status', 'total', 'paid'];
   invoices.command('list').option('--tenant <id>').option('--period <YYYY-MM>').option('--status <s>', 'draft | final | paid | void')
     .action(async (o: { tenant?: string; period?: string; status?: string }) => {
-      const r = await client().request<{ invoices: J[] }>('GET', `/v1/invoices${q({ tenantId: o.tenant, period: o.period, status: o.status })}`);
+      const r = await client().all<{ invoices: J[] }>(`/v1/invoices${q({ tenantId: o.tenant, period: o.period, status: o.status })}`, 'invoices');
       print(r, () => (r.invoices.length ? table(I_HEAD, r.invoices.map(iRow)) : 'no invoices'));
     });
   // Quantities and their units as the server computed them for display (line-display.ts): GPU-hours beside a price per GPU-hour.

@@ -41,6 +41,22 @@ export class ApiClient {
     return data as T;
   }
 
+  /**
+   * Every row of a paged list (src/shared/paging.ts), following `nextCursor` in pages of 1,000:
+   * the answer of one GET with the whole list in `field` (and `nextCursor: null`).
+   */
+  async all<R extends object>(path: string, field: keyof R & string): Promise<R> {
+    const rows: unknown[] = [];
+    const base = `${path}${path.includes('?') ? '&' : '?'}limit=1000`;
+    let cursor: string | null = null;
+    do {
+      const page: Record<string, unknown> = await this.request<Record<string, unknown>>('GET', cursor === null ? base : `${base}&cursor=${encodeURIComponent(cursor)}`);
+      rows.push(...((page[field] ?? []) as unknown[]));
+      cursor = typeof page['nextCursor'] === 'string' ? page['nextCursor'] : null;
+    } while (cursor !== null);
+    return { [field]: rows, nextCursor: null } as R;
+  }
+
   /** A GET whose answer is not JSON (a printable invoice). */
   async text(path: string): Promise<string> {
     const headers: Record<string, string> = {};

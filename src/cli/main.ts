@@ -171,7 +171,7 @@ tenants
 tenants
   .command('list')
   .action(async () => {
-    const res = await client().request<{ tenants: { id: string; name: string; createdAt: string }[] }>('GET', '/v1/tenants');
+    const res = await client().all<{ tenants: { id: string; name: string; createdAt: string }[] }>('/v1/tenants', 'tenants');
     print(res, () => table(['id', 'name', 'created'], res.tenants.map((t) => [t.id, t.name, t.createdAt])));
   });
 
@@ -201,7 +201,7 @@ keys
     const c = client();
     const me = await c.request<WhoAmI>('GET', '/v1/whoami');
     const tenantId = o.tenant ?? (me.kind === 'tenant' ? me.tenantId : null);
-    const res = await c.request<{ keys: KeyOut[] }>('GET', tenantId ? keyPath(tenantId) : '/v1/admin/keys');
+    const res = await c.all<{ keys: KeyOut[] }>(tenantId ? keyPath(tenantId) : '/v1/admin/keys', 'keys');
     print(res, () => `${tenantId ? `keys of tenant ${tenantId}` : 'admin keys'}\n` +
       (res.keys.length === 0 ? 'none' : table(KEY_HEAD, res.keys.map((k) => keyRow(k, me.keyId)))));
   });

@@ -41,9 +41,11 @@ export async function serve(flags: { port?: string | undefined; host?: string | 
     slaMultiplierBps: BigInt(config.NEOCLOUD_SLA_CREDIT_MULTIPLIER_BPS),
     paymentTermsDays: config.NEOCLOUD_PAYMENT_TERMS_DAYS,
     sellerName: config.NEOCLOUD_SELLER_NAME,
+    maxKeysPerTenant: config.NEOCLOUD_MAX_KEYS_PER_TENANT,
   });
   const app = await buildServer(cp, {
     logger: { level: config.LOG_LEVEL, redact: ['req.headers.authorization'] },
+    maxConnections: config.NEOCLOUD_MAX_CONNECTIONS,
   });
   const address = await app.listen({ port: o.port, host: o.host });
   const shownHost = o.host === '0.0.0.0' || o.host === '::' ? 'localhost' : o.host;

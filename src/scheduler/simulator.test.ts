@@ -3,22 +3,33 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveFleet, resolveWorkload } from './sim-inputs.js';
 import { POLICIES, formatReport, htmlReport, simulate } from './simulator.js';
+import { named, unavailable } from '../../test/ci.js';
+import type { FleetLayout, JobSpec } from './scheduler-types.js';
 import { importOpenbNodes, importOpenbPods, sampleOpenbNodesCsv, sampleOpenbPodsCsv, tracesDir, TRACE_FILES } from './traces.js';
 
-const haveTraces = existsSync(join(tracesDir(), TRACE_FILES.openbPodsDefault));
+/** Why the real openb trace cannot be replayed here (skipped locally, a failure in CI), or null. */
+const noTraces = unavailable('the Alibaba openb traces', ['openbPodsDefault', 'openbGpuNodes'].map((f) => join(tracesDir(), TRACE_FILES[f as keyof typeof TRACE_FILES]))
+  .filter((p) => !existsSync(p)).map((p) => `${p} is missing (../shared/traces)`)[0] ?? null);
+
+/** A replay end to end, whatever its inputs: every job accounted for, some use, some revenue, both reports. */
+function replays(layout: FleetLayout, jobs: JobSpec[]): void {
+  const r = simulate({ layout, jobs });
+  expect(r.jobs.submitted).toBe(jobs.length);
+  expect(r.jobs.started + r.jobs.neverStarted + r.jobs.rejected).toBe(jobs.length);
+  expect(r.utilization.mean).toBeGreaterThan(0);
+  expect(r.utilization.mean).toBeLessThanOrEqual(1);
+  expect(BigInt(r.revenueTotalMicros)).toBeGreaterThan(0n);
+  expect(formatReport(r)).toContain('queue wait');
+  expect(htmlReport(r)).toContain('<svg');
+}
 
 describe('simulator', () => {
-  it('replays the openb trace (or its generated sample) end to end', () => {
-    const layout = haveTraces ? resolveFleet('openb') : importOpenbNodes(sampleOpenbNodesCsv());
-    const jobs = haveTraces ? resolveWorkload('openb', 0) : importOpenbPods(sampleOpenbPodsCsv()).jobs;
-    const r = simulate({ layout, jobs });
-    expect(r.jobs.submitted).toBe(jobs.length);
-    expect(r.jobs.started + r.jobs.neverStarted + r.jobs.rejected).toBe(jobs.length);
-    expect(r.utilization.mean).toBeGreaterThan(0);
-    expect(r.utilization.mean).toBeLessThanOrEqual(1);
-    expect(BigInt(r.revenueTotalMicros)).toBeGreaterThan(0n);
-    expect(formatReport(r)).toContain('queue wait');
-    expect(htmlReport(r)).toContain('<svg');
+  it('replays the generated openb sample end to end', () => {
+    replays(importOpenbNodes(sampleOpenbNodesCsv()), importOpenbPods(sampleOpenbPodsCsv()).jobs);
+  });
+
+  it.skipIf(noTraces !== null)(named('replays the real openb trace end to end', noTraces), () => {
+    replays(resolveFleet('openb'), resolveWorkload('openb', 0));
   });
 
   it('states one utilization: busy GPU-time over the arrival window', () => {

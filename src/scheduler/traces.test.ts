@@ -1,11 +1,14 @@
 /**
- * Trace importers. With ../shared/traces present, the real files are parsed and their exact
- * figures asserted; without it, the same invariants run on generated samples (no skips).
+ * Trace importers. The invariants run on generated samples always, and on the real files of
+ * ../shared/traces, where their exact figures are asserted too. A test on a real file that is
+ * missing says so: skipped locally, with the reason in its name; a failure in CI (test/ci.ts). No
+ * test switches silently from a real file to a sample.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { named, unavailable } from '../../test/ci.js';
 import type { FleetLayout, JobSpec } from './scheduler-types.js';
 import {
   OPENB_POD_DEFAULTS, OPENB_PRICE_MICROS, TRACE_FABRIC_NODES, TRACE_FILES, importOpenbNodes, importOpenbPods, importOpenbTasks,
@@ -13,11 +16,21 @@ import {
 } from './traces.js';
 
 const dir = tracesDir();
-const realPath = (f: keyof typeof TRACE_FILES): string | undefined => {
-  const p = join(dir, TRACE_FILES[f]);
-  return existsSync(p) ? p : undefined;
-};
+const tracePath = (f: keyof typeof TRACE_FILES): string => join(dir, TRACE_FILES[f]);
+/** Why the real `files` cannot be read here (null: they can); throws in CI. */
+const missing = (...files: (keyof typeof TRACE_FILES)[]): string | null =>
+  unavailable('the Alibaba traces', files.map(tracePath).filter((p) => !existsSync(p)).map((p) => `${p} is missing (../shared/traces)`)[0] ?? null);
 const read = (p: string): string => readFileSync(p, 'utf8');
+
+/**
+ * Two tests of one importer: on the generated `sample` (always) and on the real `file` (skipped,
+ * saying why, when it is missing). `check` gets the CSV and, for the real file, its path.
+ */
+function onSampleAndTrace(name: string, file: keyof typeof TRACE_FILES, sample: () => string, check: (csv: string, path: string | undefined) => void): void {
+  it(`${name} (generated sample)`, () => check(sample(), undefined));
+  const why = missing(file);
+  it.skipIf(why !== null)(named(`${name} (real trace ${TRACE_FILES[file]})`, why), () => check(read(tracePath(file)), tracePath(file)));
+}
 
 /** Independent, naive reading of a CSV's rows as objects (for cross-checking the importers on samples). */
 function rowsOf(csv: string): Record<string, string>[] {
@@ -71,10 +84,8 @@ function jobInvariants(jobs: readonly JobSpec[]): void {
 }
 
 describe('importOpenbNodes', () => {
-  const path = realPath('openbGpuNodes');
-
-  it(`imports the openb GPU nodes (${path ? 'real trace' : 'generated sample'})`, () => {
-    const l = importOpenbNodes(path ? read(path) : sampleOpenbNodesCsv());
+  onSampleAndTrace('imports the openb GPU nodes', 'openbGpuNodes', () => sampleOpenbNodesCsv(), (csv, path) => {
+    const l = importOpenbNodes(csv);
     layoutInvariants(l, 'openb');
     const gpus = l.nodes.reduce((s, n) => s + n.gpus, 0);
     if (path) {
@@ -92,14 +103,14 @@ describe('importOpenbNodes', () => {
     }
   });
 
-  it('drops CPU-only nodes (the all-node list gives the same GPU fleet)', () => {
-    const all = realPath('openbAllNodes');
-    const gpuOnly = realPath('openbGpuNodes');
-    if (all && gpuOnly) {
-      // The two files number their nodes differently; the GPU nodes agree in order, size and model.
-      const shape = (l: FleetLayout): string[] => l.nodes.map((n) => `${n.gpus}×${n.model}@${n.fabricId}`);
-      expect(shape(importOpenbNodes(read(all)))).toEqual(shape(importOpenbNodes(read(gpuOnly))));
-    }
+  const noLists = missing('openbAllNodes', 'openbGpuNodes');
+  it.skipIf(noLists !== null)(named('the all-node list gives the same GPU fleet as the GPU-node list', noLists), () => {
+    // The two files number their nodes differently; the GPU nodes agree in order, size and model.
+    const shape = (l: FleetLayout): string[] => l.nodes.map((n) => `${n.gpus}×${n.model}@${n.fabricId}`);
+    expect(shape(importOpenbNodes(read(tracePath('openbAllNodes'))))).toEqual(shape(importOpenbNodes(read(tracePath('openbGpuNodes')))));
+  });
+
+  it('drops CPU-only nodes', () => {
     const csv = 'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,1,0,\nn1,32000,1,8,V100M32\r\nn2,32000,1,2,T4\n';
     const l = importOpenbNodes(csv);
     expect(l.nodes.map((n) => [n.id, n.gpus, n.model, n.fabricId])).toEqual([['n1', 8, 'V100M32', 'openb-f00'], ['n2', 2, 'T4', 'openb-f00']]);
@@ -110,9 +121,7 @@ describe('importOpenbNodes', () => {
 
 describe('importOpenbPods', () => {
   for (const file of ['openbPodsDefault', 'openbPodsGpuspec33'] as const) {
-    const path = realPath(file);
-    it(`imports ${TRACE_FILES[file]} (${path ? 'real trace' : 'generated sample'})`, () => {
-      const csv = path ? read(path) : sampleOpenbPodsCsv();
+    onSampleAndTrace(`imports ${TRACE_FILES[file]}`, file, () => sampleOpenbPodsCsv(), (csv, path) => {
       const { jobs, skipped, cpuOnly } = importOpenbPods(csv);
       jobInvariants(jobs);
       const byClass = (c: JobSpec['jobClass']): number => jobs.filter((j) => j.jobClass === c).length;
@@ -133,12 +142,10 @@ describe('importOpenbPods', () => {
           id: 'openb-pod-0000', submitS: 0, durationS: 12_537_496, gpuModels: [], gpus: 1, placement: 'any',
           jobClass: 'on-demand', priceMicrosPerGpuHour: 2_000_000,
         });
-        // Every model a task may ask for exists in the node list.
-        const nodes = realPath('openbGpuNodes');
-        if (nodes) {
-          const models = new Set(importOpenbNodes(read(nodes)).nodes.map((n) => n.model));
-          expect(jobs.flatMap((j) => j.gpuModels).filter((m) => !models.has(m))).toEqual([]);
-        }
+        // Every model a task may ask for exists in the node list (a real trace comes with it).
+        expect(missing('openbGpuNodes')).toBeNull();
+        const models = new Set(importOpenbNodes(read(tracePath('openbGpuNodes'))).nodes.map((n) => n.model));
+        expect(jobs.flatMap((j) => j.gpuModels).filter((m) => !models.has(m))).toEqual([]);
       } else {
         const rows = rowsOf(csv);
         const gpuRows = rows.filter((r) => r['num_gpu'] !== '0');
@@ -178,13 +185,12 @@ describe('importOpenbPods', () => {
 });
 
 describe('importSpotNodes', () => {
-  const path = realPath('spotNodes');
+  const spotSample = (): string => [
+    'gpu_model,gpu_capacity_num,cpu_num,node_name',
+    'GPU-series-1,4,192,0', 'GPU-series-1,1,192,1', 'A10,1,128,2', 'A100-SXM4-80GB,8,128,3', 'H800,8,128,4',
+  ].join('\n');
 
-  it(`imports the spot-trace fleet (${path ? 'real trace' : 'inline sample'})`, () => {
-    const csv = path ? read(path) : [
-      'gpu_model,gpu_capacity_num,cpu_num,node_name',
-      'GPU-series-1,4,192,0', 'GPU-series-1,1,192,1', 'A10,1,128,2', 'A100-SXM4-80GB,8,128,3', 'H800,8,128,4',
-    ].join('\n');
+  onSampleAndTrace('imports the spot-trace fleet', 'spotNodes', spotSample, (csv, path) => {
     const { layout, zeroGpuNodes, cappedNodes } = importSpotNodesDetailed(csv);
     layoutInvariants(layout, 'alibaba-spot');
     expect(importSpotNodes(csv)).toEqual(layout);
@@ -250,31 +256,36 @@ describe('tracesDir and samples', () => {
 
 describe('every file of the openb family loads for the inflation protocol', () => {
   const files = openbPodListFiles();
+  const noFiles = unavailable('the Alibaba openb pod lists', files.length ? null : `no openb_pod_list_*.csv in ${dir}/alibaba-gpu-v2023`);
 
-  it(`reads ${files.length ? files.map((f) => f.split('/').pop()).join(', ') : 'the generated sample (traces absent)'}`, () => {
-    const texts = files.length ? files.map(read) : [sampleOpenbPodsCsv()];
-    for (const csv of texts) {
-      const tasks = importOpenbTasks(csv);
-      const rows = rowsOf(csv);
-      expect(tasks).toHaveLength(rows.length);
-      tasks.forEach((t, i) => {
-        const r = rows[i]!;
-        expect(t.id).toBe(r['name']);
-        expect(t.gpus).toBe(Number(r['num_gpu']));
-        expect(t.cpuMilli).toBe(Number(r['cpu_milli']));
-        expect(t.memoryMib).toBe(Number(r['memory_mib']));
-        expect(t.gpuMilli).toBe(t.gpus === 0 ? 0 : t.gpus === 1 ? Number(r['gpu_milli']) : 1000);
-        expect(t.models).toEqual(t.gpus && r['gpu_spec'] ? r['gpu_spec'].split('|') : []);
-      });
-    }
-    if (files.some((f) => f.endsWith('multigpu20.csv'))) {
-      const csv = read(files.find((f) => f.endsWith('multigpu20.csv'))!);
-      const tasks = importOpenbTasks(csv);
-      expect(tasks).toHaveLength(8_324);
-      expect(tasks.filter((t) => t.gpus > 1)).toHaveLength(247);
-      // The timed replay needs the times this file does not have, and says so.
-      expect(() => importOpenbPods(csv)).toThrow(/no creation_time, deletion_time column\(s\): the timed replay needs them/);
-    }
+  /** Every task of a pod list, field by field against a naive reading of its rows. */
+  const tasksMatchRows = (csv: string): void => {
+    const tasks = importOpenbTasks(csv);
+    const rows = rowsOf(csv);
+    expect(tasks).toHaveLength(rows.length);
+    tasks.forEach((t, i) => {
+      const r = rows[i]!;
+      expect(t.id).toBe(r['name']);
+      expect(t.gpus).toBe(Number(r['num_gpu']));
+      expect(t.cpuMilli).toBe(Number(r['cpu_milli']));
+      expect(t.memoryMib).toBe(Number(r['memory_mib']));
+      expect(t.gpuMilli).toBe(t.gpus === 0 ? 0 : t.gpus === 1 ? Number(r['gpu_milli']) : 1000);
+      expect(t.models).toEqual(t.gpus && r['gpu_spec'] ? r['gpu_spec'].split('|') : []);
+    });
+  };
+
+  it('reads the generated sample', () => tasksMatchRows(sampleOpenbPodsCsv()));
+
+  it.skipIf(noFiles !== null)(named(`reads ${files.map((f) => f.split('/').pop()).join(', ') || 'every shared pod list'}`, noFiles), () => {
+    for (const f of files) tasksMatchRows(read(f));
+    const multi = files.find((f) => f.endsWith('multigpu20.csv'));
+    expect(multi, 'openb_pod_list_multigpu20.csv is among the shared pod lists').toBeDefined();
+    const csv = read(multi!);
+    const tasks = importOpenbTasks(csv);
+    expect(tasks).toHaveLength(8_324);
+    expect(tasks.filter((t) => t.gpus > 1)).toHaveLength(247);
+    // The timed replay needs the times this file does not have, and says so.
+    expect(() => importOpenbPods(csv)).toThrow(/no creation_time, deletion_time column\(s\): the timed replay needs them/);
   });
 
   it('gives absent columns their documented defaults', () => {
@@ -294,17 +305,17 @@ describe('every file of the openb family loads for the inflation protocol', () =
     expect(jobs).toEqual([{ id: 'row-2', submitS: 0, durationS: 10, gpuModels: [], gpus: 1, placement: 'any', jobClass: 'on-demand', priceMicrosPerGpuHour: 2_000_000 }]);
   });
 
-  it('node lists keep CPU and memory (openb) and CPU (spot), CPU-only nodes included', () => {
-    const openb = realPath('openbAllNodes');
-    const nodes = importShareNodes(openb ? read(openb) : sampleOpenbNodesCsv());
-    const rows = rowsOf(openb ? read(openb) : sampleOpenbNodesCsv());
+  onSampleAndTrace('openb node lists keep CPU and memory, CPU-only nodes included', 'openbAllNodes', () => sampleOpenbNodesCsv(), (csv, path) => {
+    const nodes = importShareNodes(csv);
+    const rows = rowsOf(csv);
     expect(nodes.map((n) => [n.id, n.gpus, n.cpuMilli, n.memoryMib, n.model])).toEqual(rows.map((r) => [r['sn'], Number(r['gpu']), Number(r['cpu_milli']), Number(r['memory_mib']), r['gpu'] === '0' ? '' : r['model']]));
-    if (openb) expect([nodes.length, nodes.reduce((a, n) => a + n.gpus, 0), nodes.filter((n) => n.gpus === 0).length]).toEqual([1_523, 6_212, 310]);
-    const spot = realPath('spotNodes');
-    const spotCsv = spot ? read(spot) : 'gpu_model,gpu_capacity_num,cpu_num,node_name\nA10,1,128,0\nH800,8,192,1\n';
+    if (path) expect([nodes.length, nodes.reduce((a, n) => a + n.gpus, 0), nodes.filter((n) => n.gpus === 0).length]).toEqual([1_523, 6_212, 310]);
+  });
+
+  onSampleAndTrace('spot node lists keep CPU', 'spotNodes', () => 'gpu_model,gpu_capacity_num,cpu_num,node_name\nA10,1,128,0\nH800,8,192,1\n', (spotCsv, path) => {
     const sn = importShareNodes(spotCsv);
     const srows = rowsOf(spotCsv);
     expect(sn.map((n) => [n.id, n.gpus, n.cpuMilli, n.memoryMib])).toEqual(srows.map((r) => [`spot-n${r['node_name']}`, Number(r['gpu_capacity_num']), Number(r['cpu_num']) * 1000, Infinity]));
-    if (spot) expect([sn.length, sn.reduce((a, n) => a + n.gpus, 0)]).toEqual([4_278, 10_412]);
+    if (path) expect([sn.length, sn.reduce((a, n) => a + n.gpus, 0)]).toEqual([4_278, 10_412]);
   });
 });

@@ -10,7 +10,11 @@ export type ErrorCode =
   | 'insufficient_capacity'
   | 'conflict'
   | 'idempotency_mismatch'
-  | 'idempotency_key_required';
+  | 'idempotency_key_required'
+  /** A configured limit (keys per tenant) would be exceeded: retrying does not help until something is removed. */
+  | 'limit_reached'
+  /** Too many attempts in a window: retry after `retryAfterS` (the problem's extension, sent as Retry-After). */
+  | 'rate_limited';
 
 export class DomainError extends Error {
   constructor(

@@ -22,7 +22,23 @@ function makeAjv(coerce: boolean): Ajv {
     strict: false,
   });
   addFormats(ajv);
+  ajv.addFormat(MICROS_FORMAT, { type: 'string', validate: fitsInt64 });
   return ajv;
+}
+
+/**
+ * The largest amount the ledger holds: its money columns are PostgreSQL `bigint` (2^63 − 1; the
+ * same figure as pricing's MAX_MICROS, which shared code may not import).
+ */
+export const MAX_INT64 = 9_223_372_036_854_775_807n;
+/** The Ajv format of a decimal micros string that must fit a `bigint` column (see MicrosString). */
+const MICROS_FORMAT = 'micros';
+
+/** Whether a decimal integer string lies within a signed 64-bit integer's range. */
+function fitsInt64(s: string): boolean {
+  if (!/^-?[0-9]{1,19}$/.test(s)) return false;
+  const v = BigInt(s);
+  return v <= MAX_INT64 && v >= -MAX_INT64 - 1n;
 }
 
 export const strictAjv = makeAjv(false);
@@ -52,6 +68,8 @@ export function ajvErrorToDomain(err: ErrorObject, prefix = ''): DomainError {
   } else if (err.keyword === 'const' || err.keyword === 'enum') {
     const allowed = (err.params['allowedValues'] ?? [err.params['allowedValue']]) as unknown[];
     message = `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+  } else if (err.keyword === 'format' && err.params['format'] === MICROS_FORMAT) {
+    message = `must be at most ${MAX_INT64} in magnitude (2^63 − 1 micros: what the ledger's bigint columns hold)`;
   } else if (err.keyword === 'anyOf') {
     message = 'is not one of the allowed values';
   }
@@ -82,7 +100,15 @@ export function oneOf<const T extends readonly string[]>(values: T, description?
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 }
 
-/** Integer micro-dollars as a decimal string (bigint-safe on the wire): "1890000" is $1.89. */
-export function MicrosString(description: string): import('typebox').TString {
-  return Type.String({ pattern: '^-?[0-9]{1,19}$', description: `${description}: integer micro-dollars as a decimal string ("1890000" is $1.89)` });
+/**
+ * Integer micros as a decimal string (bigint-safe on the wire): "1890000" is $1.89. Bounded to what
+ * the ledger holds (a `bigint` column: |v| ≤ 2^63 − 1), so a 19-digit value beyond it is a 400
+ * naming the field at the boundary, not a failure (or a wrapped value) when it is stored. `of`
+ * names the unit (default micro-dollars); `nonNegative` refuses a sign.
+ */
+export function MicrosString(description: string, o: { nonNegative?: boolean; of?: string } = {}): import('typebox').TString {
+  return Type.String({
+    pattern: o.nonNegative ? '^[0-9]{1,19}$' : '^-?[0-9]{1,19}$', format: MICROS_FORMAT,
+    description: `${description}: integer ${o.of ?? 'micro-dollars'} as a decimal string ("1890000" is 1.89 units), at most ${MAX_INT64}`,
+  });
 }

@@ -5,3 +5,4 @@ export * from './telemetry-state.js';
 export * from './telemetry-service.js';
 export * from './nats-telemetry.js';
 export * from './power-admission.js';
+export * from './enrol-limits.js';

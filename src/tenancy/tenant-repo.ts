@@ -1,7 +1,7 @@
 /**
  * Tenants and API keys (hashes only): rows to domain values and back.
  */
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, ne, sql } from 'drizzle-orm';
 import { iso, type Db } from '../store/index.js';
 import * as t from './tenancy-schema.js';
 import { IdempotencyRepo, type IdempotencyRecord } from './idempotency-repo.js';
@@ -63,9 +63,28 @@ export class TenantRepo {
     return r ? { id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() } : undefined;
   }
 
-  async listTenants(): Promise<TenantRecord[]> {
-    const rows = await this.db.select().from(t.tenants).orderBy(t.tenants.createdAt, t.tenants.id);
+  /**
+   * Tenants in creation order (then id), after `after` (the last row of the previous page: its
+   * creation time in ms and id), at most `limit`, leaving out `except` (the owner's account).
+   */
+  async listTenants(o: { after?: readonly [number, string] | undefined; limit: number; except?: string }): Promise<TenantRecord[]> {
+    const rows = await this.db.select().from(t.tenants).where(and(
+      o.except === undefined ? undefined : ne(t.tenants.id, o.except),
+      o.after === undefined ? undefined : sql`(${t.tenants.createdAt}, ${t.tenants.id}) > (${iso(o.after[0])}::timestamptz, ${o.after[1]})`,
+    )).orderBy(t.tenants.createdAt, t.tenants.id).limit(o.limit);
     return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: r.createdAt.getTime() }));
+  }
+
+  /** Locks a tenant's row until the transaction ends (serialises key issuance per tenant); false if there is no such tenant. */
+  async lockTenant(id: string): Promise<boolean> {
+    const rows = await this.db.select({ id: t.tenants.id }).from(t.tenants).where(eq(t.tenants.id, id)).for('update');
+    return rows.length > 0;
+  }
+
+  /** A tenant's keys that still work. */
+  async countLiveKeys(tenantId: string): Promise<number> {
+    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(t.apiKeys).where(and(eq(t.apiKeys.tenantId, tenantId), isNull(t.apiKeys.revokedAt)));
+    return r?.n ?? 0;
   }
 
   async insertApiKey(k: ApiKeyRecord & { keyHash: string; prefix: string | null; createdAtMs: number }): Promise<void> {
@@ -92,11 +111,17 @@ export class TenantRepo {
     return r?.n ?? 0;
   }
 
-  /** Keys of one tenant (`tenantId`), or the admin keys (`null`), oldest first. */
-  async listApiKeys(tenantId: string | null): Promise<ApiKeyInfo[]> {
+  /**
+   * Keys of one tenant (`tenantId`), or the admin keys (`null`), oldest first (then by id), after
+   * `after` (the previous page's last key: creation time in ms and id), at most `limit`.
+   */
+  async listApiKeys(tenantId: string | null, o: { after?: readonly [number, string] | undefined; limit: number }): Promise<ApiKeyInfo[]> {
     const rows = await this.db.select().from(t.apiKeys)
-      .where(tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : and(eq(t.apiKeys.role, 'tenant'), eq(t.apiKeys.tenantId, tenantId)))
-      .orderBy(t.apiKeys.createdAt, t.apiKeys.id);
+      .where(and(
+        tenantId === null ? and(eq(t.apiKeys.role, 'admin'), isNull(t.apiKeys.tenantId)) : and(eq(t.apiKeys.role, 'tenant'), eq(t.apiKeys.tenantId, tenantId)),
+        o.after === undefined ? undefined : sql`(${t.apiKeys.createdAt}, ${t.apiKeys.id}) > (${iso(o.after[0])}::timestamptz, ${o.after[1]})`,
+      ))
+      .orderBy(t.apiKeys.createdAt, t.apiKeys.id).limit(o.limit);
     return rows.map(keyInfo);
   }
 

@@ -5,6 +5,7 @@
 import type { Clock } from '../shared/clock.js';
 import { DomainError, invalid, notFound } from '../shared/errors.js';
 import { hashApiKey, newApiKey, newId } from '../shared/ids.js';
+import { decodeCursor, pageOf, type Page } from '../shared/paging.js';
 import type { DbHandle } from '../store/index.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../store/index.js';
 import { KEY_REVOKED_CHANNEL, type ApiKeyInfo, type TenantRecord, TenantRepo } from './tenant-repo.js';
@@ -23,6 +24,9 @@ export interface TenantView {
  */
 const FORBIDDEN_IN_NAME = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 
+/** Which page of a list: `limit` rows after `cursor` (the previous page's `nextCursor`). */
+export interface PageParams { limit: number; cursor?: string | undefined }
+
 export interface CreatedTenant {
   tenant: TenantView;
   /** The tenant's API key, in clear: returned once, never stored. Null on an idempotent replay. */
@@ -40,6 +44,12 @@ export const AUTH_CACHE_TTL_MS = 30_000;
 const AUTH_CACHE_MAX = 10_000;
 /** `last_used_at` is written at most this often per key. */
 export const KEY_TOUCH_EVERY_MS = 60_000;
+/**
+ * Keys a tenant may hold at once (not revoked), unless configured (NEOCLOUD_MAX_KEYS_PER_TENANT):
+ * enough for a key per service and a rotation in flight; a tenant that minted 2,000 in 19 s
+ * (issue 24) was filling the table and every authentication cache with keys nobody uses.
+ */
+export const DEFAULT_MAX_KEYS_PER_TENANT = 100;
 /** Characters of a secret kept to tell keys apart (`nc_live_AbCd`: 4 of its 43 random ones). */
 const PREFIX_CHARS = 12;
 
@@ -82,7 +92,12 @@ export class TenantService {
   /** Whether revocations reach this process (the NOTIFY channel is up); nothing is cached otherwise. */
   private cacheTrusted = false;
 
-  constructor(private readonly store: TenantRepo, private readonly clock: Clock) {}
+  /** Live keys a tenant may hold (see DEFAULT_MAX_KEYS_PER_TENANT). */
+  readonly maxKeysPerTenant: number;
+
+  constructor(private readonly store: TenantRepo, private readonly clock: Clock, o: { maxKeysPerTenant?: number | undefined } = {}) {
+    this.maxKeysPerTenant = o.maxKeysPerTenant ?? DEFAULT_MAX_KEYS_PER_TENANT;
+  }
 
   /**
    * Starts hearing revocations from every control plane on the database; until this is called
@@ -220,22 +235,41 @@ export class TenantService {
     if (!(await s.getTenant(tenantId))) throw notFound('tenant', tenantId);
   }
 
-  /** Issues another key for a tenant (e.g. to rotate: issue, switch, revoke the old one). */
+  /**
+   * Issues another key for a tenant (e.g. to rotate: issue, switch, revoke the old one), unless it
+   * already holds `maxKeysPerTenant` live keys (409 limit-reached, naming the limit). The tenant's
+   * row is locked while its keys are counted, so concurrent requests cannot pass the limit together.
+   */
   async issueKey(principal: Principal, tenantId: string, idem?: IdempotencyContext): Promise<IssuedKey> {
     const now = this.clock.nowMs();
     const apiKey = newApiKey('tenant');
     const info: ApiKeyInfo = { id: newId('key'), role: 'tenant', tenantId, prefix: apiKey.slice(0, PREFIX_CHARS), createdAtMs: now, lastUsedAtMs: null, revokedAtMs: null };
     await this.store.tx(async (s) => {
       await this.ownTenant(principal, tenantId, s);
+      if (!(await s.lockTenant(tenantId))) throw notFound('tenant', tenantId);
+      const live = await s.countLiveKeys(tenantId);
+      if (live >= this.maxKeysPerTenant) {
+        throw new DomainError('limit_reached',
+          `keys: tenant ${tenantId} already holds ${live} live API keys, the most a tenant may hold (keys per tenant: ${this.maxKeysPerTenant}, NEOCLOUD_MAX_KEYS_PER_TENANT); revoke one first`,
+          { field: 'keys', limit: 'keysPerTenant', max: this.maxKeysPerTenant });
+      }
       await s.insertApiKey({ ...info, keyHash: hashApiKey(apiKey) });
       if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { tenantId, key: keyView(info), apiKey: null } }, now);
     });
     return { tenantId, key: keyView(info), apiKey };
   }
 
-  async listKeys(principal: Principal, tenantId: string): Promise<KeyView[]> {
+  /** A page of a tenant's keys, oldest first (src/shared/paging.ts). */
+  async listKeys(principal: Principal, tenantId: string, page: PageParams): Promise<Page<KeyView>> {
     await this.ownTenant(principal, tenantId);
-    return (await this.store.listApiKeys(tenantId)).map(keyView);
+    return this.keyPage(tenantId, page);
+  }
+
+  private async keyPage(tenantId: string | null, page: PageParams): Promise<Page<KeyView>> {
+    const after = decodeCursor(page.cursor, ['ms', 'string']) as [number, string] | undefined;
+    const rows = await this.store.listApiKeys(tenantId, { after, limit: page.limit + 1 });
+    const p = pageOf(rows, page.limit, (k) => [k.createdAtMs, k.id]);
+    return { items: p.items.map(keyView), nextCursor: p.nextCursor };
   }
 
   /** Revokes a tenant's key at once, here and on every control plane sharing the database. Revoking twice is a no-op. */
@@ -253,9 +287,9 @@ export class TenantService {
     return view;
   }
 
-  async listAdminKeys(principal: Principal): Promise<KeyView[]> {
+  async listAdminKeys(principal: Principal, page: PageParams): Promise<Page<KeyView>> {
     requireAdmin(principal);
-    return (await this.store.listApiKeys(null)).map(keyView);
+    return this.keyPage(null, page);
   }
 
   /**
@@ -279,12 +313,16 @@ export class TenantService {
     return { key: keyView(info), apiKey, revokedKeyId: principal.keyId };
   }
 
-  async list(principal: Principal): Promise<TenantView[]> {
+  /** A page of tenants in creation order (the operator's); a tenant sees itself, on one page. */
+  async list(principal: Principal, page: PageParams): Promise<Page<TenantView>> {
+    const after = decodeCursor(page.cursor, ['ms', 'string']) as [number, string] | undefined;
     if (principal.kind === 'tenant') {
-      const t = await this.store.getTenant(principal.tenantId);
-      return t ? [tenantView(t)] : [];
+      const t = after === undefined ? await this.store.getTenant(principal.tenantId) : undefined;
+      return { items: t ? [tenantView(t)] : [], nextCursor: null };
     }
-    return (await this.store.listTenants()).filter((t) => t.id !== OWNER_TENANT_ID).map(tenantView);
+    const rows = await this.store.listTenants({ after, limit: page.limit + 1, except: OWNER_TENANT_ID });
+    const p = pageOf(rows, page.limit, (t) => [t.createdAtMs, t.id]);
+    return { items: p.items.map(tenantView), nextCursor: p.nextCursor };
   }
 
   async exists(id: string): Promise<boolean> {

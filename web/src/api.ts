@@ -31,6 +31,22 @@ function parse(text: string): unknown {
   }
 }
 
+/**
+ * Every row of a paged list (src/shared/paging.ts): asks for pages of 1,000 and follows
+ * `nextCursor` until the server says the last page was served. `field` is the list's member.
+ */
+export async function apiAll<T>(path: string, field: string): Promise<T[]> {
+  const out: T[] = [];
+  const base = `${path}${path.includes('?') ? '&' : '?'}limit=1000`;
+  let cursor: string | null = null;
+  do {
+    const page: Record<string, unknown> = await api<Record<string, unknown>>('GET', cursor === null ? base : `${base}&cursor=${encodeURIComponent(cursor)}`);
+    out.push(...((page[field] ?? []) as T[]));
+    cursor = typeof page['nextCursor'] === 'string' ? page['nextCursor'] : null;
+  } while (cursor !== null);
+  return out;
+}
+
 export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json, application/problem+json' };
   const key = apiKey.get();

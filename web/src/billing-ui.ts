@@ -3,7 +3,7 @@
  * the pieces the Billing and Revenue pages share. Money is integer micros of the currency as a
  * decimal string; it is only ever parsed with BigInt.
  */
-import { api, apiKey, ApiError } from './api.js';
+import { api, apiAll, apiKey, ApiError } from './api.js';
 import { h } from './dom.js';
 
 export interface ContractView {
@@ -66,5 +66,6 @@ export function printableButton(inv: InvoiceSummary, onError: (err: unknown) => 
   return b;
 }
 
+/** Every invoice `query` selects (`&tenantId=…`), following the pages. */
 export const getInvoices = (query = ''): Promise<InvoiceSummary[]> =>
-  api<{ invoices: InvoiceSummary[] }>('GET', `/v1/invoices?limit=1000${query}`).then((r) => r.invoices);
+  apiAll<InvoiceSummary>(query ? `/v1/invoices?${query.replace(/^&/, '')}` : '/v1/invoices', 'invoices');

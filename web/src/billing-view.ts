@@ -5,7 +5,7 @@
  * GET /v1/billing/summary for the month, so the headline and the invoice row are one field); the
  * console formats them and only subtracts what the backlog leaves from a server-sent value.
  */
-import { api } from './api.js';
+import { api, apiAll } from './api.js';
 import { coalesce, h } from './dom.js';
 import { money, shareOf, utc } from './format.js';
 import { dataTable } from './tables.js';
@@ -37,7 +37,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   const load = async (): Promise<void> => {
     // The month in one answer: the draft brought up to date, and the invoices with its row from the same record.
     const [contracts, summary, backlog] = await Promise.all([
-      api<{ contracts: ContractView[] }>('GET', '/v1/contracts').then((r) => r.contracts),
+      apiAll<ContractView>('/v1/contracts', 'contracts'),
       api<BillingSummary>('GET', '/v1/billing/summary'),
       api<Backlog>('GET', '/v1/backlog'),
     ]);

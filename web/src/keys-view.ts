@@ -5,7 +5,7 @@
  * to it, since the old one is revoked at once), and picks a tenant to manage that tenant's keys.
  * Keys are listed by id and prefix; the API never returns a secret after the answer that created it.
  */
-import { api } from './api.js';
+import { api, apiAll } from './api.js';
 import { h } from './dom.js';
 import { utc } from './format.js';
 import type { CreatedKey, KeyView, RotatedAdminKey, Tenant } from './types.js';
@@ -91,7 +91,7 @@ function tenantKeys(ctx: ViewContext, tenantId: string, heading: string): { el: 
     secretSlot, list);
 
   const load = async (): Promise<void> => {
-    const res = await api<{ keys: KeyView[] }>('GET', keysPath(tenantId));
+    const res = { keys: await apiAll<KeyView>(keysPath(tenantId), 'keys') };
     list.replaceChildren(keyTable(res.keys, ctx.session().keyId, revoke));
   };
 
@@ -144,7 +144,7 @@ async function renderOperator(el: HTMLElement, ctx: ViewContext): Promise<void> 
   const adminSecret = h('div');
   const adminList = h('div', { class: 'keys-list' });
   const loadAdmin = async (): Promise<void> => {
-    const res = await api<{ keys: KeyView[] }>('GET', '/v1/admin/keys');
+    const res = { keys: await apiAll<KeyView>('/v1/admin/keys', 'keys') };
     adminList.replaceChildren(keyTable(res.keys.filter((k) => k.revokedAt === null), ctx.session().keyId));
     const revoked = res.keys.length - res.keys.filter((k) => k.revokedAt === null).length;
     if (revoked > 0) {
@@ -176,7 +176,7 @@ async function renderOperator(el: HTMLElement, ctx: ViewContext): Promise<void> 
   });
 
   // ---- a tenant's keys ----
-  const tenants = (await api<{ tenants: Tenant[] }>('GET', '/v1/tenants')).tenants;
+  const tenants = await apiAll<Tenant>('/v1/tenants', 'tenants');
   const picker = h('select', { name: 'tenant', id: 'keys-tenant' },
     h('option', { value: '' }, tenants.length ? 'Choose a tenant…' : 'No tenants yet'),
     ...[...tenants].sort((a, b) => a.name.localeCompare(b.name)).map((t) => h('option', { value: t.id }, `${t.name} (${t.id})`)));

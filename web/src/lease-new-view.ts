@@ -5,7 +5,7 @@
  * then the created lease with its GPUs and nodes. A tenant leases for itself; the operator for a
  * tenant or for internal work (class internal, the owner's account).
  */
-import { ApiError, api } from './api.js';
+import { ApiError, api, apiAll } from './api.js';
 import { h, setChildren } from './dom.js';
 import { count, fromUtcInput, money, utc } from './format.js';
 import { leaseLink } from './leases-view.js';
@@ -44,7 +44,7 @@ export function gpusByNode(l: Lease): HTMLElement {
 
 async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
   const operator = ctx.session().role === 'operator';
-  const tenants = operator ? (await api<{ tenants: { id: string; name: string }[] }>('GET', '/v1/tenants')).tenants : [];
+  const tenants = operator ? await apiAll<{ id: string; name: string }>('/v1/tenants', 'tenants') : [];
   const regions = [...new Set((await api<{ sites: { region: string }[] }>('GET', '/v1/capacity')).sites.map((s) => s.region))].sort();
 
   const forWhom = h('select', { name: 'tenantId' },

@@ -3,7 +3,7 @@
  * routing between the pages of pages.ts (`#/route/param…`), the nav for the role, the error
  * banner, and the live feed of the event log that keeps the open page current.
  */
-import { ApiError, api, apiKey } from './api.js';
+import { ApiError, api, apiAll, apiKey } from './api.js';
 import { byId, h } from './dom.js';
 import { utcClock } from './format.js';
 import { LiveFeed, type LiveEvent } from './live.js';
@@ -47,7 +47,7 @@ function clearError(): void {
 
 async function loadTenants(): Promise<void> {
   if (session?.role !== 'operator') return;
-  const list = (await api<{ tenants: Tenant[] }>('GET', '/v1/tenants')).tenants;
+  const list = await apiAll<Tenant>('/v1/tenants', 'tenants');
   tenants = new Map([['ten_owner', 'owner (internal)'], ...list.map((t): [string, string] => [t.id, t.name])]);
 }
 

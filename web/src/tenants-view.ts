@@ -2,7 +2,7 @@
  * Tenants (operator): the list with each tenant's live leases and GPUs held, and creating a tenant
  * (its first API key is shown once). Each tenant links to its keys (issue, list, revoke) and its leases.
  */
-import { api } from './api.js';
+import { api, apiAll } from './api.js';
 import { coalesce, h } from './dom.js';
 import { count, utc } from './format.js';
 import { secretBox } from './keys-view.js';
@@ -22,7 +22,7 @@ async function render(el: HTMLElement, ctx: ViewContext): Promise<void> {
 
   const load = async (): Promise<void> => {
     const [tenants, leases] = await Promise.all([
-      api<{ tenants: TenantView[] }>('GET', '/v1/tenants'),
+      apiAll<TenantView>('/v1/tenants', 'tenants').then((t) => ({ tenants: t })),
       api<LeasePage>('GET', '/v1/leases?limit=500'),
     ]);
     const live = new Map<string, { leases: number; gpus: number }>();

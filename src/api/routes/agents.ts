@@ -10,6 +10,7 @@ import type { ControlPlane } from '../../app/control-plane.js';
 import { parseTime } from '../../shared/errors.js';
 import { oneOf } from '../../shared/validation.js';
 import { requireAdmin } from '../../tenancy/index.js';
+import { EnrolLimiter } from '../../telemetry/index.js';
 import { Idempotency, agentOf, principalOf, requireIdempotencyKey } from '../http-context.js';
 import { EmptyBody, Id, IdParam, errors, idemHeader, secured } from './common.js';
 
@@ -78,6 +79,7 @@ const TokenView = Type.Object({
 export function agentRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idempotency): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const t = cp.telemetry;
+  const enrolLimits = new EnrolLimiter(cp.clock);
 
   r.post('/v1/nodes/:id/enrolment-tokens', {
     schema: {
@@ -90,10 +92,11 @@ export function agentRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idempo
     config: { public: true },
     schema: {
       tags: ['agents'], summary: 'Enrol a node agent with its one-time token and the GPUs it discovered; answers its own credential once. The GPUs must match the fleet (count, model) and become its UUIDs',
-      headers: idemHeader, body: EnrolBody, response: { 201: EnrolView, ...errors(400, 401, 409) },
+      headers: idemHeader, body: EnrolBody, response: { 201: EnrolView, ...errors(400, 401, 409, 429) },
     },
   }, async (req, reply) => {
     requireIdempotencyKey(req);
+    enrolLimits.attempt(req.body.nodeId, req.ip);
     return reply.code(201).send(await t.enrol(req.body));
   });
 

@@ -12,7 +12,8 @@ import {
   UsageBatchBody, UsageQuery,
 } from '../../billing/index.js';
 import { Idempotency, principalOf } from '../http-context.js';
-import { EmptyBody, Id, IdParam, errors, idemHeader, secured } from './common.js';
+import { NextCursor, PageQueryProps } from '../../shared/paging.js';
+import { EmptyBody, Id, IdParam, errors, idemHeader, page, secured } from './common.js';
 
 /** A batch of 10,000 usage events is ~2.5 MB of JSON. */
 export const USAGE_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -39,9 +40,13 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
   r.get('/v1/contracts', {
     schema: {
       tags: ['billing'], summary: 'Contracts in force (latest versions); a tenant sees its own', ...secured,
-      querystring: Type.Object({ tenantId: Type.Optional(Id) }, { additionalProperties: false }), response: { 200: Type.Object({ contracts: Type.Array(ContractView) }), ...errors(400, 401) },
+      querystring: Type.Object({ tenantId: Type.Optional(Id), ...PageQueryProps }, { additionalProperties: false }),
+      response: { 200: Type.Object({ contracts: Type.Array(ContractView), nextCursor: NextCursor }), ...errors(400, 401) },
     },
-  }, async (req) => ({ contracts: await b.listContracts(principalOf(req), req.query.tenantId) }));
+  }, async (req) => {
+    const p = await b.listContracts(principalOf(req), req.query.tenantId, page(req.query));
+    return { contracts: p.items, nextCursor: p.nextCursor };
+  });
 
   r.get('/v1/contracts/:id', {
     schema: { tags: ['billing'], summary: 'A contract with all its versions', ...secured, params: IdParam, response: { 200: Any, ...errors(400, 401, 404) } },
@@ -62,8 +67,11 @@ export function billingRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idem
   }, async (req) => b.usageSummary(principalOf(req), req.query.period, req.query.tenantId));
 
   r.get('/v1/invoices', {
-    schema: { tags: ['billing'], summary: 'Invoices, newest month first; a tenant sees its own', ...secured, querystring: InvoiceListQuery, response: { 200: Type.Object({ invoices: Type.Array(Any) }), ...errors(400, 401) } },
-  }, async (req) => ({ invoices: await b.listInvoices(principalOf(req), req.query) }));
+    schema: { tags: ['billing'], summary: 'Invoices, newest month first, a page at a time; a tenant sees its own', ...secured, querystring: InvoiceListQuery, response: { 200: Type.Object({ invoices: Type.Array(Any), nextCursor: NextCursor }), ...errors(400, 401) } },
+  }, async (req) => {
+    const p = await b.listInvoices(principalOf(req), req.query);
+    return { invoices: p.items, nextCursor: p.nextCursor };
+  });
 
   r.get('/v1/invoices/:id', {
     schema: { tags: ['billing'], summary: 'An invoice with its lines (quantities, unit prices, lease ids), payments and credit notes; a draft is brought up to date first', ...secured, params: IdParam, response: { 200: Any, ...errors(400, 401, 404, 409) } },

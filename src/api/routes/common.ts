@@ -1,5 +1,6 @@
 /** Schema pieces every route module shares: problem responses, ids, the Idempotency-Key header, empty bodies. */
 import { Type } from 'typebox';
+import { PAGE_DEFAULT, PageQueryProps } from '../../shared/paging.js';
 
 export const ProblemSchema = Type.Object({
   type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(),
@@ -21,3 +22,8 @@ export const idemHeader = Type.Object({
 export const EmptyBody = Type.Object({}, { additionalProperties: false, description: 'no fields: send {}' });
 
 export const secured = { security: [{ bearer: [] }] };
+
+/** `?limit&cursor` of a paged list (src/shared/paging.ts). */
+export const PageQuery = Type.Object(PageQueryProps, { additionalProperties: false });
+/** The page a paged list's query asks for. */
+export const page = (q: { limit?: number | undefined; cursor?: string | undefined }): { limit: number; cursor?: string | undefined } => ({ limit: q.limit ?? PAGE_DEFAULT, cursor: q.cursor });

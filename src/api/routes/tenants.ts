@@ -4,7 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ControlPlane } from '../../app/control-plane.js';
 import { Idempotency, principalOf } from '../http-context.js';
-import { EmptyBody, Id, IdParam, errors, idemHeader, secured } from './common.js';
+import { NextCursor } from '../../shared/paging.js';
+import { EmptyBody, Id, IdParam, PageQuery, errors, idemHeader, page, secured } from './common.js';
 
 const TenantView = Type.Object({ id: Type.String(), name: Type.String(), createdAt: Type.String({ format: 'date-time' }) });
 const KeyView = Type.Object({
@@ -53,12 +54,25 @@ export function tenantRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idemp
     },
   }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 201, body: await cp.tenants.create(principalOf(req), req.body.name, ctx) })));
 
-  r.get('/v1/tenants', { schema: { tags: ['tenants'], summary: 'List tenants (a tenant sees itself)', ...secured, response: { 200: Type.Object({ tenants: Type.Array(TenantView) }), ...errors(401) } } },
-    async (req) => ({ tenants: await cp.tenants.list(principalOf(req)) }));
+  r.get('/v1/tenants', {
+    schema: {
+      tags: ['tenants'], summary: 'List tenants in creation order, a page at a time (a tenant sees itself)', ...secured, querystring: PageQuery,
+      response: { 200: Type.Object({ tenants: Type.Array(TenantView), nextCursor: NextCursor }), ...errors(400, 401) },
+    },
+  }, async (req) => {
+    const p = await cp.tenants.list(principalOf(req), page(req.query));
+    return { tenants: p.items, nextCursor: p.nextCursor };
+  });
 
   r.get('/v1/tenants/:id/keys', {
-    schema: { tags: ['keys'], summary: 'A tenant\'s API keys (operator, or the tenant itself)', ...secured, params: IdParam, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors(400, 401, 404) } },
-  }, async (req) => ({ keys: await cp.tenants.listKeys(principalOf(req), req.params.id) }));
+    schema: {
+      tags: ['keys'], summary: 'A tenant\'s API keys, oldest first, a page at a time (operator, or the tenant itself)', ...secured, params: IdParam, querystring: PageQuery,
+      response: { 200: Type.Object({ keys: Type.Array(KeyView), nextCursor: NextCursor }), ...errors(400, 401, 404) },
+    },
+  }, async (req) => {
+    const p = await cp.tenants.listKeys(principalOf(req), req.params.id, page(req.query));
+    return { keys: p.items, nextCursor: p.nextCursor };
+  });
 
   r.post('/v1/tenants/:id/keys', {
     schema: {
@@ -77,8 +91,14 @@ export function tenantRoutes(app: FastifyInstance, cp: ControlPlane, idem: Idemp
   }, async (req, reply) => idem.run(req, reply, async (ctx) => ({ status: 200, body: await cp.tenants.revokeKey(principalOf(req), req.params.id, req.params.keyId, ctx) })));
 
   r.get('/v1/admin/keys', {
-    schema: { tags: ['keys'], summary: 'The operator\'s admin keys', ...secured, response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errors(401, 403) } },
-  }, async (req) => ({ keys: await cp.tenants.listAdminKeys(principalOf(req)) }));
+    schema: {
+      tags: ['keys'], summary: 'The operator\'s admin keys, oldest first, a page at a time', ...secured, querystring: PageQuery,
+      response: { 200: Type.Object({ keys: Type.Array(KeyView), nextCursor: NextCursor }), ...errors(400, 401, 403) },
+    },
+  }, async (req) => {
+    const p = await cp.tenants.listAdminKeys(principalOf(req), page(req.query));
+    return { keys: p.items, nextCursor: p.nextCursor };
+  });
 
   r.post('/v1/admin/keys/rotate', {
     schema: {
