@@ -502,6 +502,8 @@ export class BillingService {
    * process (BillingRepo.draftInputs), the stored draft is returned as it is.
    */
   async refreshDraft(tenantId: string, period: string): Promise<InvoiceRecord | null> {
+    // No draft for a tenant that does not exist (an operator's `?tenantId=` typo): nothing to bill.
+    if (tenantId === OWNER_TENANT_ID || !(await this.knownTenant(tenantId))) return null;
     const now = this.clock.nowMs();
     const key = `${tenantId}/${period}`;
     let ratedFrom: string | null = null;
