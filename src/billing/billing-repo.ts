@@ -32,7 +32,14 @@ export interface UsageRow {
 }
 
 /** The price of ingested usage of one (tenant, month `YYYY-MM`, type, model): `priceMicros` per `perMicroUnits` of quantity. */
-export interface UsagePrice { tenantId: string; period: string; type: string; model: string | null; priceMicros: bigint; perMicroUnits: bigint }
+/**
+ * A running total's key and price for one priced insert; `carried*`: what this process accepted
+ * for the key earlier without writing it to the totals (BillingService's unsynced amounts), added now.
+ */
+export interface UsagePrice {
+  tenantId: string; period: string; type: string; model: string | null; priceMicros: bigint; perMicroUnits: bigint;
+  carriedQuantityMicros?: bigint; carriedValueMicros?: bigint;
+}
 
 /** A running total of ingested usage: per (tenant, month, type, model), or the tenant's month (`type` '*': value only). */
 export interface UsageTotal { tenantId: string; period: string; type: string; model: string | null; quantityMicros: bigint; valueMicros: bigint }
@@ -236,7 +243,7 @@ export class BillingRepo {
    * deadlock between batches). Returns how many events were new.
    */
   async insertPricedUsage(rows: readonly UsageRow[], receivedAtMs: number, idem: { principal: string; key: string; requestHash: string } | undefined,
-    prices: readonly UsagePrice[], limits: { lineQuantityMicros: bigint; monthValueMicros: bigint }): Promise<number> {
+    prices: readonly UsagePrice[], limits: { lineQuantityMicros: bigint; monthValueMicros: bigint }): Promise<{ accepted: number; totals: UsageTotal[] }> {
     const col = (f: (u: UsageRow) => string | null): string => pgTextArray(rows.map(f));
     const pcol = (f: (p: UsagePrice) => string): string => pgTextArray(prices.map(f));
     const ins = sql`INSERT INTO billing_usage_events (source, id, tenant_id, type, time, quantity, model, lease_id, lease_class, price_micros, received_at)
@@ -251,10 +258,11 @@ export class BillingRepo {
       const r = await this.db.execute(sql`WITH ins AS (${ins}), n AS (SELECT count(*)::int AS n FROM ins)${idemCte},
         g0 AS (SELECT tenant_id, date_trunc('month', time AT TIME ZONE 'UTC') AS m, type, coalesce(model, '') AS model, sum(quantity) AS q FROM ins GROUP BY 1, 2, 3, 4),
         g AS (SELECT tenant_id, to_char(m, 'YYYY-MM') AS period, type, model, q FROM g0),
-        v AS (SELECT g.tenant_id, g.period, g.type, g.model, g.q, ceil(g.q * p.price / p.per) AS v
-          FROM g JOIN unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
-            ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[]) AS p(te, pe, ty, mo, price, per)
-            ON p.te = g.tenant_id AND p.pe = g.period AND p.ty = g.type AND p.mo = g.model),
+        v AS (SELECT p.te AS tenant_id, p.pe AS period, p.ty AS type, p.mo AS model, coalesce(g.q, 0) + p.cq AS q, ceil(coalesce(g.q, 0) * p.price / p.per) + p.cv AS v
+          FROM unnest(${pcol((p) => p.tenantId)}::text[], ${pcol((p) => p.period)}::text[], ${pcol((p) => p.type)}::text[], ${pcol((p) => p.model ?? '')}::text[],
+            ${pcol((p) => p.priceMicros.toString())}::numeric[], ${pcol((p) => p.perMicroUnits.toString())}::numeric[],
+            ${pcol((p) => (p.carriedQuantityMicros ?? 0n).toString())}::numeric[], ${pcol((p) => (p.carriedValueMicros ?? 0n).toString())}::numeric[]) AS p(te, pe, ty, mo, price, per, cq, cv)
+            LEFT JOIN g ON p.te = g.tenant_id AND p.pe = g.period AND p.ty = g.type AND p.mo = g.model),
         up AS (INSERT INTO billing_usage_totals AS t (tenant_id, period, type, model, quantity, value_micros)
           SELECT * FROM (SELECT tenant_id, period, type, model, q, v FROM v UNION ALL SELECT tenant_id, period, '*', '', 0, sum(v) FROM v GROUP BY 1, 2) a
           ORDER BY tenant_id COLLATE "C", period, type, model
@@ -262,8 +270,13 @@ export class BillingRepo {
           RETURNING tenant_id, period, type, model, quantity, value_micros),
         over AS (SELECT * FROM up WHERE quantity > ${limits.lineQuantityMicros.toString()}::numeric OR value_micros > ${limits.monthValueMicros.toString()}::numeric LIMIT 1)
         SELECT (SELECT n FROM n) AS n, (SELECT billing_usage_over_limit(json_build_object('tenantId', tenant_id, 'period', period, 'type', type, 'model', model,
-          'quantity', quantity::text, 'value', value_micros::text)::text) FROM over) AS refused`);
-      return Number(rowsOf<{ n: number }>(r)[0]?.n ?? 0);
+          'quantity', quantity::text, 'value', value_micros::text)::text) FROM over) AS refused,
+          (SELECT json_agg(json_build_array(tenant_id, period, type, model, quantity::text, value_micros::text)) FROM up)::text AS totals`);
+      const row = rowsOf<{ n: number; totals: string | null }>(r)[0];
+      const totals = (JSON.parse(row?.totals ?? '[]') as [string, string, string, string, string, string][]).map(([tenantId, period, type, model, q, v]) => ({
+        tenantId, period, type, model: model === '' ? null : model, quantityMicros: BigInt(q), valueMicros: BigInt(v),
+      }));
+      return { accepted: Number(row?.n ?? 0), totals };
     } catch (err) {
       if (pgErrorCode(err) !== PG_USAGE_OVER_LIMIT) throw err;
       const o = JSON.parse(pgErrorDetail(err) ?? '{}') as { tenantId: string; period: string; type: string; model: string; quantity: string; value: string };
@@ -486,9 +499,14 @@ export class BillingRepo {
 
   /** A tenant's credit balance carried forward and not yet drawn: `credit_balance` less `credit_balance_applied` lines of its final and paid invoices. */
   async creditBalance(tenantId: string): Promise<bigint> {
-    const r = await this.db.execute(sql`SELECT coalesce(sum(l.amount_micros), 0)::text AS s
-      FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
-      WHERE i.tenant_id = ${tenantId} AND i.status IN ('final', 'paid') AND l.kind IN ('credit_balance', 'credit_balance_applied')`);
+    // Carried by invoices (credit_balance lines, less those applied) and by credit notes past
+    // what their invoice still asked for (the credit note's journal entry credits the balance).
+    const r = await this.db.execute(sql`SELECT (
+        (SELECT coalesce(sum(l.amount_micros), 0) FROM billing_invoice_lines l JOIN billing_invoices i ON i.id = l.invoice_id
+          WHERE i.tenant_id = ${tenantId} AND i.status IN ('final', 'paid') AND l.kind IN ('credit_balance', 'credit_balance_applied'))
+        - (SELECT coalesce(sum(jl.amount_micros), 0) FROM billing_journal_lines jl JOIN billing_journal_entries e ON e.id = jl.entry_id
+          WHERE e.tenant_id = ${tenantId} AND e.kind = 'credit_note' AND jl.account = 'customer_credit_balance')
+      )::text AS s`);
     return BigInt(rowsOf<{ s: string }>(r)[0]?.s ?? '0');
   }
 

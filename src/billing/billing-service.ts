@@ -32,7 +32,7 @@ import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, Contract
 import { creditNoteEntry, internalTransferEntry, invoiceEntry, paymentEntry, recognitionEntry, voidEntry, type Schedule } from './ledger.js';
 import { applyLeaseEvent, meterRunning, type MeterState, type MeteredUsage } from './meter.js';
 import { addMonths, BPS, MINOR_UNIT_MICROS, monthEndMs, monthOf, monthStartMs, overlapMs, roundLine, type Currency } from './money.js';
-import { gpuTimeValue, invoiceTotal, rateMonth, usageUnitPrice } from './rating.js';
+import { assertBookable, gpuTimeValue, invoiceTotal, rateMonth, usageUnitPrice } from './rating.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 import { tenantTerms } from './rate-terms.js';
 import type { TenantTerms } from '../pricing/index.js';
@@ -53,8 +53,22 @@ const MAX_QUANTITY_MICROS = MAX_LINE_QUANTITY_MICROS;
 /** Why one tenant's month (or a step after the invoices) could not be closed; the others were. */
 export interface CloseFailure { tenantId: string | null; step: 'invoice' | 'internal_transfer' | 'recognition'; detail: string }
 
-const errorDetail = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 500);
+/** A failure as a client may read it: a domain error's message, else no internals (SQL, parameters) — those go to the log. */
+const errorDetail = (err: unknown): string => (err instanceof DomainError ? err.message : 'internal error while closing this tenant\'s month (logged by the control plane)').slice(0, 500);
 const ceilDiv = (n: bigint, d: bigint): bigint => (n + d - 1n) / d;
+/**
+ * The running totals that bound what a close must write (migration 0017) are written by the
+ * ingest statement only once what a control plane accepted for a total since it last wrote it
+ * reaches these amounts (10^9 tokens or GB; $100M): writing them for every batch made every batch
+ * update the same hot rows, and ingest 10–15% slower. The exact total is then at most the stored
+ * one plus, per control plane, less than these (and what a crashed plane had not written): far
+ * inside the slack between the limits (MAX_LINE_QUANTITY_MICROS = 9 × 10^18 < 2^63 − 1 by
+ * 2.2 × 10^17, i.e. 220 planes' worth; MAX_MONTH_USAGE_VALUE_MICROS = 3 × 10^18, a third of it), so
+ * what was accepted can still always be written by a close. A single event past a threshold is
+ * written at once, so the per-event and near-limit refusals are exact.
+ */
+const TOTALS_SYNC_QUANTITY_MICROS = 1_000_000_000_000_000n;
+const TOTALS_SYNC_VALUE_MICROS = 100_000_000_000_000n;
 /** Lost the race to post an entry another control plane posted first: roll this transaction back. */
 class AlreadyPosted extends Error {}
 
@@ -141,6 +155,22 @@ export function parseQuantity(field: string, q: string | number): bigint {
   return v;
 }
 
+/**
+ * The highest contract prices: a GPU-hour at most $1,000 (the fleet spec's own list-price bound;
+ * ¥200,000 in yen), a unit of metered usage (a million tokens, a GB-hour, a GB) at most 10^12 µ
+ * ($1,000,000). Past these one tenant's month could pass what the books hold (2^63 − 1 µ); with
+ * them a USD month of GPU time stays inside the books for any tenant below 12 million GPUs (in
+ * yen, 60,000 GPUs all month at the highest price). Beyond that, `assertBookable` refuses that
+ * tenant's invoice by name and no other's.
+ */
+const MAX_GPU_HOUR_PRICE_MICROS_BY: Record<Currency, bigint> = { USD: 1_000_000_000n, JPY: 200_000_000_000n };
+const MAX_UNIT_PRICE_MICROS = 1_000_000_000_000n;
+function bounded(field: string, v: string, max: bigint): bigint {
+  const a = BigInt(v);
+  if (a > max) throw invalid(field, `must be at most ${max} micros (a higher price could make a month's invoice pass what the books hold)`);
+  return a;
+}
+
 /** An amount that is billed as it is (a minimum, credits bought) must be whole minor units: invoices hold nothing finer. */
 function wholeMinor(field: string, v: string, currency: Currency): bigint {
   const a = BigInt(v);
@@ -152,6 +182,13 @@ export class BillingService {
   private readonly sla: bigint;
   private readonly transferPrice: bigint;
   private readonly tenantCache = new Set<string>();
+  /**
+   * Per running total (tenant, month, type, model): what this process accepted and has not yet
+   * written to `billing_usage_totals` (below the TOTALS_SYNC_* thresholds). See their comment.
+   */
+  private readonly unsyncedTotals = new Map<string, { q: bigint; v: bigint }>();
+  /** The stored running totals as this process last wrote them (month rows keyed with type '*'). */
+  private readonly storedTotals = new Map<string, { q: bigint; v: bigint }>();
   /** Per `tenant/period`: the inputs (BillingRepo.draftInputs) its draft was last rated from in this process. */
   private readonly draftRatedFrom = new Map<string, string>();
 
@@ -188,7 +225,7 @@ export class BillingService {
       const out: Record<string, bigint> = {};
       for (const [k, v] of Object.entries(m ?? {})) {
         if (!(k in GPU_CATALOG)) throw invalid(`terms.${name}.${k}`, `is not a GPU model (${Object.keys(GPU_CATALOG).join(', ')})`);
-        out[k] = BigInt(v);
+        out[k] = bounded(`terms.${name}.${k}`, v, MAX_GPU_HOUR_PRICE_MICROS_BY[currency]);
       }
       return out;
     };
@@ -197,7 +234,7 @@ export class BillingService {
         const gpuModel = need(t.gpuModel, 'gpuModel');
         if (!(gpuModel in GPU_CATALOG)) throw invalid('terms.gpuModel', `is not a GPU model (${Object.keys(GPU_CATALOG).join(', ')})`);
         if (endMs === null) throw invalid('end', 'is required for a reserved term');
-        const terms = { gpuModel, gpuCount: need(t.gpuCount, 'gpuCount'), priceMicrosPerGpuHour: BigInt(need(t.priceMicrosPerGpuHour, 'priceMicrosPerGpuHour')), prepaymentBps: t.prepaymentBps ?? 0 };
+        const terms = { gpuModel, gpuCount: need(t.gpuCount, 'gpuCount'), priceMicrosPerGpuHour: bounded('terms.priceMicrosPerGpuHour', need(t.priceMicrosPerGpuHour, 'priceMicrosPerGpuHour'), MAX_GPU_HOUR_PRICE_MICROS_BY[currency]), prepaymentBps: t.prepaymentBps ?? 0 };
         // The whole term's value must fit the books (a bigint column).
         if (BigInt(terms.gpuCount) * terms.priceMicrosPerGpuHour * BigInt(endMs - startMs) / 3_600_000n > 9_000_000_000_000_000_000n) throw invalid('terms.gpuCount', 'the term\'s value is larger than the books can hold');
         return { kind, terms };
@@ -205,8 +242,8 @@ export class BillingService {
       case 'on-demand':
       case 'spot': {
         const rates: Partial<Record<'storage.gb_hours' | 'egress.gb', bigint>> = {};
-        if (t.rates?.['storage.gb_hours'] !== undefined) rates['storage.gb_hours'] = BigInt(t.rates['storage.gb_hours']);
-        if (t.rates?.['egress.gb'] !== undefined) rates['egress.gb'] = BigInt(t.rates['egress.gb']);
+        if (t.rates?.['storage.gb_hours'] !== undefined) rates['storage.gb_hours'] = bounded('terms.rates.storage.gb_hours', t.rates['storage.gb_hours'], MAX_UNIT_PRICE_MICROS);
+        if (t.rates?.['egress.gb'] !== undefined) rates['egress.gb'] = bounded('terms.rates.egress.gb', t.rates['egress.gb'], MAX_UNIT_PRICE_MICROS);
         const prices = models(t.pricesMicrosPerGpuHour, 'pricesMicrosPerGpuHour');
         if (currency !== 'USD' && Object.keys(prices).length === 0) throw invalid('terms.pricesMicrosPerGpuHour', `is required in ${currency}: the price book is in USD`);
         return { kind, terms: { discountBps: t.discountBps ?? 0, pricesMicrosPerGpuHour: prices, rates } };
@@ -221,7 +258,12 @@ export class BillingService {
       }
       case 'tokens': {
         const prices: Record<string, { inputMicrosPerMillion: bigint; outputMicrosPerMillion: bigint }> = {};
-        for (const [m, p] of Object.entries(need(t.prices, 'prices'))) prices[m] = { inputMicrosPerMillion: BigInt(p.inputMicrosPerMillion), outputMicrosPerMillion: BigInt(p.outputMicrosPerMillion) };
+        for (const [m, p] of Object.entries(need(t.prices, 'prices'))) {
+          prices[m] = {
+            inputMicrosPerMillion: bounded(`terms.prices.${m}.inputMicrosPerMillion`, p.inputMicrosPerMillion, MAX_UNIT_PRICE_MICROS),
+            outputMicrosPerMillion: bounded(`terms.prices.${m}.outputMicrosPerMillion`, p.outputMicrosPerMillion, MAX_UNIT_PRICE_MICROS),
+          };
+        }
         return { kind, terms: { prices } };
       }
     }
@@ -359,14 +401,54 @@ export class BillingService {
       }
       rows[i] = { source: e.source, id: e.id, tenantId: e.subject, type: e.type, timeMs, quantity, model: e.data.model ?? null, leaseId: null, leaseClass: null, priceMicros: null };
     }
-    const prices = await this.priceUsage(rows);
+    // `adds`: what this batch adds per running total (duplicates included: an upper bound).
+    const { prices, adds } = await this.priceUsage(rows);
+    // Totals written now: those whose amount not yet written passes the sync threshold.
+    // Near a limit (as far as this process last saw the stored total) every batch writes, so the
+    // refusal there is exact; a tenant's month near its value limit writes all its totals.
+    const monthAdds = new Map<string, bigint>();
+    for (const [k, a] of adds) {
+      const p = prices.get(k)!;
+      const mk = usageKey(p.tenantId, p.period, '*', null);
+      monthAdds.set(mk, (monthAdds.get(mk) ?? 0n) + a.v + (this.unsyncedTotals.get(k)?.v ?? 0n));
+    }
+    const sync: UsagePrice[] = [];
+    for (const [k, a] of adds) {
+      const p = prices.get(k)!;
+      const c = this.unsyncedTotals.get(k) ?? { q: 0n, v: 0n };
+      const seen = this.storedTotals.get(k);
+      const mk = usageKey(p.tenantId, p.period, '*', null);
+      const monthSeen = this.storedTotals.get(mk)?.v ?? 0n;
+      if (c.q + a.q >= TOTALS_SYNC_QUANTITY_MICROS || c.v + a.v >= TOTALS_SYNC_VALUE_MICROS
+        || (seen !== undefined && seen.q + c.q + a.q > MAX_LINE_QUANTITY_MICROS - TOTALS_SYNC_QUANTITY_MICROS)
+        || monthSeen + monthAdds.get(mk)! > MAX_MONTH_USAGE_VALUE_MICROS - TOTALS_SYNC_VALUE_MICROS) {
+        sync.push({ ...p, carriedQuantityMicros: c.q, carriedValueMicros: c.v });
+      }
+    }
     let accepted: number;
     try {
-      accepted = await this.repo.insertPricedUsage(rows, now, idem, [...prices.values()], { lineQuantityMicros: MAX_LINE_QUANTITY_MICROS, monthValueMicros: MAX_MONTH_USAGE_VALUE_MICROS });
+      if (sync.length === 0) accepted = await this.repo.insertUsage(rows, now, idem);
+      else {
+        const r = await this.repo.insertPricedUsage(rows, now, idem, sync, { lineQuantityMicros: MAX_LINE_QUANTITY_MICROS, monthValueMicros: MAX_MONTH_USAGE_VALUE_MICROS });
+        accepted = r.accepted;
+        for (const t of r.totals) this.storedTotals.set(usageKey(t.tenantId, t.period, t.type, t.model), { q: t.quantityMicros, v: t.valueMicros });
+      }
     } catch (err) {
       if (err instanceof UsageOverLimit) throw overLimit(rows, prices, err.total);
       throw err;
     }
+    // Committed: synced totals now hold what was carried; the rest is carried further.
+    const synced = new Set(sync.map((p) => usageKey(p.tenantId, p.period, p.type, p.model)));
+    for (const [k, a] of adds) {
+      if (synced.has(k)) this.unsyncedTotals.delete(k);
+      else {
+        const c = this.unsyncedTotals.get(k) ?? { q: 0n, v: 0n };
+        this.unsyncedTotals.set(k, { q: c.q + a.q, v: c.v + a.v });
+      }
+    }
+    // Bounded memory; what is dropped was below the thresholds (see TOTALS_SYNC_*).
+    if (this.unsyncedTotals.size > 100_000) this.unsyncedTotals.clear();
+    if (this.storedTotals.size > 100_000) this.storedTotals.clear();
     return { accepted, duplicates: rows.length - accepted };
   }
 
@@ -375,14 +457,23 @@ export class BillingService {
    * will use for the event's month), keyed `tenant/month/type/model`. Refuses, naming the field,
    * an event the tenant has no price for, or whose own value passes what a month may hold.
    */
-  private async priceUsage(rows: readonly UsageRow[]): Promise<Map<string, UsagePrice>> {
+  private async priceUsage(rows: readonly UsageRow[]): Promise<{ prices: Map<string, UsagePrice>; adds: Map<string, { q: bigint; v: bigint }> }> {
     const byTenant = new Map<string, Contract[]>();
     for (const c of await this.repo.contractsOf([...new Set(rows.map((r) => r.tenantId))])) byTenant.set(c.tenantId, [...(byTenant.get(c.tenantId) ?? []), c]);
     const inForce = new Map<string, Contract[]>();
     const prices = new Map<string, UsagePrice>();
+    const adds = new Map<string, { q: bigint; v: bigint }>();
+    // The month of each event, without formatting a date per event (a batch is almost always one month).
+    let period = '';
+    let periodStart = 0;
+    let periodEnd = -1;
     for (let i = 0; i < rows.length; i++) {
       const u = rows[i]!;
-      const period = monthOf(u.timeMs);
+      if (u.timeMs < periodStart || u.timeMs >= periodEnd) {
+        period = monthOf(u.timeMs);
+        periodStart = monthStartMs(period);
+        periodEnd = monthEndMs(period);
+      }
       const key = usageKey(u.tenantId, period, u.type, u.model);
       let p = prices.get(key);
       if (!p) {
@@ -397,11 +488,14 @@ export class BillingService {
         }
         prices.set(key, p = { tenantId: u.tenantId, period, type: u.type, model: u.model, priceMicros: price.priceMicros, perMicroUnits: price.perMicroUnits });
       }
-      if (ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits) > MAX_MONTH_USAGE_VALUE_MICROS) {
-        throw invalid(`events[${i}].data.quantity`, `its value (${ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits)} µ) is more than the ${MAX_MONTH_USAGE_VALUE_MICROS} µ a tenant's month of usage may hold`);
+      const value = ceilDiv(u.quantity * p.priceMicros, p.perMicroUnits);
+      if (value > MAX_MONTH_USAGE_VALUE_MICROS) {
+        throw invalid(`events[${i}].data.quantity`, `its value (${value} µ) is more than the ${MAX_MONTH_USAGE_VALUE_MICROS} µ a tenant's month of usage may hold`);
       }
+      const a = adds.get(key);
+      if (a) { a.q += u.quantity; a.v += value; } else adds.set(key, { q: u.quantity, v: value });
     }
-    return prices;
+    return { prices, adds };
   }
 
   async usageSummary(p: Principal, period: string | undefined, tenantId?: string): Promise<Record<string, unknown>> {
@@ -491,6 +585,7 @@ export class BillingService {
       tenantId, currency, period, contracts: this.inForce(all, period), usage, reservedBilled: await s.reservedBilled(tenantId),
       prepaymentLeft: left, creditsLeft: left, slaMultiplierBps: this.sla, creditBalance: await s.creditBalance(tenantId),
     });
+    assertBookable(tenantId, lines);
     return { lines, currency };
   }
 
@@ -534,14 +629,24 @@ export class BillingService {
   }
 
   /** Refreshes the drafts of every tenant with open usage or contracts (operator; also run periodically by `serve`). */
-  async refreshDrafts(p: Principal, period?: string, tenantId?: string): Promise<{ period: string; drafts: number }> {
+  async refreshDrafts(p: Principal, period?: string, tenantId?: string): Promise<{ period: string; drafts: number; failed?: { tenantId: string; detail: string }[] }> {
     requireAdmin(p);
     const m = period ?? monthOf(this.clock.nowMs());
     // The log only: running leases are valued to now by each draft, not written (refreshDraft).
     await this.meterCatchUp();
     let n = 0;
-    for (const t of tenantId ? [tenantId] : await this.draftTenants(m)) if (await this.refreshDraft(t, m)) n++;
-    return { period: m, drafts: n };
+    // One tenant whose draft cannot be rated (usage it has no price for, a month past the books)
+    // never stops the others: its draft keeps its last rating and the tenant's own reads say why.
+    const failed: { tenantId: string; detail: string }[] = [];
+    for (const t of tenantId ? [tenantId] : await this.draftTenants(m)) {
+      try {
+        if (await this.refreshDraft(t, m)) n++;
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        failed.push({ tenantId: t, detail: err.message });
+      }
+    }
+    return { period: m, drafts: n, ...(failed.length ? { failed } : {}) };
   }
 
   /** Tenants a draft of `period` may bill: those with open usage or contracts in force, and those with a lease running now. */
@@ -615,6 +720,7 @@ export class BillingService {
         try {
           done[k] = await this.finalizeMonth(tenants[k]!, period);
         } catch (err) {
+          if (!(err instanceof DomainError)) console.error(`billing: closing ${period} for tenant ${tenants[k]!} failed:`, err);
           failed.push({ tenantId: tenants[k]!, step: 'invoice', detail: errorDetail(err) });
         }
       }
@@ -699,7 +805,9 @@ export class BillingService {
     const termsDays = profile?.paymentTermsDays ?? this.termsDays();
     // Issued when finalised (a draft is not issued yet); due `termsDays` after issue.
     return {
-      ...invoiceSummary(inv), dueMicros: (inv.status === 'void' ? 0n : inv.totalMicros - inv.paidMicros - credited).toString(),
+      ...invoiceSummary(inv),
+      // Never negative: a credit note past what was due went to the tenant's credit balance.
+      dueMicros: (inv.status === 'void' || inv.totalMicros - inv.paidMicros - credited < 0n ? 0n : inv.totalMicros - inv.paidMicros - credited).toString(),
       issuedAt: isoOf(inv.finalizedAtMs), paymentTermsDays: termsDays, dueAt: inv.finalizedAtMs === null ? null : isoOf(inv.finalizedAtMs + termsDays * DAY_MS),
       customer: {
         tenantId: inv.tenantId, name: profile?.legalName ?? name ?? inv.tenantId, addressLines: profile?.addressLines ?? [], city: profile?.city ?? null,
@@ -838,6 +946,7 @@ export class BillingService {
       if (inv.status !== 'final') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; payments are recorded against final invoices`);
       const due = inv.totalMicros - inv.paidMicros - credited;
       if (amount > due) throw invalid('amountMicros', `is more than the ${due} µ due`);
+      if (amount % MINOR_UNIT_MICROS[inv.currency] !== 0n) throw invalid('amountMicros', `must be a whole number of ${inv.currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[inv.currency]} micros)`);
       const pid = newId('pay');
       await s.insertPayment({ id: pid, invoiceId: id, tenantId: inv.tenantId, amountMicros: amount, atMs: now, reference: body.reference ?? null });
       await s.post(paymentEntry({ id: pid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, invoiceNumber: inv.number ?? id }), newId('je'), now);
@@ -874,9 +983,14 @@ export class BillingService {
       const { inv, credited } = await this.payable(s, id);
       if (inv.status !== 'final' && inv.status !== 'paid') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; credit notes are issued against final or paid invoices`);
       if (amount > inv.totalMicros - credited) throw invalid('amountMicros', `is more than the ${inv.totalMicros - credited} µ not yet credited`);
+      if (amount % MINOR_UNIT_MICROS[inv.currency] !== 0n) throw invalid('amountMicros', `must be a whole number of ${inv.currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[inv.currency]} micros)`);
+      // What the invoice still asks for is credited against it; the rest (an invoice already paid)
+      // is owed to the customer: a credit balance the next invoice applies (never a negative due).
+      const due = inv.totalMicros - inv.paidMicros - credited;
+      const toBalance = amount > due ? amount - (due > 0n ? due : 0n) : 0n;
       const cid = newId('cn');
       await s.insertCreditNote({ id: cid, invoiceId: id, tenantId: inv.tenantId, amountMicros: amount, atMs: now, reason: body.reason });
-      await s.post(creditNoteEntry({ id: cid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, invoiceNumber: inv.number ?? id }), newId('je'), now);
+      await s.post(creditNoteEntry({ id: cid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, toBalanceMicros: toBalance, invoiceNumber: inv.number ?? id }), newId('je'), now);
       if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: { invoiceId: id, creditNoteId: cid } }, now);
     });
     return this.getInvoice(p, id);

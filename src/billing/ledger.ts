@@ -64,10 +64,20 @@ export function paymentEntry(p: { id: string; tenantId: string; currency: string
   });
 }
 
-export function creditNoteEntry(c: { id: string; tenantId: string; currency: string; atMs: number; amountMicros: bigint; invoiceNumber: string }): JournalDraft {
+/**
+ * A credit note: credit notes (a contra-revenue debit) against receivables, and against the
+ * customer's credit balance for `toBalanceMicros` of it (what the invoice no longer asked for: the
+ * next invoice applies it).
+ */
+export function creditNoteEntry(c: { id: string; tenantId: string; currency: string; atMs: number; amountMicros: bigint; toBalanceMicros?: bigint; invoiceNumber: string }): JournalDraft {
+  const toBalance = c.toBalanceMicros ?? 0n;
   return balanced({
     kind: 'credit_note', ref: c.id, tenantId: c.tenantId, currency: c.currency, effectiveAtMs: c.atMs, memo: `credit note on ${c.invoiceNumber}`,
-    lines: [{ account: ACCOUNTS.creditNotes, amountMicros: c.amountMicros, contractId: null }, { account: ACCOUNTS.receivables, amountMicros: -c.amountMicros, contractId: null }],
+    lines: [
+      { account: ACCOUNTS.creditNotes, amountMicros: c.amountMicros, contractId: null },
+      { account: ACCOUNTS.receivables, amountMicros: -(c.amountMicros - toBalance), contractId: null },
+      ...(toBalance > 0n ? [{ account: ACCOUNTS.customerCreditBalance, amountMicros: -toBalance, contractId: null }] : []),
+    ],
   });
 }
 

@@ -20,7 +20,7 @@
  * Reserved-class leases on a model the tenant reserved are covered by the term (rated at 0);
  * internal leases are never invoiced.
  */
-import { usagePrice } from '../pricing/index.js';
+import { MAX_MICROS, usagePrice } from '../pricing/index.js';
 import { tenantTerms } from './rate-terms.js';
 import { DomainError } from '../shared/errors.js';
 import type { Contract, RateTerms, RatedLine, UsageSum, UsageType } from './billing-types.js';
@@ -241,6 +241,22 @@ export function rateMonth(input: RatingInput): RatedLine[] {
     });
   }
   return lines;
+}
+
+/**
+ * Refuses, as a conflict naming the tenant, a rated month the books cannot hold (a line's
+ * quantity or amount, or the invoice's total, past a bigint column): that tenant's draft or close
+ * fails by name, never the others' (the rate card bounds prices, ingestion bounds usage; this is
+ * the last guard, for a tenant with many leases at the highest prices).
+ */
+export function assertBookable(tenantId: string, lines: readonly RatedLine[]): void {
+  const over = (v: bigint): boolean => v > MAX_MICROS || v < -MAX_MICROS;
+  let total = 0n;
+  for (const l of lines) {
+    if (over(l.amountMicros) || over(l.quantity)) throw new DomainError('conflict', `invoice: tenant ${tenantId}'s line "${l.description}" is more than the books hold (${l.amountMicros} µ, quantity ${l.quantity})`, { field: 'tenantId' });
+    total += l.amountMicros;
+  }
+  if (over(total)) throw new DomainError('conflict', `invoice: tenant ${tenantId}'s month comes to ${total} µ, more than the books hold (${MAX_MICROS} µ)`, { field: 'tenantId' });
 }
 
 /** The sum of an invoice's lines: what the tenant owes. */

@@ -306,6 +306,18 @@ export class LeaseRepo {
     return (r as unknown as { rows: { currency: string }[] }).rows.map((x) => x.currency);
   }
 
+  /**
+   * GPUs of a tenant's reserved leases on `model` that a reserved term covers (booked at price 0),
+   * held at some instant of [startMs, endMs): what the rate card counts as the terms' GPUs in use.
+   */
+  async coveredReservedGpus(tenantId: string, model: string, startMs: number, endMs: number): Promise<number> {
+    const r = await this.db.execute(sql`SELECT coalesce(sum(gpu_count), 0)::int AS n FROM leases
+      WHERE tenant_id = ${tenantId} AND gpu_model = ${model} AND lease_class = 'reserved' AND price_micros_per_gpu_hour = 0
+        AND queued_until IS NULL AND start_at < ${iso(endMs)}::timestamptz
+        AND least(coalesce(released_at, end_at), coalesce(preempted_at, end_at), coalesce(failed_at, end_at), end_at) > ${iso(startMs)}::timestamptz`);
+    return Number((r as unknown as { rows: { n: number }[] }).rows[0]?.n ?? 0);
+  }
+
   async getLease(id: string, scope: TenantScope): Promise<Lease | undefined> {
     const [r] = await this.db.select().from(t.leases).where(and(eq(t.leases.id, id), scopeOf(scope)));
     if (!r) return undefined;

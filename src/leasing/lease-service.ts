@@ -352,7 +352,15 @@ export class LeaseService {
 
   /** The requesting tenant's quoter: its terms in force at the request's start, over the fleet's list prices (internal work: the list). */
   private async quoterOf(req: LeaseRequest): Promise<Quoter> {
-    const terms = req.leaseClass === 'internal' ? LIST_TERMS : await this.termsOf(req.tenantId, req.startMs);
+    let terms = req.leaseClass === 'internal' ? LIST_TERMS : await this.termsOf(req.tenantId, req.startMs);
+    if (req.leaseClass === 'reserved' && terms.reserved.some((t) => t.gpuModel === req.gpuModel)) {
+      // A term covers so many GPUs at a time: count those its leases already use over the window.
+      // Read before the decision (not under the mutex): two reserved requests of one tenant racing
+      // may both be covered; the term's fee is still billed, so the excess is never unbilled revenue
+      // the books miss, only GPU time given at 0 (docs/decisions.md).
+      const inUse = await this.store.coveredReservedGpus(req.tenantId, req.gpuModel, req.startMs, req.endMs);
+      terms = { ...terms, reservedInUse: { [req.gpuModel]: inUse } };
+    }
     return this.engine.quoterFor(terms);
   }
 

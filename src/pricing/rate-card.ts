@@ -7,8 +7,9 @@
  *
  * The GPU-hour rule, for a lease of class C on model M booked over [start, end):
  * - internal: the list price (the owner's own work; never invoiced);
- * - reserved: 0 when one of the tenant's reserved terms for M spans the whole window with at
- *   least as many GPUs (the term's fee is billed on its own, take-or-pay); else the list price;
+ * - reserved: 0 when the tenant's reserved terms for M that span the whole window have GPUs left
+ *   for it (their GPU count, less those of its reserved leases they already cover over the
+ *   window); the term's fee is billed on its own, take-or-pay; else the list price;
  * - on-demand and spot: the tenant's negotiated price for M in its C contract, else the list
  *   price less the contract's discount (`roundUnitPrice`).
  * List prices are the fleet's price book (USD). A tenant billed in another currency needs a
@@ -54,6 +55,12 @@ export interface TenantTerms {
   reserved: readonly ReservedTerm[];
   /** Per model id. */
   tokens: Readonly<Record<string, TokenPrice>>;
+  /**
+   * GPUs of this tenant's reserved leases already covered by its terms (booked at 0) that overlap
+   * the window being priced, per model (the lease service counts them for a reserved request).
+   * Without it a term is assumed unused.
+   */
+  reservedInUse?: Readonly<Record<string, number>>;
 }
 
 /** A tenant with no contract: list prices, in USD. */
@@ -133,8 +140,12 @@ export class RateCard {
     };
     if (q.leaseClass === 'internal') return { priceMicrosPerGpuHour: this.book.listMicrosPerGpuHour(q.gpuModel, 'internal', q.region), currency: 'USD', basis: 'list', contractId: null };
     if (q.leaseClass === 'reserved') {
-      const term = terms.reserved.find((t) => t.gpuModel === q.gpuModel && t.startMs <= q.startMs && q.endMs <= t.endMs && q.gpuCount <= t.gpuCount);
-      if (term) return { priceMicrosPerGpuHour: 0n, currency: cur, basis: 'reserved-term', contractId: term.contractId };
+      // Terms spanning the whole window cover, together, their GPUs; leases they already cover
+      // over any part of the window use them up (a term of 8 GPUs covers 8 at a time, not 8 per lease).
+      const spanning = terms.reserved.filter((t) => t.gpuModel === q.gpuModel && t.startMs <= q.startMs && q.endMs <= t.endMs);
+      const capacity = spanning.reduce((a, t) => a + t.gpuCount, 0);
+      const inUse = terms.reservedInUse?.[q.gpuModel] ?? 0;
+      if (spanning.length > 0 && inUse + q.gpuCount <= capacity) return { priceMicrosPerGpuHour: 0n, currency: cur, basis: 'reserved-term', contractId: spanning[0]!.contractId };
       return list();
     }
     const rc = q.leaseClass === 'spot' ? terms.spot : terms.onDemand;
