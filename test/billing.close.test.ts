@@ -56,7 +56,8 @@ describe.each(STORE_KINDS)('ingest refuses what it cannot bill; credits carried;
     pricey = await createTenant(s, 'pricey');
     cred = await createTenant(s, 'cred');
     for (const t of [big, huge, cred]) await contract(s, { tenantId: t.id, kind: 'tokens', terms: { prices: TOKENS } });
-    await contract(s, { tenantId: pricey.id, kind: 'tokens', terms: { prices: { m1: { inputMicrosPerMillion: '9000000000000000000', outputMicrosPerMillion: '1' } } } });
+    // The highest token price a contract may carry ($1,000,000 per million tokens).
+    await contract(s, { tenantId: pricey.id, kind: 'tokens', terms: { prices: { m1: { inputMicrosPerMillion: '1000000000000', outputMicrosPerMillion: '1' } } } });
     s.clock.set(Date.parse('2026-12-10T00:00:00Z'));
   }, 60_000);
   afterAll(async () => { await s?.close(); });
@@ -83,8 +84,8 @@ describe.each(STORE_KINDS)('ingest refuses what it cannot bill; credits carried;
       expect(r.body.field, name).toBe(field);
       expect(r.body.detail, name).toContain(field);
     }
-    // One event whose own value passes what a month may hold: 10^12 tokens at $9 × 10^12 per million.
-    const v = await s.call('POST', '/v1/usage', { key: pricey.key, body: { events: [tok(pricey.id, '1000000000000', now)] } });
+    // One event whose own value passes what a month may hold: 9 × 10^12 tokens at $10^6 per million ($9 × 10^12 > $3 × 10^12).
+    const v = await s.call('POST', '/v1/usage', { key: pricey.key, body: { events: [tok(pricey.id, '9000000000000', now)] } });
     expect([v.status, v.body.field]).toEqual([400, 'events[0].data.quantity']);
     expect(await stored()).toBe(before);
   });

@@ -203,9 +203,12 @@ describe('money bounded to what the ledger holds (a bigint: 2^63 − 1)', () => 
       expect(r.body.detail).toContain('9223372036854775807');
     }
     expect((await s.call('GET', '/v1/contracts')).body.contracts).toEqual([]);
-    // The largest value the ledger holds passes the bound (it is a valid on-demand price).
-    const max = await s.call('POST', '/v1/contracts', { body: { tenantId: acme.id, kind: 'on-demand', start: iso(T0), terms: { pricesMicrosPerGpuHour: { 'H100-SXM': '9223372036854775807' } } } });
+    // The largest value the ledger holds passes the wire bound (a commitment's minimum may be that
+    // large); prices have a tighter bound of their own (issue 18: $1,000 per GPU-hour).
+    const max = await s.call('POST', '/v1/contracts', { body: { tenantId: acme.id, kind: 'commitment', start: iso(T0), end: '2027-01-01T00:00:00Z', terms: { minimumMicrosPerMonth: '9223372036854770000' } } });
     expect(max.status, JSON.stringify(max.body)).toBe(201);
+    const price = await s.call('POST', '/v1/contracts', { body: { tenantId: acme.id, kind: 'on-demand', start: iso(T0), terms: { pricesMicrosPerGpuHour: { 'H100-SXM': '9223372036854775807' } } } });
+    expect([price.status, price.body.field]).toEqual([400, 'terms.pricesMicrosPerGpuHour.H100-SXM']);
   });
 
   it('bounds payments and credit notes the same way', async () => {
