@@ -398,6 +398,9 @@ export class BillingRepo {
    * two control planes closing or refreshing at once never fail on a duplicate key.
    */
   async lockMonthlyInvoice(draft: InvoiceRecord): Promise<InvoiceRecord> {
+    // Usually there: one statement (a close after the drafts were refreshed).
+    const existing = await this.monthlyInvoice(draft.tenantId, draft.period, draft.currency, true);
+    if (existing) return existing;
     await this.db.execute(sql`INSERT INTO billing_invoices (id, tenant_id, kind, period, currency, status, number, total_micros, paid_micros, created_at, contract_id)
       VALUES (${draft.id}, ${draft.tenantId}, 'monthly', ${draft.period}, ${draft.currency}, 'draft', NULL, 0, 0, ${iso(draft.createdAtMs)}::timestamptz, NULL)
       ON CONFLICT (tenant_id, period, currency) WHERE kind = 'monthly' DO NOTHING`);

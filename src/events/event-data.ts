@@ -96,20 +96,33 @@ const SPECS: { [K in LeaseEventType]: Spec<LeaseEventData[K]> } = {
 /** Money in the payload: decimal micros, checked beyond "a string" so `BigInt()` cannot throw later. */
 const DECIMAL_FIELDS = new Set(['priceMicrosPerGpuHour', 'totalMicros']);
 
-function check(id: string, field: string, kind: string, v: unknown): string | null {
-  const optional = kind.endsWith('?');
-  const k = (optional ? kind.slice(0, -1) : kind) as Kind;
+const COMPILED = Object.fromEntries(Object.entries(SPECS).map(([type, spec]) => [type, Object.entries(spec as Record<string, string>).map(([field, kind]): FieldCheck => ({
+  field, kind: (kind.endsWith('?') ? kind.slice(0, -1) : kind) as Kind, optional: kind.endsWith('?'), decimal: DECIMAL_FIELDS.has(field),
+}))])) as Record<LeaseEventType, FieldCheck[]>;
+
+/** RFC 3339 as the producers write it (`toISOString`): checked by shape, not by parsing a Date per field. */
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/;
+const DECIMAL = /^-?\d+$/;
+
+function check(id: string, field: string, k: Kind, optional: boolean, decimal: boolean, v: unknown): string | null {
   if (v === undefined) return optional ? null : 'is missing';
   switch (k) {
-    case 'string': return typeof v === 'string' && (!DECIMAL_FIELDS.has(field) || /^-?\d+$/.test(v)) ? null : DECIMAL_FIELDS.has(field) ? 'must be a decimal string' : 'must be a string';
+    case 'string': return typeof v === 'string' && (!decimal || DECIMAL.test(v)) ? null : decimal ? 'must be a decimal string' : 'must be a string';
     case 'string?null': return v === null || typeof v === 'string' ? null : 'must be a string or null';
     case 'number': return typeof v === 'number' && Number.isFinite(v) ? null : 'must be a finite number';
     case 'boolean': return typeof v === 'boolean' ? null : 'must be a boolean';
-    case 'time': return typeof v === 'string' && Number.isFinite(Date.parse(v)) ? null : 'must be an RFC 3339 time';
-    case 'strings': return Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : 'must be a list of strings';
+    case 'time': return typeof v === 'string' && RFC3339.test(v) && Number.isFinite(Date.parse(v)) ? null : 'must be an RFC 3339 time';
+    case 'strings': {
+      if (!Array.isArray(v)) return 'must be a list of strings';
+      for (const x of v) if (typeof x !== 'string') return 'must be a list of strings';
+      return null;
+    }
   }
-  return `has an unknown kind ${kind} (event ${id})`;
+  return `has an unknown kind ${k} (event ${id})`;
 }
+
+/** Each type's fields, compiled once: the decoder runs for every event the meter reads. */
+interface FieldCheck { field: string; kind: Kind; optional: boolean; decimal: boolean }
 
 const LEASE_PREFIX = `${TYPE_PREFIX}lease.`;
 
@@ -154,10 +167,14 @@ export function decodeLeaseEvent(e: CloudEvent): LeaseEvent | null {
   if (!e.type.startsWith(LEASE_PREFIX)) return null;
   const type = shortType(e);
   if (!isLeaseEventType(type)) return null;
-  const data: Record<string, unknown> = { ...LEGACY_DEFAULTS[type]?.(e), ...e.data };
-  for (const [field, kind] of Object.entries(SPECS[type] as Record<string, string>)) {
-    const bad = check(e.id, field, kind, data[field]);
-    if (bad) throw new EventPayloadError(e.id, field, bad);
+  const checks = COMPILED[type];
+  let data = e.data as Record<string, unknown>;
+  // Legacy entries miss fields the envelope states: merged only then (an object copy per event otherwise).
+  const legacy = LEGACY_DEFAULTS[type];
+  if (legacy && checks.some((c) => !c.optional && data[c.field] === undefined)) data = { ...legacy(e), ...data };
+  for (const c of checks) {
+    const bad = check(e.id, c.field, c.kind, c.optional, c.decimal, data[c.field]);
+    if (bad) throw new EventPayloadError(e.id, c.field, bad);
   }
   return { type, id: e.id, leaseId: e.subject, tenantId: e.tenantid, timeMs: Date.parse(e.time), sequence: Number(e.sequence), data } as LeaseEvent;
 }
