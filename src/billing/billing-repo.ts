@@ -398,12 +398,12 @@ export class BillingRepo {
    * two control planes closing or refreshing at once never fail on a duplicate key.
    */
   async lockMonthlyInvoice(draft: InvoiceRecord): Promise<InvoiceRecord> {
-    // Usually there: one statement (a close after the drafts were refreshed).
-    const existing = await this.monthlyInvoice(draft.tenantId, draft.period, draft.currency, true);
-    if (existing) return existing;
-    await this.db.execute(sql`INSERT INTO billing_invoices (id, tenant_id, kind, period, currency, status, number, total_micros, paid_micros, created_at, contract_id)
+    // One statement when we create it (the inserted row is ours, locked); a second to lock one
+    // that exists (ours to wait for when another transaction is creating it).
+    const made = await this.db.execute(sql`INSERT INTO billing_invoices (id, tenant_id, kind, period, currency, status, number, total_micros, paid_micros, created_at, contract_id)
       VALUES (${draft.id}, ${draft.tenantId}, 'monthly', ${draft.period}, ${draft.currency}, 'draft', NULL, 0, 0, ${iso(draft.createdAtMs)}::timestamptz, NULL)
-      ON CONFLICT (tenant_id, period, currency) WHERE kind = 'monthly' DO NOTHING`);
+      ON CONFLICT (tenant_id, period, currency) WHERE kind = 'monthly' DO NOTHING RETURNING id`);
+    if (rowsOf<{ id: string }>(made).length === 1) return draft;
     const inv = await this.monthlyInvoice(draft.tenantId, draft.period, draft.currency, true);
     if (!inv) throw new Error(`billing: monthly invoice of ${draft.tenantId} for ${draft.period} vanished`);
     return inv;
