@@ -107,3 +107,24 @@ describe.each(STORE_KINDS)('billing contracts are append-only in SQL (%s)', (sto
     expect(rows(await s.cp.handle.db.execute(sql`SELECT count(*)::int AS n FROM billing_contracts WHERE id = ${c.body.id}`))[0].n).toBe(2);
   });
 });
+
+describe.each(STORE_KINDS)('an issued invoice keeps its addressee and terms (%s)', (store) => {
+  let s: TestServer;
+  beforeAll(async () => { s = await startServer({ store, fleet: smallFleet() }); }, 60_000);
+  afterAll(async () => { await s?.close(); });
+
+  it('a billing profile changed after an invoice is final does not rewrite it; SQL cannot either', async () => {
+    const t = await createTenant(s, 'addressed');
+    const p1 = await s.call('PATCH', `/v1/tenants/${t.id}/billing-profile`, { body: { legalName: 'First Corp', paymentTermsDays: 30 }, headers: { 'idempotency-key': 'bp-1' } });
+    expect(p1.status, JSON.stringify(p1.body)).toBe(200);
+    const c = await s.call('POST', '/v1/contracts', { body: { tenantId: t.id, kind: 'credits', start: iso(T0), terms: { amountMicros: '1000000', expiresAt: iso(T0 + 365 * 24 * H) } } });
+    const inv = c.body.prepaymentInvoiceId as string;
+    const before = (await s.call('GET', `/v1/invoices/${inv}`)).body;
+    expect([before.customer.name, before.paymentTermsDays]).toEqual(['First Corp', 30]);
+    const p2 = await s.call('PATCH', `/v1/tenants/${t.id}/billing-profile`, { body: { legalName: 'Renamed Corp', paymentTermsDays: 90 }, headers: { 'idempotency-key': 'bp-2' } });
+    expect(p2.status).toBe(200);
+    const after = (await s.call('GET', `/v1/invoices/${inv}`)).body;
+    expect([after.customer.name, after.paymentTermsDays, after.dueAt]).toEqual(['First Corp', 30, before.dueAt]);
+    await expect(s.cp.handle.db.execute(sql`UPDATE billing_invoices SET bill_to = '{}'::jsonb WHERE id = ${inv}`)).rejects.toThrow();
+  });
+});

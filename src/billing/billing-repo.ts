@@ -77,6 +77,15 @@ export interface InvoiceRecord {
   finalizedAtMs: number | null;
   closedAtMs: number | null;
   contractId: string | null;
+  /** Frozen at finalisation: who it is addressed to and on what terms (null on a draft). */
+  billTo?: BillTo | null;
+}
+
+/** An invoice's addressee and terms as issued. */
+export interface BillTo {
+  customer: { tenantId: string; name: string; addressLines: string[]; city: string | null; postalCode: string | null; country: string | null; taxId: string | null };
+  seller: { name: string };
+  paymentTermsDays: number;
 }
 
 export interface StoredLine extends RatedLine { lineNo: number }
@@ -141,6 +150,7 @@ function invoiceFromRow(r: typeof t.invoices.$inferSelect): InvoiceRecord {
     id: r.id, tenantId: r.tenantId, kind: r.kind as InvoiceRecord['kind'], period: r.period, currency: r.currency as Currency, status: r.status as InvoiceRecord['status'],
     number: r.number, totalMicros: r.totalMicros, paidMicros: r.paidMicros, createdAtMs: r.createdAt.getTime(),
     finalizedAtMs: r.finalizedAt ? r.finalizedAt.getTime() : null, closedAtMs: r.closedAt ? r.closedAt.getTime() : null, contractId: r.contractId,
+    billTo: (r.billTo as BillTo | null) ?? null,
   };
 }
 
@@ -449,8 +459,9 @@ export class BillingRepo {
   }
 
   /** draft → final, numbered from the invoice number sequence. */
-  async finalize(invoiceId: string, totalMicros: bigint, atMs: number, period: string): Promise<string> {
+  async finalize(invoiceId: string, totalMicros: bigint, atMs: number, period: string, billTo: BillTo): Promise<string> {
     const r = await this.db.execute(sql`UPDATE billing_invoices SET status = 'final', total_micros = ${totalMicros.toString()}::bigint, finalized_at = ${iso(atMs)}::timestamptz,
+      bill_to = ${JSON.stringify(billTo)}::jsonb,
       number = 'INV-' || ${period} || '-' || lpad(nextval('billing_invoice_number_seq')::text, 6, '0')
       WHERE id = ${invoiceId} AND status = 'draft' RETURNING number`);
     const n = rowsOf<{ number: string }>(r)[0]?.number;

@@ -114,6 +114,8 @@ export const invoices = pgTable('billing_invoices', {
   closedAt: ts('closed_at'),
   /** For a prepayment or credits invoice: the contract it bills. */
   contractId: text('contract_id'),
+  /** The addressee, seller and payment terms as they were when it was finalised (migration 0023); null on drafts. */
+  billTo: jsonb('bill_to'),
 }, (t) => [
   index('billing_invoices_tenant_idx').on(t.tenantId, t.period),
   uniqueIndex('billing_invoices_monthly_uq').on(t.tenantId, t.period, t.currency).where(sql`kind = 'monthly'`),

@@ -25,7 +25,7 @@ import { decodeCursor, PAGE_DEFAULT, pageOf, type Page } from '../shared/paging.
 import { OWNER_TENANT_ID, type IdempotencyContext, type Principal } from '../tenancy/index.js';
 import { requireAdmin } from '../tenancy/index.js';
 import { backlogOf } from './backlog.js';
-import { BillingRepo, termsJson, UsageOverLimit, type InvoiceRecord, type StoredLine, type UsagePrice, type UsageRow, type UsageTotal } from './billing-repo.js';
+import { BillingRepo, termsJson, UsageOverLimit, type BillTo, type InvoiceRecord, type StoredLine, type UsagePrice, type UsageRow, type UsageTotal } from './billing-repo.js';
 import type { Contract, ContractTerms, RatedLine, UsageSum, UsageType } from './billing-types.js';
 import { ACCOUNTS, MAX_LINE_QUANTITY_MICROS, MAX_MONTH_USAGE_VALUE_MICROS, USAGE_UNITS } from './billing-types.js';
 import type { ContractAmendBody, ContractCreateBody, ContractTermsBody, ContractViewT, UsageBatchBody } from './billing-wire.js';
@@ -286,12 +286,14 @@ export class BillingService {
     const held = await this.o.leaseCurrencies?.(body.tenantId, monthStartMs(addMonths(monthOf(now), -1))) ?? [];
     const foreign = held.find((x) => x !== currency);
     if (foreign) throw new DomainError('conflict', `currency: tenant ${body.tenantId} has ${foreign} leases not yet invoiced; a ${currency} contract can be signed once they are (one currency per tenant)`, { field: 'currency' });
+    // The addressee of an invoice at signing, read before the transaction (tenancy's connection).
+    const billTo = await this.billTo(body.tenantId);
     const view = await this.repo.tx(async (s) => {
       const existing = await s.contracts(body.tenantId);
       const other = existing.find((x) => x.currency !== currency);
       if (other) throw new DomainError('conflict', `currency: tenant ${body.tenantId} is billed in ${other.currency} (contract ${other.id}); one currency per tenant`, { field: 'currency' });
       await s.insertContract(c, termsJson(c));
-      const invoiceId = await this.invoiceAtSigning(s, c, now);
+      const invoiceId = await this.invoiceAtSigning(s, c, now, billTo);
       const v = { ...contractView(c), prepaymentInvoiceId: invoiceId };
       if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: v }, now);
       return v;
@@ -300,7 +302,7 @@ export class BillingService {
   }
 
   /** The prepayment of a reserved term, or credits bought: a final invoice at signing. */
-  private async invoiceAtSigning(s: BillingRepo, c: Contract, now: number): Promise<string | null> {
+  private async invoiceAtSigning(s: BillingRepo, c: Contract, now: number, billTo: BillTo): Promise<string | null> {
     let line: RatedLine | null = null;
     const end = c.endMs ?? now;
     if (c.kind === 'reserved' && c.terms.prepaymentBps > 0 && c.endMs !== null) {
@@ -325,7 +327,7 @@ export class BillingService {
     };
     await s.insertInvoice(inv);
     await s.writeLines(inv.id, [line]);
-    const number = await s.finalize(inv.id, line.amountMicros, now, inv.period);
+    const number = await s.finalize(inv.id, line.amountMicros, now, inv.period, billTo);
     await s.post(invoiceEntry({ id: inv.id, tenantId: c.tenantId, currency: c.currency, atMs: now, number }, [line]), newId('je'), now);
     return inv.id;
   }
@@ -667,6 +669,8 @@ export class BillingService {
   async finalizeMonth(tenantId: string, period: string): Promise<InvoiceRecord | null> {
     const now = this.clock.nowMs();
     const p1 = monthEndMs(period);
+    // Read before the transaction: the tenant's name is tenancy's (another connection; PGlite has one).
+    const billTo = await this.billTo(tenantId);
     return this.repo.tx(async (s) => {
       const contracts = await s.contracts(tenantId);
       const currency = (contracts[0]?.currency ?? 'USD') as Currency;
@@ -679,7 +683,7 @@ export class BillingService {
       }
       await s.writeLines(inv.id, lines);
       const total = invoiceTotal(lines);
-      const number = await s.finalize(inv.id, total, now, period);
+      const number = await s.finalize(inv.id, total, now, period, billTo);
       // Dated at the end of the month it bills: a trial balance as of that instant includes it.
       await s.post(invoiceEntry({ id: inv.id, tenantId, currency, atMs: p1, number }, lines), newId('je'), now);
       const schedules: Schedule[] = lines.filter((l) => l.deferredTo !== null && l.amountMicros !== 0n).map((l) => ({
@@ -795,25 +799,38 @@ export class BillingService {
     return this.invoiceDetail(inv);
   }
 
+  /**
+   * Who an invoice is addressed to and on what terms, now: frozen into it when it is finalised,
+   * so a later change of the tenant's billing profile never rewrites an issued invoice.
+   */
+  private async billTo(tenantId: string): Promise<BillTo> {
+    const [profile, name] = await Promise.all([this.repo.profile(tenantId), this.o.tenantName?.(tenantId)]);
+    return {
+      customer: {
+        tenantId, name: profile?.legalName ?? name ?? tenantId, addressLines: profile?.addressLines ?? [], city: profile?.city ?? null,
+        postalCode: profile?.postalCode ?? null, country: profile?.country ?? null, taxId: profile?.taxId ?? null,
+      },
+      seller: { name: this.o.sellerName ?? 'neocloud' },
+      paymentTermsDays: profile?.paymentTermsDays ?? this.termsDays(),
+    };
+  }
+
   /** An invoice as the API shows it: its lines (with display quantities), payments, credit notes, addressee, issue and due dates. */
   private async invoiceDetail(inv: InvoiceRecord): Promise<Record<string, unknown>> {
     const id = inv.id;
-    const [lines, payments, notes, profile, name] = await Promise.all([
-      this.repo.lines(id), this.repo.paymentsOf(id), this.repo.creditNotesOf(id), this.repo.profile(inv.tenantId), this.o.tenantName?.(inv.tenantId),
+    const [lines, payments, notes, current] = await Promise.all([
+      this.repo.lines(id), this.repo.paymentsOf(id), this.repo.creditNotesOf(id), inv.billTo ? Promise.resolve(inv.billTo) : this.billTo(inv.tenantId),
     ]);
     const credited = notes.reduce((a, n) => a + n.amountMicros, 0n);
-    const termsDays = profile?.paymentTermsDays ?? this.termsDays();
+    const termsDays = current.paymentTermsDays;
     // Issued when finalised (a draft is not issued yet); due `termsDays` after issue.
     return {
       ...invoiceSummary(inv),
       // Never negative: a credit note past what was due went to the tenant's credit balance.
       dueMicros: (inv.status === 'void' || inv.totalMicros - inv.paidMicros - credited < 0n ? 0n : inv.totalMicros - inv.paidMicros - credited).toString(),
       issuedAt: isoOf(inv.finalizedAtMs), paymentTermsDays: termsDays, dueAt: inv.finalizedAtMs === null ? null : isoOf(inv.finalizedAtMs + termsDays * DAY_MS),
-      customer: {
-        tenantId: inv.tenantId, name: profile?.legalName ?? name ?? inv.tenantId, addressLines: profile?.addressLines ?? [], city: profile?.city ?? null,
-        postalCode: profile?.postalCode ?? null, country: profile?.country ?? null, taxId: profile?.taxId ?? null,
-      },
-      seller: { name: this.o.sellerName ?? 'neocloud' },
+      customer: current.customer,
+      seller: current.seller,
       lines: lines.map(lineView),
       payments: payments.map((x) => ({ id: x.id, amountMicros: x.amountMicros.toString(), receivedAt: isoOf(x.receivedAtMs), reference: x.reference })),
       creditNotes: notes.map((n) => ({ id: n.id, amountMicros: n.amountMicros.toString(), reason: n.reason, createdAt: isoOf(n.createdAtMs) })),
