@@ -42,6 +42,12 @@ describe('billing CLI', () => {
     expect(await cli(acme.key, 'usage', 'send', file)).toContain('accepted 0, duplicates 1');
     expect(await cli(acme.key, 'usage', 'show', '--period', '2026-12')).toMatch(/tokens\.input\s+m1\s+1\s+2,000,000\s+tokens/);
 
+    // The customer's legal name, address and terms from its billing profile: frozen into the invoice when it is issued.
+    const profile = JSON.parse(await cli(s.adminKey, '--json', 'tenants', 'set-billing', acme.id, '--legal-name', 'Acme Robotics, Inc.', '--address', '1 Main St', '--address', 'Suite 200',
+      '--city', 'Springfield', '--postal-code', '12345', '--country', 'US', '--tax-id', 'US-12-3456789', '--terms-days', '45'));
+    expect(profile).toMatchObject({ tenantId: acme.id, legalName: 'Acme Robotics, Inc.', addressLines: ['1 Main St', 'Suite 200'], paymentTermsDays: 45 });
+    expect(await cli(acme.key, 'tenants', 'billing', acme.id)).toContain('terms: net 45 days');
+
     s.clock.set(Date.parse('2027-01-01T01:00:00Z'));
     expect(await cli(s.adminKey, 'invoices', 'close', '2026-12')).toContain('closed 2026-12: 1 invoices');
     const list = JSON.parse(await cli(acme.key, '--json', 'invoices', 'list', '--period', '2026-12'));
@@ -55,12 +61,10 @@ describe('billing CLI', () => {
     expect(shown).toMatch(/5952\.0000 GPU-h\s+\$2\.00 per GPU-h\s+\$11,904\.00/);
     expect(shown).toMatch(/2 M tokens\s+\$0\.50 per M tokens\s+\$1\.00/);
     expect(shown).not.toContain('GPU-s');
-    expect(shown).toContain('bill to: acme · issued 2027-01-01 · due 2027-01-31 · net 30 days');
+    expect(shown).toContain('bill to: Acme Robotics, Inc. · issued 2027-01-01 · due 2027-02-15 · net 45 days');
     // The printable invoice: the customer's legal name and address from its billing profile, issue and due dates, terms, the seller.
-    const profile = JSON.parse(await cli(s.adminKey, '--json', 'tenants', 'set-billing', acme.id, '--legal-name', 'Acme Robotics, Inc.', '--address', '1 Main St', '--address', 'Suite 200',
-      '--city', 'Springfield', '--postal-code', '12345', '--country', 'US', '--tax-id', 'US-12-3456789', '--terms-days', '45'));
-    expect(profile).toMatchObject({ tenantId: acme.id, legalName: 'Acme Robotics, Inc.', addressLines: ['1 Main St', 'Suite 200'], paymentTermsDays: 45 });
-    expect(await cli(acme.key, 'tenants', 'billing', acme.id)).toContain('terms: net 45 days');
+    // Renamed after the invoice was issued: the issued invoice keeps the addressee it was issued to.
+    await cli(s.adminKey, '--json', 'tenants', 'set-billing', acme.id, '--legal-name', 'Renamed Later LLC', '--terms-days', '90');
     const html = await cli(acme.key, 'invoices', 'html', monthly.id);
     expect(html).toContain('<!doctype html>');
     expect(html).toContain('<span data-customer="name">Acme Robotics, Inc.</span>');
