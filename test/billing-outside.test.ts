@@ -128,3 +128,21 @@ describe.each(STORE_KINDS)('an issued invoice keeps its addressee and terms (%s)
     await expect(s.cp.handle.db.execute(sql`UPDATE billing_invoices SET bill_to = '{}'::jsonb WHERE id = ${inv}`)).rejects.toThrow();
   });
 });
+
+describe.each(STORE_KINDS)('accepted usage stays billable (%s)', (store) => {
+  let s: TestServer;
+  beforeAll(async () => { s = await startServer({ store, fleet: smallFleet() }); }, 60_000);
+  afterAll(async () => { await s?.close(); });
+
+  it('an amendment that would take away the price of usage not yet invoiced is refused, naming the price; keeping it is accepted', async () => {
+    const t = await createTenant(s, 'amender');
+    const c = await s.call('POST', '/v1/contracts', { body: { tenantId: t.id, kind: 'tokens', start: iso(T0), terms: { prices: { m1: { inputMicrosPerMillion: '500000', outputMicrosPerMillion: '1500000' } } } } });
+    expect(c.status).toBe(201);
+    const u = await s.call('POST', '/v1/usage', { key: t.key, body: { events: [{ specversion: '1.0', id: 'a-1', source: '/gw', type: 'tokens.input', subject: t.id, time: iso(s.clock.nowMs()), data: { quantity: '1000', unit: 'tokens', model: 'm1' } }] } });
+    expect(u.status).toBe(200);
+    const drop = await s.call('POST', `/v1/contracts/${c.body.id}/versions`, { body: { terms: { prices: { m2: { inputMicrosPerMillion: '1', outputMicrosPerMillion: '1' } } } } });
+    expect([drop.status, drop.body.field]).toEqual([409, 'terms.prices.m1']);
+    const keep = await s.call('POST', `/v1/contracts/${c.body.id}/versions`, { body: { terms: { prices: { m1: { inputMicrosPerMillion: '400000', outputMicrosPerMillion: '1500000' }, m2: { inputMicrosPerMillion: '1', outputMicrosPerMillion: '1' } } } } });
+    expect(keep.status, JSON.stringify(keep.body)).toBe(201);
+  });
+});

@@ -320,6 +320,13 @@ export class BillingRepo {
    * are computed from exactly the events the invoice takes (an event committed later stays open
    * and goes to the next invoice).
    */
+  /** The (type, model, month) of a tenant's ingested usage not yet on a final invoice: what its contracts must still price. */
+  async openUsageKeys(tenantId: string): Promise<{ type: string; model: string | null; period: string }[]> {
+    const r = await this.db.execute(sql`SELECT DISTINCT type, model, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM') AS period FROM billing_usage_events
+      WHERE tenant_id = ${tenantId} AND invoice_id IS NULL AND type IN ('tokens.input', 'tokens.output', 'storage.gb_hours', 'egress.gb')`);
+    return rowsOf<{ type: string; model: string | null; period: string }>(r);
+  }
+
   async openUsage(tenantId: string, startMs: number, endMs: number, attachTo: string | null): Promise<UsageSum[]> {
     const pick = attachTo === null
       ? sql`SELECT type, model, lease_class, price_micros, lease_id, time, quantity FROM billing_usage_events

@@ -345,6 +345,20 @@ export class BillingService {
       if (endMs !== null && endMs <= cur.startMs) throw invalid('end', 'must be after the contract\'s start');
       const terms = body.terms === undefined ? { kind: cur.kind, terms: cur.terms } as ContractTerms : this.parseTerms(cur.kind, body.terms, cur.currency, cur.startMs, endMs);
       const next = { ...terms, id, version: top + 1, tenantId: cur.tenantId, currency: cur.currency, startMs: cur.startMs, endMs, createdAtMs: now } as Contract;
+      // Usage already accepted must stay billable: an amendment that takes away the price of open
+      // usage (a token model, a storage or egress rate, or the months it covers) is refused, so that
+      // nothing accepted can later fail a close.
+      const open = await s.openUsageKeys(cur.tenantId);
+      if (open.length > 0) {
+        const after = (await s.contracts(cur.tenantId)).map((c) => (c.id === id ? next : c));
+        for (const k of open) {
+          const type = k.type as Exclude<UsageType, 'gpu.seconds'>;
+          if (usageUnitPrice(this.inForce(after, k.period), type, k.model) === null) {
+            const field = k.model !== null ? `terms.prices.${k.model}` : `terms.rates.${k.type}`;
+            throw new DomainError('conflict', `${field}: tenant ${cur.tenantId} has ${k.type} usage of ${k.period}${k.model ? ` for ${k.model}` : ''} not yet invoiced that this amendment would leave without a price; amend after the month is closed, or keep its price`, { field });
+          }
+        }
+      }
       await s.insertContract(next, termsJson(next));
       const v = contractView(next);
       if (idem) await s.saveIdempotent(idem.principal, idem.key, { requestHash: idem.requestHash, statusCode: 201, body: v }, now);
