@@ -171,8 +171,8 @@ function bounded(field: string, v: string, max: bigint): bigint {
   return a;
 }
 
-/** An amount that is billed as it is (a minimum, credits bought) must be whole minor units: invoices hold nothing finer. */
-function wholeMinor(field: string, v: string, currency: Currency): bigint {
+/** An amount billed or settled as it is (a minimum, credits bought, a payment, a credit note) must be whole minor units: invoices hold nothing finer. */
+function wholeMinor(field: string, v: string | bigint, currency: Currency): bigint {
   const a = BigInt(v);
   if (a % MINOR_UNIT_MICROS[currency] !== 0n) throw invalid(field, `must be a whole number of ${currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[currency]} micros)`);
   return a;
@@ -977,7 +977,7 @@ export class BillingService {
       if (inv.status !== 'final') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; payments are recorded against final invoices`);
       const due = inv.totalMicros - inv.paidMicros - credited;
       if (amount > due) throw invalid('amountMicros', `is more than the ${due} µ due`);
-      if (amount % MINOR_UNIT_MICROS[inv.currency] !== 0n) throw invalid('amountMicros', `must be a whole number of ${inv.currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[inv.currency]} micros)`);
+      wholeMinor('amountMicros', amount, inv.currency);
       const pid = newId('pay');
       await s.insertPayment({ id: pid, invoiceId: id, tenantId: inv.tenantId, amountMicros: amount, atMs: now, reference: body.reference ?? null });
       await s.post(paymentEntry({ id: pid, tenantId: inv.tenantId, currency: inv.currency, atMs: now, amountMicros: amount, invoiceNumber: inv.number ?? id }), newId('je'), now);
@@ -1014,7 +1014,7 @@ export class BillingService {
       const { inv, credited } = await this.payable(s, id);
       if (inv.status !== 'final' && inv.status !== 'paid') throw new DomainError('conflict', `invoice ${id} is ${inv.status}; credit notes are issued against final or paid invoices`);
       if (amount > inv.totalMicros - credited) throw invalid('amountMicros', `is more than the ${inv.totalMicros - credited} µ not yet credited`);
-      if (amount % MINOR_UNIT_MICROS[inv.currency] !== 0n) throw invalid('amountMicros', `must be a whole number of ${inv.currency === 'JPY' ? 'yen' : 'cents'} (a multiple of ${MINOR_UNIT_MICROS[inv.currency]} micros)`);
+      wholeMinor('amountMicros', amount, inv.currency);
       // What the invoice still asks for is credited against it; the rest (an invoice already paid)
       // is owed to the customer: a credit balance the next invoice applies (never a negative due).
       const due = inv.totalMicros - inv.paidMicros - credited;

@@ -26,7 +26,7 @@ import { FABRIC, HALL, NODE, NVLINK, SITE, Topology, type Fleet, type GpuModelId
 import { domainRanges, place, tryPlace, type DomainRef, type GangSizes, type PlacementQuery } from './allocator.js';
 import { BookingIndex, type Hold } from './booking-index.js';
 import { heldUntilMs, type Lease, type LeaseClass, type LeaseGpu, type LeaseRequest } from './lease-types.js';
-import { PriceBook, PriceBookQuoter, RateCard, priced, type Quoter, type TenantTerms } from './pricing.js';
+import { LIST_TERMS, PriceBook, RateCard, priced, type Quoter, type TenantTerms } from './pricing.js';
 import type { Currency, PriceBasis } from '../pricing/index.js';
 import { DEFAULT_POLICY, backfills, mayPreempt, preempts, rankOf, victimClass, type EnginePolicy } from './rules.js';
 import { MinHeap } from '../shared/heap.js';
@@ -226,7 +226,7 @@ export class LeaseEngine {
     this.bookings = new BookingIndex(this.topo);
     this.victims = new VictimIndex(this.topo);
     this.card = new RateCard(new PriceBook(fleet.prices));
-    this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
+    this.quoter = quoter ?? this.card.forTenant(LIST_TERMS);
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
   }
 
@@ -253,7 +253,7 @@ export class LeaseEngine {
     this.topo = new Topology(fleet, this.shape);
     this.emptyIndex = null;
     this.card = new RateCard(new PriceBook(fleet.prices));
-    this.quoter = quoter ?? new PriceBookQuoter(new PriceBook(fleet.prices));
+    this.quoter = quoter ?? this.card.forTenant(LIST_TERMS);
     this.regionSet = new Set(fleet.sites.map((s) => s.region));
     this.bookings = new BookingIndex(this.topo);
     this.bookings.powerCreditW = null; // a new fleet: the credit is computed again for it
